@@ -1,0 +1,3 @@
+module github.com/recount-vote/recount
+
+go 1.26
