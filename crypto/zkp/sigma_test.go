@@ -17,7 +17,9 @@ func rnd(t testing.TB) *group.Scalar {
 
 var testCtx = Context{Election: []byte("election-0123456789abcdef0123456"), Bind: []byte("trustee 1")}
 
-func other(s *group.Scalar) *group.Scalar { return group.NewScalar().Add(s, group.NewScalar().SetUint64(1)) }
+func other(s *group.Scalar) *group.Scalar {
+	return group.NewScalar().Add(s, group.NewScalar().SetUint64(1))
+}
 
 func TestSchnorr(t *testing.T) {
 	x := rnd(t)
