@@ -11,4 +11,5 @@ require (
 	github.com/bwesterb/go-ristretto v1.2.4 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
