@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/recount-vote/recount/crypto/group"
 )
@@ -29,8 +30,15 @@ var ErrCiphertextEncoding = errors.New("elgamal: invalid ciphertext encoding")
 // PublicKey is an election's encryption key K, with the precomputed table that multiplies it fast.
 // It is safe for concurrent use.
 type PublicKey struct {
-	k     group.Element
-	table *group.FixedBase
+	k      group.Element
+	kBytes [group.ElementSize]byte
+	table  *group.FixedBase
+	vt     *lazyVarTimeTable
+}
+
+type lazyVarTimeTable struct {
+	once  sync.Once
+	table *group.VarTimeTable
 }
 
 // NewPublicKey returns the public key K. The identity is not a key: it would make every ciphertext reveal its
@@ -39,8 +47,9 @@ func NewPublicKey(k *group.Element) (*PublicKey, error) {
 	if k.IsIdentity() {
 		return nil, fmt.Errorf("elgamal: public key: %w", group.ErrIdentity)
 	}
-	pk := &PublicKey{table: group.NewFixedBase(k)}
+	pk := &PublicKey{table: group.NewFixedBase(k), vt: new(lazyVarTimeTable)}
 	pk.k.Set(k)
+	k.AppendBytes(pk.kBytes[:0])
 	return pk, nil
 }
 
@@ -57,7 +66,17 @@ func ParsePublicKey(b []byte) (*PublicKey, error) {
 func (pk *PublicKey) Element() *group.Element { return new(group.Element).Set(&pk.k) }
 
 // Bytes returns the 32-byte encoding of K.
-func (pk *PublicKey) Bytes() []byte { return pk.k.Bytes() }
+func (pk *PublicKey) Bytes() []byte { return pk.AppendBytes(nil) }
+
+// AppendBytes appends the 32-byte encoding of K to b (kept from construction: no encoding work).
+func (pk *PublicKey) AppendBytes(b []byte) []byte { return append(b, pk.kBytes[:]...) }
+
+// VarTimeTable returns K's table for variable-time multiplication by public scalars (verification), built on
+// first use (about 0.1 ms) and kept.
+func (pk *PublicKey) VarTimeTable() *group.VarTimeTable {
+	pk.vt.once.Do(func() { pk.vt.table = group.NewVarTimeTable(&pk.k, 8, true) })
+	return pk.vt.table
+}
 
 // Mul sets dst = s·K, in constant time, and returns dst.
 func (pk *PublicKey) Mul(dst *group.Element, s *group.Scalar) *group.Element {
