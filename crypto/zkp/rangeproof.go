@@ -97,35 +97,48 @@ type rangeProver struct {
 	nonce    group.Scalar
 	isReal   []int          // isReal[i] = 1 iff min + i == m
 	c, v     []group.Scalar // random c'_j, v'_j, then the proof's c_j, v_j
-	points   []*group.Element
 }
 
-// commit draws c'_j and v'_j from rnd (64 bytes each, in the order c'_min, v'_min, c'_min+1, ...) and computes
-// the commitments at half: points[2i] = (u_j/2)·g and points[2i+1] = (t_j/2)·K for j = min + i, where
-// u_j = v'_j - c'_j·r and t_j = u_j - c'_j·(m - j). For j = m, t_j = u_j is uniformly random (it is the real
-// branch's w), and for j ≠ m these are the simulated commitments v_j·g - c_j·A and v_j·K - c_j·(B - j·K).
-func (p *rangeProver) commit(pk *elgamal.PublicKey, rnd []byte) {
+// commit draws c'_j and v'_j from rnd (64 bytes each, in the order c'_min, v'_min, c'_min+1, ...) and returns
+// the discrete logarithms of the commitments at half: a_j/2 = (u_j/2)·g and b_j/2 = (t_j/2)·K for j = min + i,
+// where u_j = v'_j - c'_j·r and t_j = u_j - c'_j·(m - j). For j = m, t_j = u_j is uniformly random (it is the
+// real branch's w), and for j ≠ m these are the simulated commitments v_j·g - c_j·A and v_j·K - c_j·(B - j·K).
+func (p *rangeProver) commit(rnd []byte) (uHalf, tHalf []*group.Scalar) {
 	n := int(p.max-p.min) + 1
 	p.isReal = make([]int, n)
 	p.c = make([]group.Scalar, n)
 	p.v = make([]group.Scalar, n)
-	p.points = make([]*group.Element, 2*n)
+	uHalf = make([]*group.Scalar, n)
+	tHalf = make([]*group.Scalar, n)
 	mScalar := group.NewScalar().SetUint64(p.m)
-	var negC, u, t, mj group.Scalar
+	var negC, mj group.Scalar
 	for i := 0; i < n; i++ {
 		j := p.min + uint64(i)
 		p.isReal[i] = ctEqual(p.m, j)
 		p.c[i].Set(scalarFromUniform(rnd[128*i : 128*i+64]))
 		p.v[i].Set(scalarFromUniform(rnd[128*i+64 : 128*i+128]))
 		negC.Negate(&p.c[i])
-		u.MultiplyAdd(&negC, &p.nonce, &p.v[i]) // u = v' - c'·r
+		u := group.NewScalar().MultiplyAdd(&negC, &p.nonce, &p.v[i]) // u = v' - c'·r
 		mj.Subtract(mScalar, group.NewScalar().SetUint64(j))
-		t.MultiplyAdd(&negC, &mj, &u) // t = u - c'·(m - j)
-		u.Multiply(&u, half)
-		t.Multiply(&t, half)
-		p.points[2*i] = group.NewElement().ScalarBaseMult(&u)
-		p.points[2*i+1] = pk.Mul(group.NewElement(), &t)
+		t := group.NewScalar().MultiplyAdd(&negC, &mj, u) // t = u - c'·(m - j)
+		uHalf[i] = u.Multiply(u, half)
+		tHalf[i] = t.Multiply(t, half)
 	}
+	return uHalf, tHalf
+}
+
+// commitments returns gLogs[i]·g and kLogs[i]·K, computed in one batch.
+func commitments(pk *elgamal.PublicKey, gLogs, kLogs []*group.Scalar) ([]*group.Element, []*group.Element) {
+	gPts := make([]*group.Element, len(gLogs))
+	kPts := make([]*group.Element, len(kLogs))
+	for i := range gPts {
+		gPts[i] = group.NewElement()
+	}
+	for i := range kPts {
+		kPts[i] = group.NewElement()
+	}
+	pk.MulBatch(gPts, gLogs, kPts, kLogs)
+	return gPts, kPts
 }
 
 // respond derives the challenge from the transcript t (statement already appended) and the commitments'
@@ -196,8 +209,13 @@ func ProveRange(ctx Context, pk *elgamal.PublicKey, ct *elgamal.Ciphertext, m ui
 	}
 	p := &rangeProver{min: min, max: max, m: m}
 	p.nonce.Set(nonce)
-	p.commit(pk, rnd)
-	enc := group.AppendDoubledBytes(make([]byte, 0, 64*n), p.points...)
+	uHalf, tHalf := p.commit(rnd)
+	gPts, kPts := commitments(pk, uHalf, tHalf)
+	pts := make([]*group.Element, 0, 2*n)
+	for i := range gPts {
+		pts = append(pts, gPts[i], kPts[i])
+	}
+	enc := group.AppendDoubledBytes(make([]byte, 0, 64*n), pts...)
 	t := rangeTranscript(ctx, pk.AppendBytes(nil), ct.A.Bytes(), ct.B.Bytes(), min, max)
 	return p.respond(t, enc), nil
 }
@@ -218,19 +236,20 @@ func EncryptInRange(ctx Context, pk *elgamal.PublicKey, m, min, max uint64, r io
 	}
 	p := &rangeProver{min: min, max: max, m: m}
 	p.nonce.Set(scalarFromUniform(rnd[:64]))
-	p.commit(pk, rnd[64:])
+	uHalf, tHalf := p.commit(rnd[64:])
 
-	// A = r·g and B = (r + m)·K, computed at half like the commitments, so that all 2n + 2 encodings share one
-	// batched inversion.
-	var rHalf, bHalf group.Scalar
-	rHalf.Multiply(&p.nonce, half)
-	bHalf.Add(&p.nonce, group.NewScalar().SetUint64(m))
-	bHalf.Multiply(&bHalf, half)
-	aPt := group.NewElement().ScalarBaseMult(&rHalf)
-	bPt := pk.Mul(group.NewElement(), &bHalf)
+	// A = r·g and B = (r + m)·K, computed at half with the commitments, so that all 2n + 2 multiplications run
+	// in one batch and all 2n + 2 encodings share one inversion.
+	rHalf := group.NewScalar().Multiply(&p.nonce, half)
+	bHalf := group.NewScalar().Add(&p.nonce, group.NewScalar().SetUint64(m))
+	bHalf.Multiply(bHalf, half)
+	gPts, kPts := commitments(pk, append([]*group.Scalar{rHalf}, uHalf...), append([]*group.Scalar{bHalf}, tHalf...))
 	pts := make([]*group.Element, 0, 2+2*n)
-	pts = append(append(pts, aPt, bPt), p.points...)
+	for i := range gPts {
+		pts = append(pts, gPts[i], kPts[i])
+	}
 	enc := group.AppendDoubledBytes(make([]byte, 0, 32*len(pts)), pts...)
+	aPt, bPt := gPts[0], kPts[0]
 
 	ct := &elgamal.Ciphertext{}
 	ct.A.Double(aPt)
