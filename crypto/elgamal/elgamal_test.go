@@ -84,3 +84,30 @@ func FuzzCiphertext(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParsePublicKey(f *testing.F) {
+	_, pk, _ := GenerateKey(nil)
+	f.Add(pk.Bytes())
+	f.Add(make([]byte, 32))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pk, err := ParsePublicKey(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(pk.Bytes(), b) || pk.Element().IsIdentity() {
+			t.Fatal("accepted a key that does not re-encode to itself, or the identity")
+		}
+	})
+}
+
+func TestPublicKeyCaches(t *testing.T) {
+	_, pk, _ := GenerateKey(nil)
+	if !bytes.Equal(pk.Bytes(), pk.Element().Bytes()) || !bytes.Equal(pk.AppendBytes([]byte{1}), append([]byte{1}, pk.Element().Bytes()...)) {
+		t.Fatal("cached encoding differs from the key's encoding")
+	}
+	s := group.NewScalar().SetUint64(12345)
+	got := group.NewElement().VarTimeTableMult([]*group.Scalar{s}, []*group.VarTimeTable{pk.VarTimeTable()})
+	if t1, t2 := pk.VarTimeTable(), pk.VarTimeTable(); got.Equal(pk.Mul(group.NewElement(), s)) != 1 || t1 != t2 {
+		t.Fatal("VarTimeTable")
+	}
+}

@@ -65,7 +65,7 @@ func (p *ChaumPedersenProof) Bytes() []byte { return append(p.C.Bytes(), p.Z.Byt
 func (p *ChaumPedersenProof) SetBytes(b []byte) (*ChaumPedersenProof, error) {
 	s, err := decodeScalars(b, 2)
 	if err != nil {
-		return nil, fmt.Errorf("Chaum-Pedersen proof: %w", err)
+		return nil, fmt.Errorf("decoding a Chaum-Pedersen proof: %w", err)
 	}
 	p.C.Set(s[0])
 	p.Z.Set(s[1])

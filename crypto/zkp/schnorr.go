@@ -58,7 +58,7 @@ func (p *SchnorrProof) Bytes() []byte { return append(p.C.Bytes(), p.Z.Bytes()..
 func (p *SchnorrProof) SetBytes(b []byte) (*SchnorrProof, error) {
 	s, err := decodeScalars(b, 2)
 	if err != nil {
-		return nil, fmt.Errorf("Schnorr proof: %w", err)
+		return nil, fmt.Errorf("decoding a Schnorr proof: %w", err)
 	}
 	p.C.Set(s[0])
 	p.Z.Set(s[1])

@@ -1,6 +1,7 @@
 package zkp
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -106,4 +107,30 @@ func TestProofEncodingRejectsNonCanonical(t *testing.T) {
 	if _, err := new(ChaumPedersenProof).SetBytes(b[:63]); !errors.Is(err, ErrProofEncoding) {
 		t.Error("short Chaum-Pedersen proof accepted")
 	}
+}
+
+func FuzzSigmaProofDecode(f *testing.F) {
+	x := group.NewScalar().SetUint64(7)
+	X := group.NewElement().ScalarBaseMult(x)
+	p, _ := ProveSchnorr(testCtx, x, X, nil)
+	f.Add(p.Bytes())
+	f.Add(make([]byte, 64))
+	f.Add(make([]byte, 63))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := new(SchnorrProof).SetBytes(b)
+		c, err2 := new(ChaumPedersenProof).SetBytes(b)
+		if (err == nil) != (err2 == nil) {
+			t.Fatal("Schnorr and Chaum-Pedersen decoders disagree on the same 64 bytes")
+		}
+		if err != nil {
+			if !errors.Is(err, ErrProofEncoding) || !errors.Is(err2, ErrProofEncoding) {
+				t.Fatalf("errors do not wrap ErrProofEncoding: %v, %v", err, err2)
+			}
+			return
+		}
+		if !bytes.Equal(s.Bytes(), b) || !bytes.Equal(c.Bytes(), b) {
+			t.Fatal("accepted encoding does not round-trip")
+		}
+		_ = s.Verify(testCtx, X) // must not panic on any decoded proof
+	})
 }

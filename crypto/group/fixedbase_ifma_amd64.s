@@ -1,0 +1,738 @@
+//go:build amd64 && !purego
+
+// Code for FixedBasePair on amd64 with AVX-512 IFMA: eight constant-time fixed-base scalar multiplications side
+// by side, one per 64-bit lane (P's in the even lanes, Q's in the odd lanes). See fixedbase_pair.go.
+//
+// Field elements are five limbs in radix 2^51 (l0 + l1·2^51 + ... + l4·2^204 mod p, p = 2^255 - 19), one
+// element per lane, limb-major in memory (fe8 in Go: 5 vectors of 8 words). VPMADD52LUQ/VPMADD52HUQ multiply the
+// low 52 bits of two words and add the low/high 52 bits of the 104-bit product, so every multiplication input
+// must have limbs below 2^52; the bounds are in the comments. There are no branches and no memory addresses that
+// depend on the data: the table scan reads every entry of a row and keeps the right one with mask moves.
+//
+// Register use: Z31 = 2^51 - 1 (limb mask), Z30 = 19, Z29 and Z28 = the limbs of 4p (2^53 - 76, 2^53 - 4),
+// added before a subtraction so that limbs stay non-negative. FEMUL uses Z0-Z27; the other macros use fewer.
+
+#include "textflag.h"
+
+// Offsets of ifmaState's fields: the accumulator X, Y, Z, T, then the scratch space.
+#define OX 0
+#define OY 320
+#define OZ 640
+#define OT 960
+#define OQP 1280
+#define OQM 1600
+#define OQT 1920
+#define OA 2240
+#define OB 2560
+#define OC 2880
+
+// FEMUL(a, b, o) stores the product of the fe8s at a and b (registers holding addresses) at o, which may be a
+// or b. Inputs: limbs below 2^52. Output: limbs below 2^51 + 2^10, limb 0 below 2^51 + 19·2^10.
+//
+// Columns: limb i of a times limb j of b adds lo52 to column i+j (Z5+i+j) and hi52 = product >> 52 to
+// column i+j+1 with weight 2 (2^52 = 2·2^51), collected in Z15+i+j and doubled at the end. A column gets at most
+// five lo52 and five doubled hi52 terms: below 15·2^52 < 2^56. Columns 5-9 fold into 0-4 with weight 19
+// (2^255 = 19 mod p): below 20·2^56 < 2^61. One carry round then leaves limbs below 2^51 + 2^10 (and limb 0
+// below 2^51 + 19·2^10).
+#define FEMUL(a, b, o) \
+	VMOVDQU64 0(a), Z0; \
+	VMOVDQU64 64(a), Z1; \
+	VMOVDQU64 128(a), Z2; \
+	VMOVDQU64 192(a), Z3; \
+	VMOVDQU64 256(a), Z4; \
+	VPXORQ Z5, Z5, Z5; \
+	VPXORQ Z6, Z6, Z6; \
+	VPXORQ Z7, Z7, Z7; \
+	VPXORQ Z8, Z8, Z8; \
+	VPXORQ Z9, Z9, Z9; \
+	VPXORQ Z10, Z10, Z10; \
+	VPXORQ Z11, Z11, Z11; \
+	VPXORQ Z12, Z12, Z12; \
+	VPXORQ Z13, Z13, Z13; \
+	VPXORQ Z14, Z14, Z14; \
+	VPXORQ Z15, Z15, Z15; \
+	VPXORQ Z16, Z16, Z16; \
+	VPXORQ Z17, Z17, Z17; \
+	VPXORQ Z18, Z18, Z18; \
+	VPXORQ Z19, Z19, Z19; \
+	VPXORQ Z20, Z20, Z20; \
+	VPXORQ Z21, Z21, Z21; \
+	VPXORQ Z22, Z22, Z22; \
+	VPXORQ Z23, Z23, Z23; \
+	VPMADD52LUQ 0(b), Z0, Z5; \
+	VPMADD52HUQ 0(b), Z0, Z15; \
+	VPMADD52LUQ 0(b), Z1, Z6; \
+	VPMADD52HUQ 0(b), Z1, Z16; \
+	VPMADD52LUQ 0(b), Z2, Z7; \
+	VPMADD52HUQ 0(b), Z2, Z17; \
+	VPMADD52LUQ 0(b), Z3, Z8; \
+	VPMADD52HUQ 0(b), Z3, Z18; \
+	VPMADD52LUQ 0(b), Z4, Z9; \
+	VPMADD52HUQ 0(b), Z4, Z19; \
+	VPMADD52LUQ 64(b), Z0, Z6; \
+	VPMADD52HUQ 64(b), Z0, Z16; \
+	VPMADD52LUQ 64(b), Z1, Z7; \
+	VPMADD52HUQ 64(b), Z1, Z17; \
+	VPMADD52LUQ 64(b), Z2, Z8; \
+	VPMADD52HUQ 64(b), Z2, Z18; \
+	VPMADD52LUQ 64(b), Z3, Z9; \
+	VPMADD52HUQ 64(b), Z3, Z19; \
+	VPMADD52LUQ 64(b), Z4, Z10; \
+	VPMADD52HUQ 64(b), Z4, Z20; \
+	VPMADD52LUQ 128(b), Z0, Z7; \
+	VPMADD52HUQ 128(b), Z0, Z17; \
+	VPMADD52LUQ 128(b), Z1, Z8; \
+	VPMADD52HUQ 128(b), Z1, Z18; \
+	VPMADD52LUQ 128(b), Z2, Z9; \
+	VPMADD52HUQ 128(b), Z2, Z19; \
+	VPMADD52LUQ 128(b), Z3, Z10; \
+	VPMADD52HUQ 128(b), Z3, Z20; \
+	VPMADD52LUQ 128(b), Z4, Z11; \
+	VPMADD52HUQ 128(b), Z4, Z21; \
+	VPMADD52LUQ 192(b), Z0, Z8; \
+	VPMADD52HUQ 192(b), Z0, Z18; \
+	VPMADD52LUQ 192(b), Z1, Z9; \
+	VPMADD52HUQ 192(b), Z1, Z19; \
+	VPMADD52LUQ 192(b), Z2, Z10; \
+	VPMADD52HUQ 192(b), Z2, Z20; \
+	VPMADD52LUQ 192(b), Z3, Z11; \
+	VPMADD52HUQ 192(b), Z3, Z21; \
+	VPMADD52LUQ 192(b), Z4, Z12; \
+	VPMADD52HUQ 192(b), Z4, Z22; \
+	VPMADD52LUQ 256(b), Z0, Z9; \
+	VPMADD52HUQ 256(b), Z0, Z19; \
+	VPMADD52LUQ 256(b), Z1, Z10; \
+	VPMADD52HUQ 256(b), Z1, Z20; \
+	VPMADD52LUQ 256(b), Z2, Z11; \
+	VPMADD52HUQ 256(b), Z2, Z21; \
+	VPMADD52LUQ 256(b), Z3, Z12; \
+	VPMADD52HUQ 256(b), Z3, Z22; \
+	VPMADD52LUQ 256(b), Z4, Z13; \
+	VPMADD52HUQ 256(b), Z4, Z23; \
+	VPADDQ Z15, Z15, Z15; \
+	VPADDQ Z15, Z6, Z6; \
+	VPADDQ Z16, Z16, Z16; \
+	VPADDQ Z16, Z7, Z7; \
+	VPADDQ Z17, Z17, Z17; \
+	VPADDQ Z17, Z8, Z8; \
+	VPADDQ Z18, Z18, Z18; \
+	VPADDQ Z18, Z9, Z9; \
+	VPADDQ Z19, Z19, Z19; \
+	VPADDQ Z19, Z10, Z10; \
+	VPADDQ Z20, Z20, Z20; \
+	VPADDQ Z20, Z11, Z11; \
+	VPADDQ Z21, Z21, Z21; \
+	VPADDQ Z21, Z12, Z12; \
+	VPADDQ Z22, Z22, Z22; \
+	VPADDQ Z22, Z13, Z13; \
+	VPADDQ Z23, Z23, Z23; \
+	VPADDQ Z23, Z14, Z14; \
+	VPMULLQ Z30, Z10, Z10; \
+	VPADDQ Z10, Z5, Z5; \
+	VPMULLQ Z30, Z11, Z11; \
+	VPADDQ Z11, Z6, Z6; \
+	VPMULLQ Z30, Z12, Z12; \
+	VPADDQ Z12, Z7, Z7; \
+	VPMULLQ Z30, Z13, Z13; \
+	VPADDQ Z13, Z8, Z8; \
+	VPMULLQ Z30, Z14, Z14; \
+	VPADDQ Z14, Z9, Z9; \
+	VPSRLQ $51, Z5, Z24; \
+	VPANDQ Z31, Z5, Z5; \
+	VPSRLQ $51, Z6, Z25; \
+	VPANDQ Z31, Z6, Z6; \
+	VPSRLQ $51, Z7, Z26; \
+	VPANDQ Z31, Z7, Z7; \
+	VPSRLQ $51, Z8, Z27; \
+	VPANDQ Z31, Z8, Z8; \
+	VPSRLQ $51, Z9, Z10; \
+	VPANDQ Z31, Z9, Z9; \
+	VPADDQ Z24, Z6, Z6; \
+	VPADDQ Z25, Z7, Z7; \
+	VPADDQ Z26, Z8, Z8; \
+	VPADDQ Z27, Z9, Z9; \
+	VPMULLQ Z30, Z10, Z10; \
+	VPADDQ Z10, Z5, Z5; \
+	VMOVDQU64 Z5, 0(o); \
+	VMOVDQU64 Z6, 64(o); \
+	VMOVDQU64 Z7, 128(o); \
+	VMOVDQU64 Z8, 192(o); \
+	VMOVDQU64 Z9, 256(o)
+
+// FEADD(a, b, o) stores a + b at o, carried. Inputs: limbs below 2^53. Output: limbs below 2^51 + 2^3, limb 0
+// below 2^51 + 19·2^3.
+#define FEADD(a, b, o) \
+	VMOVDQU64 0(a), Z0; \
+	VPADDQ 0(b), Z0, Z0; \
+	VMOVDQU64 64(a), Z1; \
+	VPADDQ 64(b), Z1, Z1; \
+	VMOVDQU64 128(a), Z2; \
+	VPADDQ 128(b), Z2, Z2; \
+	VMOVDQU64 192(a), Z3; \
+	VPADDQ 192(b), Z3, Z3; \
+	VMOVDQU64 256(a), Z4; \
+	VPADDQ 256(b), Z4, Z4; \
+	VPSRLQ $51, Z0, Z5; \
+	VPANDQ Z31, Z0, Z0; \
+	VPSRLQ $51, Z1, Z6; \
+	VPANDQ Z31, Z1, Z1; \
+	VPSRLQ $51, Z2, Z7; \
+	VPANDQ Z31, Z2, Z2; \
+	VPSRLQ $51, Z3, Z8; \
+	VPANDQ Z31, Z3, Z3; \
+	VPSRLQ $51, Z4, Z9; \
+	VPANDQ Z31, Z4, Z4; \
+	VPADDQ Z5, Z1, Z1; \
+	VPADDQ Z6, Z2, Z2; \
+	VPADDQ Z7, Z3, Z3; \
+	VPADDQ Z8, Z4, Z4; \
+	VPMULLQ Z30, Z9, Z9; \
+	VPADDQ Z9, Z0, Z0; \
+	VMOVDQU64 Z0, 0(o); \
+	VMOVDQU64 Z1, 64(o); \
+	VMOVDQU64 Z2, 128(o); \
+	VMOVDQU64 Z3, 192(o); \
+	VMOVDQU64 Z4, 256(o)
+
+// FESUB(a, b, o) stores a - b + 4p at o, carried. Inputs: limbs below 2^52 (4p's limbs are at least 2^53 - 76,
+// so no limb goes negative). Output: limbs below 2^51 + 2^3, limb 0 below 2^51 + 19·2^3.
+#define FESUB(a, b, o) \
+	VMOVDQU64 0(a), Z0; \
+	VPADDQ Z29, Z0, Z0; \
+	VPSUBQ 0(b), Z0, Z0; \
+	VMOVDQU64 64(a), Z1; \
+	VPADDQ Z28, Z1, Z1; \
+	VPSUBQ 64(b), Z1, Z1; \
+	VMOVDQU64 128(a), Z2; \
+	VPADDQ Z28, Z2, Z2; \
+	VPSUBQ 128(b), Z2, Z2; \
+	VMOVDQU64 192(a), Z3; \
+	VPADDQ Z28, Z3, Z3; \
+	VPSUBQ 192(b), Z3, Z3; \
+	VMOVDQU64 256(a), Z4; \
+	VPADDQ Z28, Z4, Z4; \
+	VPSUBQ 256(b), Z4, Z4; \
+	VPSRLQ $51, Z0, Z5; \
+	VPANDQ Z31, Z0, Z0; \
+	VPSRLQ $51, Z1, Z6; \
+	VPANDQ Z31, Z1, Z1; \
+	VPSRLQ $51, Z2, Z7; \
+	VPANDQ Z31, Z2, Z2; \
+	VPSRLQ $51, Z3, Z8; \
+	VPANDQ Z31, Z3, Z3; \
+	VPSRLQ $51, Z4, Z9; \
+	VPANDQ Z31, Z4, Z4; \
+	VPADDQ Z5, Z1, Z1; \
+	VPADDQ Z6, Z2, Z2; \
+	VPADDQ Z7, Z3, Z3; \
+	VPADDQ Z8, Z4, Z4; \
+	VPMULLQ Z30, Z9, Z9; \
+	VPADDQ Z9, Z0, Z0; \
+	VMOVDQU64 Z0, 0(o); \
+	VMOVDQU64 Z1, 64(o); \
+	VMOVDQU64 Z2, 128(o); \
+	VMOVDQU64 Z3, 192(o); \
+	VMOVDQU64 Z4, 256(o)
+
+// ZT(zz, c, za, ta) stores z = 2·zz + c at za and t = 2·zz - c + 4p at ta, carried, and swaps them in the lanes
+// of K2 (the lanes whose digit is negative: negating the table point negates 2dxy, which swaps z and t). Inputs:
+// limbs below 2^52.
+#define ZT(zz, c, za, ta) \
+	VMOVDQU64 0(zz), Z0; \
+	VPADDQ Z0, Z0, Z0; \
+	VPADDQ 0(c), Z0, Z5; \
+	VPADDQ Z29, Z0, Z10; \
+	VPSUBQ 0(c), Z10, Z10; \
+	VMOVDQU64 64(zz), Z1; \
+	VPADDQ Z1, Z1, Z1; \
+	VPADDQ 64(c), Z1, Z6; \
+	VPADDQ Z28, Z1, Z11; \
+	VPSUBQ 64(c), Z11, Z11; \
+	VMOVDQU64 128(zz), Z2; \
+	VPADDQ Z2, Z2, Z2; \
+	VPADDQ 128(c), Z2, Z7; \
+	VPADDQ Z28, Z2, Z12; \
+	VPSUBQ 128(c), Z12, Z12; \
+	VMOVDQU64 192(zz), Z3; \
+	VPADDQ Z3, Z3, Z3; \
+	VPADDQ 192(c), Z3, Z8; \
+	VPADDQ Z28, Z3, Z13; \
+	VPSUBQ 192(c), Z13, Z13; \
+	VMOVDQU64 256(zz), Z4; \
+	VPADDQ Z4, Z4, Z4; \
+	VPADDQ 256(c), Z4, Z9; \
+	VPADDQ Z28, Z4, Z14; \
+	VPSUBQ 256(c), Z14, Z14; \
+	VPSRLQ $51, Z5, Z15; \
+	VPANDQ Z31, Z5, Z5; \
+	VPSRLQ $51, Z6, Z16; \
+	VPANDQ Z31, Z6, Z6; \
+	VPSRLQ $51, Z7, Z17; \
+	VPANDQ Z31, Z7, Z7; \
+	VPSRLQ $51, Z8, Z18; \
+	VPANDQ Z31, Z8, Z8; \
+	VPSRLQ $51, Z9, Z19; \
+	VPANDQ Z31, Z9, Z9; \
+	VPADDQ Z15, Z6, Z6; \
+	VPADDQ Z16, Z7, Z7; \
+	VPADDQ Z17, Z8, Z8; \
+	VPADDQ Z18, Z9, Z9; \
+	VPMULLQ Z30, Z19, Z19; \
+	VPADDQ Z19, Z5, Z5; \
+	VPSRLQ $51, Z10, Z20; \
+	VPANDQ Z31, Z10, Z10; \
+	VPSRLQ $51, Z11, Z21; \
+	VPANDQ Z31, Z11, Z11; \
+	VPSRLQ $51, Z12, Z22; \
+	VPANDQ Z31, Z12, Z12; \
+	VPSRLQ $51, Z13, Z23; \
+	VPANDQ Z31, Z13, Z13; \
+	VPSRLQ $51, Z14, Z24; \
+	VPANDQ Z31, Z14, Z14; \
+	VPADDQ Z20, Z11, Z11; \
+	VPADDQ Z21, Z12, Z12; \
+	VPADDQ Z22, Z13, Z13; \
+	VPADDQ Z23, Z14, Z14; \
+	VPMULLQ Z30, Z24, Z24; \
+	VPADDQ Z24, Z10, Z10; \
+	VMOVDQA64 Z5, Z0; \
+	VMOVDQA64 Z10, K2, Z5; \
+	VMOVDQA64 Z0, K2, Z10; \
+	VMOVDQA64 Z6, Z1; \
+	VMOVDQA64 Z11, K2, Z6; \
+	VMOVDQA64 Z1, K2, Z11; \
+	VMOVDQA64 Z7, Z2; \
+	VMOVDQA64 Z12, K2, Z7; \
+	VMOVDQA64 Z2, K2, Z12; \
+	VMOVDQA64 Z8, Z3; \
+	VMOVDQA64 Z13, K2, Z8; \
+	VMOVDQA64 Z3, K2, Z13; \
+	VMOVDQA64 Z9, Z4; \
+	VMOVDQA64 Z14, K2, Z9; \
+	VMOVDQA64 Z4, K2, Z14; \
+	VMOVDQU64 Z5, 0(za); \
+	VMOVDQU64 Z10, 0(ta); \
+	VMOVDQU64 Z6, 64(za); \
+	VMOVDQU64 Z11, 64(ta); \
+	VMOVDQU64 Z7, 128(za); \
+	VMOVDQU64 Z12, 128(ta); \
+	VMOVDQU64 Z8, 192(za); \
+	VMOVDQU64 Z13, 192(ta); \
+	VMOVDQU64 Z9, 256(za); \
+	VMOVDQU64 Z14, 256(ta)
+
+// LOOKUP(tab, dig, q) stores at q (three fe8s: y+x, y-x, 2dxy) each lane's table point for its digit: the
+// identity (1, 1, 0) for digit 0, entry |d| of the row at tab otherwise (the even lanes take P's limbs, the odd
+// lanes Q's), with y+x and y-x swapped when the digit is negative. It reads all eight entries of the row. It also
+// sets K2 to the lanes with a negative digit. dig holds the row's |digits| then signs, 8 words each.
+#define LOOKUP(tab, dig, q) \
+	VMOVDQU64 0(dig), Z24; \
+	VMOVDQU64 64(dig), Z26; \
+	VPTESTMQ Z26, Z26, K2; \
+	VPXORQ Z0, Z0, Z0; \
+	VPXORQ Z1, Z1, Z1; \
+	VPXORQ Z2, Z2, Z2; \
+	VPXORQ Z3, Z3, Z3; \
+	VPXORQ Z4, Z4, Z4; \
+	VPXORQ Z5, Z5, Z5; \
+	VPXORQ Z6, Z6, Z6; \
+	VPXORQ Z7, Z7, Z7; \
+	VPXORQ Z8, Z8, Z8; \
+	VPXORQ Z9, Z9, Z9; \
+	VPXORQ Z10, Z10, Z10; \
+	VPXORQ Z11, Z11, Z11; \
+	VPXORQ Z12, Z12, Z12; \
+	VPXORQ Z13, Z13, Z13; \
+	VPXORQ Z14, Z14, Z14; \
+	MOVQ $1, AX; \
+	VPBROADCASTQ AX, Z0; \
+	VMOVDQA64 Z0, Z5; \
+	MOVQ $1, AX; \
+	VPBROADCASTQ AX, Z25; \
+	VPCMPEQQ Z25, Z24, K1; \
+	VBROADCASTI64X2 0(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z0; \
+	VBROADCASTI64X2 16(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z1; \
+	VBROADCASTI64X2 32(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z2; \
+	VBROADCASTI64X2 48(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z3; \
+	VBROADCASTI64X2 64(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z4; \
+	VBROADCASTI64X2 80(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z5; \
+	VBROADCASTI64X2 96(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z6; \
+	VBROADCASTI64X2 112(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z7; \
+	VBROADCASTI64X2 128(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z8; \
+	VBROADCASTI64X2 144(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z9; \
+	VBROADCASTI64X2 160(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z10; \
+	VBROADCASTI64X2 176(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z11; \
+	VBROADCASTI64X2 192(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z12; \
+	VBROADCASTI64X2 208(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z13; \
+	VBROADCASTI64X2 224(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z14; \
+	MOVQ $2, AX; \
+	VPBROADCASTQ AX, Z25; \
+	VPCMPEQQ Z25, Z24, K1; \
+	VBROADCASTI64X2 240(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z0; \
+	VBROADCASTI64X2 256(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z1; \
+	VBROADCASTI64X2 272(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z2; \
+	VBROADCASTI64X2 288(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z3; \
+	VBROADCASTI64X2 304(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z4; \
+	VBROADCASTI64X2 320(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z5; \
+	VBROADCASTI64X2 336(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z6; \
+	VBROADCASTI64X2 352(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z7; \
+	VBROADCASTI64X2 368(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z8; \
+	VBROADCASTI64X2 384(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z9; \
+	VBROADCASTI64X2 400(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z10; \
+	VBROADCASTI64X2 416(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z11; \
+	VBROADCASTI64X2 432(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z12; \
+	VBROADCASTI64X2 448(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z13; \
+	VBROADCASTI64X2 464(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z14; \
+	MOVQ $3, AX; \
+	VPBROADCASTQ AX, Z25; \
+	VPCMPEQQ Z25, Z24, K1; \
+	VBROADCASTI64X2 480(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z0; \
+	VBROADCASTI64X2 496(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z1; \
+	VBROADCASTI64X2 512(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z2; \
+	VBROADCASTI64X2 528(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z3; \
+	VBROADCASTI64X2 544(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z4; \
+	VBROADCASTI64X2 560(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z5; \
+	VBROADCASTI64X2 576(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z6; \
+	VBROADCASTI64X2 592(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z7; \
+	VBROADCASTI64X2 608(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z8; \
+	VBROADCASTI64X2 624(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z9; \
+	VBROADCASTI64X2 640(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z10; \
+	VBROADCASTI64X2 656(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z11; \
+	VBROADCASTI64X2 672(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z12; \
+	VBROADCASTI64X2 688(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z13; \
+	VBROADCASTI64X2 704(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z14; \
+	MOVQ $4, AX; \
+	VPBROADCASTQ AX, Z25; \
+	VPCMPEQQ Z25, Z24, K1; \
+	VBROADCASTI64X2 720(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z0; \
+	VBROADCASTI64X2 736(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z1; \
+	VBROADCASTI64X2 752(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z2; \
+	VBROADCASTI64X2 768(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z3; \
+	VBROADCASTI64X2 784(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z4; \
+	VBROADCASTI64X2 800(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z5; \
+	VBROADCASTI64X2 816(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z6; \
+	VBROADCASTI64X2 832(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z7; \
+	VBROADCASTI64X2 848(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z8; \
+	VBROADCASTI64X2 864(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z9; \
+	VBROADCASTI64X2 880(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z10; \
+	VBROADCASTI64X2 896(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z11; \
+	VBROADCASTI64X2 912(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z12; \
+	VBROADCASTI64X2 928(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z13; \
+	VBROADCASTI64X2 944(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z14; \
+	MOVQ $5, AX; \
+	VPBROADCASTQ AX, Z25; \
+	VPCMPEQQ Z25, Z24, K1; \
+	VBROADCASTI64X2 960(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z0; \
+	VBROADCASTI64X2 976(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z1; \
+	VBROADCASTI64X2 992(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z2; \
+	VBROADCASTI64X2 1008(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z3; \
+	VBROADCASTI64X2 1024(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z4; \
+	VBROADCASTI64X2 1040(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z5; \
+	VBROADCASTI64X2 1056(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z6; \
+	VBROADCASTI64X2 1072(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z7; \
+	VBROADCASTI64X2 1088(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z8; \
+	VBROADCASTI64X2 1104(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z9; \
+	VBROADCASTI64X2 1120(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z10; \
+	VBROADCASTI64X2 1136(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z11; \
+	VBROADCASTI64X2 1152(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z12; \
+	VBROADCASTI64X2 1168(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z13; \
+	VBROADCASTI64X2 1184(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z14; \
+	MOVQ $6, AX; \
+	VPBROADCASTQ AX, Z25; \
+	VPCMPEQQ Z25, Z24, K1; \
+	VBROADCASTI64X2 1200(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z0; \
+	VBROADCASTI64X2 1216(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z1; \
+	VBROADCASTI64X2 1232(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z2; \
+	VBROADCASTI64X2 1248(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z3; \
+	VBROADCASTI64X2 1264(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z4; \
+	VBROADCASTI64X2 1280(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z5; \
+	VBROADCASTI64X2 1296(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z6; \
+	VBROADCASTI64X2 1312(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z7; \
+	VBROADCASTI64X2 1328(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z8; \
+	VBROADCASTI64X2 1344(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z9; \
+	VBROADCASTI64X2 1360(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z10; \
+	VBROADCASTI64X2 1376(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z11; \
+	VBROADCASTI64X2 1392(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z12; \
+	VBROADCASTI64X2 1408(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z13; \
+	VBROADCASTI64X2 1424(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z14; \
+	MOVQ $7, AX; \
+	VPBROADCASTQ AX, Z25; \
+	VPCMPEQQ Z25, Z24, K1; \
+	VBROADCASTI64X2 1440(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z0; \
+	VBROADCASTI64X2 1456(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z1; \
+	VBROADCASTI64X2 1472(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z2; \
+	VBROADCASTI64X2 1488(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z3; \
+	VBROADCASTI64X2 1504(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z4; \
+	VBROADCASTI64X2 1520(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z5; \
+	VBROADCASTI64X2 1536(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z6; \
+	VBROADCASTI64X2 1552(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z7; \
+	VBROADCASTI64X2 1568(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z8; \
+	VBROADCASTI64X2 1584(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z9; \
+	VBROADCASTI64X2 1600(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z10; \
+	VBROADCASTI64X2 1616(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z11; \
+	VBROADCASTI64X2 1632(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z12; \
+	VBROADCASTI64X2 1648(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z13; \
+	VBROADCASTI64X2 1664(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z14; \
+	MOVQ $8, AX; \
+	VPBROADCASTQ AX, Z25; \
+	VPCMPEQQ Z25, Z24, K1; \
+	VBROADCASTI64X2 1680(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z0; \
+	VBROADCASTI64X2 1696(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z1; \
+	VBROADCASTI64X2 1712(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z2; \
+	VBROADCASTI64X2 1728(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z3; \
+	VBROADCASTI64X2 1744(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z4; \
+	VBROADCASTI64X2 1760(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z5; \
+	VBROADCASTI64X2 1776(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z6; \
+	VBROADCASTI64X2 1792(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z7; \
+	VBROADCASTI64X2 1808(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z8; \
+	VBROADCASTI64X2 1824(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z9; \
+	VBROADCASTI64X2 1840(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z10; \
+	VBROADCASTI64X2 1856(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z11; \
+	VBROADCASTI64X2 1872(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z12; \
+	VBROADCASTI64X2 1888(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z13; \
+	VBROADCASTI64X2 1904(tab), Z26; \
+	VMOVDQA64 Z26, K1, Z14; \
+	VMOVDQA64 Z0, Z26; \
+	VMOVDQA64 Z5, K2, Z0; \
+	VMOVDQA64 Z26, K2, Z5; \
+	VMOVDQA64 Z1, Z26; \
+	VMOVDQA64 Z6, K2, Z1; \
+	VMOVDQA64 Z26, K2, Z6; \
+	VMOVDQA64 Z2, Z26; \
+	VMOVDQA64 Z7, K2, Z2; \
+	VMOVDQA64 Z26, K2, Z7; \
+	VMOVDQA64 Z3, Z26; \
+	VMOVDQA64 Z8, K2, Z3; \
+	VMOVDQA64 Z26, K2, Z8; \
+	VMOVDQA64 Z4, Z26; \
+	VMOVDQA64 Z9, K2, Z4; \
+	VMOVDQA64 Z26, K2, Z9; \
+	VMOVDQU64 Z0, 0(q); \
+	VMOVDQU64 Z1, 64(q); \
+	VMOVDQU64 Z2, 128(q); \
+	VMOVDQU64 Z3, 192(q); \
+	VMOVDQU64 Z4, 256(q); \
+	VMOVDQU64 Z5, 320(q); \
+	VMOVDQU64 Z6, 384(q); \
+	VMOVDQU64 Z7, 448(q); \
+	VMOVDQU64 Z8, 512(q); \
+	VMOVDQU64 Z9, 576(q); \
+	VMOVDQU64 Z10, 640(q); \
+	VMOVDQU64 Z11, 704(q); \
+	VMOVDQU64 Z12, 768(q); \
+	VMOVDQU64 Z13, 832(q); \
+	VMOVDQU64 Z14, 896(q)
+
+#define CONSTANTS \
+	MOVQ $0x7ffffffffffff, AX; \
+	VPBROADCASTQ AX, Z31; \
+	MOVQ $19, AX; \
+	VPBROADCASTQ AX, Z30; \
+	MOVQ $0x1fffffffffffb4, AX; \
+	VPBROADCASTQ AX, Z29; \
+	MOVQ $0x1ffffffffffffc, AX; \
+	VPBROADCASTQ AX, Z28
+
+// func fixedBasePairIFMA(st *ifmaState, table *uint64, digits *ifmaDigits)
+//
+// For each of the 64 rows, adds each lane's table point to the lane's accumulator (X:Y:Z:T) with the mixed
+// addition of FixedBase.ScalarMult ("madd-2008-hwcd-3"):
+//   yp = Y+X, ym = Y-X, pp = yp·(y+x), mm = ym·(y-x), tt = T·2dxy,
+//   x = pp-mm, y = pp+mm, z = 2Z+tt, t = 2Z-tt,  X = x·t, Y = y·z, Z = z·t, T = x·y.
+TEXT ·fixedBasePairIFMA(SB), NOSPLIT, $0-24
+	MOVQ st+0(FP), DI
+	MOVQ table+8(FP), SI
+	MOVQ digits+16(FP), DX
+	CONSTANTS
+	MOVQ $64, CX
+
+row:
+	LEAQ OQP(DI), R8
+	LOOKUP(SI, DX, R8)
+
+	// A = Y + X, B = Y - X
+	LEAQ OY(DI), R8
+	LEAQ OX(DI), R9
+	LEAQ OA(DI), R10
+	FEADD(R8, R9, R10)
+	LEAQ OB(DI), R10
+	FESUB(R8, R9, R10)
+
+	// A = pp = A·(y+x), B = mm = B·(y-x), C = tt = T·2dxy
+	LEAQ OA(DI), R8
+	LEAQ OQP(DI), R9
+	FEMUL(R8, R9, R8)
+	LEAQ OB(DI), R8
+	LEAQ OQM(DI), R9
+	FEMUL(R8, R9, R8)
+	LEAQ OT(DI), R8
+	LEAQ OQT(DI), R9
+	LEAQ OC(DI), R10
+	FEMUL(R8, R9, R10)
+
+	// QP = x = pp - mm, QM = y = pp + mm, A = z, B = t (swapped in the negative lanes)
+	LEAQ OA(DI), R8
+	LEAQ OB(DI), R9
+	LEAQ OQP(DI), R10
+	FESUB(R8, R9, R10)
+	LEAQ OQM(DI), R10
+	FEADD(R8, R9, R10)
+	LEAQ OZ(DI), R8
+	LEAQ OC(DI), R9
+	LEAQ OA(DI), R10
+	LEAQ OB(DI), R11
+	ZT(R8, R9, R10, R11)
+
+	// X = x·t, Y = y·z, Z = z·t, T = x·y
+	LEAQ OQP(DI), R8
+	LEAQ OB(DI), R9
+	LEAQ OX(DI), R10
+	FEMUL(R8, R9, R10)
+	LEAQ OQM(DI), R8
+	LEAQ OA(DI), R9
+	LEAQ OY(DI), R10
+	FEMUL(R8, R9, R10)
+	LEAQ OA(DI), R8
+	LEAQ OB(DI), R9
+	LEAQ OZ(DI), R10
+	FEMUL(R8, R9, R10)
+	LEAQ OQP(DI), R8
+	LEAQ OQM(DI), R9
+	LEAQ OT(DI), R10
+	FEMUL(R8, R9, R10)
+
+	ADDQ $1920, SI
+	ADDQ $128, DX
+	DECQ CX
+	JNZ row
+	VZEROUPPER
+	RET
+
+// func feMul8IFMA(out, a, b *fe8), for the tests of FEMUL.
+TEXT ·feMul8IFMA(SB), NOSPLIT, $0-24
+	MOVQ out+0(FP), R10
+	MOVQ a+8(FP), R8
+	MOVQ b+16(FP), R9
+	CONSTANTS
+	FEMUL(R8, R9, R10)
+	VZEROUPPER
+	RET

@@ -1,0 +1,11 @@
+//go:build !amd64 || purego
+
+package group
+
+const useIFMA = false
+
+func fixedBasePairIFMA(st *ifmaState, table *uint64, digits *ifmaDigits) {
+	panic("group: no vector code on this platform")
+}
+
+func feMul8IFMA(out, a, b *fe8) { panic("group: no vector code on this platform") }

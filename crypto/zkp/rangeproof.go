@@ -1,0 +1,334 @@
+package zkp
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+
+	"github.com/recount-vote/recount/crypto/elgamal"
+	"github.com/recount-vote/recount/crypto/group"
+	"github.com/recount-vote/recount/crypto/transcript"
+)
+
+// MaxRangeSize is the largest number of values, max - min + 1, that a range proof may cover. A proof costs two
+// scalars (64 bytes) and, to verify, two double multiplications per value.
+const MaxRangeSize = 1024
+
+// ErrRange is returned by the range provers for a range with min > max or more than MaxRangeSize values, and for
+// a value outside its range: an honest prover refuses to prove what is false.
+var ErrRange = errors.New("zkp: value or range not allowed")
+
+// RangeProof proves that an ElGamal ciphertext (A, B) = (r·g, (r + m)·K) under the key K encrypts an integer m
+// in [min, max], without revealing m. It is the disjunction (Cramer-Damgård-Schoenmakers) over j in [min, max]
+// of the Chaum-Pedersen statements
+//
+//	A = r·g  and  B - j·K = r·K,
+//
+// one real and the others simulated, with challenges that must add up to the Fiat-Shamir challenge.
+//
+// Prover, with m and r: for every j, commitments a_j = u_j·g and b_j = t_j·K; for the real j = m, u_m = t_m = w
+// is random; for j ≠ m, c_j and v_j are random and u_j = v_j - c_j·r, t_j = v_j - c_j·(r + m - j), which is what
+// the verifier recomputes. Then c = H(ctx, K, A, B, min, max, a_min, b_min, ..., a_max, b_max),
+// c_m = c - Σ_{j≠m} c_j and v_m = w + c_m·r.
+//
+// Verifier: a_j = v_j·g - c_j·A and b_j = (v_j + j·c_j)·K - c_j·B for every j; accept iff
+// Σ_j c_j = H(ctx, K, A, B, min, max, a_min, b_min, ..., a_max, b_max).
+//
+// Encoding: c_j || v_j for j = min, ..., max, 64 bytes per value. docs/protocol.md gives the transcript.
+type RangeProof struct {
+	c, v []group.Scalar // c[i], v[i] for j = min + i
+}
+
+// rangeSize returns max - min + 1, or an error for min > max or a range of more than MaxRangeSize values.
+func rangeSize(min, max uint64) (int, error) {
+	if min > max {
+		return 0, fmt.Errorf("range [%d, %d] is empty", min, max)
+	}
+	if max-min >= MaxRangeSize {
+		return 0, fmt.Errorf("range [%d, %d] has more than %d values", min, max, MaxRangeSize)
+	}
+	return int(max-min) + 1, nil
+}
+
+// inRange returns 1 if min <= m <= max and 0 otherwise, without branching on m.
+func inRange(m, min, max uint64) int {
+	_, below := bits.Sub64(m, min, 0) // 1 if m < min
+	_, above := bits.Sub64(max, m, 0) // 1 if m > max
+	return int((below | above) ^ 1)
+}
+
+// ctEqual returns 1 if a == b and 0 otherwise, without branching.
+func ctEqual(a, b uint64) int {
+	x := a ^ b
+	return int(((x | -x) >> 63) ^ 1)
+}
+
+// half is 1/2 modulo the group order: the provers and the verifier compute the commitments at half their
+// discrete logarithm and encode their doubles in one batch (group.AppendDoubledBytes).
+var half = group.NewScalar().Invert(group.NewScalar().SetUint64(2))
+
+func readRandomness(r io.Reader, n int) ([]byte, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("zkp: reading randomness: %w", err)
+	}
+	return buf, nil
+}
+
+func scalarFromUniform(b []byte) *group.Scalar {
+	s, err := group.NewScalar().SetUniformBytes(b)
+	if err != nil {
+		panic("zkp: " + err.Error()) // unreachable: b has 64 bytes
+	}
+	return s
+}
+
+// rangeProver holds a range proof in the making. Its methods do the same operations whatever m is: the value
+// enters only through the scalar m - j and the 0/1 masks isReal, which choose between the real and simulated
+// values with constant-time selects.
+type rangeProver struct {
+	min, max uint64
+	m        uint64
+	nonce    group.Scalar
+	isReal   []int          // isReal[i] = 1 iff min + i == m
+	c, v     []group.Scalar // random c'_j, v'_j, then the proof's c_j, v_j
+}
+
+// commit draws c'_j and v'_j from rnd (64 bytes each, in the order c'_min, v'_min, c'_min+1, ...) and returns
+// the discrete logarithms of the commitments at half: a_j/2 = (u_j/2)·g and b_j/2 = (t_j/2)·K for j = min + i,
+// where u_j = v'_j - c'_j·r and t_j = u_j - c'_j·(m - j). For j = m, t_j = u_j is uniformly random (it is the
+// real branch's w), and for j ≠ m these are the simulated commitments v_j·g - c_j·A and v_j·K - c_j·(B - j·K).
+func (p *rangeProver) commit(rnd []byte) (uHalf, tHalf []*group.Scalar) {
+	n := int(p.max-p.min) + 1
+	p.isReal = make([]int, n)
+	p.c = make([]group.Scalar, n)
+	p.v = make([]group.Scalar, n)
+	uHalf = make([]*group.Scalar, n)
+	tHalf = make([]*group.Scalar, n)
+	mScalar := group.NewScalar().SetUint64(p.m)
+	var negC, mj group.Scalar
+	for i := 0; i < n; i++ {
+		j := p.min + uint64(i)
+		p.isReal[i] = ctEqual(p.m, j)
+		p.c[i].Set(scalarFromUniform(rnd[128*i : 128*i+64]))
+		p.v[i].Set(scalarFromUniform(rnd[128*i+64 : 128*i+128]))
+		negC.Negate(&p.c[i])
+		u := group.NewScalar().MultiplyAdd(&negC, &p.nonce, &p.v[i]) // u = v' - c'·r
+		mj.Subtract(mScalar, group.NewScalar().SetUint64(j))
+		t := group.NewScalar().MultiplyAdd(&negC, &mj, u) // t = u - c'·(m - j)
+		uHalf[i] = u.Multiply(u, half)
+		tHalf[i] = t.Multiply(t, half)
+	}
+	return uHalf, tHalf
+}
+
+// commitments returns gLogs[i]·g and kLogs[i]·K, computed in one batch.
+func commitments(pk *elgamal.PublicKey, gLogs, kLogs []*group.Scalar) ([]*group.Element, []*group.Element) {
+	gPts := make([]*group.Element, len(gLogs))
+	kPts := make([]*group.Element, len(kLogs))
+	for i := range gPts {
+		gPts[i] = group.NewElement()
+	}
+	for i := range kPts {
+		kPts[i] = group.NewElement()
+	}
+	pk.MulBatch(gPts, gLogs, kPts, kLogs)
+	return gPts, kPts
+}
+
+// respond derives the challenge from the transcript t (statement already appended) and the commitments'
+// encodings enc (a_min, b_min, ..., 32 bytes each), and completes the proof.
+func (p *rangeProver) respond(t *transcript.Transcript, enc []byte) *RangeProof {
+	n := len(p.c)
+	for i := 0; i < n; i++ {
+		t.AppendBytes("a", enc[64*i:64*i+32])
+		t.AppendBytes("b", enc[64*i+32:64*i+64])
+	}
+	c := t.Challenge("c")
+	zero := group.NewScalar()
+	// cReal = c - Σ_{j≠m} c'_j: every c'_j enters the sum, the real one as zero.
+	cReal := group.NewScalar().Set(c)
+	var term, diff, vReal group.Scalar
+	for i := 0; i < n; i++ {
+		term.Select(zero, &p.c[i], p.isReal[i])
+		cReal.Subtract(cReal, &term)
+	}
+	// For the real branch, w = v'_m - c'_m·r, so v_m = w + c_m·r = v'_m + (c_m - c'_m)·r; the simulated
+	// branches keep c'_j and v'_j.
+	for i := 0; i < n; i++ {
+		diff.Subtract(cReal, &p.c[i])
+		vReal.MultiplyAdd(&diff, &p.nonce, &p.v[i])
+		p.v[i].Select(&vReal, &p.v[i], p.isReal[i])
+		p.c[i].Select(cReal, &p.c[i], p.isReal[i])
+	}
+	return &RangeProof{c: p.c, v: p.v}
+}
+
+func rangeTranscript(ctx Context, kEnc, aEnc, bEnc []byte, min, max uint64) *transcript.Transcript {
+	t := ctx.transcript(RangeProofLabel)
+	t.AppendBytes("K", kEnc)
+	t.AppendBytes("A", aEnc)
+	t.AppendBytes("B", bEnc)
+	t.AppendUint64("min", min)
+	t.AppendUint64("max", max)
+	return t
+}
+
+func checkProverInput(m, min, max uint64) (int, error) {
+	n, err := rangeSize(min, max)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrRange, err)
+	}
+	// The prover's only data-dependent branch: whether m is in the range at all (which a proof makes public).
+	if inRange(m, min, max) != 1 {
+		return 0, fmt.Errorf("%w: the value is outside [%d, %d]", ErrRange, min, max)
+	}
+	return n, nil
+}
+
+// ProveRange proves that ct, the encryption of m under pk with the given nonce, encrypts a value in [min, max],
+// with randomness from r (crypto/rand when nil). It refuses, with ErrRange, a value outside the range or a range
+// that is empty or larger than MaxRangeSize. It runs in time independent of m and nonce. It does not check that
+// ct is the encryption of m with nonce: if it is not, the proof does not verify.
+//
+// The contest-total proof is a RangeProof over the sum of a contest's option ciphertexts, proved with the sum of
+// their nonces.
+func ProveRange(ctx Context, pk *elgamal.PublicKey, ct *elgamal.Ciphertext, m uint64, nonce *group.Scalar, min, max uint64, r io.Reader) (*RangeProof, error) {
+	n, err := checkProverInput(m, min, max)
+	if err != nil {
+		return nil, err
+	}
+	rnd, err := readRandomness(r, 128*n)
+	if err != nil {
+		return nil, err
+	}
+	p := &rangeProver{min: min, max: max, m: m}
+	p.nonce.Set(nonce)
+	uHalf, tHalf := p.commit(rnd)
+	gPts, kPts := commitments(pk, uHalf, tHalf)
+	pts := make([]*group.Element, 0, 2*n)
+	for i := range gPts {
+		pts = append(pts, gPts[i], kPts[i])
+	}
+	enc := group.AppendDoubledBytes(make([]byte, 0, 64*n), pts...)
+	t := rangeTranscript(ctx, pk.AppendBytes(nil), ct.A.Bytes(), ct.B.Bytes(), min, max)
+	return p.respond(t, enc), nil
+}
+
+// EncryptInRange encrypts m under pk with a fresh nonce and proves that the ciphertext encrypts a value in
+// [min, max], with randomness from r (crypto/rand when nil): the nonce first (64 bytes), then the proof's
+// (128 bytes per value). It returns the ciphertext, its nonce (a secret: whoever holds it can read m) and the
+// proof, the same as ProveRange would give with the same nonce and randomness. It refuses, with ErrRange, what
+// ProveRange refuses, and runs in time independent of m and the nonce.
+func EncryptInRange(ctx Context, pk *elgamal.PublicKey, m, min, max uint64, r io.Reader) (*elgamal.Ciphertext, *group.Scalar, *RangeProof, error) {
+	n, err := checkProverInput(m, min, max)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rnd, err := readRandomness(r, 64+128*n)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p := &rangeProver{min: min, max: max, m: m}
+	p.nonce.Set(scalarFromUniform(rnd[:64]))
+	uHalf, tHalf := p.commit(rnd[64:])
+
+	// A = r·g and B = (r + m)·K, computed at half with the commitments, so that all 2n + 2 multiplications run
+	// in one batch and all 2n + 2 encodings share one inversion.
+	rHalf := group.NewScalar().Multiply(&p.nonce, half)
+	bHalf := group.NewScalar().Add(&p.nonce, group.NewScalar().SetUint64(m))
+	bHalf.Multiply(bHalf, half)
+	gPts, kPts := commitments(pk, append([]*group.Scalar{rHalf}, uHalf...), append([]*group.Scalar{bHalf}, tHalf...))
+	pts := make([]*group.Element, 0, 2+2*n)
+	for i := range gPts {
+		pts = append(pts, gPts[i], kPts[i])
+	}
+	enc := group.AppendDoubledBytes(make([]byte, 0, 32*len(pts)), pts...)
+	aPt, bPt := gPts[0], kPts[0]
+
+	ct := &elgamal.Ciphertext{}
+	ct.A.Double(aPt)
+	ct.B.Double(bPt)
+	t := rangeTranscript(ctx, pk.AppendBytes(nil), enc[0:32], enc[32:64], min, max)
+	proof := p.respond(t, enc[64:])
+	return ct, group.NewScalar().Set(&p.nonce), proof, nil
+}
+
+// Verify checks p for the statement that ct encrypts, under pk, a value in [min, max], in ctx. Errors wrap
+// ErrInvalidProof.
+func (p *RangeProof) Verify(ctx Context, pk *elgamal.PublicKey, ct *elgamal.Ciphertext, min, max uint64) error {
+	n, err := rangeSize(min, max)
+	if err != nil {
+		return fmt.Errorf("%w: range proof: %v", ErrInvalidProof, err)
+	}
+	if len(p.c) != n || len(p.v) != n {
+		return fmt.Errorf("%w: range proof: %d values, want %d", ErrInvalidProof, len(p.c), n)
+	}
+	// Recompute the commitments at half, a_j/2 = (v_j/2)·g - (c_j/2)·A and
+	// b_j/2 = ((v_j + j·c_j)/2)·K - (c_j/2)·B, and encode their doubles in one batch.
+	gTable := group.GeneratorVarTimeTable()
+	kTable := pk.VarTimeTable()
+	aTable := group.NewVarTimeTable(&ct.A, 5, false)
+	bTable := group.NewVarTimeTable(&ct.B, 5, false)
+	points := make([]*group.Element, 2*n)
+	sum := group.NewScalar()
+	var negC, vHalf, wHalf group.Scalar
+	for i := 0; i < n; i++ {
+		c, v := &p.c[i], &p.v[i]
+		sum.Add(sum, c)
+		negC.Multiply(c, half)
+		negC.Negate(&negC)
+		vHalf.Multiply(v, half)
+		wHalf.MultiplyAdd(c, group.NewScalar().SetUint64(min+uint64(i)), v)
+		wHalf.Multiply(&wHalf, half)
+		points[2*i] = group.NewElement().VarTimeTableMult([]*group.Scalar{&vHalf, &negC}, []*group.VarTimeTable{gTable, aTable})
+		points[2*i+1] = group.NewElement().VarTimeTableMult([]*group.Scalar{&wHalf, &negC}, []*group.VarTimeTable{kTable, bTable})
+	}
+	enc := group.AppendDoubledBytes(make([]byte, 0, 64*n), points...)
+	t := rangeTranscript(ctx, pk.AppendBytes(nil), ct.A.Bytes(), ct.B.Bytes(), min, max)
+	for i := 0; i < n; i++ {
+		t.AppendBytes("a", enc[64*i:64*i+32])
+		t.AppendBytes("b", enc[64*i+32:64*i+64])
+	}
+	if t.Challenge("c").Equal(sum) != 1 {
+		return fmt.Errorf("%w: range proof: challenge mismatch", ErrInvalidProof)
+	}
+	return nil
+}
+
+// Bytes returns c_min || v_min || ... || c_max || v_max.
+func (p *RangeProof) Bytes() []byte {
+	b := make([]byte, 0, 2*group.ScalarSize*len(p.c))
+	for i := range p.c {
+		b = append(b, p.c[i].Bytes()...)
+		b = append(b, p.v[i].Bytes()...)
+	}
+	return b
+}
+
+// ParseRangeProof decodes a range proof for [min, max]: exactly 64·(max - min + 1) bytes of canonical scalars.
+// Errors wrap ErrProofEncoding.
+func ParseRangeProof(b []byte, min, max uint64) (*RangeProof, error) {
+	n, err := rangeSize(min, max)
+	if err != nil {
+		return nil, fmt.Errorf("%w: range proof: %v", ErrProofEncoding, err)
+	}
+	if len(b) != 2*group.ScalarSize*n {
+		return nil, fmt.Errorf("%w: range proof for [%d, %d]: got %d bytes, want %d", ErrProofEncoding, min, max, len(b), 2*group.ScalarSize*n)
+	}
+	p := &RangeProof{c: make([]group.Scalar, n), v: make([]group.Scalar, n)}
+	for i := 0; i < n; i++ {
+		if _, err := p.c[i].SetCanonicalBytes(b[64*i : 64*i+32]); err != nil {
+			return nil, fmt.Errorf("%w: range proof: c[%d] is not a canonical scalar", ErrProofEncoding, i)
+		}
+		if _, err := p.v[i].SetCanonicalBytes(b[64*i+32 : 64*i+64]); err != nil {
+			return nil, fmt.Errorf("%w: range proof: v[%d] is not a canonical scalar", ErrProofEncoding, i)
+		}
+	}
+	return p, nil
+}
