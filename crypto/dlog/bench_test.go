@@ -1,0 +1,72 @@
+package dlog
+
+import (
+	"fmt"
+	"testing"
+)
+
+// BenchmarkNewTable times building the default table for each bound.
+func BenchmarkNewTable(b *testing.B) {
+	base := randomBase(b)
+	for _, limit := range []uint64{1_000_000, billion} {
+		b.Run(fmt.Sprintf("max=%d", limit), func(b *testing.B) {
+			var tab *Table
+			for b.Loop() {
+				tab = NewTable(base, limit)
+			}
+			b.ReportMetric(float64(tab.BabySteps()), "baby-steps")
+			b.ReportMetric(float64(len(tab.slots)*8)/(1<<20), "MiB")
+		})
+	}
+}
+
+// BenchmarkLog times Log with the table already built, for a value near the top of the range (the slowest).
+func BenchmarkLog(b *testing.B) {
+	base := randomBase(b)
+	for _, limit := range []uint64{1_000_000, billion} {
+		b.Run(fmt.Sprintf("max=%d", limit), func(b *testing.B) {
+			tab := Cached(base, limit)
+			y := mul(limit-1, base)
+			for b.Loop() {
+				if _, err := tab.Log(y); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLogWithBuild times a first Log, table build included: the cost when a process decodes one result.
+func BenchmarkLogWithBuild(b *testing.B) {
+	base := randomBase(b)
+	for _, limit := range []uint64{1_000_000, billion} {
+		b.Run(fmt.Sprintf("max=%d", limit), func(b *testing.B) {
+			y := mul(limit-1, base)
+			for b.Loop() {
+				if _, err := NewTable(base, limit).Log(y); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkConfirm(b *testing.B) {
+	base := randomBase(b)
+	tab := NewTableSize(base, 1<<20, 1<<20)
+	p, _ := decode(mul(1<<20-1, base))
+	var kb keyBatch
+	kb.set(0, &p)
+	for b.Loop() {
+		if !tab.confirm(1<<20-1, &kb.num[0], &kb.den[0]) {
+			b.Fatal("confirm")
+		}
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	e := randomBase(b)
+	for b.Loop() {
+		decode(e)
+	}
+}
