@@ -182,11 +182,16 @@ func (t *Table) Log(y *group.Element) (uint64, error) {
 	if err != nil {
 		return 0, err // unreachable
 	}
-	giants := t.max/t.m + 1 // i in [0, giants)
+	giants := t.max / t.m // i in [0, giants)
+	if giants < math.MaxUint64 {
+		giants++
+	}
 	var kb keyBatch
-	for i := uint64(0); i < giants; {
+	// The batches start small and grow: most tallies are far below max, and found in the first steps.
+	size := 8
+	for i := uint64(0); i < giants; size = min(2*size, batch) {
 		n := 0
-		for ; n < batch && i+uint64(n) < giants; n++ {
+		for ; n < size && i+uint64(n) < giants; n++ {
 			kb.set(n, &p)
 			p.addNiels(&t.giant)
 		}

@@ -133,7 +133,8 @@ func TestCacheEviction(t *testing.T) {
 	if Cached(base, 10) == first {
 		t.Fatal("the oldest table was not dropped")
 	}
-	if Cached(base, 100+maxCached-1) != Cached(base, 100+maxCached-1) {
+	recent := Cached(base, 100+maxCached-1)
+	if again := Cached(base, 100+maxCached-1); again != recent {
 		t.Fatal("recent table dropped")
 	}
 }
