@@ -68,7 +68,7 @@ const (
 )
 
 // NewTable builds the table for base and max. Its size is about 16·sqrt(max+1) baby steps, between 2^10 and 2^20
-// (and never more than max+1): for max = 10^9, about 500 000 steps, 4 MiB and a few tenths of a second to
+// (and never more than max+1): for max = 10^9, about 500 000 steps, 8 MiB and about a tenth of a second to
 // build, then at most about 2 000 giant steps per Log.
 func NewTable(base *group.Element, max uint64) *Table {
 	return NewTableSize(base, max, defaultBabySteps(max))
