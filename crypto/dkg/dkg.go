@@ -286,7 +286,8 @@ func (c *Commitment) Verify(p Params) error {
 
 // VerifyShare checks share·g = Σ_k to^k·C_k, that is, that share is f(to) for the polynomial c commits to, with
 // circl's Feldman check. It checks the commitment's shape (T coefficients, none the identity) but not its proofs
-// (Commitment.Verify does). It is constant time in share.
+// (Commitment.Verify does). The share only enters constant-time operations (its multiplication by g is circl's
+// constant-time MulGen); the outcome, accept or reject, is public.
 func VerifyShare(p Params, c *Commitment, to int, share *group.Scalar) error {
 	if err := p.Validate(); err != nil {
 		return err
@@ -322,7 +323,8 @@ func VerifyShare(p Params, c *Commitment, to int, share *group.Scalar) error {
 
 // ResolveComplaint decides a complaint by trustee complainant against the dealer of c (its share was missing or
 // failed VerifyShare). revealed is the dealer's public answer f(complainant), or nil if it gave none. The dealer
-// is guilty if its commitment does not verify, if it gave no answer, or if the answer fails VerifyShare.
+// is guilty if its commitment is missing (nil) or does not verify, if it gave no answer, or if the answer fails
+// VerifyShare.
 // A complaint from outside [1, N], or by the dealer against itself, is void: the dealer is not guilty.
 // When the dealer is not guilty, the complainant uses the revealed share.
 func ResolveComplaint(p Params, c *Commitment, complainant int, revealed *group.Scalar) (dealerGuilty bool) {
