@@ -1,0 +1,77 @@
+package election
+
+import (
+	"errors"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+)
+
+// The commission's own entries: the election key (computed, never chosen), opening and closing the polls.
+
+// ElectionKey returns the ElectionKey entry that ends the key ceremony, computed from the ceremony's entries.
+func (s *State) ElectionKey() (Draft, error) {
+	if s.manifest == nil {
+		return Draft{}, errors.New("no manifest")
+	}
+	if s.key != nil {
+		return Draft{}, errors.New("the election key is already on the board")
+	}
+	key, err := s.ceremony.outcome()
+	if err != nil {
+		return Draft{}, err
+	}
+	return Draft{Kind: KindElectionKey, Payload: marshal(key.proto())}, nil
+}
+
+// CeremonyProgress says how far the key ceremony is: which trustees have committed, given their verdict, and
+// which complaints still wait for a reveal.
+type CeremonyProgress struct {
+	Committed, Verdicts []int
+	Unanswered          [][2]int // (dealer, complainant)
+}
+
+// Ceremony returns the key ceremony's progress.
+func (s *State) Ceremony() CeremonyProgress {
+	var p CeremonyProgress
+	if s.ceremony == nil {
+		return p
+	}
+	for i := 1; i <= s.ceremony.params.N; i++ {
+		if s.ceremony.commits[i] != nil {
+			p.Committed = append(p.Committed, i)
+		}
+		if _, ok := s.ceremony.verdict[i]; ok {
+			p.Verdicts = append(p.Verdicts, i)
+		}
+		for _, j := range s.ceremony.complaintsAgainst(i) {
+			if s.ceremony.reveals[[2]int{i, j}] == nil {
+				p.Unanswered = append(p.Unanswered, [2]int{i, j})
+			}
+		}
+	}
+	return p
+}
+
+// Open returns the entry that opens the polls at time now (Unix seconds).
+func (s *State) Open(now int64) (Draft, error) {
+	switch {
+	case s.key == nil:
+		return Draft{}, errors.New("the key ceremony has not finished")
+	case len(s.credentials) == 0:
+		return Draft{}, errors.New("no credentials are published")
+	case s.opened:
+		return Draft{}, errors.New("the polls are already open")
+	}
+	return Draft{Kind: KindOpen, Payload: marshal(&recountv1.PollsOpen{Time: now})}, nil
+}
+
+// Close returns the entry that closes the polls at time now (Unix seconds).
+func (s *State) Close(now int64) (Draft, error) {
+	switch {
+	case !s.opened:
+		return Draft{}, errors.New("the polls are not open")
+	case s.closed:
+		return Draft{}, errors.New("the polls are already closed")
+	}
+	return Draft{Kind: KindClose, Payload: marshal(&recountv1.PollsClosed{Time: now})}, nil
+}

@@ -1,0 +1,290 @@
+package election
+
+import (
+	"crypto/ed25519"
+	"encoding/base32"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/crypto/elgamal"
+	"github.com/recount-vote/recount/crypto/group"
+	"github.com/recount-vote/recount/crypto/zkp"
+)
+
+// A ballot is encrypted on the voter's device: for every option of every contest an ElGamal ciphertext of the
+// option's value and a range proof that the value is allowed (0/1, or a score 0..R), and for every contest whose
+// rule limits the total a range proof over the sum of its ciphertexts. Every proof is bound to the election, the
+// voter's credential and its position, so none can be moved to another ballot or place. The voter's credential
+// signs the whole; the SHA-256 of the signed ballot's bytes is its tracking code.
+//
+// This file is all a voting client needs to link: it does no I/O.
+
+// ballotSignaturePrefix is prepended to the Ballot bytes before they are signed.
+const ballotSignaturePrefix = "recount/ballot/v1\x00"
+
+// totalPosition is the option number in the proof context of a contest's total proof.
+const totalPosition = 0xFFFFFFFF
+
+// Choices are a voter's selections: Choices[c][o] is the value given to option o of contest c (1 for a chosen
+// option and 0 otherwise; a score for score contests).
+type Choices [][]uint64
+
+// CheckChoices reports whether ch is a valid set of choices for the manifest, naming the contest at fault.
+func (m *Manifest) CheckChoices(ch Choices) error {
+	if len(ch) != len(m.rules) {
+		return fmt.Errorf("choices: %d contests, the manifest has %d", len(ch), len(m.rules))
+	}
+	for c, r := range m.rules {
+		id := m.pb.Contests[c].Id
+		if len(ch[c]) != r.Options {
+			return fmt.Errorf("choices: contest %q: %d values, it has %d options", id, len(ch[c]), r.Options)
+		}
+		var total uint64
+		for o, v := range ch[c] {
+			if v > r.OptionMax {
+				return fmt.Errorf("choices: contest %q, option %q: value %d, at most %d allowed", id, m.pb.Contests[c].Options[o].Id, v, r.OptionMax)
+			}
+			total += v
+		}
+		if total < r.TotalMin || total > r.TotalMax {
+			return fmt.Errorf("choices: contest %q: total %d, allowed %d to %d", id, total, r.TotalMin, r.TotalMax)
+		}
+	}
+	return nil
+}
+
+// proofContext is the zkp.Context of the proof for option (or totalPosition) of contest in a ballot of credential.
+func proofContext(election ID, credential []byte, contest, option uint32) zkp.Context {
+	bind := make([]byte, 0, 40)
+	bind = append(bind, credential...)
+	bind = binary.BigEndian.AppendUint32(bind, contest)
+	bind = binary.BigEndian.AppendUint32(bind, option)
+	return zkp.Context{Election: election[:], Bind: bind}
+}
+
+// PreparedBallot is an encrypted and signed ballot on the voter's device, not yet cast or challenged. It holds
+// the nonces, which reveal the choices: a client keeps it private and discards it once the ballot is cast.
+type PreparedBallot struct {
+	signed   []byte
+	tracking ID
+	choices  Choices
+	nonces   [][]*group.Scalar
+}
+
+// EncryptBallot encrypts choices under the election's public key, proves them valid, and signs the ballot with
+// the credential. Randomness comes from r (crypto/rand when nil).
+func EncryptBallot(m *Manifest, pk *elgamal.PublicKey, cred *Credential, ch Choices, r io.Reader) (*PreparedBallot, error) {
+	if cred.Election != m.id {
+		return nil, fmt.Errorf("ballot: the credential is for election %s, not %s", cred.Election, m.id)
+	}
+	if err := m.CheckChoices(ch); err != nil {
+		return nil, err
+	}
+	credPK := cred.PublicKey()
+	b := &recountv1.Ballot{Election: m.id[:], Credential: credPK[:]}
+	pb := &PreparedBallot{choices: ch}
+	for c, rule := range m.rules {
+		cb := &recountv1.ContestBallot{}
+		sum := elgamal.NewCiphertext()
+		sumNonce := group.NewScalar()
+		var total uint64
+		nonces := make([]*group.Scalar, rule.Options)
+		for o, v := range ch[c] {
+			ctx := proofContext(m.id, credPK[:], uint32(c), uint32(o))
+			ct, nonce, proof, err := zkp.EncryptInRange(ctx, pk, v, 0, rule.OptionMax, r)
+			if err != nil {
+				return nil, fmt.Errorf("ballot: contest %d option %d: %w", c, o, err)
+			}
+			cb.Ciphertexts = append(cb.Ciphertexts, ct.Bytes())
+			cb.Proofs = append(cb.Proofs, proof.Bytes())
+			sum.Add(sum, ct)
+			sumNonce.Add(sumNonce, nonce)
+			total += v
+			nonces[o] = nonce
+		}
+		if rule.NeedsTotalProof {
+			ctx := proofContext(m.id, credPK[:], uint32(c), totalPosition)
+			proof, err := zkp.ProveRange(ctx, pk, sum, total, sumNonce, rule.TotalMin, rule.TotalMax, r)
+			if err != nil {
+				return nil, fmt.Errorf("ballot: contest %d total: %w", c, err)
+			}
+			cb.TotalProof = proof.Bytes()
+		}
+		b.Contests = append(b.Contests, cb)
+		pb.nonces = append(pb.nonces, nonces)
+	}
+	pb.signed = SignBallot(cred, b)
+	pb.tracking = hashPayload(pb.signed)
+	return pb, nil
+}
+
+// SignBallot encodes b, signs it with the credential, and returns the SignedBallot payload.
+func SignBallot(cred *Credential, b *recountv1.Ballot) []byte {
+	body := marshal(b)
+	sig := cred.sign(append([]byte(ballotSignaturePrefix), body...))
+	return marshal(&recountv1.SignedBallot{Ballot: body, Signature: sig})
+}
+
+// TrackingCode returns the ballot's tracking code, SHA-256 of the signed ballot's bytes.
+func (b *PreparedBallot) TrackingCode() ID { return b.tracking }
+
+// Cast returns the board entry that casts the ballot.
+func (b *PreparedBallot) Cast() Draft { return Draft{Kind: KindBallot, Payload: b.signed} }
+
+// Challenge returns the board entry that spoils the ballot and reveals its nonces (the Benaloh challenge).
+// After it the ballot can never be cast.
+func (b *PreparedBallot) Challenge() Draft {
+	sp := &recountv1.SpoiledBallot{SignedBallot: b.signed}
+	for c, vals := range b.choices {
+		op := &recountv1.ContestOpening{Values: append([]uint64(nil), vals...)}
+		for _, n := range b.nonces[c] {
+			op.Nonces = append(op.Nonces, n.Bytes())
+		}
+		sp.Openings = append(sp.Openings, op)
+	}
+	return Draft{Kind: KindSpoiledBallot, Payload: marshal(sp)}
+}
+
+// Choices returns the choices the ballot encrypts.
+func (b *PreparedBallot) Choices() Choices { return b.choices }
+
+// trackingAlphabet is the alphabet in which tracking codes are shown: RFC 4648 base32, no padding.
+var trackingAlphabet = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// HumanTrackingCode returns the tracking code as a person reads it back: 52 base32 characters in groups of four.
+func HumanTrackingCode(id ID) string { return groups(trackingAlphabet.EncodeToString(id[:])) }
+
+// ParseTrackingCode reads a tracking code in the human form (dashes, spaces and case ignored) or as 64 hex digits.
+func ParseTrackingCode(s string) (ID, error) {
+	if id, err := ParseID(s); err == nil {
+		return id, nil
+	}
+	var id ID
+	clean := []byte{}
+	for _, r := range s {
+		switch {
+		case r == '-' || r == ' ':
+		case r >= 'a' && r <= 'z':
+			clean = append(clean, byte(r-'a'+'A'))
+		default:
+			clean = append(clean, byte(r))
+		}
+	}
+	b, err := trackingAlphabet.DecodeString(string(clean))
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("tracking code %q: want 52 base32 characters (groups of four) or 64 hex digits", s)
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// Ballot is a decoded ballot: its tracking code, credential and ciphertexts, with the bytes its checks need.
+type Ballot struct {
+	TrackingCode ID
+	Credential   [32]byte
+	// Ciphertexts[c][o] is the ciphertext of option o in contest c.
+	Ciphertexts [][]*elgamal.Ciphertext
+	election    []byte
+	body        []byte
+	signature   []byte
+	pb          *recountv1.Ballot
+}
+
+// ParseBallot decodes a SignedBallot payload and checks its shape against the manifest: contest and option
+// counts, canonical ciphertexts, proof lengths. It does not check the signature, the election or the proofs.
+func ParseBallot(m *Manifest, payload []byte) (*Ballot, error) {
+	var sb recountv1.SignedBallot
+	if err := unmarshal(payload, &sb); err != nil {
+		return nil, fmt.Errorf("signed ballot: %w", err)
+	}
+	var pb recountv1.Ballot
+	if err := unmarshal(sb.Ballot, &pb); err != nil {
+		return nil, fmt.Errorf("ballot: %w", err)
+	}
+	b := &Ballot{TrackingCode: hashPayload(payload), election: pb.Election, body: sb.Ballot, signature: sb.Signature, pb: &pb}
+	if len(pb.Credential) != len(b.Credential) {
+		return nil, fmt.Errorf("ballot: credential is %d bytes, want 32", len(pb.Credential))
+	}
+	copy(b.Credential[:], pb.Credential)
+	if len(sb.Signature) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("ballot: signature is %d bytes, want %d", len(sb.Signature), ed25519.SignatureSize)
+	}
+	if len(pb.Contests) != len(m.rules) {
+		return nil, fmt.Errorf("ballot: %d contests, the manifest has %d", len(pb.Contests), len(m.rules))
+	}
+	for c, rule := range m.rules {
+		cb := pb.Contests[c]
+		if len(cb.Ciphertexts) != rule.Options || len(cb.Proofs) != rule.Options {
+			return nil, fmt.Errorf("ballot: contest %d: %d ciphertexts and %d proofs, want %d of each", c, len(cb.Ciphertexts), len(cb.Proofs), rule.Options)
+		}
+		cts := make([]*elgamal.Ciphertext, rule.Options)
+		for o := range cts {
+			ct, err := new(elgamal.Ciphertext).SetCanonicalBytes(cb.Ciphertexts[o])
+			if err != nil {
+				return nil, fmt.Errorf("ballot: contest %d option %d: %w", c, o, err)
+			}
+			cts[o] = ct
+			if want := 64 * int(rule.OptionMax+1); len(cb.Proofs[o]) != want {
+				return nil, fmt.Errorf("ballot: contest %d option %d: proof is %d bytes, want %d", c, o, len(cb.Proofs[o]), want)
+			}
+		}
+		wantTotal := 0
+		if rule.NeedsTotalProof {
+			wantTotal = 64 * int(rule.TotalMax-rule.TotalMin+1)
+		}
+		if len(cb.TotalProof) != wantTotal {
+			return nil, fmt.Errorf("ballot: contest %d: total proof is %d bytes, want %d", c, len(cb.TotalProof), wantTotal)
+		}
+		b.Ciphertexts = append(b.Ciphertexts, cts)
+	}
+	return b, nil
+}
+
+// CheckElection reports whether the ballot names the election.
+func (b *Ballot) CheckElection(m *Manifest) error {
+	if string(b.election) != string(m.id[:]) {
+		return fmt.Errorf("the ballot is for election %x, not %s", b.election, m.id)
+	}
+	return nil
+}
+
+// CheckSignature reports whether the credential signed the ballot.
+func (b *Ballot) CheckSignature() error {
+	if !validEd25519Key(b.Credential[:]) {
+		return fmt.Errorf("the credential is not a valid Ed25519 public key")
+	}
+	if !ed25519.Verify(b.Credential[:], append([]byte(ballotSignaturePrefix), b.body...), b.signature) {
+		return fmt.Errorf("the credential's signature does not verify")
+	}
+	return nil
+}
+
+// CheckProofs verifies every range proof of the ballot, naming the first that fails.
+func (b *Ballot) CheckProofs(m *Manifest, pk *elgamal.PublicKey) error {
+	for c, rule := range m.rules {
+		cb := b.pb.Contests[c]
+		sum := elgamal.NewCiphertext()
+		for o, ct := range b.Ciphertexts[c] {
+			proof, err := zkp.ParseRangeProof(cb.Proofs[o], 0, rule.OptionMax)
+			if err != nil {
+				return fmt.Errorf("contest %d option %d: %w", c, o, err)
+			}
+			if err := proof.Verify(proofContext(m.id, b.Credential[:], uint32(c), uint32(o)), pk, ct, 0, rule.OptionMax); err != nil {
+				return fmt.Errorf("contest %d option %d: %w", c, o, err)
+			}
+			sum.Add(sum, ct)
+		}
+		if rule.NeedsTotalProof {
+			proof, err := zkp.ParseRangeProof(cb.TotalProof, rule.TotalMin, rule.TotalMax)
+			if err != nil {
+				return fmt.Errorf("contest %d total: %w", c, err)
+			}
+			if err := proof.Verify(proofContext(m.id, b.Credential[:], uint32(c), totalPosition), pk, sum, rule.TotalMin, rule.TotalMax); err != nil {
+				return fmt.Errorf("contest %d total: %w", c, err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package election_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
+)
+
+// tenOptions is the benchmark ballot: 10 options in 2 contests, a 1-of-5 and an approval of up to 3 of 5.
+func tenOptions() *recountv1.Manifest {
+	m := electiontest.Mixed()
+	m.Contests = m.Contests[:2]
+	m.Contests[1].Options = m.Contests[1].Options[:5]
+	return m
+}
+
+func benchElection(b *testing.B, voters int) *electiontest.Election {
+	e, err := electiontest.Setup(electiontest.Config{Trustees: 3, Threshold: 2, Voters: voters, Manifest: tenOptions(), Seed: 3})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+func BenchmarkEncryptBallot10(b *testing.B) {
+	e := benchElection(b, 1)
+	ch := electiontest.RandomChoices(e.Manifest, nil)
+	pk := e.State.Key().PublicKey
+	var size int
+	for b.Loop() {
+		pb, err := election.EncryptBallot(e.Manifest, pk, e.Credentials[0], ch, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(pb.Cast().Payload)
+	}
+	b.ReportMetric(float64(size), "bytes/ballot")
+}
+
+func BenchmarkVerifyBallot10(b *testing.B) {
+	e := benchElection(b, 1)
+	pb, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[0], electiontest.RandomChoices(e.Manifest, nil), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	en := election.Entry{Index: 1000, Kind: election.KindBallot, Payload: pb.Cast().Payload}
+	for b.Loop() {
+		if bc := election.CheckBallot(e.Manifest, e.State.Key().PublicKey, en); bc.Err() != nil {
+			b.Fatal(bc.Err())
+		}
+	}
+}
+
+var (
+	tallyOnce sync.Once
+	tallyElec *electiontest.Election
+)
+
+// BenchmarkTally10000 measures the tally of 10,000 ten-option ballots: replaying the cast ballots (their proofs
+// already checked, as on the node), the encrypted tally, two partial decryptions with proofs, and the result
+// with its discrete logarithms.
+func BenchmarkTally10000(b *testing.B) {
+	tallyOnce.Do(func() {
+		e := benchElection(b, 10000)
+		if err := e.Voting(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.Append(mustClose(e.State)); err != nil {
+			b.Fatal(err)
+		}
+		tallyElec = e
+	})
+	e := tallyElec
+	for b.Loop() {
+		s := election.NewState()
+		for _, en := range e.Entries {
+			var errs []*election.CheckError
+			if en.Kind == election.KindBallot && s.Key() != nil {
+				bc := election.CheckBallotShapeOnly(s.Manifest(), en)
+				errs = s.ApplyChecked(en, bc)
+			} else {
+				errs = s.Apply(en)
+			}
+			if len(errs) > 0 {
+				b.Fatal(errs[0])
+			}
+		}
+		apply := func(d election.Draft, err error) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			if errs := s.Apply(election.Entry{Index: s.Size(), Kind: d.Kind, Payload: d.Payload}); len(errs) > 0 {
+				b.Fatal(errs[0])
+			}
+		}
+		apply(s.EncryptedTally())
+		for _, t := range e.Trustees[:2] {
+			apply(election.PartialDecryption(e.Manifest, t.Keys, t.Share, s, nil))
+		}
+		apply(s.Result())
+	}
+	b.ReportMetric(10000, "ballots")
+}
+
+func mustClose(s *election.State) election.Draft {
+	d, err := s.Close(1)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// BenchmarkVerifyRecord measures the whole verifier on a 200-voter record, on all cores.
+func BenchmarkVerifyRecord(b *testing.B) {
+	e, err := electiontest.Run(electiontest.Config{Trustees: 3, Threshold: 2, Voters: 200, Revotes: 20, Challenges: 10, Manifest: tenOptions(), Seed: 5})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		rep, err := election.Verify(context.Background(), electiontest.Seq(e.Entries), election.VerifyOptions{})
+		if err != nil || !rep.OK() {
+			b.Fatal(err, rep.Failures)
+		}
+	}
+	b.ReportMetric(float64(230*b.N)/b.Elapsed().Seconds(), "ballots/s")
+}

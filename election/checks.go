@@ -1,0 +1,101 @@
+package election
+
+import "fmt"
+
+// Check is one of the verifier's numbered checks, listed in docs/verification.md. A failure names the check and
+// the entry at fault.
+type Check int
+
+// The checks, numbered as in docs/verification.md.
+const (
+	CheckBoard             Check = 1  // the entries hash to the board's signed checkpoint (package ledger)
+	CheckRecord            Check = 2  // entry 0 is the manifest; every entry decodes; entries come in phase order
+	CheckManifest          Check = 3  // the manifest is well formed
+	CheckCredentials       Check = 4  // credential lists: valid, distinct Ed25519 keys
+	CheckKeyCommitment     Check = 5  // trustee commitments: signed, well formed, coefficient proofs valid
+	CheckKeyComplaints     Check = 6  // verdicts and reveals: signed, answering real complaints, reveals valid
+	CheckElectionKey       Check = 7  // the published qualified set, joint key and verification keys are recomputed
+	CheckBallotShape       Check = 8  // a ballot decodes and has the manifest's shape
+	CheckBallotElection    Check = 9  // a ballot names this election
+	CheckBallotSignature   Check = 10 // a ballot is signed by its credential
+	CheckBallotCredential  Check = 11 // a ballot's credential is on a published list
+	CheckBallotProofs      Check = 12 // every range proof of a ballot verifies
+	CheckBallotWindow      Check = 13 // a ballot stands between the open and close entries
+	CheckBallotUnique      Check = 14 // no ballot appears twice, cast or spoiled
+	CheckSpoiledOpening    Check = 15 // a spoiled ballot's nonces open its ciphertexts to allowed choices
+	CheckCountedValid      Check = 16 // every counted index is a cast ballot
+	CheckCountedUnique     Check = 17 // no ballot is counted twice
+	CheckCountedLatest     Check = 18 // no counted ballot was superseded by a later ballot of its credential
+	CheckCountedComplete   Check = 19 // every credential's last cast ballot is counted
+	CheckEncryptedTally    Check = 20 // the encrypted sums are the sums of the counted ballots
+	CheckPartialDecryption Check = 21 // partial decryptions: signed, one per trustee, proofs valid
+	CheckResult            Check = 22 // the result is the combination of valid partial decryptions
+)
+
+// Checks lists every check in order.
+var Checks = []Check{CheckBoard, CheckRecord, CheckManifest, CheckCredentials, CheckKeyCommitment,
+	CheckKeyComplaints, CheckElectionKey, CheckBallotShape, CheckBallotElection, CheckBallotSignature,
+	CheckBallotCredential, CheckBallotProofs, CheckBallotWindow, CheckBallotUnique, CheckSpoiledOpening,
+	CheckCountedValid, CheckCountedUnique, CheckCountedLatest, CheckCountedComplete, CheckEncryptedTally,
+	CheckPartialDecryption, CheckResult}
+
+var checkNames = map[Check]string{
+	CheckBoard:             "board-integrity",
+	CheckRecord:            "record-structure",
+	CheckManifest:          "manifest",
+	CheckCredentials:       "credentials",
+	CheckKeyCommitment:     "key-commitments",
+	CheckKeyComplaints:     "key-complaints",
+	CheckElectionKey:       "election-key",
+	CheckBallotShape:       "ballot-shape",
+	CheckBallotElection:    "ballot-election",
+	CheckBallotSignature:   "ballot-signature",
+	CheckBallotCredential:  "ballot-credential",
+	CheckBallotProofs:      "ballot-proofs",
+	CheckBallotWindow:      "ballot-window",
+	CheckBallotUnique:      "ballot-unique",
+	CheckSpoiledOpening:    "spoiled-opening",
+	CheckCountedValid:      "counted-valid",
+	CheckCountedUnique:     "counted-unique",
+	CheckCountedLatest:     "counted-latest",
+	CheckCountedComplete:   "counted-complete",
+	CheckEncryptedTally:    "encrypted-tally",
+	CheckPartialDecryption: "partial-decryption",
+	CheckResult:            "result",
+}
+
+// String returns the check's number and name, e.g. "12 ballot-proofs".
+func (c Check) String() string { return fmt.Sprintf("%d %s", int(c), c.Name()) }
+
+// Name returns the check's short name.
+func (c Check) Name() string {
+	if n, ok := checkNames[c]; ok {
+		return n
+	}
+	return "unknown"
+}
+
+// CheckError is a failed check: which check, which entry, and why.
+type CheckError struct {
+	Check Check
+	// Entry is the board index of the entry at fault.
+	Entry uint64
+	// NoEntry is set when the failure concerns the record as a whole (for example a missing entry).
+	NoEntry bool
+	Reason  string
+}
+
+func (e *CheckError) Error() string {
+	if e.NoEntry {
+		return fmt.Sprintf("check %s failed: %s", e.Check, e.Reason)
+	}
+	return fmt.Sprintf("check %s failed at entry %d: %s", e.Check, e.Entry, e.Reason)
+}
+
+func fail(c Check, entry uint64, format string, args ...any) *CheckError {
+	return &CheckError{Check: c, Entry: entry, Reason: fmt.Sprintf(format, args...)}
+}
+
+func failRecord(c Check, format string, args ...any) *CheckError {
+	return &CheckError{Check: c, NoEntry: true, Reason: fmt.Sprintf(format, args...)}
+}

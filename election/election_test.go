@@ -1,0 +1,57 @@
+package election_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
+)
+
+// TestWholeElection runs the election of the issue: 3 trustees with t = 2, 200 voters with mixed contests (a
+// 1-of-5, an approval of up to 3 of 6, a score 0..5), 20 revotes, 10 challenges, one trustee absent at
+// decryption. The verifier must pass and the result must equal the plaintext sums.
+func TestWholeElection(t *testing.T) {
+	voters := 200
+	if testing.Short() {
+		voters = 30
+	}
+	e, err := electiontest.Run(electiontest.Config{Trustees: 3, Threshold: 2, Voters: voters, Revotes: 20, Challenges: 10, Absent: []int{2}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := election.Verify(context.Background(), electiontest.Seq(e.Entries), election.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Failures {
+		t.Errorf("verifier: %v", f)
+	}
+	if !rep.Complete {
+		t.Fatal("the record is not complete")
+	}
+	if rep.Count != voters || rep.Spoiled != 10 || rep.Cast != voters+20 {
+		t.Errorf("counted %d, spoiled %d, cast %d; want %d, 10, %d", rep.Count, rep.Spoiled, rep.Cast, voters, voters+20)
+	}
+	if got := rep.Tally.Trustees; len(got) != 2 || got[0] != 1 || got[1] != 3 {
+		t.Errorf("result combined trustees %v, want [1 3] (trustee 2 absent)", got)
+	}
+	for c, cc := range rep.Tally.Contests {
+		for o, oc := range cc.Options {
+			if oc.Count != e.Expected[c][o] {
+				t.Errorf("contest %s option %s: count %d, plaintext sum %d", cc.ID, oc.ID, oc.Count, e.Expected[c][o])
+			}
+		}
+	}
+	// Every voter's last ballot is counted; the superseded and spoiled ones are not.
+	for v, code := range e.Tracking {
+		if st, _ := e.State.BallotStatus(code); st != election.StatusCounted {
+			t.Errorf("voter %d's last ballot: %v", v, st)
+		}
+	}
+	for _, code := range e.Spoiled {
+		if st, _ := e.State.BallotStatus(code); st != election.StatusSpoiled {
+			t.Errorf("challenged ballot: %v", st)
+		}
+	}
+}

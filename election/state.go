@@ -1,0 +1,504 @@
+package election
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/crypto/elgamal"
+	"github.com/recount-vote/recount/crypto/group"
+)
+
+// State is an election as read from the board: the result of applying its entries in order. The node keeps
+// one to decide what it accepts; the verifier builds one from the record and reports every check that fails.
+// Both use the same rules, in Apply.
+//
+// A State is not safe for concurrent use.
+type State struct {
+	manifest *Manifest
+	size     uint64 // index of the next entry
+	broken   bool   // entry 0 was not a valid manifest: nothing after it can be checked
+
+	credentials map[[32]byte]bool
+
+	ceremony *ceremony
+	key      *ElectionKey
+
+	opened, closed bool
+	openEntry      uint64
+	closeEntry     uint64
+
+	seen    map[ID]seenBallot        // every tracking code on the board
+	cast    map[uint64]*castBallot   // every decodable ballot, cast or spoiled, by entry
+	latest  map[[32]byte]*castBallot // each credential's last cast ballot before the close
+	sums    [][]*elgamal.Ciphertext  // running sums of the latest ballots
+	ncast   int
+	spoiled int
+
+	tally      *encryptedTally
+	partials   map[int]*partialDecryption
+	result     *recountv1.Result
+	resultNext bool // an entry came after the result
+}
+
+type seenBallot struct {
+	entry   uint64
+	spoiled bool
+}
+
+// castBallot is what the state keeps of a ballot: where it is, whose it is, whether it was spoiled, and its
+// ciphertexts' bytes.
+type castBallot struct {
+	entry      uint64
+	credential [32]byte
+	spoiled    bool
+	raw        [][][]byte // raw[c][o]: the 64-byte ciphertext
+}
+
+// NewState returns the state of an empty board.
+func NewState() *State {
+	return &State{credentials: map[[32]byte]bool{}, seen: map[ID]seenBallot{}, cast: map[uint64]*castBallot{},
+		latest: map[[32]byte]*castBallot{}, partials: map[int]*partialDecryption{}}
+}
+
+// Manifest returns the election's manifest, or nil before entry 0.
+func (s *State) Manifest() *Manifest { return s.manifest }
+
+// Key returns the election key, or nil before the ceremony ends.
+func (s *State) Key() *ElectionKey { return s.key }
+
+// Size returns the number of entries applied.
+func (s *State) Size() uint64 { return s.size }
+
+// Credentials returns the number of published credentials.
+func (s *State) Credentials() int { return len(s.credentials) }
+
+// IsOpen reports whether the polls are open: opened and not closed.
+func (s *State) IsOpen() bool { return s.opened && !s.closed }
+
+// IsClosed reports whether the polls have closed.
+func (s *State) IsClosed() bool { return s.closed }
+
+// Counts returns the number of cast ballots on the board, of credentials with a ballot, and of spoiled ballots.
+func (s *State) Counts() (cast, voters, spoiled int) { return s.ncast, len(s.latest), s.spoiled }
+
+// HasTally reports whether the encrypted tally is on the board; HasResult whether the result is.
+func (s *State) HasTally() bool  { return s.tally != nil }
+func (s *State) HasResult() bool { return s.result != nil }
+
+// Lookup returns where a tracking code stands on the board, and whether it is a spoiled ballot.
+func (s *State) Lookup(code ID) (entry uint64, spoiled, ok bool) {
+	sb, ok := s.seen[code]
+	return sb.entry, sb.spoiled, ok
+}
+
+// Status says what became of the ballot with a tracking code: counted, superseded by a later ballot of the
+// same credential (whose entry is given), spoiled, or not on the board.
+type Status int
+
+const (
+	StatusUnknown Status = iota
+	StatusCast           // cast; will be counted if still the latest when the polls close
+	StatusCounted        // counted in the encrypted tally
+	StatusSuperseded
+	StatusSpoiled
+	StatusNotCounted // cast but left out of the tally (after the close, or an invalid ballot)
+)
+
+func (st Status) String() string {
+	return [...]string{"not on the board", "cast (the latest ballot of its credential)", "counted",
+		"superseded by a later ballot of the same credential", "spoiled (challenged)", "not counted"}[st]
+}
+
+// BallotStatus returns the status of the ballot with a tracking code, and for a superseded ballot the entry of
+// the ballot that replaced it.
+func (s *State) BallotStatus(code ID) (Status, uint64) {
+	sb, ok := s.seen[code]
+	if !ok {
+		return StatusUnknown, 0
+	}
+	if sb.spoiled {
+		return StatusSpoiled, 0
+	}
+	cb := s.cast[sb.entry]
+	if cb == nil || cb.spoiled {
+		return StatusNotCounted, 0
+	}
+	if l := s.latest[cb.credential]; l != nil && l.entry != sb.entry {
+		return StatusSuperseded, l.entry
+	}
+	if s.tally != nil {
+		if slices.Contains(s.tally.counted, sb.entry) {
+			return StatusCounted, 0
+		}
+		return StatusNotCounted, 0
+	}
+	if s.closed && sb.entry > s.closeEntry {
+		return StatusNotCounted, 0
+	}
+	return StatusCast, 0
+}
+
+// ErrNoManifest is returned when the first entry of a record is not a valid manifest: nothing else can be checked.
+var ErrNoManifest = errors.New("the record does not start with a valid manifest")
+
+// Apply applies the next entry of the board and returns every check it fails (none for a valid entry). Entries
+// must come in order, from index 0. After a failure the state still moves on, so that a verifier reports every
+// fault of a record, not only the first: a ballot that fails a check stays on the board and takes its place
+// among its credential's ballots, so that a tampered record fails the check aimed at, not a consequence of it.
+func (s *State) Apply(e Entry) []*CheckError { return s.apply(e, nil) }
+
+// ballotCheck is the outcome of the checks on a ballot that do not depend on the state (shape, election,
+// signature, proofs), computed ahead, possibly in parallel.
+type ballotCheck struct {
+	ballot  *Ballot
+	spoiled *SpoiledBallot
+	errs    []*CheckError
+}
+
+func (s *State) apply(e Entry, pre *ballotCheck) (errs []*CheckError) {
+	if e.Index != s.size {
+		return []*CheckError{fail(CheckRecord, e.Index, "entry %d arrived where entry %d was expected", e.Index, s.size)}
+	}
+	s.size++
+	if s.broken {
+		return nil // reported once, at entry 0
+	}
+	if s.manifest == nil {
+		if e.Kind != KindManifest {
+			s.broken = true
+			return []*CheckError{fail(CheckRecord, e.Index, "%v: the first entry is a %s", ErrNoManifest, e.Kind)}
+		}
+		m, err := ParseManifest(e.Payload)
+		if err != nil {
+			s.broken = true
+			return []*CheckError{fail(CheckManifest, e.Index, "%v (nothing after it can be checked)", err)}
+		}
+		s.manifest = m
+		s.ceremony = newCeremony(m)
+		return nil
+	}
+	if s.result != nil {
+		s.resultNext = true
+		return []*CheckError{fail(CheckRecord, e.Index, "a %s entry after the result", e.Kind)}
+	}
+	switch e.Kind {
+	case KindManifest:
+		return []*CheckError{fail(CheckRecord, e.Index, "a second manifest")}
+	case KindCredentials:
+		return s.applyCredentials(e)
+	case KindKeyCommitment, KindKeyVerdict, KindKeyReveal:
+		if s.key != nil {
+			return []*CheckError{fail(CheckRecord, e.Index, "a key ceremony entry (%s) after the election key", e.Kind)}
+		}
+		return s.applyCeremony(e)
+	case KindElectionKey:
+		return s.applyElectionKey(e)
+	case KindOpen:
+		return s.applyOpen(e)
+	case KindBallot, KindSpoiledBallot:
+		if s.key == nil {
+			return []*CheckError{fail(CheckRecord, e.Index, "a ballot before the election key")}
+		}
+		if pre == nil {
+			pre = checkBallotEntry(s.manifest, s.key.PublicKey, e)
+		}
+		return s.applyBallot(e, pre)
+	case KindClose:
+		return s.applyClose(e)
+	case KindEncryptedTally:
+		return s.applyTally(e)
+	case KindPartialDecryption:
+		return s.applyPartial(e)
+	case KindResult:
+		return s.applyResult(e)
+	default:
+		return []*CheckError{fail(CheckRecord, e.Index, "unknown entry kind %d", int32(e.Kind))}
+	}
+}
+
+func (s *State) applyCredentials(e Entry) []*CheckError {
+	if s.opened {
+		return []*CheckError{fail(CheckRecord, e.Index, "a credential list after the polls opened")}
+	}
+	keys, err := parseCredentialList(e.Payload)
+	if err != nil {
+		return []*CheckError{fail(CheckCredentials, e.Index, "%v", err)}
+	}
+	if len(s.credentials)+len(keys) > MaxCredentials {
+		return []*CheckError{fail(CheckCredentials, e.Index, "more than %d credentials", MaxCredentials)}
+	}
+	for i, k := range keys {
+		if s.credentials[k] {
+			return []*CheckError{fail(CheckCredentials, e.Index, "public_keys[%d] is already on the board", i)}
+		}
+	}
+	for _, k := range keys {
+		s.credentials[k] = true
+	}
+	return nil
+}
+
+func (s *State) applyCeremony(e Entry) []*CheckError {
+	c := s.ceremony
+	switch e.Kind {
+	case KindKeyCommitment:
+		dealer, body, err := openTrusteeSigned(s.manifest, e.Kind, e.Payload)
+		if err != nil {
+			return []*CheckError{fail(CheckKeyCommitment, e.Index, "%v", err)}
+		}
+		if c.commits[dealer] != nil || c.failed[dealer] {
+			return []*CheckError{fail(CheckKeyCommitment, e.Index, "trustee %d committed twice", dealer)}
+		}
+		kc, err := parseKeyCommitment(s.manifest, dealer, body)
+		if err != nil {
+			c.failed[dealer] = true
+			return []*CheckError{fail(CheckKeyCommitment, e.Index, "trustee %d: %v", dealer, err)}
+		}
+		kc.entry = e.Index
+		c.commits[dealer] = kc
+	case KindKeyVerdict:
+		j, body, err := openTrusteeSigned(s.manifest, e.Kind, e.Payload)
+		if err != nil {
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}
+		}
+		if _, dup := c.verdict[j]; dup {
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "trustee %d gave two verdicts", j)}
+		}
+		var v recountv1.KeyVerdict
+		if err := unmarshal(body, &v); err != nil {
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}
+		}
+		var against []int
+		for _, i := range v.Complaints {
+			if int(i) == j || c.commits[int(i)] == nil || slices.Contains(against, int(i)) {
+				return []*CheckError{fail(CheckKeyComplaints, e.Index, "trustee %d complains against %d, who has no valid commitment or is itself or named twice", j, i)}
+			}
+			against = append(against, int(i))
+		}
+		c.verdict[j] = against
+	case KindKeyReveal:
+		dealer, body, err := openTrusteeSigned(s.manifest, e.Kind, e.Payload)
+		if err != nil {
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}
+		}
+		var r recountv1.KeyReveal
+		if err := unmarshal(body, &r); err != nil {
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}
+		}
+		j := int(r.Recipient)
+		if !slices.Contains(c.verdict[j], dealer) {
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "trustee %d reveals a share for %d, who did not complain", dealer, j)}
+		}
+		if c.reveals[[2]int{dealer, j}] != nil {
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "trustee %d revealed the share for %d twice", dealer, j)}
+		}
+		share, err := group.NewScalar().SetCanonicalBytes(r.Share)
+		if err != nil {
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "revealed share: %v", err)}
+		}
+		c.reveals[[2]int{dealer, j}] = share
+	}
+	return nil
+}
+
+func (s *State) applyElectionKey(e Entry) []*CheckError {
+	if s.key != nil {
+		return []*CheckError{fail(CheckRecord, e.Index, "a second election key")}
+	}
+	var pb recountv1.ElectionKey
+	if err := unmarshal(e.Payload, &pb); err != nil {
+		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
+	}
+	want, err := s.ceremony.outcome()
+	if err != nil {
+		// No key can be recomputed: take the published one so that the ballots can still be checked.
+		key, perr := parseElectionKey(s.manifest, &pb)
+		if perr == nil {
+			s.key = key
+		}
+		return []*CheckError{fail(CheckElectionKey, e.Index, "%v", err)}
+	}
+	s.key = want
+	if got := marshal(&pb); string(got) != string(marshal(want.proto())) {
+		return []*CheckError{fail(CheckElectionKey, e.Index, "the published key differs from the one recomputed from the ceremony (qualified %v)", want.Qualified)}
+	}
+	return nil
+}
+
+func parseElectionKey(m *Manifest, pb *recountv1.ElectionKey) (*ElectionKey, error) {
+	pk, err := elgamal.ParsePublicKey(pb.JointKey)
+	if err != nil {
+		return nil, err
+	}
+	key := &ElectionKey{PublicKey: pk}
+	for _, q := range pb.Qualified {
+		key.Qualified = append(key.Qualified, int(q))
+	}
+	n, _ := m.Trustees()
+	if len(pb.VerificationKeys) != n {
+		return nil, fmt.Errorf("%d verification keys, want %d", len(pb.VerificationKeys), n)
+	}
+	for _, b := range pb.VerificationKeys {
+		vk, err := group.NewElement().SetCanonicalBytesNonIdentity(b)
+		if err != nil {
+			return nil, err
+		}
+		key.VerificationKeys = append(key.VerificationKeys, vk)
+	}
+	return key, nil
+}
+
+func (s *State) applyOpen(e Entry) []*CheckError {
+	var pb recountv1.PollsOpen
+	if err := unmarshal(e.Payload, &pb); err != nil {
+		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
+	}
+	switch {
+	case s.opened:
+		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened twice")}
+	case s.key == nil:
+		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened before the election key")}
+	case len(s.credentials) == 0:
+		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened with no credentials")}
+	}
+	s.opened, s.openEntry = true, e.Index
+	return nil
+}
+
+func (s *State) applyClose(e Entry) []*CheckError {
+	var pb recountv1.PollsClosed
+	if err := unmarshal(e.Payload, &pb); err != nil {
+		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
+	}
+	switch {
+	case !s.opened:
+		return []*CheckError{fail(CheckRecord, e.Index, "the polls closed before they opened")}
+	case s.closed:
+		return []*CheckError{fail(CheckRecord, e.Index, "the polls closed twice")}
+	}
+	s.closed, s.closeEntry = true, e.Index
+	return nil
+}
+
+// checkBallotEntry runs the checks on a ballot or spoiled ballot entry that need no state.
+func checkBallotEntry(m *Manifest, pk *elgamal.PublicKey, e Entry) *ballotCheck {
+	bc := &ballotCheck{}
+	var b *Ballot
+	if e.Kind == KindSpoiledBallot {
+		sp, err := ParseSpoiledBallot(m, e.Payload)
+		if err != nil {
+			bc.errs = append(bc.errs, fail(CheckBallotShape, e.Index, "%v", err))
+			return bc
+		}
+		bc.spoiled, b = sp, sp.Ballot
+	} else {
+		var err error
+		if b, err = ParseBallot(m, e.Payload); err != nil {
+			bc.errs = append(bc.errs, fail(CheckBallotShape, e.Index, "%v", err))
+			return bc
+		}
+	}
+	bc.ballot = b
+	if err := b.CheckElection(m); err != nil {
+		bc.errs = append(bc.errs, fail(CheckBallotElection, e.Index, "%v", err))
+	}
+	if err := b.CheckSignature(); err != nil {
+		bc.errs = append(bc.errs, fail(CheckBallotSignature, e.Index, "%v", err))
+	}
+	if err := b.CheckProofs(m, pk); err != nil {
+		bc.errs = append(bc.errs, fail(CheckBallotProofs, e.Index, "%v", err))
+	}
+	if bc.spoiled != nil {
+		if err := bc.spoiled.CheckOpenings(m, pk); err != nil {
+			bc.errs = append(bc.errs, fail(CheckSpoiledOpening, e.Index, "%v", err))
+		}
+	}
+	return bc
+}
+
+// CheckBallotAdmission returns the check a new ballot (cast or spoiled) with this tracking code and credential
+// would fail against the state (credential, window, uniqueness), or nil. The node calls it before appending.
+func (s *State) CheckBallotAdmission(code ID, credential [32]byte) *CheckError {
+	switch {
+	case !s.credentials[credential]:
+		return fail(CheckBallotCredential, s.size, "the credential is not on the board")
+	case !s.opened:
+		return fail(CheckBallotWindow, s.size, "the polls are not open yet")
+	case s.closed:
+		return fail(CheckBallotWindow, s.size, "the polls are closed")
+	}
+	if sb, dup := s.seen[code]; dup {
+		return fail(CheckBallotUnique, s.size, "the ballot is already on the board at entry %d", sb.entry)
+	}
+	return nil
+}
+
+func (s *State) applyBallot(e Entry, pre *ballotCheck) []*CheckError {
+	errs := pre.errs
+	b := pre.ballot
+	if b == nil {
+		return errs // undecodable: it cannot take part in anything
+	}
+	if !s.credentials[b.Credential] {
+		errs = append(errs, fail(CheckBallotCredential, e.Index, "the credential %x is not on the board", b.Credential[:8]))
+	}
+	if !s.opened || s.closed {
+		errs = append(errs, fail(CheckBallotWindow, e.Index, "the ballot stands outside the polls (open: %v, closed: %v)", s.opened, s.closed))
+	}
+	if sb, dup := s.seen[b.TrackingCode]; dup {
+		errs = append(errs, fail(CheckBallotUnique, e.Index, "the ballot already stands at entry %d", sb.entry))
+	} else {
+		s.seen[b.TrackingCode] = seenBallot{entry: e.Index, spoiled: e.Kind == KindSpoiledBallot}
+	}
+	cb := &castBallot{entry: e.Index, credential: b.Credential, spoiled: e.Kind == KindSpoiledBallot}
+	for c := range b.Ciphertexts {
+		row := make([][]byte, len(b.Ciphertexts[c]))
+		for o, ct := range b.Ciphertexts[c] {
+			row[o] = ct.Bytes()
+		}
+		cb.raw = append(cb.raw, row)
+	}
+	s.cast[e.Index] = cb
+	if cb.spoiled {
+		s.spoiled++
+		return errs
+	}
+	s.ncast++
+	if s.opened && !s.closed {
+		s.supersede(cb, b.Ciphertexts)
+	}
+	return errs
+}
+
+// supersede makes cb its credential's latest ballot and keeps the running sums of the latest ballots.
+func (s *State) supersede(cb *castBallot, cts [][]*elgamal.Ciphertext) {
+	if s.sums == nil {
+		for _, r := range s.manifest.rules {
+			row := make([]*elgamal.Ciphertext, r.Options)
+			for o := range row {
+				row[o] = elgamal.NewCiphertext()
+			}
+			s.sums = append(s.sums, row)
+		}
+	}
+	if old := s.latest[cb.credential]; old != nil {
+		for c := range old.raw {
+			for o, raw := range old.raw[c] {
+				var ct elgamal.Ciphertext
+				if _, err := ct.SetCanonicalBytes(raw); err != nil {
+					panic("election: a kept ciphertext no longer decodes")
+				}
+				s.sums[c][o].A.Subtract(&s.sums[c][o].A, &ct.A)
+				s.sums[c][o].B.Subtract(&s.sums[c][o].B, &ct.B)
+			}
+		}
+	}
+	for c := range cts {
+		for o, ct := range cts[c] {
+			s.sums[c][o].Add(s.sums[c][o], ct)
+		}
+	}
+	s.latest[cb.credential] = cb
+}

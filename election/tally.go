@@ -1,0 +1,419 @@
+package election
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/crypto/dkg"
+	"github.com/recount-vote/recount/crypto/dlog"
+	"github.com/recount-vote/recount/crypto/elgamal"
+	"github.com/recount-vote/recount/crypto/group"
+	"github.com/recount-vote/recount/crypto/threshold"
+	"github.com/recount-vote/recount/crypto/zkp"
+)
+
+// The tally: once the polls close, the node posts the EncryptedTally, which names the counted ballots (for each
+// credential its last ballot cast before the close) and their homomorphic sums per option; any t trustees post
+// partial decryptions of those sums with Chaum-Pedersen proofs; the node combines t valid ones (Lagrange in the
+// exponent), recovers each count by a discrete logarithm, and posts the Result. A trustee who is absent or posts
+// a bad share is simply not among the t combined, and the record shows who was.
+
+type encryptedTally struct {
+	entry   uint64
+	counted []uint64
+	sums    [][]*elgamal.Ciphertext
+}
+
+type partialDecryption struct {
+	entry  uint64
+	valid  bool
+	shares [][]*threshold.PartialDecryption
+}
+
+// decryptionContext binds a partial decryption proof to the election and the option whose sum it decrypts.
+func decryptionContext(m *Manifest, contest, option int) zkp.Context {
+	bind := []byte("tally")
+	bind = binary.BigEndian.AppendUint32(bind, uint32(contest))
+	bind = binary.BigEndian.AppendUint32(bind, uint32(option))
+	return zkp.Context{Election: m.id[:], Bind: bind}
+}
+
+// countedSet returns the entries that count: each credential's latest ballot cast between open and close.
+func (s *State) countedSet() []uint64 {
+	out := make([]uint64, 0, len(s.latest))
+	for _, cb := range s.latest {
+		out = append(out, cb.entry)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// EncryptedTally returns the EncryptedTally entry for the closed polls.
+func (s *State) EncryptedTally() (Draft, error) {
+	switch {
+	case !s.closed:
+		return Draft{}, errors.New("the polls are not closed")
+	case s.tally != nil:
+		return Draft{}, errors.New("the encrypted tally is already on the board")
+	}
+	pb := &recountv1.EncryptedTally{Counted: s.countedSet()}
+	for c, r := range s.manifest.rules {
+		ct := &recountv1.ContestTally{}
+		for o := 0; o < r.Options; o++ {
+			sum := elgamal.NewCiphertext()
+			if s.sums != nil {
+				sum = s.sums[c][o]
+			}
+			ct.Ciphertexts = append(ct.Ciphertexts, sum.Bytes())
+		}
+		pb.Contests = append(pb.Contests, ct)
+	}
+	return Draft{Kind: KindEncryptedTally, Payload: marshal(pb)}, nil
+}
+
+func decodeSum(b []byte) (*elgamal.Ciphertext, error) {
+	if len(b) != elgamal.CiphertextSize {
+		return nil, fmt.Errorf("%d bytes, want %d", len(b), elgamal.CiphertextSize)
+	}
+	c := &elgamal.Ciphertext{}
+	if _, err := c.A.SetCanonicalBytes(b[:32]); err != nil {
+		return nil, err
+	}
+	if _, err := c.B.SetCanonicalBytes(b[32:]); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *State) applyTally(e Entry) []*CheckError {
+	if !s.closed || s.tally != nil {
+		return []*CheckError{fail(CheckRecord, e.Index, "an encrypted tally before the close, or a second one")}
+	}
+	var pb recountv1.EncryptedTally
+	if err := unmarshal(e.Payload, &pb); err != nil {
+		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
+	}
+	t := &encryptedTally{entry: e.Index, counted: pb.Counted}
+	if len(pb.Contests) != len(s.manifest.rules) {
+		return []*CheckError{fail(CheckRecord, e.Index, "%d contests, want %d", len(pb.Contests), len(s.manifest.rules))}
+	}
+	for c, r := range s.manifest.rules {
+		if len(pb.Contests[c].Ciphertexts) != r.Options {
+			return []*CheckError{fail(CheckRecord, e.Index, "contest %d: %d sums, want %d", c, len(pb.Contests[c].Ciphertexts), r.Options)}
+		}
+		row := make([]*elgamal.Ciphertext, r.Options)
+		for o, b := range pb.Contests[c].Ciphertexts {
+			ct, err := decodeSum(b)
+			if err != nil {
+				return []*CheckError{fail(CheckRecord, e.Index, "contest %d option %d: %v", c, o, err)}
+			}
+			row[o] = ct
+		}
+		t.sums = append(t.sums, row)
+	}
+	s.tally = t
+
+	var errs []*CheckError
+	seen := map[uint64]bool{}
+	for i, idx := range t.counted {
+		cb := s.cast[idx]
+		switch {
+		case seen[idx]:
+			errs = append(errs, fail(CheckCountedUnique, e.Index, "entry %d is counted twice", idx))
+		case i > 0 && idx < t.counted[i-1]:
+			errs = append(errs, fail(CheckCountedUnique, e.Index, "the counted entries are not in ascending order at %d", idx))
+		case cb == nil || cb.spoiled:
+			errs = append(errs, fail(CheckCountedValid, e.Index, "entry %d is counted but is not a cast ballot", idx))
+		case idx > s.closeEntry || idx < s.openEntry:
+			errs = append(errs, fail(CheckCountedValid, e.Index, "entry %d is counted but was cast outside the polls", idx))
+		case s.latest[cb.credential] != cb:
+			errs = append(errs, fail(CheckCountedLatest, e.Index, "entry %d is counted but was superseded by entry %d", idx, s.latest[cb.credential].entry))
+		}
+		seen[idx] = true
+	}
+	want := s.countedSet()
+	for _, idx := range want {
+		if !seen[idx] {
+			errs = append(errs, fail(CheckCountedComplete, e.Index, "entry %d, the last ballot of its credential, is not counted", idx))
+		}
+	}
+
+	// The sums must be those of the listed ballots, whatever the list is.
+	expected := s.sums
+	if !slices.Equal(t.counted, want) || expected == nil {
+		expected = s.sumOf(t.counted)
+	}
+	for c := range t.sums {
+		for o := range t.sums[c] {
+			if t.sums[c][o].Equal(expected[c][o]) != 1 {
+				errs = append(errs, fail(CheckEncryptedTally, e.Index, "contest %d option %d: the sum is not the sum of the counted ballots", c, o))
+			}
+		}
+	}
+	return errs
+}
+
+// sumOf adds up the ciphertexts of the listed ballots, cast or spoiled (other entries have none).
+func (s *State) sumOf(entries []uint64) [][]*elgamal.Ciphertext {
+	var sums [][]*elgamal.Ciphertext
+	for _, r := range s.manifest.rules {
+		row := make([]*elgamal.Ciphertext, r.Options)
+		for o := range row {
+			row[o] = elgamal.NewCiphertext()
+		}
+		sums = append(sums, row)
+	}
+	for _, idx := range entries {
+		cb := s.cast[idx]
+		if cb == nil {
+			continue
+		}
+		for c := range cb.raw {
+			for o, raw := range cb.raw[c] {
+				var ct elgamal.Ciphertext
+				if _, err := ct.SetCanonicalBytes(raw); err == nil {
+					sums[c][o].Add(sums[c][o], &ct)
+				}
+			}
+		}
+	}
+	return sums
+}
+
+// PartialDecryption returns trustee index's PartialDecryption entry for the encrypted tally on the board.
+func PartialDecryption(m *Manifest, keys *TrusteeKeys, ks *dkg.KeyShare, s *State, r io.Reader) (Draft, error) {
+	if s.tally == nil {
+		return Draft{}, errors.New("the encrypted tally is not on the board")
+	}
+	pb := &recountv1.PartialDecryption{}
+	for c := range s.tally.sums {
+		cs := &recountv1.ContestShares{}
+		for o, sum := range s.tally.sums[c] {
+			pd, err := threshold.PartiallyDecrypt(decryptionContext(m, c, o), ks, sum, r)
+			if err != nil {
+				return Draft{}, err
+			}
+			cs.Shares = append(cs.Shares, pd.Share.Bytes())
+			cs.Proofs = append(cs.Proofs, pd.Proof.Bytes())
+		}
+		pb.Contests = append(pb.Contests, cs)
+	}
+	return keys.signAs(m, KindPartialDecryption, ks.Index, marshal(pb)), nil
+}
+
+func (s *State) applyPartial(e Entry) []*CheckError {
+	if s.tally == nil {
+		return []*CheckError{fail(CheckRecord, e.Index, "a partial decryption before the encrypted tally")}
+	}
+	j, body, err := openTrusteeSigned(s.manifest, e.Kind, e.Payload)
+	if err != nil {
+		return []*CheckError{fail(CheckPartialDecryption, e.Index, "%v", err)}
+	}
+	if s.partials[j] != nil {
+		return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d decrypted twice", j)}
+	}
+	pd := &partialDecryption{entry: e.Index}
+	s.partials[j] = pd
+	var pb recountv1.PartialDecryption
+	if err := unmarshal(body, &pb); err != nil {
+		return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: %v", j, err)}
+	}
+	if len(pb.Contests) != len(s.tally.sums) {
+		return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: %d contests, want %d", j, len(pb.Contests), len(s.tally.sums))}
+	}
+	vk := s.key.VerificationKeys[j-1]
+	for c, cs := range pb.Contests {
+		if len(cs.Shares) != len(s.tally.sums[c]) || len(cs.Proofs) != len(cs.Shares) {
+			return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: contest %d has the wrong number of shares or proofs", j, c)}
+		}
+		row := make([]*threshold.PartialDecryption, len(cs.Shares))
+		for o := range cs.Shares {
+			p := &threshold.PartialDecryption{Trustee: j}
+			if _, err := p.Share.SetCanonicalBytes(cs.Shares[o]); err != nil {
+				return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: contest %d option %d: %v", j, c, o, err)}
+			}
+			if _, err := p.Proof.SetBytes(cs.Proofs[o]); err != nil {
+				return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: contest %d option %d: %v", j, c, o, err)}
+			}
+			if err := p.Verify(decryptionContext(s.manifest, c, o), s.tally.sums[c][o], vk); err != nil {
+				return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: contest %d option %d: %v", j, c, o, err)}
+			}
+			row[o] = p
+		}
+		pd.shares = append(pd.shares, row)
+	}
+	pd.valid = true
+	return nil
+}
+
+// ValidPartials returns the trustees whose partial decryptions on the board are valid, ascending, and those
+// whose are not.
+func (s *State) ValidPartials() (valid, invalid []int) {
+	for j := 1; j <= len(s.manifest.pb.Trustees); j++ {
+		if pd := s.partials[j]; pd != nil {
+			if pd.valid {
+				valid = append(valid, j)
+			} else {
+				invalid = append(invalid, j)
+			}
+		}
+	}
+	return valid, invalid
+}
+
+// combine decrypts every sum with the partial decryptions of trustees: count·K for each option.
+func (s *State) combine(trustees []int) ([][]*group.Element, error) {
+	_, t := s.manifest.Trustees()
+	vks := map[int]*group.Element{}
+	for _, j := range trustees {
+		vks[j] = s.key.VerificationKeys[j-1]
+	}
+	var out [][]*group.Element
+	for c := range s.tally.sums {
+		row := make([]*group.Element, len(s.tally.sums[c]))
+		for o, sum := range s.tally.sums[c] {
+			var parts []*threshold.PartialDecryption
+			for _, j := range trustees {
+				parts = append(parts, s.partials[j].shares[c][o])
+			}
+			mK, err := threshold.Combine(decryptionContext(s.manifest, c, o), t, sum, parts, vks)
+			if err != nil {
+				return nil, fmt.Errorf("contest %d option %d: %w", c, o, err)
+			}
+			row[o] = mK
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+// Result combines t valid partial decryptions (the first t trustees, ascending), recovers the counts, and returns
+// the Result entry.
+func (s *State) Result() (Draft, error) {
+	switch {
+	case s.tally == nil:
+		return Draft{}, errors.New("the encrypted tally is not on the board")
+	case s.result != nil:
+		return Draft{}, errors.New("the result is already on the board")
+	}
+	_, t := s.manifest.Trustees()
+	valid, invalid := s.ValidPartials()
+	if len(valid) < t {
+		return Draft{}, fmt.Errorf("%d valid partial decryptions (trustees %v; invalid: %v), %d needed", len(valid), valid, invalid, t)
+	}
+	use := valid[:t]
+	mK, err := s.combine(use)
+	if err != nil {
+		return Draft{}, err
+	}
+	pb := &recountv1.Result{}
+	for _, j := range use {
+		pb.Trustees = append(pb.Trustees, uint32(j))
+	}
+	for c, r := range s.manifest.rules {
+		max := uint64(len(s.tally.counted)) * r.OptionMax
+		table := dlog.Cached(s.key.PublicKey.Element(), max)
+		cr := &recountv1.ContestResult{}
+		for o := range mK[c] {
+			n, err := table.Log(mK[c][o])
+			if err != nil {
+				return Draft{}, fmt.Errorf("contest %d option %d: %w", c, o, err)
+			}
+			cr.Counts = append(cr.Counts, n)
+		}
+		pb.Contests = append(pb.Contests, cr)
+	}
+	return Draft{Kind: KindResult, Payload: marshal(pb)}, nil
+}
+
+func (s *State) applyResult(e Entry) []*CheckError {
+	if s.tally == nil {
+		return []*CheckError{fail(CheckRecord, e.Index, "a result before the encrypted tally")}
+	}
+	var pb recountv1.Result
+	if err := unmarshal(e.Payload, &pb); err != nil {
+		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
+	}
+	s.result = &pb
+	_, t := s.manifest.Trustees()
+	var use []int
+	for i, j := range pb.Trustees {
+		if i > 0 && j <= pb.Trustees[i-1] {
+			return []*CheckError{fail(CheckResult, e.Index, "the trustees %v are not ascending and distinct", pb.Trustees)}
+		}
+		if pd := s.partials[int(j)]; pd == nil || !pd.valid {
+			return []*CheckError{fail(CheckResult, e.Index, "trustee %d has no valid partial decryption", j)}
+		}
+		use = append(use, int(j))
+	}
+	if len(use) < t {
+		return []*CheckError{fail(CheckResult, e.Index, "%d trustees combined, the threshold is %d", len(use), t)}
+	}
+	if len(pb.Contests) != len(s.tally.sums) {
+		return []*CheckError{fail(CheckResult, e.Index, "%d contests, want %d", len(pb.Contests), len(s.tally.sums))}
+	}
+	mK, err := s.combine(use)
+	if err != nil {
+		return []*CheckError{fail(CheckResult, e.Index, "%v", err)}
+	}
+	var errs []*CheckError
+	for c := range mK {
+		if len(pb.Contests[c].Counts) != len(mK[c]) {
+			errs = append(errs, fail(CheckResult, e.Index, "contest %d: %d counts, want %d", c, len(pb.Contests[c].Counts), len(mK[c])))
+			continue
+		}
+		for o, n := range pb.Contests[c].Counts {
+			want := s.key.PublicKey.Mul(group.NewElement(), group.NewScalar().SetUint64(n))
+			if want.Equal(mK[c][o]) != 1 {
+				errs = append(errs, fail(CheckResult, e.Index, "contest %d option %d: the count %d is not what the trustees decrypted", c, o, n))
+			}
+		}
+	}
+	return errs
+}
+
+// Tally is a result for people: each contest's options with their counts.
+type Tally struct {
+	Trustees []int
+	Contests []ContestCounts
+}
+
+// ContestCounts is one contest's counts, in the manifest's order of options.
+type ContestCounts struct {
+	ID, Title string
+	Options   []OptionCount
+}
+
+// OptionCount is one option's count.
+type OptionCount struct {
+	ID, Title string
+	Count     uint64
+}
+
+// Tally returns the result on the board, or nil before it.
+func (s *State) Tally() *Tally {
+	if s.result == nil || len(s.result.Contests) != len(s.manifest.pb.Contests) {
+		return nil
+	}
+	t := &Tally{}
+	for _, j := range s.result.Trustees {
+		t.Trustees = append(t.Trustees, int(j))
+	}
+	for c, contest := range s.manifest.pb.Contests {
+		cc := ContestCounts{ID: contest.Id, Title: contest.Title}
+		counts := s.result.Contests[c].Counts
+		for o, opt := range contest.Options {
+			var n uint64
+			if o < len(counts) {
+				n = counts[o]
+			}
+			cc.Options = append(cc.Options, OptionCount{ID: opt.Id, Title: opt.Title, Count: n})
+		}
+		t.Contests = append(t.Contests, cc)
+	}
+	return t
+}

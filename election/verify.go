@@ -1,0 +1,209 @@
+package election
+
+import (
+	"context"
+	"iter"
+	"runtime"
+
+	"github.com/recount-vote/recount/crypto/elgamal"
+)
+
+// The verifier: every numbered check (checks.go, docs/verification.md) over the board's entries alone. Ballot
+// checks that need no state (shape, election, signature, proofs, openings) run in parallel on all cores; the
+// rest runs in order, through State.Apply, the same code the node uses to accept entries.
+
+// BallotCheck is the outcome of a ballot entry's stateless checks, computed ahead (in parallel, or by the node
+// before it appends the ballot).
+type BallotCheck = ballotCheck
+
+// CheckBallot runs a ballot or spoiled-ballot entry's stateless checks.
+func CheckBallot(m *Manifest, pk *elgamal.PublicKey, e Entry) *BallotCheck {
+	return checkBallotEntry(m, pk, e)
+}
+
+// Err returns the first failure of the stateless checks, or nil.
+func (bc *BallotCheck) Err() *CheckError {
+	if len(bc.errs) == 0 {
+		return nil
+	}
+	return bc.errs[0]
+}
+
+// Ballot returns the decoded ballot, or nil if it did not decode.
+func (bc *BallotCheck) Ballot() *Ballot { return bc.ballot }
+
+// ApplyChecked applies a ballot entry whose stateless checks are already done.
+func (s *State) ApplyChecked(e Entry, bc *BallotCheck) []*CheckError { return s.apply(e, bc) }
+
+// VerifyOptions tune Verify.
+type VerifyOptions struct {
+	// Workers is the number of goroutines checking ballots; 0 means GOMAXPROCS.
+	Workers int
+	// Progress, if set, is called now and then with the number of entries checked.
+	Progress func(checked uint64)
+}
+
+// Report is the verifier's account of a record.
+type Report struct {
+	Election ID
+	Title    string
+	Entries  uint64
+	// Passed counts, per check, the entries (or records) that passed it; Failures lists every failure.
+	Passed   map[Check]uint64
+	Failures []*CheckError
+	// Complete is set when the record ends with a result.
+	Complete                     bool
+	Credentials                  int
+	Cast, Voters, Spoiled, Count int
+	Tally                        *Tally
+	State                        *State
+}
+
+// OK reports whether every check passed.
+func (r *Report) OK() bool { return len(r.Failures) == 0 }
+
+// Failed returns the failures of one check.
+func (r *Report) Failed(c Check) []*CheckError {
+	var out []*CheckError
+	for _, f := range r.Failures {
+		if f.Check == c {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// checksOf lists the checks an entry of kind goes through, for counting passes.
+func checksOf(k Kind) []Check {
+	switch k {
+	case KindManifest:
+		return []Check{CheckRecord, CheckManifest}
+	case KindCredentials:
+		return []Check{CheckRecord, CheckCredentials}
+	case KindKeyCommitment:
+		return []Check{CheckRecord, CheckKeyCommitment}
+	case KindKeyVerdict, KindKeyReveal:
+		return []Check{CheckRecord, CheckKeyComplaints}
+	case KindElectionKey:
+		return []Check{CheckRecord, CheckElectionKey}
+	case KindBallot:
+		return []Check{CheckRecord, CheckBallotShape, CheckBallotElection, CheckBallotSignature, CheckBallotCredential, CheckBallotProofs, CheckBallotWindow, CheckBallotUnique}
+	case KindSpoiledBallot:
+		return []Check{CheckRecord, CheckBallotShape, CheckBallotElection, CheckBallotSignature, CheckBallotCredential, CheckBallotProofs, CheckBallotWindow, CheckBallotUnique, CheckSpoiledOpening}
+	case KindEncryptedTally:
+		return []Check{CheckRecord, CheckCountedValid, CheckCountedUnique, CheckCountedLatest, CheckCountedComplete, CheckEncryptedTally}
+	case KindPartialDecryption:
+		return []Check{CheckRecord, CheckPartialDecryption}
+	case KindResult:
+		return []Check{CheckRecord, CheckResult}
+	default:
+		return []Check{CheckRecord}
+	}
+}
+
+type ballotJob struct {
+	e    Entry
+	done chan *ballotCheck
+}
+
+// Verify replays the entries of a record and runs every check on them. The returned error is set only when the
+// entries could not be read (ctx cancelled, or the iterator failed); check failures are in the report.
+func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOptions) (*Report, error) {
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	s := NewState()
+	rep := &Report{Passed: map[Check]uint64{}, State: s}
+
+	jobs := make(chan ballotJob, 4*workers)
+	defer close(jobs)
+	for w := 0; w < workers; w++ {
+		go func() {
+			for j := range jobs {
+				j.done <- checkBallotEntry(s.manifest, s.key.PublicKey, j.e)
+			}
+		}()
+	}
+	// The manifest and the key are read by the workers: they are set before the first ballot is sent, and
+	// never change once set (sending on jobs orders the writes before the reads).
+
+	var pending []ballotJob
+	record := func(e Entry, errs []*CheckError) {
+		failed := map[Check]bool{}
+		for _, f := range errs {
+			failed[f.Check] = true
+		}
+		rep.Failures = append(rep.Failures, errs...)
+		for _, c := range checksOf(e.Kind) {
+			if !failed[c] {
+				rep.Passed[c]++
+			}
+		}
+		rep.Entries++
+		if opts.Progress != nil && rep.Entries%256 == 0 {
+			opts.Progress(rep.Entries)
+		}
+	}
+	applyOldest := func() {
+		j := pending[0]
+		pending = pending[1:]
+		bc := <-j.done
+		record(j.e, s.apply(j.e, bc))
+	}
+
+	for e, err := range entries {
+		if err != nil {
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if (e.Kind == KindBallot || e.Kind == KindSpoiledBallot) && s.key != nil && s.manifest != nil {
+			j := ballotJob{e: e, done: make(chan *ballotCheck, 1)}
+			jobs <- j
+			pending = append(pending, j)
+			if len(pending) >= 8*workers {
+				applyOldest()
+			}
+			continue
+		}
+		for len(pending) > 0 {
+			applyOldest()
+		}
+		record(e, s.apply(e, nil))
+	}
+	for len(pending) > 0 {
+		applyOldest()
+	}
+	if opts.Progress != nil {
+		opts.Progress(rep.Entries)
+	}
+
+	if s.manifest != nil {
+		rep.Election, rep.Title = s.manifest.ID(), s.manifest.pb.Title
+	} else if rep.Entries == 0 {
+		rep.Failures = append(rep.Failures, failRecord(CheckRecord, "the record is empty"))
+	}
+	rep.Credentials = len(s.credentials)
+	rep.Cast, rep.Voters, rep.Spoiled = s.Counts()
+	if s.tally != nil {
+		rep.Count = len(s.tally.counted)
+	}
+	rep.Complete = s.result != nil
+	rep.Tally = s.Tally()
+	return rep, nil
+}
+
+// CheckBallotShapeOnly decodes a ballot entry and checks its shape only, for a state that trusts the rest of the
+// entry's stateless checks to have been done already (the node, which checks ballots before it appends them).
+func CheckBallotShapeOnly(m *Manifest, e Entry) *BallotCheck {
+	bc := &ballotCheck{}
+	b, err := ParseBallot(m, e.Payload)
+	if err != nil {
+		bc.errs = append(bc.errs, fail(CheckBallotShape, e.Index, "%v", err))
+		return bc
+	}
+	bc.ballot = b
+	return bc
+}
