@@ -84,8 +84,10 @@ func parseSignerKey(skey string) (note.Signer, string, error) {
 		return nil, "", fmt.Errorf("%w: not a note private key: %v", ErrBadKey, err)
 	}
 	// "PRIVATE+KEY+<name>+<hash>+<base64(0x01 || seed)>"; NewSigner checked the shape and the hash.
-	i := strings.LastIndexByte(skey, '+')
-	raw, err := base64.StdEncoding.DecodeString(skey[i+1:])
+	rest := strings.TrimPrefix(skey, "PRIVATE+KEY+")
+	_, rest, _ = strings.Cut(rest, "+") // the name (which cannot contain '+')
+	_, key64, _ := strings.Cut(rest, "+")
+	raw, err := base64.StdEncoding.DecodeString(key64)
 	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
 		return nil, "", fmt.Errorf("%w: not an Ed25519 note private key", ErrBadKey)
 	}

@@ -66,8 +66,8 @@ type boardMeta struct {
 	size   uint64
 }
 
-// lockTimeout is how long Open waits for another process to release board.db.
-const lockTimeout = 2 * time.Second
+// lockTimeout is how long Open waits for another process to release board.db (a variable for tests).
+var lockTimeout = 2 * time.Second
 
 func boltOptions(readOnly bool) *bolt.Options {
 	return &bolt.Options{Timeout: lockTimeout, ReadOnly: readOnly, FreelistType: bolt.FreelistMapType}
