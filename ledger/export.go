@@ -137,7 +137,7 @@ type ExportReader struct {
 
 // NewExportReader reads and checks the header of an export.
 func NewExportReader(r io.Reader) (*ExportReader, error) {
-	x := &ExportReader{r: bufio.NewReaderSize(r, 256<<10), rng: rangeFactory.NewEmptyRange(0)}
+	x := &ExportReader{r: bufio.NewReaderSize(r, 64<<10), rng: rangeFactory.NewEmptyRange(0)}
 	magic, err := x.read(len(exportMagic), "the magic number")
 	if err != nil {
 		return nil, err
