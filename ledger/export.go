@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
@@ -211,15 +212,31 @@ func (x *ExportReader) read(n int, what string) ([]byte, error) {
 	}
 	b, err := readN(x.r, n)
 	if err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			x.err = fmt.Errorf("ledger: export: %w: at byte %d: the stream ends inside %s: the export is truncated", ErrBadExport, x.off, what)
-		} else {
-			x.err = fmt.Errorf("ledger: export: reading %s at byte %d: %w", what, x.off, err)
-		}
-		return nil, x.err
+		return nil, x.readErr(err, what)
 	}
 	x.off += int64(n)
 	return b, nil
+}
+
+// readInto fills b.
+func (x *ExportReader) readInto(b []byte, what string) ([]byte, error) {
+	if x.err != nil {
+		return nil, x.err
+	}
+	if _, err := io.ReadFull(x.r, b); err != nil {
+		return nil, x.readErr(err, what)
+	}
+	x.off += int64(len(b))
+	return b, nil
+}
+
+func (x *ExportReader) readErr(err error, what string) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		x.err = fmt.Errorf("ledger: export: %w: at byte %d: the stream ends inside %s: the export is truncated", ErrBadExport, x.off, what)
+	} else {
+		x.err = fmt.Errorf("ledger: export: reading %s at byte %d: %w", what, x.off, err)
+	}
+	return x.err
 }
 
 func (x *ExportReader) u16(what string) (uint16, error) {
@@ -266,11 +283,21 @@ func (x *ExportReader) Next() (Entry, error) {
 	if n > MaxPayloadSize {
 		return Entry{}, x.bad(4, "entry %d has a payload length of %d, more than the %d allowed", x.next, n, MaxPayloadSize)
 	}
-	payload, err := x.read(int(n), fmt.Sprintf("entry %d", x.next))
-	if err != nil {
-		return Entry{}, err
+	if n <= 64<<10 {
+		// Read the payload straight into its leaf data: one allocation, no copy.
+		x.leaf = make([]byte, 4+n)
+		binary.BigEndian.PutUint32(x.leaf, kind)
+		if _, err := x.readInto(x.leaf[4:], "entry "+strconv.FormatUint(x.next, 10)); err != nil {
+			return Entry{}, err
+		}
+	} else {
+		payload, err := x.read(int(n), "entry "+strconv.FormatUint(x.next, 10))
+		if err != nil {
+			return Entry{}, err
+		}
+		x.leaf = LeafData(Kind(kind), payload)
 	}
-	x.leaf = LeafData(Kind(kind), payload)
+	payload := x.leaf[4:len(x.leaf):len(x.leaf)]
 	lh := leafHashOf(x.leaf)
 	if err := x.rng.Append(lh[:], x.visit); err != nil {
 		x.err = fmt.Errorf("ledger: export: building the tree: %w", err)

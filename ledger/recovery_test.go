@@ -34,7 +34,9 @@ func TestMain(m *testing.M) {
 		crashChild(dir, round)
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	cleanupBench()
+	os.Exit(code)
 }
 
 // crashPayload is a self-describing payload: round, writer, sequence number, position in its AppendMany batch and
