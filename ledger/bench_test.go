@@ -3,7 +3,6 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"io"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -290,5 +289,3 @@ func BenchmarkOpen(b *testing.B) {
 	}
 	big.log, big.err = Open(big.dir, Options{})
 }
-
-var _ = io.Discard

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -171,5 +170,3 @@ func wantErr(t testing.TB, err error, target error, what string) {
 		t.Fatalf("%s: got error %v, want %v", what, err, target)
 	}
 }
-
-var _ = fmt.Sprintf

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 func wantOpenErr(t *testing.T, dir string, opts Options, target error, mention string) {
@@ -197,7 +198,7 @@ func TestOpenLocked(t *testing.T) {
 	lockTimeout = 50 * time.Millisecond
 	defer func() { lockTimeout = old }()
 	l, dir := newTestLog(t)
-	wantOpenErr(t, dir, Options{Origin: testOrigin}, bolt.ErrTimeout, "locked")
+	wantOpenErr(t, dir, Options{Origin: testOrigin}, berrors.ErrTimeout, "locked")
 	_ = l
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -88,7 +89,7 @@ func openBolt(path string, readOnly bool) (db *bolt.DB, err error) {
 		switch {
 		case errors.Is(err, ErrCorrupt):
 			return nil, err
-		case errors.Is(err, bolt.ErrTimeout):
+		case errors.Is(err, berrors.ErrTimeout):
 			return nil, fmt.Errorf("ledger: open %s: the file is locked by another process (is another node using this board?): %w", path, err)
 		}
 		return nil, fmt.Errorf("ledger: open %s: %w: %v: restore it from a backup, or rebuild the board from an export with Import", path, ErrCorrupt, err)
@@ -439,7 +440,7 @@ func loadState(tx *bolt.Tx, m boardMeta, v note.Verifier, path string) (*compact
 
 // mapClosed maps bbolt's "not open" error to ErrClosed.
 func mapClosed(err error) error {
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return fmt.Errorf("ledger: %w", ErrClosed)
 	}
 	return err

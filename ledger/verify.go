@@ -68,7 +68,7 @@ func (l *Log) Verify(ctx context.Context) error {
 				if nodeErr != nil {
 					return nodeErr
 				}
-				if ck != nil && len(ck) == 8 && binary.BigEndian.Uint64(ck) == i+1 {
+				if len(ck) == 8 && binary.BigEndian.Uint64(ck) == i+1 {
 					if err := l.checkStoredCheckpoint(i+1, cv, rng); err != nil {
 						return err
 					}
