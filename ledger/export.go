@@ -428,6 +428,8 @@ func Import(dir string, r io.Reader, opts Options) (*Log, error) {
 	if opts.VerifierKey != "" && x.VerifierKey() != opts.VerifierKey {
 		return nil, fmt.Errorf("ledger: import: %w: the export is signed by key %s, not the expected %s", ErrBadSignature, x.VerifierKey(), opts.VerifierKey)
 	}
+	_, statErr := os.Stat(dir)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("ledger: import into %s: %w", dir, err)
 	}
@@ -444,6 +446,9 @@ func Import(dir string, r io.Reader, opts Options) (*Log, error) {
 	}
 	if err != nil {
 		os.Remove(tmp)
+		if created {
+			os.Remove(dir) // only if still empty
+		}
 		return nil, err
 	}
 	logger.Info("ledger: imported a board", "dir", dir, "origin", cp.Origin, "size", cp.Size, "verifier_key", x.VerifierKey(), "fingerprint", KeyFingerprint(x.VerifierKey()))
@@ -489,7 +494,7 @@ func importInto(path string, x *ExportReader) (Checkpoint, error) {
 			return nw.err
 		})
 	}
-	bytes := 0
+	size := 0
 	for {
 		_, err := x.Next()
 		if err == io.EOF {
@@ -499,12 +504,12 @@ func importInto(path string, x *ExportReader) (Checkpoint, error) {
 			return Checkpoint{}, err
 		}
 		leaves = append(leaves, x.leaf)
-		bytes += len(x.leaf)
-		if len(leaves) >= importBatchEntries || bytes >= importBatchBytes {
+		size += len(x.leaf)
+		if len(leaves) >= importBatchEntries || size >= importBatchBytes {
 			if err := flush(); err != nil {
 				return Checkpoint{}, werr(err)
 			}
-			leaves, nodes, bytes = leaves[:0], nodes[:0], 0
+			leaves, nodes, size = leaves[:0], nodes[:0], 0
 		}
 	}
 	if err := flush(); err != nil {

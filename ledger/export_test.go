@@ -241,6 +241,12 @@ func TestImportRefusesAlteredExport(t *testing.T) {
 	if len(left) != 0 {
 		t.Fatalf("a failed import left files behind: %v", left)
 	}
+	fresh := filepath.Join(t.TempDir(), "new")
+	_, err = Import(fresh, bytes.NewReader(b), Options{})
+	wantErr(t, err, ErrBadExport, "Import of an altered export into a new directory")
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Fatalf("a failed import left the directory it created: %v", err)
+	}
 	_, err = Import(t.TempDir(), bytes.NewReader(data), Options{VerifierKey: mustOtherKey(t)})
 	wantErr(t, err, ErrBadSignature, "Import with another expected key")
 }

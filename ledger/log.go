@@ -535,7 +535,7 @@ func (l *Log) readEntries(from, end uint64) ([]Entry, error) {
 	return out, err
 }
 
-// Entries streams the entries from index from up to the board's size when the call starts. Each read
+// Entries streams the entries from index from up to the board's size when the iteration starts. Each read
 // transaction is short, so a slow consumer does not hold the database. It yields one error and stops if from
 // is beyond the size, if ctx ends, or if a read fails. To follow the board, call WaitSize and then Entries
 // again from the next index.
