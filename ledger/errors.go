@@ -1,0 +1,41 @@
+package ledger
+
+import "errors"
+
+// Sentinel errors. Every error the package returns wraps at most a few of these (test with errors.Is) and adds
+// the context: which file, which index, and what the user can do about it.
+var (
+	// ErrNotFound: the entry, checkpoint or tree size asked for does not exist (yet), or there is no board in
+	// the directory.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: an argument is out of range or malformed (an empty origin, a proof asked from size m > n, ...).
+	ErrInvalid = errors.New("invalid argument")
+	// ErrTooLarge: a payload is larger than MaxPayloadSize.
+	ErrTooLarge = errors.New("too large")
+	// ErrReadOnly: the board was opened read-only or was built by Import; it cannot append.
+	ErrReadOnly = errors.New("board is read-only")
+	// ErrClosed: the Log was closed.
+	ErrClosed = errors.New("board is closed")
+	// ErrCorrupt: the board's files on disk are damaged, truncated, or inconsistent with the signed checkpoints.
+	ErrCorrupt = errors.New("board is corrupt")
+	// ErrNotBoard: the file is a valid bbolt database but not a Recount board (another program's file, or an
+	// unsupported format version).
+	ErrNotBoard = errors.New("not a Recount board")
+	// ErrMismatch: the board exists but does not match what the caller expects (another origin, another key).
+	ErrMismatch = errors.New("mismatch")
+	// ErrExists: Import was asked to write into a directory that already holds a board.
+	ErrExists = errors.New("board already exists")
+	// ErrBadKey: a key (board.key, or a verifier key string) is malformed or has unsafe file permissions.
+	ErrBadKey = errors.New("bad key")
+	// ErrBadCheckpoint: a checkpoint is not in the exact format the board writes.
+	ErrBadCheckpoint = errors.New("malformed checkpoint")
+	// ErrBadSignature: a checkpoint's signature does not verify with the expected key.
+	ErrBadSignature = errors.New("bad signature")
+	// ErrBadProof: an inclusion or consistency proof does not verify against the checkpoint(s).
+	ErrBadProof = errors.New("proof does not verify")
+	// ErrBadExport: an export stream is malformed, or its entries do not hash to the root its checkpoint signs.
+	ErrBadExport = errors.New("bad export")
+	// ErrMaybeAppended: the caller's context ended after its entries were queued for the commit; they may or
+	// may not have been written. Look for them (Entries from the last known size) before appending them again.
+	ErrMaybeAppended = errors.New("append outcome unknown: the entries were queued and may still be written")
+)

@@ -1,0 +1,653 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"iter"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	"github.com/transparency-dev/merkle/compact"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Options configure Open and Import.
+type Options struct {
+	// Origin names the board: it is the first line of every checkpoint and the name of the signing key, for
+	// example "recount.example/board". Required to create a board; if set when opening an existing board, it
+	// must match the board's origin.
+	Origin string
+	// Logger receives the board's log messages (open, create, import). Nil means no logging.
+	Logger *slog.Logger
+	// ReadOnly opens an existing board for reading only, without its signing key: Append returns ErrReadOnly.
+	// The database is opened with a shared lock, so several read-only readers may share it, but not with a
+	// writer.
+	ReadOnly bool
+	// VerifierKey, if set, is the note verifier key that the board must have (Open) or that the export must be
+	// signed with (Import).
+	VerifierKey string
+}
+
+// An AppendResult tells where an appended entry landed and which checkpoint first covers it.
+type AppendResult struct {
+	Index uint64
+	// Checkpoint is the signed checkpoint of the commit that made the entry durable (Checkpoint.Size > Index).
+	Checkpoint Checkpoint
+}
+
+// A Log is an open board. Its methods are safe for concurrent use.
+type Log struct {
+	dir      string
+	path     string // dir/board.db
+	origin   string
+	vkey     string
+	verifier note.Verifier
+	signer   note.Signer // nil when read-only
+	readOnly bool
+	db       *bolt.DB
+	logger   *slog.Logger
+
+	mu      sync.Mutex // guards size, latest, changed
+	size    uint64
+	latest  Checkpoint
+	changed chan struct{} // closed and replaced at every commit
+
+	rng *compact.Range // the tree's compact range; owned by the committer goroutine
+
+	closeMu   sync.RWMutex // held for reading while enqueueing; for writing by Close
+	closing   bool
+	closedCh  chan struct{} // closed when Close starts
+	closeOnce sync.Once
+	closeErr  error
+	isClosed  atomic.Bool
+	reqs      chan *appendReq
+	done      chan struct{} // closed when the committer exits
+	failed    atomic.Pointer[error]
+}
+
+// appendReq is one Append or AppendMany call waiting for the committer.
+type appendReq struct {
+	leaves [][]byte         // leaf data (kind || payload), owned by the request
+	hashes [][HashSize]byte // leaf hashes, computed by the caller's goroutine
+	first  uint64           // set by the committer
+	cp     Checkpoint       // set by the committer
+	done   chan error       // receives the outcome once
+}
+
+const (
+	queueLen        = 1024     // pending requests before Append blocks
+	maxBatchEntries = 8192     // the committer stops gathering requests past this many entries...
+	maxBatchBytes   = 32 << 20 // ...or this many bytes (a single larger AppendMany still commits alone)
+	readChunkBytes  = 1 << 20  // streaming reads copy about this much per read transaction
+	readChunkCount  = 4096
+)
+
+// Open opens the board in dir, creating it on first start: dir/board.db (the database) and dir/board.key (the
+// signing key, mode 0600). Open refuses, with an error naming the file, a database that is truncated or
+// damaged, a bbolt file that is not a board, a board with another origin, and a key file that others can read or
+// that belongs to another board. Before returning it checks that the stored tree matches the latest signed
+// checkpoint (Verify checks everything).
+//
+// A board whose board.key exists but whose board.db does not is refused: a key must never sign two different
+// histories. Restore board.db from a backup, or, for a board that never served, delete board.key.
+func Open(dir string, opts Options) (*Log, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Origin != "" {
+		if err := checkOrigin(opts.Origin); err != nil {
+			return nil, err
+		}
+	}
+	if opts.VerifierKey != "" {
+		if _, err := parseVerifierKey(opts.VerifierKey); err != nil {
+			return nil, fmt.Errorf("ledger: Options.VerifierKey: %w", err)
+		}
+	}
+	dbPath := filepath.Join(dir, DBFileName)
+	keyPath := filepath.Join(dir, KeyFileName)
+	if _, err := os.Stat(dbPath); errors.Is(err, fs.ErrNotExist) {
+		if opts.ReadOnly {
+			return nil, fmt.Errorf("ledger: open %s: %w: there is no board in %s", dbPath, ErrNotFound, dir)
+		}
+		if err := create(dir, dbPath, keyPath, opts, logger); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("ledger: open %s: %w", dbPath, err)
+	}
+	return openExisting(dir, dbPath, keyPath, opts, logger)
+}
+
+// create makes a new signing board in dir.
+func create(dir, dbPath, keyPath string, opts Options, logger *slog.Logger) error {
+	if opts.Origin == "" {
+		return fmt.Errorf("ledger: create %s: %w: Options.Origin is required to create a board", dbPath, ErrInvalid)
+	}
+	if opts.VerifierKey != "" {
+		return fmt.Errorf("ledger: create %s: %w: there is no board in %s, but Options.VerifierKey expects an existing one", dbPath, ErrNotFound, dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("ledger: create %s: %w", dbPath, err)
+	}
+	if _, err := os.Lstat(keyPath); err == nil {
+		return fmt.Errorf("ledger: create %s: %w: %s exists but %s does not: the board's database is missing; restore it from a backup (a key must never sign two histories), or, if this board never served, delete %s", dbPath, ErrNotFound, keyPath, dbPath, keyPath)
+	}
+	skey, signer, vkey, err := generateKey(opts.Origin)
+	if err != nil {
+		return err
+	}
+	err = createBoard(dbPath, opts.Origin, vkey, signer, func() error {
+		return writeFileAtomic(keyPath, []byte(skey+"\n"), 0o600)
+	})
+	if err != nil {
+		return err
+	}
+	logger.Info("ledger: created a new board", "dir", dir, "origin", opts.Origin, "verifier_key", vkey, "fingerprint", KeyFingerprint(vkey))
+	return nil
+}
+
+func openExisting(dir, dbPath, keyPath string, opts Options, logger *slog.Logger) (*Log, error) {
+	db, err := openBolt(dbPath, opts.ReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	l, err := newLog(dir, dbPath, keyPath, db, opts, logger)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func newLog(dir, dbPath, keyPath string, db *bolt.DB, opts Options, logger *slog.Logger) (*Log, error) {
+	var m boardMeta
+	err := guard(dbPath, func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			var err error
+			m, err = readBoardMeta(tx, dbPath)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if opts.Origin != "" && opts.Origin != m.origin {
+		return nil, fmt.Errorf("ledger: open %s: %w: the board's origin is %q, not %q: check the directory or the configured origin", dbPath, ErrMismatch, m.origin, opts.Origin)
+	}
+	v, err := parseVerifierKey(m.vkey)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open %s: %w: the stored verifier key is invalid: %v", dbPath, ErrCorrupt, err)
+	}
+	if v.Name() != m.origin {
+		return nil, fmt.Errorf("ledger: open %s: %w: the stored verifier key is named %q, not the origin %q", dbPath, ErrCorrupt, v.Name(), m.origin)
+	}
+	if opts.VerifierKey != "" && opts.VerifierKey != m.vkey {
+		return nil, fmt.Errorf("ledger: open %s: %w: the board's verifier key is %s, not the expected %s", dbPath, ErrMismatch, m.vkey, opts.VerifierKey)
+	}
+	readOnly := opts.ReadOnly || m.mode == modeImported
+	var signer note.Signer
+	if !readOnly {
+		s, vkey, err := readKeyFile(keyPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("ledger: open %s: %w: the signing key %s is missing: restore it from a backup, or open the board with Options.ReadOnly to read it", dbPath, ErrBadKey, keyPath)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if vkey != m.vkey {
+			return nil, fmt.Errorf("ledger: open %s: %w: %s holds key %s, but the board was signed by %s: this key belongs to another board", dbPath, ErrMismatch, keyPath, vkey, m.vkey)
+		}
+		signer = s
+	}
+	var rng *compact.Range
+	var latest Checkpoint
+	err = guard(dbPath, func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			var err error
+			rng, latest, err = loadState(tx, m, v, dbPath)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{
+		dir:      dir,
+		path:     dbPath,
+		origin:   m.origin,
+		vkey:     m.vkey,
+		verifier: v,
+		signer:   signer,
+		readOnly: readOnly,
+		db:       db,
+		logger:   logger,
+		size:     m.size,
+		latest:   latest,
+		changed:  make(chan struct{}),
+		rng:      rng,
+		closedCh: make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if readOnly {
+		close(l.done)
+	} else {
+		l.reqs = make(chan *appendReq, queueLen)
+		go l.committer()
+	}
+	logger.Info("ledger: opened board", "dir", dir, "origin", m.origin, "size", m.size, "mode", m.mode, "read_only", readOnly)
+	return l, nil
+}
+
+// Close stops accepting appends, waits until the appends already queued are committed (or failed), and closes
+// the database. Later calls return the first call's result. Calls on a closed Log return ErrClosed.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		l.closeMu.Lock()
+		l.closing = true
+		close(l.closedCh)
+		if l.reqs != nil {
+			close(l.reqs)
+		}
+		l.closeMu.Unlock()
+		<-l.done
+		l.isClosed.Store(true)
+		l.closeErr = l.db.Close()
+	})
+	return l.closeErr
+}
+
+// Origin returns the board's origin.
+func (l *Log) Origin() string { return l.origin }
+
+// VerifierKey returns the note verifier key of the board's signing key, "<origin>+<hash>+<base64 key>".
+func (l *Log) VerifierKey() string { return l.vkey }
+
+// ReadOnly reports whether the board cannot append (opened with Options.ReadOnly, or built by Import).
+func (l *Log) ReadOnly() bool { return l.readOnly }
+
+// Dir returns the board's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Size returns the number of entries committed so far.
+func (l *Log) Size() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.size
+}
+
+// Latest returns the latest signed checkpoint (of size Size()).
+func (l *Log) Latest() Checkpoint {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.latest
+}
+
+// Append appends one entry and returns once it is durable: its transaction, which also holds the tree nodes and
+// the signed checkpoint of its commit, has been committed and fsynced. Concurrent appends are committed together
+// (group commit), each getting the next index.
+//
+// If ctx is done before the entry is queued, Append returns ctx.Err() and nothing is written. If ctx ends after
+// the entry was queued, Append returns an error wrapping both ErrMaybeAppended and ctx.Err(): the entry may or
+// may not have been written, and the caller must look for it before appending it again.
+func (l *Log) Append(ctx context.Context, kind Kind, payload []byte) (AppendResult, error) {
+	res, err := l.AppendMany(ctx, []Record{{Kind: kind, Payload: payload}})
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return res[0], nil
+}
+
+// AppendMany appends the records atomically: they all get consecutive indexes in one commit, or none is written.
+// It returns one result per record, in order. Durability and contexts are as for Append. Appending no records
+// does nothing and returns no results.
+func (l *Log) AppendMany(ctx context.Context, recs []Record) ([]AppendResult, error) {
+	if l.readOnly {
+		return nil, fmt.Errorf("ledger: append to %s: %w: the board was opened read-only or imported", l.path, ErrReadOnly)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	req := &appendReq{
+		leaves: make([][]byte, len(recs)),
+		hashes: make([][HashSize]byte, len(recs)),
+		done:   make(chan error, 1),
+	}
+	for i, r := range recs {
+		if len(r.Payload) > MaxPayloadSize {
+			return nil, fmt.Errorf("ledger: append: %w: record %d has a payload of %d bytes, at most %d are allowed", ErrTooLarge, i, len(r.Payload), MaxPayloadSize)
+		}
+		req.leaves[i] = LeafData(r.Kind, r.Payload)
+		req.hashes[i] = leafHashOf(req.leaves[i])
+	}
+
+	l.closeMu.RLock()
+	if l.closing {
+		l.closeMu.RUnlock()
+		return nil, fmt.Errorf("ledger: append to %s: %w", l.path, ErrClosed)
+	}
+	if f := l.failed.Load(); f != nil {
+		l.closeMu.RUnlock()
+		return nil, *f
+	}
+	select {
+	case l.reqs <- req:
+	case <-ctx.Done():
+		l.closeMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	l.closeMu.RUnlock()
+
+	select {
+	case err := <-req.done:
+		if err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		return nil, fmt.Errorf("ledger: append to %s: %w: %w", l.path, ErrMaybeAppended, ctx.Err())
+	}
+	out := make([]AppendResult, len(recs))
+	for i := range out {
+		out[i] = AppendResult{Index: req.first + uint64(i), Checkpoint: req.cp}
+	}
+	return out, nil
+}
+
+// committer is the single goroutine that writes to the database. It takes every request waiting in the queue
+// (up to maxBatchEntries entries or maxBatchBytes bytes) and commits them in one transaction.
+func (l *Log) committer() {
+	defer close(l.done)
+	debug.SetPanicOnFault(true) // a damaged page must fail the commit, not crash the process
+	var batch []*appendReq
+	for {
+		req, ok := <-l.reqs
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], req)
+		n, b := len(req.leaves), reqBytes(req)
+	gather:
+		for n < maxBatchEntries && b < maxBatchBytes {
+			select {
+			case r, ok := <-l.reqs:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+				n += len(r.leaves)
+				b += reqBytes(r)
+			default:
+				break gather
+			}
+		}
+		l.commit(batch)
+		clear(batch)
+	}
+}
+
+func reqBytes(r *appendReq) int {
+	n := 0
+	for _, ld := range r.leaves {
+		n += len(ld)
+	}
+	return n
+}
+
+// commit writes a batch of requests in one transaction and tells each request the outcome.
+func (l *Log) commit(batch []*appendReq) {
+	reply := func(err error) {
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+	if f := l.failed.Load(); f != nil {
+		reply(*f)
+		return
+	}
+	start := l.rng.End()
+	rng := cloneRange(l.rng)
+	var cp Checkpoint
+	err := l.update(func(tx *bolt.Tx) error {
+		entries := tx.Bucket(bucketEntries)
+		entries.FillPercent = 1 // keys are appended in increasing order
+		nw := newNodeWriter(tx)
+		idx := start
+		for _, r := range batch {
+			r.first = idx
+			for i, ld := range r.leaves {
+				if err := entries.Put(u64key(idx), ld); err != nil {
+					return err
+				}
+				if err := rng.Append(r.hashes[i][:], nw.visit); err != nil {
+					return err
+				}
+				if nw.err != nil {
+					return nw.err
+				}
+				idx++
+			}
+		}
+		var err error
+		cp, err = signCheckpoint(l.signer, l.origin, idx, rootOf(rng))
+		if err != nil {
+			return err
+		}
+		cps := tx.Bucket(bucketCheckpoints)
+		cps.FillPercent = 1
+		if err := cps.Put(u64key(idx), cp.Signed); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keySize, u64key(idx))
+	})
+	if err != nil {
+		// After a failed write or fsync the kernel's page cache may no longer match the disk, so no later
+		// commit is trusted: appends are refused until the board is closed and reopened (which checks it).
+		err = fmt.Errorf("ledger: append to %s: the commit failed, nothing was written, and appends are refused until the board is reopened: %w", l.path, err)
+		l.failed.Store(&err)
+		l.logger.Error("ledger: commit failed; appends are refused until the board is reopened", "dir", l.dir, "err", err)
+		reply(err)
+		return
+	}
+	for _, r := range batch {
+		r.cp = cp
+	}
+	l.rng = rng
+	l.mu.Lock()
+	l.size = cp.Size
+	l.latest = cp
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+	reply(nil)
+}
+
+// update runs a write transaction, turning a panic or fault inside bbolt into an ErrCorrupt error.
+func (l *Log) update(fn func(tx *bolt.Tx) error) error {
+	return guard(l.path, func() error { return l.db.Update(fn) })
+}
+
+// view runs a read transaction, turning a panic or fault inside bbolt into an ErrCorrupt error and bbolt's
+// "not open" into ErrClosed.
+func (l *Log) view(fn func(tx *bolt.Tx) error) error {
+	if l.isClosed.Load() {
+		return fmt.Errorf("ledger: %s: %w", l.path, ErrClosed)
+	}
+	return mapClosed(guard(l.path, func() error { return l.db.View(fn) }))
+}
+
+// decodeEntry turns a stored (key, leaf data) pair into an Entry, copying the payload.
+func (l *Log) decodeEntry(want uint64, k, v []byte) (Entry, error) {
+	if len(k) != 8 || binary.BigEndian.Uint64(k) != want {
+		return Entry{}, fmt.Errorf("ledger: %s: %w: entry %d is missing: run Verify, restore from a backup or rebuild from an export", l.path, ErrCorrupt, want)
+	}
+	if len(v) < 4 {
+		return Entry{}, fmt.Errorf("ledger: %s: %w: entry %d is too short", l.path, ErrCorrupt, want)
+	}
+	return Entry{Index: want, Kind: Kind(binary.BigEndian.Uint32(v)), Payload: bytes.Clone(v[4:])}, nil
+}
+
+// Entry returns entry i.
+func (l *Log) Entry(i uint64) (Entry, error) {
+	if n := l.Size(); i >= n {
+		return Entry{}, fmt.Errorf("ledger: entry %d: %w: the board has %d entries", i, ErrNotFound, n)
+	}
+	var e Entry
+	err := l.view(func(tx *bolt.Tx) error {
+		k := u64key(i)
+		var err error
+		e, err = l.decodeEntry(i, k, tx.Bucket(bucketEntries).Get(k))
+		return err
+	})
+	return e, err
+}
+
+// readEntries reads entries [from, end) from one read transaction, stopping after about readChunkBytes.
+func (l *Log) readEntries(from, end uint64) ([]Entry, error) {
+	var out []Entry
+	err := l.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketEntries).Cursor()
+		total := 0
+		k, v := c.Seek(u64key(from))
+		for i := from; i < end && len(out) < readChunkCount && total < readChunkBytes; i++ {
+			e, err := l.decodeEntry(i, k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+			total += len(v)
+			k, v = c.Next()
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Entries streams the entries from index from up to the board's size when the iteration starts. Each read
+// transaction is short, so a slow consumer does not hold the database. It yields one error and stops if from
+// is beyond the size, if ctx ends, or if a read fails. To follow the board, call WaitSize and then Entries
+// again from the next index.
+func (l *Log) Entries(ctx context.Context, from uint64) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		end := l.Size()
+		if from > end {
+			yield(Entry{}, fmt.Errorf("ledger: entries from %d: %w: the board has %d entries", from, ErrNotFound, end))
+			return
+		}
+		for i := from; i < end; {
+			if err := ctx.Err(); err != nil {
+				yield(Entry{}, err)
+				return
+			}
+			chunk, err := l.readEntries(i, end)
+			if err != nil {
+				yield(Entry{}, err)
+				return
+			}
+			for _, e := range chunk {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			i += uint64(len(chunk))
+		}
+	}
+}
+
+// WaitSize blocks until the board has at least size entries, ctx ends (it returns ctx.Err()), or the Log is
+// closed (ErrClosed).
+func (l *Log) WaitSize(ctx context.Context, size uint64) error {
+	for {
+		l.mu.Lock()
+		n, ch := l.size, l.changed
+		l.mu.Unlock()
+		if n >= size {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.closedCh:
+			return fmt.Errorf("ledger: waiting for size %d: %w", size, ErrClosed)
+		}
+	}
+}
+
+// CheckpointAt returns the kept checkpoint of exactly the given size. Every commit signs one checkpoint, so
+// sizes inside a group commit have none (ErrNotFound); use Latest and a consistency proof instead.
+func (l *Log) CheckpointAt(size uint64) (Checkpoint, error) {
+	if n := l.Size(); size > n {
+		return Checkpoint{}, fmt.Errorf("ledger: checkpoint of size %d: %w: the board has %d entries", size, ErrNotFound, n)
+	}
+	var cp Checkpoint
+	err := l.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketCheckpoints).Get(u64key(size))
+		if v == nil {
+			return fmt.Errorf("ledger: checkpoint of size %d: %w: no commit ended at that size", size, ErrNotFound)
+		}
+		var err error
+		if cp, err = parseCheckpoint(v, l.verifier); err != nil {
+			return fmt.Errorf("ledger: %s: %w: the stored checkpoint of size %d does not verify: %v", l.path, ErrCorrupt, size, err)
+		}
+		if cp.Size != size {
+			return fmt.Errorf("ledger: %s: %w: the checkpoint stored for size %d has size %d", l.path, ErrCorrupt, size, cp.Size)
+		}
+		return nil
+	})
+	return cp, err
+}
+
+// Checkpoints streams the kept checkpoints of sizes from from to the latest, in increasing size.
+func (l *Log) Checkpoints(ctx context.Context, from uint64) iter.Seq2[Checkpoint, error] {
+	return func(yield func(Checkpoint, error) bool) {
+		end := l.Size()
+		next := from
+		for {
+			if err := ctx.Err(); err != nil {
+				yield(Checkpoint{}, err)
+				return
+			}
+			var chunk []Checkpoint
+			err := l.view(func(tx *bolt.Tx) error {
+				c := tx.Bucket(bucketCheckpoints).Cursor()
+				for k, v := c.Seek(u64key(next)); k != nil && len(chunk) < readChunkCount; k, v = c.Next() {
+					if len(k) != 8 || binary.BigEndian.Uint64(k) > end {
+						break
+					}
+					cp, err := parseCheckpoint(v, l.verifier)
+					if err != nil || cp.Size != binary.BigEndian.Uint64(k) {
+						return fmt.Errorf("ledger: %s: %w: the stored checkpoint of size %d does not verify", l.path, ErrCorrupt, binary.BigEndian.Uint64(k))
+					}
+					chunk = append(chunk, cp)
+				}
+				return nil
+			})
+			if err != nil {
+				yield(Checkpoint{}, err)
+				return
+			}
+			for _, cp := range chunk {
+				if !yield(cp, nil) {
+					return
+				}
+			}
+			if len(chunk) < readChunkCount {
+				return
+			}
+			next = chunk[len(chunk)-1].Size + 1
+		}
+	}
+}

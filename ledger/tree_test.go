@@ -1,0 +1,89 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+func TestLeafData(t *testing.T) {
+	got := LeafData(0x01020304, []byte("abc"))
+	want := []byte{1, 2, 3, 4, 'a', 'b', 'c'}
+	if string(got) != string(want) {
+		t.Fatalf("LeafData = %x, want %x", got, want)
+	}
+	if got := LeafData(7, nil); string(got) != "\x00\x00\x00\x07" {
+		t.Fatalf("LeafData(7, nil) = %x", got)
+	}
+}
+
+func TestLeafHash(t *testing.T) {
+	for _, tc := range []struct {
+		kind    Kind
+		payload string
+	}{{0, ""}, {1, "abc"}, {0xffffffff, "ballot"}} {
+		want := sha256.Sum256(append([]byte{0}, LeafData(tc.kind, []byte(tc.payload))...))
+		if got := LeafHash(tc.kind, []byte(tc.payload)); got != want {
+			t.Errorf("LeafHash(%d, %q) = %x, want %x", tc.kind, tc.payload, got, want)
+		}
+		if got := rfc6962.DefaultHasher.HashLeaf(LeafData(tc.kind, []byte(tc.payload))); string(got) != string(want[:]) {
+			t.Errorf("rfc6962 leaf hash differs for (%d, %q)", tc.kind, tc.payload)
+		}
+	}
+	// A fixed vector: SHA-256(00 00000001 616263), computed with sha256sum.
+	got := LeafHash(1, []byte("abc"))
+	if hex.EncodeToString(got[:]) != "d46e38a5b2facfdc759688d32a4774fc252b4fa9fc2f19fbc5c9c940b00161d2" {
+		t.Fatalf("LeafHash(1, abc) = %x", got)
+	}
+}
+
+// TestReferenceMTH checks the test's reference implementation against the RFC 6962 test vectors (leaf data
+// hashed as is), so that the tests below compare the board with something known to be right.
+func TestReferenceMTH(t *testing.T) {
+	leaves := []string{"", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"}
+	roots := []string{
+		"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+		"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+		"aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+		"d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+		"4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+		"76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+		"ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+		"5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+	}
+	var data [][]byte
+	for i, l := range leaves {
+		b, _ := hex.DecodeString(l)
+		data = append(data, b)
+		got := refMTH(data)
+		if hex.EncodeToString(got[:]) != roots[i] {
+			t.Fatalf("reference root of %d leaves = %x, want %s", i+1, got, roots[i])
+		}
+		hs := make([][32]byte, len(data))
+		for j, d := range data {
+			copy(hs[j][:], rfc6962.DefaultHasher.HashLeaf(d))
+		}
+		if RootHash(hs) != got {
+			t.Fatalf("RootHash of %d leaves differs from the reference", i+1)
+		}
+	}
+	if refMTH(nil) != emptyRoot() || RootHash(nil) != emptyRoot() {
+		t.Fatal("empty root differs")
+	}
+}
+
+// TestBoardRootMatchesReference appends entries one by one and checks every checkpoint's root against the
+// reference MTH of the leaf data.
+func TestBoardRootMatchesReference(t *testing.T) {
+	l, _ := newTestLog(t)
+	cps := appendN(t, l, 70)
+	var data [][]byte
+	for i := 0; i <= 70; i++ {
+		if cps[i].Root != refMTH(data) {
+			t.Fatalf("root at size %d differs from the reference", i)
+		}
+		data = append(data, LeafData(testKind(i), testPayload(i)))
+	}
+}
