@@ -13,6 +13,7 @@ import (
 )
 
 func TestOpenCreatesBoard(t *testing.T) {
+	t.Parallel()
 	l, dir := newTestLog(t)
 	for _, name := range []string{DBFileName, KeyFileName} {
 		st, err := os.Stat(filepath.Join(dir, name))
@@ -49,6 +50,7 @@ func TestOpenCreatesBoard(t *testing.T) {
 }
 
 func TestAppendAndRead(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	ctx := context.Background()
 	const n = 50
@@ -127,6 +129,7 @@ func TestAppendAndRead(t *testing.T) {
 }
 
 func TestAppendMany(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	ctx := context.Background()
 	appendN(t, l, 3)
@@ -159,6 +162,7 @@ func TestAppendMany(t *testing.T) {
 }
 
 func TestAppendCopiesPayload(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	p := []byte("original")
 	res, err := l.Append(context.Background(), 1, p)
@@ -178,6 +182,7 @@ func TestAppendCopiesPayload(t *testing.T) {
 }
 
 func TestConcurrentAppends(t *testing.T) {
+	t.Parallel()
 	l, dir := newTestLog(t)
 	ctx := context.Background()
 	const writers, per = 16, 40
@@ -249,6 +254,7 @@ func TestConcurrentAppends(t *testing.T) {
 }
 
 func TestReopenContinues(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	l := openTest(t, dir)
 	first := appendN(t, l, 10)
@@ -288,6 +294,7 @@ func TestReopenContinues(t *testing.T) {
 }
 
 func TestContextBeforeEnqueue(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -304,6 +311,7 @@ func TestContextBeforeEnqueue(t *testing.T) {
 }
 
 func TestContextAfterEnqueue(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	// Hold the database's writer lock so the commit cannot finish, then cancel.
 	tx, err := l.db.Begin(true)
@@ -333,6 +341,7 @@ func TestContextAfterEnqueue(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	ctx := context.Background()
 	appendN(t, l, 3)
@@ -359,6 +368,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestCloseWaitsForQueuedAppends(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	l := openTest(t, dir)
 	ctx := context.Background()
@@ -402,6 +412,7 @@ func TestCloseWaitsForQueuedAppends(t *testing.T) {
 }
 
 func TestWaitSize(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	ctx := context.Background()
 	done := make(chan error)
@@ -427,6 +438,7 @@ func TestWaitSize(t *testing.T) {
 }
 
 func TestReadOnly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	l := openTest(t, dir)
 	cps := appendN(t, l, 5)
