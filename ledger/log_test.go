@@ -312,31 +312,48 @@ func TestContextBeforeEnqueue(t *testing.T) {
 
 func TestContextAfterEnqueue(t *testing.T) {
 	t.Parallel()
-	l, _ := newTestLog(t)
-	// Hold the database's writer lock so the commit cannot finish, then cancel.
-	tx, err := l.db.Begin(true)
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	l.Close()
+	// Reopen with a hook that holds the committer inside the first commit.
+	l, err := Open(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer l.Close()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	l.beforeCommit = func() { once.Do(func() { close(entered); <-release }) }
+	first := make(chan error)
+	go func() {
+		_, err := l.Append(context.Background(), 1, []byte("first"))
+		first <- err
+	}()
+	<-entered
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
+	second := make(chan error)
 	go func() {
 		_, err := l.Append(ctx, 1, []byte("maybe"))
-		done <- err
+		second <- err
 	}()
-	time.Sleep(50 * time.Millisecond) // let it queue
+	for len(l.reqs) != 1 { // wait until the second append is queued
+		time.Sleep(time.Millisecond)
+	}
 	cancel()
-	err = <-done
+	err = <-second
 	if !errors.Is(err, ErrMaybeAppended) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want ErrMaybeAppended and context.Canceled", err)
 	}
-	tx.Rollback()
-	// The queued entry still lands.
-	if err := l.WaitSize(context.Background(), 1); err != nil {
+	close(release)
+	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	if e, err := l.Entry(0); err != nil || string(e.Payload) != "maybe" {
-		t.Fatalf("entry 0: %+v %v", e, err)
+	// The queued entry still lands.
+	if err := l.WaitSize(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := l.Entry(1); err != nil || string(e.Payload) != "maybe" {
+		t.Fatalf("entry 1: %+v %v", e, err)
 	}
 }
 
@@ -391,7 +408,15 @@ func TestCloseWaitsForQueuedAppends(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(30 * time.Millisecond)
+	for { // let some appends succeed, then close in the middle of the stream
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 20 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
