@@ -408,12 +408,16 @@ func TestCloseWaitsForQueuedAppends(t *testing.T) {
 			}
 		})
 	}
+	deadline := time.Now().Add(30 * time.Second)
 	for { // let some appends succeed, then close in the middle of the stream
 		mu.Lock()
 		n := len(acked)
 		mu.Unlock()
 		if n >= 20 {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d appends succeeded in 30 s", n)
 		}
 		time.Sleep(time.Millisecond)
 	}
