@@ -10,6 +10,7 @@ import (
 )
 
 func TestCheckpointFormat(t *testing.T) {
+	t.Parallel()
 	s, vkey := fixedKey(t, testOrigin, 1)
 	var root [HashSize]byte
 	for i := range root {
@@ -54,13 +55,14 @@ func TestCheckpointFormat(t *testing.T) {
 
 // TestCheckpointEveryByte changes each byte of a signed checkpoint in several ways; each change must be refused.
 func TestCheckpointEveryByte(t *testing.T) {
+	t.Parallel()
 	s, vkey := fixedKey(t, testOrigin, 1)
 	cp, err := signCheckpoint(s, testOrigin, 77, LeafHash(1, []byte("x")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range cp.Signed {
-		for _, x := range []byte{0x01, 0x02, 0x20, 0x80, 0xff} {
+		for _, x := range byteChanges() {
 			b := bytes.Clone(cp.Signed)
 			b[i] ^= x
 			if _, err := ParseCheckpoint(b, vkey); err == nil {
@@ -80,6 +82,7 @@ func TestCheckpointEveryByte(t *testing.T) {
 
 // TestCheckpointNonCanonical signs non-canonical bodies with the right key: they must still be refused.
 func TestCheckpointNonCanonical(t *testing.T) {
+	t.Parallel()
 	s, vkey := fixedKey(t, testOrigin, 1)
 	root := base64.StdEncoding.EncodeToString(make([]byte, 32))
 	for _, body := range []string{

@@ -22,6 +22,7 @@ func docExample(t *testing.T) (vkey string, export []byte, cp Checkpoint) {
 
 // TestDocExample checks that the worked example in docs/board.md is what the code produces.
 func TestDocExample(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile("../docs/board.md")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestKeyFile(t *testing.T) {
+	t.Parallel()
 	l, dir := newTestLog(t)
 	s, vkey, err := readKeyFile(dir + "/" + KeyFileName)
 	if err != nil {

@@ -72,6 +72,8 @@ type Log struct {
 	reqs      chan *appendReq
 	done      chan struct{} // closed when the committer exits
 	failed    atomic.Pointer[error]
+
+	beforeCommit func() // test hook: called by the committer before each commit
 }
 
 // appendReq is one Append or AppendMany call waiting for the committer.
@@ -412,6 +414,9 @@ func (l *Log) commit(batch []*appendReq) {
 		for _, r := range batch {
 			r.done <- err
 		}
+	}
+	if l.beforeCommit != nil {
+		l.beforeCommit()
 	}
 	if f := l.failed.Load(); f != nil {
 		reply(*f)

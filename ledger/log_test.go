@@ -13,6 +13,7 @@ import (
 )
 
 func TestOpenCreatesBoard(t *testing.T) {
+	t.Parallel()
 	l, dir := newTestLog(t)
 	for _, name := range []string{DBFileName, KeyFileName} {
 		st, err := os.Stat(filepath.Join(dir, name))
@@ -49,6 +50,7 @@ func TestOpenCreatesBoard(t *testing.T) {
 }
 
 func TestAppendAndRead(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	ctx := context.Background()
 	const n = 50
@@ -127,6 +129,7 @@ func TestAppendAndRead(t *testing.T) {
 }
 
 func TestAppendMany(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	ctx := context.Background()
 	appendN(t, l, 3)
@@ -159,6 +162,7 @@ func TestAppendMany(t *testing.T) {
 }
 
 func TestAppendCopiesPayload(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	p := []byte("original")
 	res, err := l.Append(context.Background(), 1, p)
@@ -178,6 +182,7 @@ func TestAppendCopiesPayload(t *testing.T) {
 }
 
 func TestConcurrentAppends(t *testing.T) {
+	t.Parallel()
 	l, dir := newTestLog(t)
 	ctx := context.Background()
 	const writers, per = 16, 40
@@ -249,6 +254,7 @@ func TestConcurrentAppends(t *testing.T) {
 }
 
 func TestReopenContinues(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	l := openTest(t, dir)
 	first := appendN(t, l, 10)
@@ -288,6 +294,7 @@ func TestReopenContinues(t *testing.T) {
 }
 
 func TestContextBeforeEnqueue(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -304,35 +311,54 @@ func TestContextBeforeEnqueue(t *testing.T) {
 }
 
 func TestContextAfterEnqueue(t *testing.T) {
-	l, _ := newTestLog(t)
-	// Hold the database's writer lock so the commit cannot finish, then cancel.
-	tx, err := l.db.Begin(true)
+	t.Parallel()
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	l.Close()
+	// Reopen with a hook that holds the committer inside the first commit.
+	l, err := Open(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer l.Close()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	l.beforeCommit = func() { once.Do(func() { close(entered); <-release }) }
+	first := make(chan error)
+	go func() {
+		_, err := l.Append(context.Background(), 1, []byte("first"))
+		first <- err
+	}()
+	<-entered
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
+	second := make(chan error)
 	go func() {
 		_, err := l.Append(ctx, 1, []byte("maybe"))
-		done <- err
+		second <- err
 	}()
-	time.Sleep(50 * time.Millisecond) // let it queue
+	for len(l.reqs) != 1 { // wait until the second append is queued
+		time.Sleep(time.Millisecond)
+	}
 	cancel()
-	err = <-done
+	err = <-second
 	if !errors.Is(err, ErrMaybeAppended) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want ErrMaybeAppended and context.Canceled", err)
 	}
-	tx.Rollback()
-	// The queued entry still lands.
-	if err := l.WaitSize(context.Background(), 1); err != nil {
+	close(release)
+	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	if e, err := l.Entry(0); err != nil || string(e.Payload) != "maybe" {
-		t.Fatalf("entry 0: %+v %v", e, err)
+	// The queued entry still lands.
+	if err := l.WaitSize(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := l.Entry(1); err != nil || string(e.Payload) != "maybe" {
+		t.Fatalf("entry 1: %+v %v", e, err)
 	}
 }
 
 func TestClose(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	ctx := context.Background()
 	appendN(t, l, 3)
@@ -359,6 +385,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestCloseWaitsForQueuedAppends(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	l := openTest(t, dir)
 	ctx := context.Background()
@@ -381,7 +408,19 @@ func TestCloseWaitsForQueuedAppends(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(30 * time.Millisecond)
+	deadline := time.Now().Add(30 * time.Second)
+	for { // let some appends succeed, then close in the middle of the stream
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d appends succeeded in 30 s", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -402,6 +441,7 @@ func TestCloseWaitsForQueuedAppends(t *testing.T) {
 }
 
 func TestWaitSize(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	ctx := context.Background()
 	done := make(chan error)
@@ -427,6 +467,7 @@ func TestWaitSize(t *testing.T) {
 }
 
 func TestReadOnly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	l := openTest(t, dir)
 	cps := appendN(t, l, 5)

@@ -47,6 +47,7 @@ func smallBoard(t *testing.T, n int) string {
 }
 
 func TestOpenRefusesTruncatedFile(t *testing.T) {
+	t.Parallel()
 	dir := smallBoard(t, 200)
 	path := filepath.Join(dir, DBFileName)
 	orig, err := os.ReadFile(path)
@@ -82,6 +83,7 @@ func TestOpenRefusesTruncatedFile(t *testing.T) {
 }
 
 func TestOpenRefusesGarbage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, DBFileName)
 	junk := make([]byte, 64<<10)
@@ -100,6 +102,7 @@ func TestOpenRefusesGarbage(t *testing.T) {
 }
 
 func TestOpenRefusesForeignBolt(t *testing.T) {
+	t.Parallel()
 	for name, fill := range map[string]func(tx *bolt.Tx) error{
 		"no meta bucket": func(tx *bolt.Tx) error {
 			b, err := tx.CreateBucket([]byte("users"))
@@ -147,6 +150,7 @@ func TestOpenRefusesForeignBolt(t *testing.T) {
 }
 
 func TestOpenOriginAndKeyChecks(t *testing.T) {
+	t.Parallel()
 	dir := smallBoard(t, 3)
 	keyPath := filepath.Join(dir, KeyFileName)
 	wantOpenErr(t, dir, Options{Origin: "other.example/board"}, ErrMismatch, "other.example/board")
@@ -187,6 +191,7 @@ func TestOpenOriginAndKeyChecks(t *testing.T) {
 }
 
 func TestOpenOriginRules(t *testing.T) {
+	t.Parallel()
 	wantOpenErr(t, t.TempDir(), Options{}, ErrInvalid, "Origin")
 	for _, o := range []string{"has space", "a+b", "new\nline", strings.Repeat("x", 256), "\xff"} {
 		wantOpenErr(t, t.TempDir(), Options{Origin: o}, ErrInvalid, "")
@@ -205,6 +210,7 @@ func TestOpenLocked(t *testing.T) {
 // TestOpenChecksTreeAgainstCheckpoint changes stored data behind the board's back; Open (for the state it
 // checks on every start) or Verify (for everything else) must notice.
 func TestOpenChecksTreeAgainstCheckpoint(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	edit := func(t *testing.T, dir string, fn func(tx *bolt.Tx) error) {
 		db, err := bolt.Open(filepath.Join(dir, DBFileName), 0o600, nil)
@@ -283,6 +289,7 @@ func TestOpenChecksTreeAgainstCheckpoint(t *testing.T) {
 // TestOpenDamagedPages overwrites each page of a board's file in turn with random bytes. Open or Verify must
 // fail, or else the board must read back exactly as before (the page was free). Nothing may crash.
 func TestOpenDamagedPages(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := smallBoard(t, 60)
 	path := filepath.Join(dir, DBFileName)

@@ -8,6 +8,7 @@ import (
 // TestProofs checks every inclusion and consistency proof of a board of 33 entries against the RFC 9162
 // reference algorithms, verifies them, and checks that changing any input makes verification fail.
 func TestProofs(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	const n = 33
 	cps := appendN(t, l, n)

@@ -123,7 +123,7 @@ func TestCrashRecovery(t *testing.T) {
 	r := rand.New(rand.NewPCG(seed, 0))
 	const rounds = 4
 	for round := range rounds {
-		killAfter := 50 + r.IntN(400)
+		killAfter := 30 + r.IntN(250)
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(round))
 		var stderr bytes.Buffer

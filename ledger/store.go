@@ -80,11 +80,24 @@ func openBolt(path string, readOnly bool) (db *bolt.DB, err error) {
 	if err := checkBoltFile(path); err != nil {
 		return nil, err
 	}
+	// If bbolt panics while opening (on a damaged freelist page, say), it cannot close its file: capture the file
+	// to unlock and close it ourselves. (The memory mapping bbolt made is lost until the process exits.)
+	var file *os.File
+	opts := boltOptions(readOnly)
+	opts.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		f, err := os.OpenFile(name, flag, perm)
+		file = f
+		return f, err
+	}
 	err = guard(path, func() error {
 		var err error
-		db, err = bolt.Open(path, 0o600, boltOptions(readOnly))
+		db, err = bolt.Open(path, 0o600, opts)
 		return err
 	})
+	if err != nil && db == nil && file != nil && errors.Is(err, ErrCorrupt) {
+		unlockFile(file)
+		file.Close()
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrCorrupt):
@@ -117,6 +130,9 @@ const (
 	boltMetaOffset   = 16 // page header: id u64, flags u16, count u16, overflow u32
 	boltMetaSize     = 56 // magic, version, pageSize, flags u32; root, sequence, freelist, pgid, txid u64; then the checksum
 	boltNoFreelist   = ^uint64(0)
+	boltBranchPage   = 0x01
+	boltLeafPage     = 0x02
+	boltFreelistPage = 0x10
 	boltMinPageSize  = 1024
 	boltMaxPageShift = 14
 )
@@ -206,6 +222,35 @@ func checkBoltFile(path string) error {
 	}
 	if m.pgid > uint64(size)/ps {
 		return corrupt(fmt.Sprintf("the file is truncated: %d bytes, but its header says %d pages of %d bytes", size, m.pgid, ps))
+	}
+	// The pages the header points to must say they are what it says.
+	checkPage := func(id uint64, what string, flags ...uint16) error {
+		var h [boltMetaOffset]byte
+		if _, err := f.ReadAt(h[:], int64(id*ps)); err != nil {
+			return corrupt(fmt.Sprintf("cannot read its %s page: %v", what, err))
+		}
+		ne := binary.NativeEndian
+		if ne.Uint64(h[0:]) != id {
+			return corrupt(fmt.Sprintf("its %s page %d is damaged", what, id))
+		}
+		got := ne.Uint16(h[8:])
+		for _, f := range flags {
+			if got == f {
+				if id+uint64(ne.Uint32(h[12:])) >= m.pgid {
+					return corrupt(fmt.Sprintf("its %s page %d runs past the end of the data", what, id))
+				}
+				return nil
+			}
+		}
+		return corrupt(fmt.Sprintf("its %s page %d is damaged (type %#x)", what, id, got))
+	}
+	if err := checkPage(m.root, "root", boltBranchPage, boltLeafPage); err != nil {
+		return err
+	}
+	if m.freelist != boltNoFreelist {
+		if err := checkPage(m.freelist, "freelist", boltFreelistPage); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 )
 
 func TestLeafData(t *testing.T) {
+	t.Parallel()
 	got := LeafData(0x01020304, []byte("abc"))
 	want := []byte{1, 2, 3, 4, 'a', 'b', 'c'}
 	if string(got) != string(want) {
@@ -20,6 +21,7 @@ func TestLeafData(t *testing.T) {
 }
 
 func TestLeafHash(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		kind    Kind
 		payload string
@@ -42,6 +44,7 @@ func TestLeafHash(t *testing.T) {
 // TestReferenceMTH checks the test's reference implementation against the RFC 6962 test vectors (leaf data
 // hashed as is), so that the tests below compare the board with something known to be right.
 func TestReferenceMTH(t *testing.T) {
+	t.Parallel()
 	leaves := []string{"", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"}
 	roots := []string{
 		"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
@@ -77,6 +80,7 @@ func TestReferenceMTH(t *testing.T) {
 // TestBoardRootMatchesReference appends entries one by one and checks every checkpoint's root against the
 // reference MTH of the leaf data.
 func TestBoardRootMatchesReference(t *testing.T) {
+	t.Parallel()
 	l, _ := newTestLog(t)
 	cps := appendN(t, l, 70)
 	var data [][]byte

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package ledger
+
+import "os"
+
+func unlockFile(f *os.File) {}
