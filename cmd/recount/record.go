@@ -250,7 +250,7 @@ func (rc *recordCheck) readBoard(ctx context.Context, src *source, opts checkOpt
 		}
 		vopts := election.VerifyOptions{Workers: opts.workers}
 		var bar *progressbar.ProgressBar
-		if opts.progress != nil && (opts.progressAlways || x.Size() >= longRecord) {
+		if opts.progress != nil && x.Size() > 0 && (opts.progressAlways || x.Size() >= longRecord) {
 			bar = newBar(opts.progress, x.Size())
 		}
 		if bar != nil {
@@ -279,27 +279,37 @@ func (rc *recordCheck) readBoard(ctx context.Context, src *source, opts checkOpt
 // longRecord is the number of entries from which a record gets a progress bar on a terminal.
 const longRecord = 1000
 
-// newBar returns a progress bar on w for total entries.
+// newBar returns a progress bar on w for total entries. On a terminal it is cleared once done; elsewhere (a log)
+// its last state stays, on a line of its own.
 func newBar(w io.Writer, total uint64) *progressbar.ProgressBar {
-	return progressbar.NewOptions64(int64(total),
+	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription("verifying"),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
 		progressbar.OptionSetItsString("entries"),
-		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionThrottle(100 * time.Millisecond),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetPredictTime(true),
-	)
+	}
+	if isTerminal(w) {
+		opts = append(opts, progressbar.OptionClearOnFinish())
+	} else {
+		opts = append(opts, progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }))
+	}
+	bar := progressbar.NewOptions64(int64(total), opts...)
+	bar.RenderBlank()
+	return bar
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // progressWriter returns where to draw progress: stderr when asked (force) or when it is a terminal.
 func progressWriter(stderr io.Writer, force bool) io.Writer {
-	if force {
-		return stderr
-	}
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if force || isTerminal(stderr) {
 		return stderr
 	}
 	return nil
