@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
@@ -33,11 +34,13 @@ var smallReceipts = map[string]string{
 	"spoiled":    "../../testdata/small-receipt-spoiled.json",
 }
 
-// smallManifest is the small record's manifest: a yes/no question and an approval vote of up to 2 of 3.
+// smallManifest is the small record's manifest: a yes/no question and an approval vote of up to 2 of 3. Its
+// window is the 12 hours from the last hour started, so that the polls open inside it.
 func smallManifest() *recountv1.Manifest {
+	opens := time.Now().Truncate(time.Hour).Unix()
 	return &recountv1.Manifest{
 		Version: election.ManifestVersion, ElectionRef: "small-2026", Title: "Small example election",
-		OpensAt: 1793689200, ClosesAt: 1793736000, // 2026-11-03 07:00 to 20:00 UTC
+		OpensAt: opens, ClosesAt: opens + 12*3600,
 		Contests: []*recountv1.Contest{
 			{Id: "question", Title: "Adopt the proposal?", Options: []*recountv1.Option{{Id: "yes", Title: "Yes"}, {Id: "no", Title: "No"}},
 				Rule: &recountv1.Contest_Exactly{Exactly: &recountv1.ExactlyRule{K: 1}}},
