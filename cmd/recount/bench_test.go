@@ -140,6 +140,9 @@ func benchRecord(b *testing.B, name string, voters, revotes, challenges int) (st
 	}
 	start := time.Now()
 	dir := filepath.Join(benchDir, name)
+	if err := os.RemoveAll(dir); err != nil { // a kept record of an earlier run
+		b.Fatal(err)
+	}
 	p, n := buildRecord(b, dir, voters, revotes, challenges)
 	st, _ := os.Stat(p)
 	b.Logf("built %s: %d ballots, %d bytes, in %v", name, n, st.Size(), time.Since(start).Round(time.Millisecond))
