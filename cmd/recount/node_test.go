@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -42,7 +43,7 @@ func TestNodeAltered(t *testing.T) {
 	altered[len(altered)/2] ^= 1
 	addr := serveBoard(t, &testBoard{log: importBoard(t, export), export: altered})
 	code, out, _ := runCmd(t, "verify", "--node", addr)
-	if code != 1 || !strings.HasPrefix(checkLine(out, "board-integrity"), "FAIL") {
+	if code != 1 || !strings.HasPrefix(checkLine(out, "board-integrity"), "FAIL") || checkLine(out, "ballot-proofs") != "" || !regexp.MustCompile(`12 ballot-proofs +not run`).MatchString(out) {
 		t.Errorf("verify: exit %d\n%s", code, out)
 	}
 	dir := t.TempDir()
