@@ -23,6 +23,7 @@ func init() {
 			c.node.register(fs)
 			fs.StringVar(&c.out, "out", "", "write the export to `FILE` (it is replaced only once the whole export verifies)")
 			fs.StringVar(&c.boardKey, "board-key", "", "require the board's verifier `KEY` (origin+hash+base64, or its sha256: fingerprint)")
+			c.fs = fs
 			return c.run
 		},
 	})
@@ -32,9 +33,14 @@ type exportCmd struct {
 	node     nodeFlags
 	out      string
 	boardKey string
+	fs       *flag.FlagSet
 }
 
 func (c *exportCmd) run(ctx context.Context, args []string) error {
+	args, err := interspersed(c.fs, args)
+	if err != nil {
+		return err
+	}
 	if len(args) != 0 || c.node.addr == "" || c.out == "" {
 		return errUsage
 	}

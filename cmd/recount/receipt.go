@@ -25,6 +25,7 @@ func init() {
 			c.node.register(fs)
 			fs.StringVar(&c.boardKey, "board-key", "", "require the board's verifier `KEY` (origin+hash+base64, or its sha256: fingerprint)")
 			fs.BoolVar(&c.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
+			c.fs = fs
 			return c.run
 		},
 	})
@@ -34,6 +35,7 @@ type receiptCmd struct {
 	node     nodeFlags
 	boardKey string
 	progress bool
+	fs       *flag.FlagSet
 }
 
 // found is a ballot entry holding the tracking code looked for.
@@ -45,6 +47,10 @@ type found struct {
 
 func (c *receiptCmd) run(ctx context.Context, args []string) error {
 	stdout, stderr := cmdOut, cmdErr
+	args, err := interspersed(c.fs, args)
+	if err != nil {
+		return err
+	}
 	var src *source
 	switch {
 	case len(args) == 1 && c.node.addr != "":

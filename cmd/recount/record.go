@@ -322,3 +322,24 @@ func progressWriter(stderr io.Writer, force bool) io.Writer {
 
 // defaultWorkers is the number of goroutines checking ballots: every core.
 func defaultWorkers() int { return runtime.GOMAXPROCS(0) }
+
+// interspersed parses the flags that follow positional arguments, as in `recount verify FILE --json` (package
+// flag stops at the first argument that is not a flag), and returns the positional arguments.
+func interspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for len(args) > 0 {
+		switch a := args[0]; {
+		case a == "--":
+			return append(pos, args[1:]...), nil
+		case strings.HasPrefix(a, "-") && a != "-":
+			if err := fs.Parse(args); err != nil {
+				return nil, &exitError{code: 2, err: errors.New("")} // Parse printed the error and the usage
+			}
+			args = fs.Args()
+		default:
+			pos = append(pos, a)
+			args = args[1:]
+		}
+	}
+	return pos, nil
+}

@@ -27,6 +27,7 @@ func init() {
 			fs.StringVar(&v.boardKey, "board-key", "", "require the board's verifier `KEY` (origin+hash+base64, or its sha256: fingerprint)")
 			fs.BoolVar(&v.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
 			fs.IntVar(&v.workers, "workers", 0, "goroutines checking ballots (0: one per core)")
+			v.fs = fs
 			return v.run
 		},
 	})
@@ -37,10 +38,15 @@ type verifyCmd struct {
 	json, progress bool
 	boardKey       string
 	workers        int
+	fs             *flag.FlagSet
 }
 
 func (v *verifyCmd) run(ctx context.Context, args []string) error {
 	stdout, stderr := cmdOut, cmdErr
+	args, err := interspersed(v.fs, args)
+	if err != nil {
+		return err
+	}
 	var src *source
 	switch {
 	case v.node.addr != "" && len(args) == 0:

@@ -103,6 +103,13 @@ func TestVerifyUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}
+	// Flags may follow the record.
+	if code, out, _ := runCmd(t, "verify", smallRecord, "--json", "--workers", "1"); code != 0 || !strings.HasPrefix(out, "{") {
+		t.Errorf("verify RECORD --json: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runCmd(t, "verify", smallRecord, "--no-such-flag"); code != 2 {
+		t.Errorf("verify RECORD --no-such-flag: exit %d, want 2", code)
+	}
 	if code, _, _ := runCmd(t, "verify", "--help"); code != 0 {
 		t.Errorf("verify --help: exit %d", code)
 	}
