@@ -125,6 +125,11 @@ func (s *State) BallotStatus(code ID) (Status, uint64) {
 	if cb == nil || cb.spoiled {
 		return StatusNotCounted, 0
 	}
+	if !s.opened || sb.entry < s.openEntry || (s.closed && sb.entry > s.closeEntry) {
+		// Outside the polls: it takes no part in the counting rule (and its credential's latest ballot, if any,
+		// did not replace it: for a ballot after the close, that one is earlier).
+		return StatusNotCounted, 0
+	}
 	if l := s.latest[cb.credential]; l != nil && l.entry != sb.entry {
 		return StatusSuperseded, l.entry
 	}
@@ -132,9 +137,6 @@ func (s *State) BallotStatus(code ID) (Status, uint64) {
 		if slices.Contains(s.tally.counted, sb.entry) {
 			return StatusCounted, 0
 		}
-		return StatusNotCounted, 0
-	}
-	if s.closed && sb.entry > s.closeEntry {
 		return StatusNotCounted, 0
 	}
 	return StatusCast, 0

@@ -29,6 +29,9 @@ type command struct {
 
 var commands = map[string]*command{}
 
+// cmdOut and cmdErr are where a command writes its output and its messages: run sets them (tests pass buffers).
+var cmdOut, cmdErr io.Writer = os.Stdout, os.Stderr
+
 func register(c *command) { commands[c.name] = c }
 
 // errUsage makes main print the command's usage and exit with status 2.
@@ -61,6 +64,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	cmdOut, cmdErr = stdout, stderr
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" && len(args) == 1 {
 		usage(stdout)
 		if len(args) == 0 {

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/recount-vote/recount/ledger"
+)
+
+func init() {
+	register(&command{
+		name:    "export",
+		summary: "save a node's board as an export file (the record that 'recount verify' reads), verifying it as it is written",
+		usage:   "--node ADDR --out FILE",
+		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+			c := &exportCmd{}
+			c.node.register(fs)
+			fs.StringVar(&c.out, "out", "", "write the export to `FILE` (it is replaced only once the whole export verifies)")
+			fs.StringVar(&c.boardKey, "board-key", "", "require the board's verifier `KEY` (origin+hash+base64, or its sha256: fingerprint)")
+			c.fs = fs
+			return c.run
+		},
+	})
+}
+
+type exportCmd struct {
+	node     nodeFlags
+	out      string
+	boardKey string
+	fs       *flag.FlagSet
+}
+
+func (c *exportCmd) run(ctx context.Context, args []string) error {
+	args, err := interspersed(c.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(args) != 0 || c.node.addr == "" || c.out == "" {
+		return errUsage
+	}
+	ctx, cancel := c.node.withTimeout(ctx)
+	defer cancel()
+	conn, err := c.node.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	r, err := openNodeExport(ctx, conn, c.node.addr)
+	if err != nil {
+		return err
+	}
+	// Write to a temporary file beside FILE while verifying the same bytes (check 1: framing, tree, signed
+	// checkpoint); rename it into place only once the export verifies and is on disk.
+	tmp, err := os.CreateTemp(filepath.Dir(c.out), "."+filepath.Base(c.out)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, it no longer exists
+	cp, vkey, err := exportTo(tmp, r, c.boardKey)
+	if err != nil {
+		tmp.Close()
+		var werr *writeError
+		if errors.As(err, &werr) {
+			return fmt.Errorf("%s: %w", c.out, werr.err)
+		}
+		return fmt.Errorf("the export of node %s does not verify, nothing was written: %w", c.node.addr, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("%s: %w", c.out, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("%s: %w", c.out, err)
+	}
+	if err := os.Rename(tmp.Name(), c.out); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmdOut, "Saved %s: %d entries, verified up to the checkpoint of size %d, root %s,\nsigned by board key %s (fingerprint %s).\nRun 'recount verify %s' to check the election.\n",
+		c.out, cp.Size, cp.Size, hex.EncodeToString(cp.Root[:]), vkey, ledger.KeyFingerprint(vkey), c.out)
+	return nil
+}
+
+// writeError marks an error writing the file, as opposed to an export that does not verify.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+
+type errWriter struct{ w io.Writer }
+
+func (w errWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		err = &writeError{err}
+	}
+	return n, err
+}
+
+// exportTo copies the export read from r to w, verifying it on the way, and returns its final checkpoint and
+// verifier key.
+func exportTo(w io.Writer, r io.Reader, boardKey string) (ledger.Checkpoint, string, error) {
+	x, err := ledger.NewExportReader(io.TeeReader(r, errWriter{w}))
+	if err != nil {
+		return ledger.Checkpoint{}, "", err
+	}
+	if boardKey != "" && !keyMatches(x.VerifierKey(), boardKey) {
+		return ledger.Checkpoint{}, "", fmt.Errorf("%w: it is signed by board key %s (fingerprint %s), not the expected %s", ledger.ErrBadSignature, x.VerifierKey(), ledger.KeyFingerprint(x.VerifierKey()), boardKey)
+	}
+	cp, err := x.Finish()
+	return cp, x.VerifierKey(), err
+}

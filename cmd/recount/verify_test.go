@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/ledger"
+)
+
+func TestVerifyReport(t *testing.T) {
+	code, out, errs := runCmd(t, "verify", smallRecord)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	cp, err := ledger.VerifyExport(strings.NewReader(string(readFile(t, smallRecord))), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Small example election",
+		"size 20, root " + hex.EncodeToString(cp.Root[:]),
+		"sha256:",
+		"Adopt the proposal?",
+		" 1 board-integrity     20 passed",
+		"22 result              1 passed",
+		"OK: the record passes all 22 checks.",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q:\n%s", want, out)
+		}
+	}
+	if errs != "" {
+		t.Errorf("stderr: %q", errs)
+	}
+}
+
+func TestVerifyJSON(t *testing.T) {
+	code, out, _ := runCmd(t, "verify", "--json", smallRecord)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	var vr verifyReport
+	if err := json.Unmarshal([]byte(out), &vr); err != nil {
+		t.Fatal(err)
+	}
+	if !vr.OK || !vr.Complete || vr.Board.Size != 20 || len(vr.Checks) != 22 || len(vr.Failures) != 0 {
+		t.Fatalf("report: %+v", vr)
+	}
+	for _, c := range vr.Checks {
+		if c.Status != "pass" {
+			t.Errorf("check %d %s: %s", c.Number, c.Name, c.Status)
+		}
+	}
+	if vr.Result == nil || vr.Result.Contests[0].Options[0].ID != "yes" || len(vr.Result.Trustees) != 2 {
+		t.Errorf("result: %+v", vr.Result)
+	}
+	if vr.Ballots.Counted != 3 || vr.Ballots.Spoiled != 1 || vr.Ballots.Cast != 4 {
+		t.Errorf("ballots: %+v", vr.Ballots)
+	}
+}
+
+func TestVerifyBoardKey(t *testing.T) {
+	x, err := ledger.NewExportReader(strings.NewReader(string(readFile(t, smallRecord))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey := x.VerifierKey()
+	for _, key := range []string{vkey, ledger.KeyFingerprint(vkey)} {
+		if code, out, _ := runCmd(t, "verify", "--board-key", key, smallRecord); code != 0 {
+			t.Errorf("--board-key %s: exit %d\n%s", key, code, out)
+		}
+	}
+	other := "recount.example/small+6f51eba4+AYqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c"
+	code, out, errs := runCmd(t, "verify", "--board-key", other, smallRecord)
+	if code != 1 || !strings.HasPrefix(checkLine(out, "board-integrity"), "FAIL ") || !strings.Contains(out, "not the expected "+other) {
+		t.Errorf("another board key: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+func TestVerifyUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"verify"},
+		{"verify", smallRecord, smallRecord},
+		{"verify", "--node", "127.0.0.1:1", smallRecord},
+		{"verify", "--no-such-flag", smallRecord},
+		{"receipt", smallRecord},
+		{"export", "--out", "x"},
+	} {
+		if code, _, _ := runCmd(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	// Flags may follow the record.
+	if code, out, _ := runCmd(t, "verify", smallRecord, "--json", "--workers", "1"); code != 0 || !strings.HasPrefix(out, "{") {
+		t.Errorf("verify RECORD --json: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runCmd(t, "verify", smallRecord, "--no-such-flag"); code != 2 {
+		t.Errorf("verify RECORD --no-such-flag: exit %d, want 2", code)
+	}
+	if code, _, _ := runCmd(t, "verify", "--help"); code != 0 {
+		t.Errorf("verify --help: exit %d", code)
+	}
+}
+
+func TestVerifyIOError(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such.record")
+	code, _, errs := runCmd(t, "verify", missing)
+	if code != 1 || !strings.Contains(errs, missing) {
+		t.Errorf("missing file: exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = runCmd(t, "verify", t.TempDir()) // a directory
+	if code != 1 || errs == "" {
+		t.Errorf("a directory: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestVerifySemanticFailure: an operator holding the board's key changes the result and signs the board again;
+// check 1 passes, check 22 fails, and the report names the check, the entry and the reason.
+func TestVerifySemanticFailure(t *testing.T) {
+	entries := readEntries(t, readFile(t, smallRecord))
+	last := len(entries) - 1
+	var res recountv1.Result
+	if err := proto.Unmarshal(entries[last].Payload, &res); err != nil {
+		t.Fatal(err)
+	}
+	res.Contests[0].Counts[0]--
+	res.Contests[0].Counts[1]++
+	entries[last].Payload, _ = proto.MarshalOptions{Deterministic: true}.Marshal(&res)
+	path := writeTemp(t, "changed.record", resigned(t, entries))
+
+	code, out, errs := runCmd(t, "verify", path)
+	if code != 1 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if !strings.HasPrefix(checkLine(out, "board-integrity"), "ok ") || !strings.HasPrefix(checkLine(out, "22 result"), "FAIL ") {
+		t.Errorf("check lines:\n%s", out)
+	}
+	for _, want := range []string{"check 22 result, entry 19: contest 0 option 0: the count", "FAILED: the record fails 1 of 22 checks."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errs, "fails 1 of 22 checks") {
+		t.Errorf("stderr: %q", errs)
+	}
+	code, out, _ = runCmd(t, "verify", "--json", path)
+	var vr verifyReport
+	if err := json.Unmarshal([]byte(out), &vr); err != nil || code != 1 {
+		t.Fatalf("--json: exit %d, %v", code, err)
+	}
+	if vr.OK || len(vr.Failures) == 0 || vr.Failures[0].Check != 22 || vr.Failures[0].Entry == nil || *vr.Failures[0].Entry != 19 {
+		t.Errorf("--json failures: %+v", vr.Failures)
+	}
+}
+
+// TestVerifyIncomplete: a record that stops before the result is reported as an election in progress.
+func TestVerifyIncomplete(t *testing.T) {
+	entries := readEntries(t, readFile(t, smallRecord))
+	i := 0
+	for entries[i].Kind != election.KindClose {
+		i++
+	}
+	path := writeTemp(t, "open.record", resigned(t, entries[:i]))
+	code, out, _ := runCmd(t, "verify", path)
+	if code != 0 || !strings.Contains(out, "election is in progress") || !strings.Contains(out, "OK so far") {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+}
+
+func TestVerifyProgress(t *testing.T) {
+	code, _, errs := runCmd(t, "verify", "--progress", smallRecord)
+	if code != 0 || !strings.Contains(errs, "verifying") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestVerifyEveryByte: changing any single byte of the small record, cutting it short anywhere or adding a byte
+// makes the verification fail, with check 1. Every change goes through the command's pipeline (checkRecord, on
+// the bytes in memory); a random sample of them goes through the whole command, on a file, for the exit status.
+func TestVerifyEveryByte(t *testing.T) {
+	orig := readFile(t, smallRecord)
+	b := make([]byte, len(orig))
+	var changed [][]byte // a sample for the whole command
+	rng := rand.New(rand.NewPCG(1, 2))
+	check := func(what string, b []byte) {
+		t.Helper()
+		rc, err := checkRecord(context.Background(), memSource(b), checkOptions{workers: 1})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if rc.BoardErr == nil || rc.OK() {
+			t.Fatalf("%s: check 1 passes", what)
+		}
+		if rng.IntN(100) == 0 {
+			changed = append(changed, bytes.Clone(b))
+		}
+	}
+	masks, step := []byte{0x01, 0x80}, 1
+	if raceEnabled || testing.Short() {
+		masks, step = masks[:1], 16 // every byte still changes once
+	}
+	for i := range orig {
+		for _, mask := range masks {
+			copy(b, orig)
+			b[i] ^= mask
+			check("byte "+strconv.Itoa(i)+" ^ "+strconv.Itoa(int(mask)), b)
+		}
+	}
+	for n := 0; n < len(orig); n += step {
+		check("cut at "+strconv.Itoa(n), orig[:n])
+	}
+	check("a byte added", append(bytes.Clone(orig), 0))
+
+	path := filepath.Join(t.TempDir(), "changed.record")
+	for _, b := range changed {
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := runCmd(t, "verify", "--json", path)
+		var vr verifyReport
+		if err := json.Unmarshal([]byte(out), &vr); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if code != 1 || vr.OK || vr.Checks[0].Status != "fail" {
+			t.Fatalf("exit %d, check 1 %s", code, vr.Checks[0].Status)
+		}
+	}
+	t.Logf("%d bytes changed %d ways, %d cuts: %d of these records checked through the command", len(orig), len(masks), len(orig)/step, len(changed))
+}
+
+// memSource is a record in memory.
+func memSource(b []byte) *source {
+	return &source{name: "memory", rereadable: true, open: func(context.Context) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}}
+}
+
+// checkLine returns the report's line for a check, without its indentation.
+func checkLine(out, name string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, name) && (strings.HasPrefix(strings.TrimSpace(l), "ok") || strings.HasPrefix(strings.TrimSpace(l), "FAIL")) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
