@@ -30,6 +30,7 @@ const (
 	CheckEncryptedTally    Check = 20 // the encrypted sums are the sums of the counted ballots
 	CheckPartialDecryption Check = 21 // partial decryptions: signed, one per trustee, proofs valid
 	CheckResult            Check = 22 // the result is the combination of valid partial decryptions
+	CheckPollsWindow       Check = 23 // the polls opened and closed inside the manifest's voting window
 )
 
 // Checks lists every check in order.
@@ -37,7 +38,7 @@ var Checks = []Check{CheckBoard, CheckRecord, CheckManifest, CheckCredentials, C
 	CheckKeyComplaints, CheckElectionKey, CheckBallotShape, CheckBallotElection, CheckBallotSignature,
 	CheckBallotCredential, CheckBallotProofs, CheckBallotWindow, CheckBallotUnique, CheckSpoiledOpening,
 	CheckCountedValid, CheckCountedUnique, CheckCountedLatest, CheckCountedComplete, CheckEncryptedTally,
-	CheckPartialDecryption, CheckResult}
+	CheckPartialDecryption, CheckResult, CheckPollsWindow}
 
 var checkNames = map[Check]string{
 	CheckBoard:             "board-integrity",
@@ -62,6 +63,7 @@ var checkNames = map[Check]string{
 	CheckEncryptedTally:    "encrypted-tally",
 	CheckPartialDecryption: "partial-decryption",
 	CheckResult:            "result",
+	CheckPollsWindow:       "polls-window",
 }
 
 // String returns the check's number and name, e.g. "12 ballot-proofs".

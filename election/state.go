@@ -28,6 +28,7 @@ type State struct {
 	opened, closed bool
 	openEntry      uint64
 	closeEntry     uint64
+	openTime       int64
 
 	seen    map[ID]seenBallot        // every tracking code on the board
 	cast    map[uint64]*castBallot   // every decodable ballot, cast or spoiled, by entry
@@ -365,7 +366,10 @@ func (s *State) applyOpen(e Entry) []*CheckError {
 	case len(s.credentials) == 0:
 		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened with no credentials")}
 	}
-	s.opened, s.openEntry = true, e.Index
+	s.opened, s.openEntry, s.openTime = true, e.Index, pb.Time
+	if pb.Time < s.manifest.pb.OpensAt || pb.Time >= s.manifest.pb.ClosesAt {
+		return []*CheckError{fail(CheckPollsWindow, e.Index, "the polls opened at %d, outside the voting window [%d, %d)", pb.Time, s.manifest.pb.OpensAt, s.manifest.pb.ClosesAt)}
+	}
 	return nil
 }
 
@@ -381,6 +385,9 @@ func (s *State) applyClose(e Entry) []*CheckError {
 		return []*CheckError{fail(CheckRecord, e.Index, "the polls closed twice")}
 	}
 	s.closed, s.closeEntry = true, e.Index
+	if pb.Time < s.openTime {
+		return []*CheckError{fail(CheckPollsWindow, e.Index, "the polls closed at %d, before they opened (%d)", pb.Time, s.openTime)}
+	}
 	return nil
 }
 

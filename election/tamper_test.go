@@ -394,3 +394,17 @@ func TestTamperResult(t *testing.T) {
 	entries[i].Payload = mustMarshal(t, &pb)
 	expectOnly(t, entries, election.CheckResult)
 }
+
+func TestTamperPollsWindow(t *testing.T) {
+	e := honestElection(t)
+	entries := clone(e.Entries)
+	i := find(entries, election.KindOpen, 0)
+	// The polls opened before the manifest's window.
+	entries[i].Payload = mustMarshal(t, &recountv1.PollsOpen{Time: e.Manifest.Proto().OpensAt - 3600})
+	expectOnly(t, entries, election.CheckPollsWindow)
+
+	entries = clone(e.Entries)
+	i = find(entries, election.KindClose, 0)
+	entries[i].Payload = mustMarshal(t, &recountv1.PollsClosed{Time: 5})
+	expectOnly(t, entries, election.CheckPollsWindow)
+}

@@ -96,6 +96,8 @@ func checksOf(k Kind) []Check {
 		return []Check{CheckRecord, CheckPartialDecryption}
 	case KindResult:
 		return []Check{CheckRecord, CheckResult}
+	case KindOpen, KindClose:
+		return []Check{CheckRecord, CheckPollsWindow}
 	default:
 		return []Check{CheckRecord}
 	}

@@ -27,7 +27,7 @@ func smallNode(t *testing.T) (addr string, export []byte) {
 func TestVerifyNode(t *testing.T) {
 	addr, _ := smallNode(t)
 	code, out, errs := runCmd(t, "verify", "--node", addr, "--timeout", "1m")
-	if code != 0 || !strings.Contains(out, "OK: the record passes all 22 checks.") || !strings.Contains(out, "node "+addr) {
+	if code != 0 || !strings.Contains(out, "OK: the record passes all 23 checks.") || !strings.Contains(out, "node "+addr) {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 	_, fileOut, _ := runCmd(t, "verify", smallRecord)

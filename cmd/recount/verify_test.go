@@ -36,7 +36,7 @@ func TestVerifyReport(t *testing.T) {
 		"Adopt the proposal?",
 		" 1 board-integrity     20 passed",
 		"22 result              1 passed",
-		"OK: the record passes all 22 checks.",
+		"OK: the record passes all 23 checks.",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q:\n%s", want, out)
@@ -56,7 +56,7 @@ func TestVerifyJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &vr); err != nil {
 		t.Fatal(err)
 	}
-	if !vr.OK || !vr.Complete || vr.Board.Size != 20 || len(vr.Checks) != 22 || len(vr.Failures) != 0 {
+	if !vr.OK || !vr.Complete || vr.Board.Size != 20 || len(vr.Checks) != len(election.Checks) || len(vr.Failures) != 0 {
 		t.Fatalf("report: %+v", vr)
 	}
 	for _, c := range vr.Checks {
@@ -148,12 +148,12 @@ func TestVerifySemanticFailure(t *testing.T) {
 	if !strings.HasPrefix(checkLine(out, "board-integrity"), "ok ") || !strings.HasPrefix(checkLine(out, "22 result"), "FAIL ") {
 		t.Errorf("check lines:\n%s", out)
 	}
-	for _, want := range []string{"check 22 result, entry 19: contest 0 option 0: the count", "FAILED: the record fails 1 of 22 checks."} {
+	for _, want := range []string{"check 22 result, entry 19: contest 0 option 0: the count", "FAILED: the record fails 1 of 23 checks."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(errs, "fails 1 of 22 checks") {
+	if !strings.Contains(errs, "fails 1 of 23 checks") {
 		t.Errorf("stderr: %q", errs)
 	}
 	code, out, _ = runCmd(t, "verify", "--json", path)
