@@ -80,12 +80,10 @@ func readRandomness(r io.Reader, n int) ([]byte, error) {
 	return buf, nil
 }
 
-func scalarFromUniform(b []byte) *group.Scalar {
-	s, err := group.NewScalar().SetUniformBytes(b)
-	if err != nil {
+func setUniform(s *group.Scalar, b []byte) {
+	if _, err := s.SetUniformBytes(b); err != nil {
 		panic("zkp: " + err.Error()) // unreachable: b has 64 bytes
 	}
-	return s
 }
 
 // rangeProver holds a range proof in the making. Its methods do the same operations whatever m is: the value
@@ -108,19 +106,21 @@ func (p *rangeProver) commit(rnd []byte) (uHalf, tHalf []*group.Scalar) {
 	p.isReal = make([]int, n)
 	p.c = make([]group.Scalar, n)
 	p.v = make([]group.Scalar, n)
+	logs := make([]group.Scalar, 2*n)
 	uHalf = make([]*group.Scalar, n)
 	tHalf = make([]*group.Scalar, n)
-	mScalar := group.NewScalar().SetUint64(p.m)
-	var negC, mj group.Scalar
+	var mScalar, jScalar, negC, mj group.Scalar
+	mScalar.SetUint64(p.m)
 	for i := 0; i < n; i++ {
 		j := p.min + uint64(i)
 		p.isReal[i] = ctEqual(p.m, j)
-		p.c[i].Set(scalarFromUniform(rnd[128*i : 128*i+64]))
-		p.v[i].Set(scalarFromUniform(rnd[128*i+64 : 128*i+128]))
+		setUniform(&p.c[i], rnd[128*i:128*i+64])
+		setUniform(&p.v[i], rnd[128*i+64:128*i+128])
+		u, t := &logs[2*i], &logs[2*i+1]
 		negC.Negate(&p.c[i])
-		u := group.NewScalar().MultiplyAdd(&negC, &p.nonce, &p.v[i]) // u = v' - c'·r
-		mj.Subtract(mScalar, group.NewScalar().SetUint64(j))
-		t := group.NewScalar().MultiplyAdd(&negC, &mj, u) // t = u - c'·(m - j)
+		u.MultiplyAdd(&negC, &p.nonce, &p.v[i]) // u = v' - c'·r
+		mj.Subtract(&mScalar, jScalar.SetUint64(j))
+		t.MultiplyAdd(&negC, &mj, u) // t = u - c'·(m - j)
 		uHalf[i] = u.Multiply(u, half)
 		tHalf[i] = t.Multiply(t, half)
 	}
@@ -129,13 +129,14 @@ func (p *rangeProver) commit(rnd []byte) (uHalf, tHalf []*group.Scalar) {
 
 // commitments returns gLogs[i]·g and kLogs[i]·K, computed in one batch.
 func commitments(pk *elgamal.PublicKey, gLogs, kLogs []*group.Scalar) ([]*group.Element, []*group.Element) {
+	elements := make([]group.Element, len(gLogs)+len(kLogs))
 	gPts := make([]*group.Element, len(gLogs))
 	kPts := make([]*group.Element, len(kLogs))
 	for i := range gPts {
-		gPts[i] = group.NewElement()
+		gPts[i] = &elements[i]
 	}
 	for i := range kPts {
-		kPts[i] = group.NewElement()
+		kPts[i] = &elements[len(gLogs)+i]
 	}
 	pk.MulBatch(gPts, gLogs, kPts, kLogs)
 	return gPts, kPts
@@ -235,7 +236,7 @@ func EncryptInRange(ctx Context, pk *elgamal.PublicKey, m, min, max uint64, r io
 		return nil, nil, nil, err
 	}
 	p := &rangeProver{min: min, max: max, m: m}
-	p.nonce.Set(scalarFromUniform(rnd[:64]))
+	setUniform(&p.nonce, rnd[:64])
 	uHalf, tHalf := p.commit(rnd[64:])
 
 	// A = r·g and B = (r + m)·K, computed at half with the commitments, so that all 2n + 2 multiplications run
