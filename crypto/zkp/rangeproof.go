@@ -89,6 +89,21 @@ func setUniform(s *group.Scalar, b []byte) {
 // rangeProver holds a range proof in the making. Its methods do the same operations whatever m is: the value
 // enters only through the scalar m - j and the 0/1 masks isReal, which choose between the real and simulated
 // values with constant-time selects.
+//
+// Constant time, for a reviewer. The secrets are m and the nonce r (and everything derived from them). In the
+// provers below:
+//   - the only branch on m is checkProverInput's in-range test, which a valid proof makes public anyway;
+//   - loops run over j in [min, max], public; no slice is indexed by m or by a secret-dependent value;
+//   - m enters as isReal[i] = ctEqual(m, j) (arithmetic on uint64) and as the scalar m - j; Scalar.SetUint64
+//     takes the same path for every value below 2^64, and scalar arithmetic (fiat-crypto) is constant time;
+//   - real and simulated values are chosen with Scalar.Select;
+//   - multiplications are elgamal.PublicKey.MulBatch (group.FixedBasePair: constant-time table scans, in Go or
+//     in the vector code, which has no branches and no data-dependent addresses); encodings are
+//     group.AppendDoubledBytes (field arithmetic and selects);
+//   - what is hashed is public once the proof is published.
+//
+// Nothing here tests this mechanically (a timing test on a shared machine proves little); keep it so by
+// construction.
 type rangeProver struct {
 	min, max uint64
 	m        uint64
