@@ -41,7 +41,7 @@ func (t *FixedBasePair) ScalarMults(pOut []*Element, pScalars []*Scalar, qOut []
 	if len(pOut) != len(pScalars) || len(qOut) != len(qScalars) {
 		panic("group: FixedBasePair.ScalarMults: mismatched lengths")
 	}
-	if !useIFMA {
+	if !useIFMA || forceGeneric {
 		for i := range pOut {
 			t.p.ScalarMult(pOut[i], pScalars[i])
 		}
@@ -74,6 +74,9 @@ func (t *FixedBasePair) ScalarMults(pOut []*Element, pScalars []*Scalar, qOut []
 		}
 	}
 }
+
+// forceGeneric makes ScalarMults take the generic path even where the vector code runs, for the tests.
+var forceGeneric bool
 
 // The vector code's data. A field element is five limbs in radix 2^51, l0 + l1·2^51 + ... + l4·2^204; a fe8 holds
 // eight of them, limb-major: fe8[k][lane] is limb k of the lane's element.

@@ -124,6 +124,15 @@ func TestLimbsRoundTrip(t *testing.T) {
 // TestFixedBasePair checks FixedBasePair.ScalarMults, the vector code when this machine has it, against
 // FixedBase.ScalarMult, for batches of every size up to three rounds and scalars with extreme digits.
 func TestFixedBasePair(t *testing.T) {
+	t.Run("default", testFixedBasePair)
+	t.Run("generic", func(t *testing.T) {
+		forceGeneric = true
+		defer func() { forceGeneric = false }()
+		testFixedBasePair(t)
+	})
+}
+
+func testFixedBasePair(t *testing.T) {
 	p := GeneratorFixedBase()
 	q := NewFixedBase(NewElement().ScalarBaseMult(randomScalar(t)))
 	pair := NewFixedBasePair(p, q)
