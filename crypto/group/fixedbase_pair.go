@@ -41,7 +41,7 @@ func (t *FixedBasePair) ScalarMults(pOut []*Element, pScalars []*Scalar, qOut []
 	if len(pOut) != len(pScalars) || len(qOut) != len(qScalars) {
 		panic("group: FixedBasePair.ScalarMults: mismatched lengths")
 	}
-	if !useIFMA {
+	if !useIFMA || forceGeneric {
 		for i := range pOut {
 			t.p.ScalarMult(pOut[i], pScalars[i])
 		}
@@ -74,6 +74,9 @@ func (t *FixedBasePair) ScalarMults(pOut []*Element, pScalars []*Scalar, qOut []
 		}
 	}
 }
+
+// forceGeneric makes ScalarMults take the generic path even where the vector code runs, for the tests.
+var forceGeneric bool
 
 // The vector code's data. A field element is five limbs in radix 2^51, l0 + l1·2^51 + ... + l4·2^204; a fe8 holds
 // eight of them, limb-major: fe8[k][lane] is limb k of the lane's element.
@@ -134,9 +137,9 @@ func limbs(v *field.Element) [5]uint64 {
 	}
 }
 
-// fieldFromLimbs returns the field element l0 + l1·2^51 + ... + l4·2^204 for limbs below 2^63, carrying and
-// reducing without branching.
-func fieldFromLimbs(l [5]uint64) *field.Element {
+// fieldFromLimbs sets v to the field element l0 + l1·2^51 + ... + l4·2^204 for limbs below 2^63, carrying and
+// reducing without branching, and returns v.
+func fieldFromLimbs(v *field.Element, l [5]uint64) *field.Element {
 	const mask = 1<<51 - 1
 	for pass := 0; pass < 2; pass++ {
 		c := l[0] >> 51
@@ -165,20 +168,20 @@ func fieldFromLimbs(l [5]uint64) *field.Element {
 	binary.LittleEndian.PutUint64(b[8:], l[1]>>13|l[2]<<38)
 	binary.LittleEndian.PutUint64(b[16:], l[2]>>26|l[3]<<25)
 	binary.LittleEndian.PutUint64(b[24:], l[3]>>39|l[4]<<12)
-	v, err := new(field.Element).SetBytes(b[:])
-	if err != nil {
+	if _, err := v.SetBytes(b[:]); err != nil {
 		panic("group: " + err.Error()) // unreachable: 32 bytes
 	}
 	return v
 }
 
-func (f *fe8) get(lane int) *field.Element {
-	return fieldFromLimbs([5]uint64{f[0][lane], f[1][lane], f[2][lane], f[3][lane], f[4][lane]})
+func (f *fe8) get(v *field.Element, lane int) *field.Element {
+	return fieldFromLimbs(v, [5]uint64{f[0][lane], f[1][lane], f[2][lane], f[3][lane], f[4][lane]})
 }
 
 // element sets e to the lane's accumulated point.
 func (st *ifmaState) element(e *Element, lane int) {
-	if _, err := e.p.SetExtendedCoordinates(st.X.get(lane), st.Y.get(lane), st.Z.get(lane), st.T.get(lane)); err != nil {
+	var X, Y, Z, T field.Element
+	if _, err := e.p.SetExtendedCoordinates(st.X.get(&X, lane), st.Y.get(&Y, lane), st.Z.get(&Z, lane), st.T.get(&T, lane)); err != nil {
 		panic("group: FixedBasePair produced a point off the curve: " + err.Error())
 	}
 }

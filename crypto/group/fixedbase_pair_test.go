@@ -103,14 +103,14 @@ func TestLimbsRoundTrip(t *testing.T) {
 		rand.Read(b[:])
 		b[31] &= 0x7f
 		v, _ := new(field.Element).SetBytes(b[:])
-		if fieldFromLimbs(limbs(v)).Equal(v) != 1 {
+		if fieldFromLimbs(new(field.Element), limbs(v)).Equal(v) != 1 {
 			t.Fatal("limbs round trip")
 		}
 		// Unreduced limbs up to 2^63 represent the same value modulo p.
 		l := randomLimbs(t, 1<<63)
 		var want big.Int
 		want.Set(limbsValue(l))
-		got := fieldFromLimbs(l).Bytes()
+		got := fieldFromLimbs(new(field.Element), l).Bytes()
 		wb := want.FillBytes(make([]byte, 32))
 		for i, j := 0, 31; i < j; i, j = i+1, j-1 {
 			wb[i], wb[j] = wb[j], wb[i]
@@ -124,6 +124,15 @@ func TestLimbsRoundTrip(t *testing.T) {
 // TestFixedBasePair checks FixedBasePair.ScalarMults, the vector code when this machine has it, against
 // FixedBase.ScalarMult, for batches of every size up to three rounds and scalars with extreme digits.
 func TestFixedBasePair(t *testing.T) {
+	t.Run("default", testFixedBasePair)
+	t.Run("generic", func(t *testing.T) {
+		forceGeneric = true
+		defer func() { forceGeneric = false }()
+		testFixedBasePair(t)
+	})
+}
+
+func testFixedBasePair(t *testing.T) {
 	p := GeneratorFixedBase()
 	q := NewFixedBase(NewElement().ScalarBaseMult(randomScalar(t)))
 	pair := NewFixedBasePair(p, q)
@@ -185,4 +194,47 @@ func BenchmarkFixedBasePair3x3(b *testing.B) {
 	for b.Loop() {
 		pair.ScalarMults(pOut, ps, qOut, qs)
 	}
+}
+
+// FuzzFixedBasePair compares the batch with FixedBase.ScalarMult on scalars the fuzzer controls digit by digit
+// (32-byte chunks with the top four bits cleared, so below 2^252 < l).
+func FuzzFixedBasePair(f *testing.F) {
+	pair := NewFixedBasePair(GeneratorFixedBase(), NewFixedBase(NewElement().ScalarBaseMult(NewScalar().SetUint64(12345))))
+	f.Add(bytes.Repeat([]byte{0x88}, 32*3))
+	f.Add(bytes.Repeat([]byte{0x77}, 32*9))
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ps, qs []*Scalar
+		for i := 0; i+32 <= len(b) && i < 32*12; i += 32 {
+			c := bytes.Clone(b[i : i+32])
+			c[31] &= 0x0f
+			s, err := NewScalar().SetCanonicalBytes(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (i/32)%2 == 0 {
+				ps = append(ps, s)
+			} else {
+				qs = append(qs, s)
+			}
+		}
+		pOut, qOut := make([]*Element, len(ps)), make([]*Element, len(qs))
+		for i := range pOut {
+			pOut[i] = NewElement()
+		}
+		for i := range qOut {
+			qOut[i] = NewElement()
+		}
+		pair.ScalarMults(pOut, ps, qOut, qs)
+		for i := range ps {
+			if pOut[i].Equal(pair.p.ScalarMult(NewElement(), ps[i])) != 1 {
+				t.Fatalf("P result %d differs", i)
+			}
+		}
+		for i := range qs {
+			if qOut[i].Equal(pair.q.ScalarMult(NewElement(), qs[i])) != 1 {
+				t.Fatalf("Q result %d differs", i)
+			}
+		}
+	})
 }
