@@ -23,7 +23,7 @@
 // injected reader for reproducible tests. Coefficients are drawn with group.RandomScalar and evaluated with
 // group's constant-time scalar arithmetic.
 //
-// docs/protocol-trustees.md ("Key ceremony") specifies the encodings, proof contexts and rules to the byte.
+// docs/protocol.md (section 10, "Key ceremony") specifies the encodings, proof contexts and rules to the byte.
 package dkg
 
 import (

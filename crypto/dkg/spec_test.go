@@ -18,7 +18,7 @@ func frame(name string, value []byte) []byte {
 }
 
 // TestSpecCoefficientProof recomputes a coefficient proof's challenge and the commitment's bytes from
-// docs/protocol-trustees.md ("Key ceremony") alone.
+// docs/protocol.md (section 10, "Key ceremony") alone.
 func TestSpecCoefficientProof(t *testing.T) {
 	p := Params{N: 4, T: 3, Election: election}
 	const dealer = 3

@@ -18,7 +18,7 @@
 // The divisions of a batch share one field inversion (Montgomery's trick). The key is the first four bytes of the
 // canonical encoding of f(P), read as a little-endian integer.
 //
-// docs/protocol-trustees.md ("Discrete logarithm") defines the result.
+// docs/protocol.md (section 12, "Discrete logarithm") defines the result.
 package dlog
 
 import (

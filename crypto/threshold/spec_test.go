@@ -17,7 +17,7 @@ func frame(name string, value []byte) []byte {
 }
 
 // TestSpecPartialDecryption recomputes a partial decryption proof's challenge, its encoding and a combination
-// from docs/protocol-trustees.md ("Threshold decryption") alone.
+// from docs/protocol.md (section 11, "Threshold decryption") alone.
 func TestSpecPartialDecryption(t *testing.T) {
 	tr := ceremony(t, 3, 2, 21)
 	const j = 2

@@ -7,7 +7,7 @@
 //
 // whose small m package dlog recovers. Invalid partial decryptions are rejected with the trustee named.
 //
-// docs/protocol-trustees.md ("Threshold decryption") specifies the statement, the proof's context and the
+// docs/protocol.md (section 11, "Threshold decryption") specifies the statement, the proof's context and the
 // encodings to the byte.
 package threshold
 
