@@ -99,6 +99,18 @@ func (e *Election) must(d election.Draft, err error) error {
 
 // Setup runs an election up to open polls: trustees' keys, manifest, credentials, key ceremony, open.
 func Setup(cfg Config) (*Election, error) {
+	e, err := Prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Ceremony(); err != nil {
+		return nil, err
+	}
+	return e, e.must(e.State.Open(time.Now().Unix()))
+}
+
+// Prepare runs an election up to the key ceremony: trustees' keys, manifest and credentials.
+func Prepare(cfg Config) (*Election, error) {
 	e := &Election{Cfg: cfg, State: election.NewState(), Cast: map[int]election.Choices{}, Tracking: map[int]election.ID{},
 		rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
 	pb := cfg.Manifest
@@ -133,10 +145,22 @@ func Setup(cfg Config) (*Election, error) {
 			return nil, err
 		}
 	}
-	if err := e.Ceremony(); err != nil {
-		return nil, err
+	return e, nil
+}
+
+// OpenPolls posts the election key and opens the polls, once a ceremony run step by step is over.
+func (e *Election) OpenPolls() error {
+	if err := e.must(e.State.ElectionKey()); err != nil {
+		return err
 	}
-	return e, e.must(e.State.Open(time.Now().Unix()))
+	for _, t := range e.Trustees {
+		ks, err := t.Keys.KeyShare(e.Manifest, t.Index, t.Received, e.State)
+		if err != nil {
+			return fmt.Errorf("trustee %d: %w", t.Index, err)
+		}
+		t.Share = ks
+	}
+	return e.must(e.State.Open(time.Now().Unix()))
 }
 
 // Ceremony runs the key ceremony with every trustee honest.

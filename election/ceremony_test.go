@@ -1,0 +1,112 @@
+package election_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
+)
+
+// TestCeremonyWithComplaint runs the key ceremony through the board with trustee 2 sending trustee 3 a share
+// that does not decrypt. Trustee 3 complains; then either trustee 2 answers with the true share in the clear and
+// stays qualified, or it stays silent and is excluded. Either way the election goes on, the others' key works,
+// and the record verifies.
+func TestCeremonyWithComplaint(t *testing.T) {
+	for _, answer := range []bool{true, false} {
+		name := map[bool]string{true: "answered", false: "silent"}[answer]
+		t.Run(name, func(t *testing.T) {
+			e, err := electiontest.Prepare(electiontest.Config{Trustees: 3, Threshold: 2, Voters: 6, Seed: 11})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tr := range e.Trustees {
+				d, dealt, err := tr.Keys.Commit(e.Manifest, tr.Index, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tr.Dealt = dealt
+				if tr.Index == 2 {
+					d = corruptShareFor(t, e, d, 3)
+				}
+				if _, err := e.Append(d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, tr := range e.Trustees {
+				d, received, err := tr.Keys.Verdict(e.Manifest, tr.Index, tr.Dealt, e.State)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tr.Received = received
+				if _, err := e.Append(d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := e.State.Ceremony().Unanswered; !slices.Equal(got, [][2]int{{2, 3}}) {
+				t.Fatalf("unanswered complaints %v, want trustee 3 against trustee 2", got)
+			}
+			reveals := e.Trustees[1].Keys.Reveals(e.Manifest, 2, e.Trustees[1].Dealt, e.State)
+			if len(reveals) != 1 {
+				t.Fatalf("trustee 2 has %d reveals to make, want 1", len(reveals))
+			}
+			if answer {
+				if _, err := e.Append(reveals[0]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := e.OpenPolls(); err != nil {
+				t.Fatal(err)
+			}
+			want := []int{1, 2, 3}
+			if !answer {
+				want = []int{1, 3}
+			}
+			if got := e.State.Key().Qualified; !slices.Equal(got, want) {
+				t.Fatalf("qualified %v, want %v", got, want)
+			}
+			if err := e.Voting(); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Finish(); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := election.Verify(context.Background(), electiontest.Seq(e.Entries), election.VerifyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK() || !rep.Complete {
+				t.Fatalf("record: %v", rep.Failures)
+			}
+			for c, cc := range rep.Tally.Contests {
+				for o, oc := range cc.Options {
+					if oc.Count != e.Expected[c][o] {
+						t.Errorf("contest %d option %d: %d, want %d", c, o, oc.Count, e.Expected[c][o])
+					}
+				}
+			}
+		})
+	}
+}
+
+// corruptShareFor returns trustee 2's commitment entry with the share for recipient damaged, signed again.
+func corruptShareFor(t *testing.T, e *electiontest.Election, d election.Draft, recipient uint32) election.Draft {
+	var ts recountv1.TrusteeSigned
+	var kc recountv1.KeyCommitment
+	if err := proto.Unmarshal(d.Payload, &ts); err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.Unmarshal(ts.Body, &kc); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range kc.Shares {
+		if s.Recipient == recipient {
+			s.Ciphertext[0] ^= 1
+		}
+	}
+	return e.Trustees[ts.Trustee-1].Keys.Sign(e.Manifest, election.KindKeyCommitment, int(ts.Trustee), mustMarshal(t, &kc))
+}
