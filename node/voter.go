@@ -100,7 +100,9 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 	}
 	defer n.release(b.TrackingCode)
 	var ce *election.CheckError
-	n.View(func(s *election.State) { ce, closed = s.CheckBallotAdmission(b.TrackingCode, b.Credential), s.IsClosed() })
+	n.View(func(s *election.State) {
+		ce, closed = s.CheckBallotAdmission(b.TrackingCode, b.Credential), s.IsClosed()
+	})
 	if ce != nil {
 		switch {
 		case ce.Check == election.CheckBallotWindow && closed:
