@@ -91,7 +91,7 @@ func waitPartials(t *testing.T, c *node.Client, n int) {
 func TestElectionOverGRPC(t *testing.T) {
 	tn := startNode(t, t.TempDir(), "")
 	const voters = 16
-	f := newFixture(t, tn, setup{trustees: 3, threshold: 2, voters: voters, absent: []int{3}})
+	f := newFixture(t, tn.target(), setup{trustees: 3, threshold: 2, voters: voters, absent: []int{3}})
 	ctx := context.Background()
 
 	vs := f.vote(t, tn.anon, seq(voters), func(v int) bool { return v%5 == 0 }, func(v int) bool { return v%4 == 1 })
@@ -185,7 +185,7 @@ func TestAdminRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wrong.Close()
-	f := newFixture(t, tn, setup{trustees: 1, threshold: 1, voters: 2, noOpen: true})
+	f := newFixture(t, tn.target(), setup{trustees: 1, threshold: 1, voters: 2, noOpen: true})
 	ctx := context.Background()
 	calls := map[string]func(c recountv1.AdminServiceClient) error{
 		"CreateElection": func(c recountv1.AdminServiceClient) error {

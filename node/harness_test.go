@@ -90,10 +90,18 @@ func (tn *testNode) stop() {
 
 func (tn *testNode) size() uint64 { return tn.n.Log().Size() }
 
-// fixture is an election set up on a test node: trustees running in goroutines, each with its own store,
-// credentials, the key ceremony done, and (unless told otherwise) the polls open.
+// target is a node to set an election up on: its address and clients with and without the admin token.
+type target struct {
+	addr        string
+	admin, anon *node.Client
+}
+
+func (tn *testNode) target() target { return target{addr: tn.addr, admin: tn.admin, anon: tn.anon} }
+
+// fixture is an election set up on a node: trustees running in goroutines, each with its own store and
+// connection, credentials, the key ceremony done, and (unless told otherwise) the polls open.
 type fixture struct {
-	tn       *testNode
+	tn       target
 	manifest *election.Manifest
 	info     *node.ElectionInfo
 	creds    []*election.Credential
@@ -109,7 +117,7 @@ type setup struct {
 	absent                      []int               // trustees who stop after the ceremony
 }
 
-func newFixture(t *testing.T, tn *testNode, cfg setup) *fixture {
+func newFixture(t *testing.T, tn target, cfg setup) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{tn: tn}
@@ -170,8 +178,12 @@ func (f *fixture) startTrustees(t *testing.T, absent []int) {
 		for _, a := range absent {
 			stop = stop || a == i+1
 		}
-		client := f.tn.anon
+		client, err := node.Dial(f.tn.addr, node.DialOptions{Plaintext: true})
+		if err != nil {
+			t.Fatal(err)
+		}
 		go func() {
+			defer client.Close()
 			errc <- trustee.Run(ctx, trustee.Config{Store: st, Client: client, CheckBallots: true, StopAfterCeremony: stop})
 		}()
 		f.cancel = append(f.cancel, cancel)
