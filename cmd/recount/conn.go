@@ -10,6 +10,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/recount-vote/recount/node"
 )
 
@@ -60,6 +63,25 @@ func (c *connFlags) dial() (*node.Client, error) {
 		opts.Token = tok
 	}
 	return node.Dial(c.addr, opts)
+}
+
+// friendly rewrites a gRPC status for people: the node's message, then the code and the check or reason.
+func friendly(err error) error {
+	st, ok := status.FromError(err)
+	if !ok || err == nil {
+		return err
+	}
+	reason, check := node.Reason(err)
+	switch {
+	case check > 0:
+		return fmt.Errorf("the node refused: %s [%s, check %d]", st.Message(), st.Code(), check)
+	case reason != "":
+		return fmt.Errorf("the node refused: %s [%s, %s]", st.Message(), st.Code(), reason)
+	case st.Code() == codes.Unavailable:
+		return fmt.Errorf("the node is unavailable: %s", st.Message())
+	default:
+		return fmt.Errorf("%s [%s]", st.Message(), st.Code())
+	}
 }
 
 // subcommand is a command under another (admin create, trustee run, ...).
@@ -118,7 +140,7 @@ func runSub(ctx context.Context, parent string, subs []subcommand, args []string
 			fs.Usage()
 			return &exitError{code: 2, err: errors.New("")}
 		}
-		return err
+		return friendly(err)
 	}
 	return fmt.Errorf("unknown subcommand %q (see 'recount %s --help')", args[0], parent)
 }

@@ -55,7 +55,7 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		defer c.Close()
 		info, err := c.Election(ctx)
 		if err != nil {
-			return err
+			return friendly(err)
 		}
 		m := info.Manifest
 		if cred.Election != m.ID() {
@@ -83,7 +83,7 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		fmt.Printf("election:      %s\nyour choices:  %s\ntracking code: %s\n", m.Proto().Title, choicesText(m, ch), election.HumanTrackingCode(b.TrackingCode()))
 		r, err := c.Submit(ctx, info, b, *challenge)
 		if err != nil {
-			return err
+			return friendly(err)
 		}
 		path := *receiptFile
 		if path == "" {
