@@ -235,8 +235,8 @@ func (n *Node) exclusive(ctx context.Context, draft func(s *election.State) (ele
 	}
 	n.applyMu.Lock()
 	n.applied = idx + 1
+	n.metrics.boardSize(n.applied)
 	n.applyMu.Unlock()
-	n.metrics.boardSize(idx + 1)
 	n.logger.Info("node: appended", "index", idx, "kind", d.Kind.String())
 	return res, nil
 }

@@ -277,7 +277,10 @@ func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
 		if err != nil {
 			return err
 		}
-		if info.Phase == recountv1.Phase_PHASE_CLOSED {
+		switch info.Phase {
+		case recountv1.Phase_PHASE_SETUP, recountv1.Phase_PHASE_OPEN:
+			return fmt.Errorf("the polls are not closed (%s): `recount admin close` first", phaseName(info.Phase))
+		case recountv1.Phase_PHASE_CLOSED:
 			resp, err := c.Admin.Tally(ctx, &recountv1.TallyRequest{})
 			if err != nil {
 				return err

@@ -16,6 +16,7 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/node"
+	"github.com/recount-vote/recount/node/trustee"
 )
 
 // stdoutMu serializes the tests' capture of os.Stdout.
@@ -201,6 +202,8 @@ func TestCLIElection(t *testing.T) {
 // TestDemo runs the demo with a few voters and checks what it keeps: a record that verifies, one receipt per
 // ballot, one credential per voter.
 func TestDemo(t *testing.T) {
+	demoKDF = &trustee.KDFParams{Time: 1, MemoryKiB: 1024, Threads: 1}
+	defer func() { demoKDF = nil }()
 	out := t.TempDir()
 	text := must(t, "demo", "--voters", "12", "--challenge", "0.25", "--revote", "0.25", "--seed", "3", "--out", out, "--progress", "never")
 	for _, want := range []string{"12 ballots counted", "all 22 numbered checks pass", "the result equals the sums", "Fingerprint"} {

@@ -343,6 +343,10 @@ func (d *demo) stopNode() {
 	d.node.Close()
 }
 
+// demoKDF is the key derivation of the demo's trustee stores (trustee.DefaultKDF when nil; tests make it
+// cheaper).
+var demoKDF *trustee.KDFParams
+
 // makeTrustees creates the three trustees' stores, each sealed under its own passphrase (in parallel: the key
 // derivation is meant to be slow).
 func (d *demo) makeTrustees() ([]*trustee.Store, []*recountv1.Trustee, error) {
@@ -355,7 +359,7 @@ func (d *demo) makeTrustees() ([]*trustee.Store, []*recountv1.Trustee, error) {
 		wg.Go(func() {
 			pass := make([]byte, 16)
 			rand.Read(pass)
-			s, keys, err := trustee.Create(filepath.Join(d.dir, fmt.Sprintf("trustee-%d", i+1), "trustee.db"), []byte(hex.EncodeToString(pass)), name, nil)
+			s, keys, err := trustee.Create(filepath.Join(d.dir, fmt.Sprintf("trustee-%d", i+1), "trustee.db"), []byte(hex.EncodeToString(pass)), name, demoKDF)
 			if err != nil {
 				errs[i] = err
 				return
