@@ -64,6 +64,9 @@ func TestBallotRefusals(t *testing.T) {
 	}
 	size = tn.size()
 
+	// Too large for the node's message limit.
+	refused(t, tn, size, cast(make([]byte, node.DefaultMaxMessageBytes+1)), codes.ResourceExhausted, "", 0)
+
 	// Bad shape: not a ballot at all, and a ballot with a contest missing.
 	refused(t, tn, size, cast([]byte{0xff, 0xff, 0xff}), codes.InvalidArgument, "BALLOT_SHAPE", election.CheckBallotShape)
 	var sb recountv1.SignedBallot

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
@@ -49,20 +49,25 @@ func ruleText(c *recountv1.Contest) string {
 // printTally prints the result as a table, one block per contest, with a bar per option.
 func printTally(w io.Writer, m *election.Manifest, t *election.Tally, counted int) {
 	fmt.Fprintf(w, "%s: %d ballots counted, decrypted by trustees %v\n", m.Proto().Title, counted, t.Trustees)
+	width := 0
+	for _, cc := range t.Contests {
+		for _, oc := range cc.Options {
+			width = max(width, utf8.RuneCountInString(oc.Title))
+		}
+	}
 	for c, cc := range t.Contests {
 		fmt.Fprintf(w, "\n  %s (%s)\n", cc.Title, ruleText(m.Proto().Contests[c]))
 		var top uint64
 		for _, oc := range cc.Options {
 			top = max(top, oc.Count)
 		}
-		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		for _, oc := range cc.Options {
 			bar := 0
 			if top > 0 {
 				bar = int(oc.Count * 30 / top)
 			}
-			fmt.Fprintf(tw, "    %s\t%7d  %s\n", oc.Title, oc.Count, strings.Repeat("█", bar))
+			pad := strings.Repeat(" ", width-utf8.RuneCountInString(oc.Title))
+			fmt.Fprintf(w, "    %s%s %7d  %s\n", oc.Title, pad, oc.Count, strings.Repeat("█", bar))
 		}
-		tw.Flush()
 	}
 }

@@ -202,6 +202,9 @@ func choicesText(m *election.Manifest, ch election.Choices) string {
 				sel = append(sel, contest.Options[o].Id)
 			}
 		}
+		if len(sel) == 0 {
+			sel = []string{"(none)"}
+		}
 		parts = append(parts, contest.Id+"="+strings.Join(sel, ","))
 	}
 	return strings.Join(parts, "  ")
