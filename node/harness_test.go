@@ -27,7 +27,7 @@ var fastKDF = &trustee.KDFParams{Time: 1, MemoryKiB: 1024, Threads: 1}
 
 // testNode is a node served over gRPC on a loopback TCP port.
 type testNode struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	n     *node.Node
 	srv   *node.Server
@@ -38,7 +38,7 @@ type testNode struct {
 }
 
 // startNode opens (or creates) the node in dir and serves it on 127.0.0.1 (on addr if set, else any port).
-func startNode(t *testing.T, dir, addr string) *testNode {
+func startNode(t testing.TB, dir, addr string) *testNode {
 	t.Helper()
 	n, err := node.Open(dir, node.Options{Origin: "test.recount.local/board"})
 	if err != nil {
@@ -115,9 +115,10 @@ type setup struct {
 	noOpen                      bool
 	pb                          *recountv1.Manifest // electiontest.Mixed() when nil
 	absent                      []int               // trustees who stop after the ceremony
+	trustShapes                 bool                // the trustees check ballots' shapes only
 }
 
-func newFixture(t *testing.T, tn target, cfg setup) *fixture {
+func newFixture(t testing.TB, tn target, cfg setup) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{tn: tn}
@@ -142,7 +143,7 @@ func newFixture(t *testing.T, tn target, cfg setup) *fixture {
 	if _, err := tn.admin.Admin.CreateElection(ctx, &recountv1.CreateElectionRequest{Manifest: m.Bytes()}); err != nil {
 		t.Fatal(err)
 	}
-	f.startTrustees(t, cfg.absent)
+	f.startTrustees(t, cfg.absent, !cfg.trustShapes)
 	creds, drafts, err := election.GenerateCredentials(m.ID(), cfg.voters, 0, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +171,7 @@ func newFixture(t *testing.T, tn target, cfg setup) *fixture {
 }
 
 // startTrustees runs each trustee's node in a goroutine, with its own store; they reconnect by themselves.
-func (f *fixture) startTrustees(t *testing.T, absent []int) {
+func (f *fixture) startTrustees(t testing.TB, absent []int, checkBallots bool) {
 	for i, st := range f.stores {
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
@@ -184,7 +185,7 @@ func (f *fixture) startTrustees(t *testing.T, absent []int) {
 		}
 		go func() {
 			defer client.Close()
-			errc <- trustee.Run(ctx, trustee.Config{Store: st, Client: client, CheckBallots: true, StopAfterCeremony: stop})
+			errc <- trustee.Run(ctx, trustee.Config{Store: st, Client: client, CheckBallots: checkBallots, StopAfterCeremony: stop})
 		}()
 		f.cancel = append(f.cancel, cancel)
 		f.errs = append(f.errs, errc)
@@ -201,7 +202,7 @@ func (f *fixture) startTrustees(t *testing.T, absent []int) {
 }
 
 // finishCeremony waits for every trustee's verdict and posts the election key.
-func (f *fixture) finishCeremony(t *testing.T, n int) {
+func (f *fixture) finishCeremony(t testing.TB, n int) {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(30 * time.Second)
@@ -224,7 +225,7 @@ func (f *fixture) finishCeremony(t *testing.T, n int) {
 }
 
 // ballot encrypts random choices with voter v's credential.
-func (f *fixture) ballot(t *testing.T, v int) *election.PreparedBallot {
+func (f *fixture) ballot(t testing.TB, v int) *election.PreparedBallot {
 	t.Helper()
 	b, err := election.EncryptBallot(f.manifest, f.info.Key, f.creds[v], electiontest.RandomChoices(f.manifest, nil), nil)
 	if err != nil {
