@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
@@ -106,6 +108,7 @@ type fixture struct {
 	info     *node.ElectionInfo
 	creds    []*election.Credential
 	stores   []*trustee.Store
+	keys     []*election.TrusteeKeys
 	cancel   []context.CancelFunc
 	errs     []chan error
 }
@@ -116,6 +119,8 @@ type setup struct {
 	pb                          *recountv1.Manifest // electiontest.Mixed() when nil
 	absent                      []int               // trustees who stop after the ceremony
 	trustShapes                 bool                // the trustees check ballots' shapes only
+	// beforeTrustees, if set, runs once the election is created, before the trustees start.
+	beforeTrustees func(f *fixture)
 }
 
 func newFixture(t testing.TB, tn target, cfg setup) *fixture {
@@ -133,6 +138,7 @@ func newFixture(t testing.TB, tn target, cfg setup) *fixture {
 			t.Fatal(err)
 		}
 		f.stores = append(f.stores, st)
+		f.keys = append(f.keys, keys)
 		pb.Trustees = append(pb.Trustees, keys.Public(i, fmt.Sprintf("Trustee %d", i)))
 	}
 	m, err := election.NewManifest(pb)
@@ -142,6 +148,9 @@ func newFixture(t testing.TB, tn target, cfg setup) *fixture {
 	f.manifest = m
 	if _, err := tn.admin.Admin.CreateElection(ctx, &recountv1.CreateElectionRequest{Manifest: m.Bytes()}); err != nil {
 		t.Fatal(err)
+	}
+	if cfg.beforeTrustees != nil {
+		cfg.beforeTrustees(f)
 	}
 	f.startTrustees(t, cfg.absent, !cfg.trustShapes)
 	creds, drafts, err := election.GenerateCredentials(m.ID(), cfg.voters, 0, nil)
@@ -201,7 +210,8 @@ func (f *fixture) startTrustees(t testing.TB, absent []int, checkBallots bool) {
 	})
 }
 
-// finishCeremony waits for every trustee's verdict and posts the election key.
+// finishCeremony waits for every trustee's verdict, and for every complaint to be answered, and posts the
+// election key.
 func (f *fixture) finishCeremony(t testing.TB, n int) {
 	t.Helper()
 	ctx := context.Background()
@@ -212,15 +222,18 @@ func (f *fixture) finishCeremony(t testing.TB, n int) {
 			t.Fatal(err)
 		}
 		if len(st.Verdicts) == n {
-			break
+			_, err := f.tn.admin.Admin.FinishKeyCeremony(ctx, &recountv1.FinishKeyCeremonyRequest{})
+			if err == nil {
+				return
+			}
+			if status.Code(err) != codes.FailedPrecondition {
+				t.Fatal(err)
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the key ceremony did not finish: %v", st)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	if _, err := f.tn.admin.Admin.FinishKeyCeremony(ctx, &recountv1.FinishKeyCeremonyRequest{}); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -220,7 +220,7 @@ func (n *Node) exclusive(ctx context.Context, draft func(s *election.State) (ele
 		return ledger.AppendResult{}, checkRefusal(codes.InvalidArgument, errs[0])
 	}
 	// From here the state holds the entry: if the append fails, the node is broken (until a restart replays
-	// the board), so that the state is never ahead of the board in what it answers.
+	// the board) and refuses every change, so that it never builds on an entry the board does not hold.
 	res, err := n.appendDetached(ctx, d.Kind, d.Payload)
 	if err == nil && res.Index != idx {
 		err = fmt.Errorf("node: the board put entry %d at index %d: another writer?", idx, res.Index)

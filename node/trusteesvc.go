@@ -23,6 +23,16 @@ func signer(payload []byte) (int, error) {
 	return int(ts.Trustee), nil
 }
 
+// revealRecipient returns the recipient named in a KEY_REVEAL payload, without checking anything.
+func revealRecipient(payload []byte) (int, bool) {
+	var ts recountv1.TrusteeSigned
+	var r recountv1.KeyReveal
+	if proto.Unmarshal(payload, &ts) != nil || proto.Unmarshal(ts.Body, &r) != nil {
+		return 0, false
+	}
+	return int(r.Recipient), true
+}
+
 // PostCeremony posts a trustee's KEY_COMMITMENT, KEY_VERDICT or KEY_REVEAL entry.
 func (n *Node) PostCeremony(ctx context.Context, kind election.Kind, payload []byte) (uint64, error) {
 	switch kind {
@@ -47,6 +57,10 @@ func (n *Node) PostCeremony(ctx context.Context, kind election.Kind, payload []b
 			return election.Draft{}, refusal(codes.AlreadyExists, CheckReason(election.CheckKeyCommitment), nil, "trustee %d's commitment is already on the board", j)
 		case kind == election.KindKeyVerdict && slices.Contains(p.Verdicts, j):
 			return election.Draft{}, refusal(codes.AlreadyExists, CheckReason(election.CheckKeyComplaints), nil, "trustee %d's verdict is already on the board", j)
+		case kind == election.KindKeyReveal:
+			if r, ok := revealRecipient(payload); ok && slices.Contains(p.Revealed, [2]int{j, r}) {
+				return election.Draft{}, refusal(codes.AlreadyExists, CheckReason(election.CheckKeyComplaints), nil, "trustee %d's reveal for trustee %d is already on the board", j, r)
+			}
 		}
 		return election.Draft{Kind: kind, Payload: payload}, nil
 	})
