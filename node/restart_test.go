@@ -241,3 +241,66 @@ func TestCrashKilledNode(t *testing.T) {
 	}
 	t.Logf("%d receipts before the kill, all on the reopened board of %d entries", len(receipts), n.Log().Size())
 }
+
+// TestShutdownWithCastsInFlight stops the node gracefully while voters cast: the calls in progress finish
+// (their ballots are appended and receipted), later ones are refused, and the reopened board holds every
+// receipted ballot.
+func TestShutdownWithCastsInFlight(t *testing.T) {
+	dir := t.TempDir()
+	tn := startNode(t, dir, "")
+	const voters = 80
+	f := newFixture(t, tn.target(), setup{trustees: 1, threshold: 1, voters: voters, trustShapes: true})
+	ballots := make([]*election.PreparedBallot, voters)
+	for v := range ballots {
+		ballots[v] = f.ballot(t, v)
+	}
+	var mu sync.Mutex
+	var receipts []*node.Receipt
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 16 {
+		wg.Go(func() {
+			for v := range next {
+				r, err := tn.anon.Submit(context.Background(), f.info, ballots[v], false)
+				if err == nil {
+					mu.Lock()
+					receipts = append(receipts, r)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	stopped := make(chan struct{})
+	for v := range voters {
+		if v == voters/3 {
+			go func() { tn.stop(); close(stopped) }()
+		}
+		next <- v
+	}
+	close(next)
+	wg.Wait()
+	<-stopped
+	if len(receipts) < voters/3-16 {
+		t.Fatalf("only %d receipts", len(receipts))
+	}
+	n, err := node.Open(dir, node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for _, r := range receipts {
+		e, err := n.Log().Entry(r.Index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Verify(n.Log().VerifierKey(), election.Kind(e.Kind), e.Payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cast int
+	n.View(func(s *election.State) { cast, _, _ = s.Counts() })
+	if cast < len(receipts) {
+		t.Fatalf("%d ballots on the board, %d receipts", cast, len(receipts))
+	}
+	t.Logf("%d receipts; %d ballots on the reopened board", len(receipts), cast)
+}
