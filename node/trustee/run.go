@@ -1,6 +1,7 @@
 package trustee
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -282,7 +283,7 @@ func (r *runner) act(ctx context.Context) (done bool, err error) {
 func (r *runner) join(m *election.Manifest) error {
 	own := r.keys.Public(0, "").SigningKey
 	for _, t := range m.Proto().Trustees {
-		if bytesEqual(t.SigningKey, own) {
+		if bytes.Equal(t.SigningKey, own) {
 			if err := r.cfg.Store.Bind(m.ID(), int(t.Index)); err != nil {
 				return err
 			}

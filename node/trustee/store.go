@@ -4,7 +4,6 @@
 package trustee
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
@@ -394,6 +393,3 @@ func (s *Store) KeyShare() (*dkg.KeyShare, error) {
 	}
 	return dkg.ParseKeyShare(b)
 }
-
-// bytesEqual reports whether a and b are equal.
-func bytesEqual(a, b []byte) bool { return bytes.Equal(a, b) }
