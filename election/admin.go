@@ -28,6 +28,7 @@ func (s *State) ElectionKey() (Draft, error) {
 type CeremonyProgress struct {
 	Committed, Verdicts []int
 	Unanswered          [][2]int // (dealer, complainant)
+	Revealed            [][2]int // (dealer, complainant): complaints answered by a reveal
 }
 
 // Ceremony returns the key ceremony's progress.
@@ -46,6 +47,8 @@ func (s *State) Ceremony() CeremonyProgress {
 		for _, j := range s.ceremony.complaintsAgainst(i) {
 			if s.ceremony.reveals[[2]int{i, j}] == nil {
 				p.Unanswered = append(p.Unanswered, [2]int{i, j})
+			} else {
+				p.Revealed = append(p.Revealed, [2]int{i, j})
 			}
 		}
 	}

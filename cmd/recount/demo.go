@@ -2,19 +2,714 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+	"google.golang.org/protobuf/proto"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/node"
+	"github.com/recount-vote/recount/node/trustee"
 )
+
+// `recount demo`: a whole election in one command, every party talking real gRPC over loopback: the node on a
+// bbolt board in a temporary directory, three trustee nodes (any two decrypt) each with its own encrypted
+// store, the commission, and the voters, who cast concurrently; some challenge a ballot first, some vote
+// twice. One trustee stays away from the decryption. The record is exported and verified as a stranger would.
 
 func init() {
 	register(&command{
 		name:    "demo",
 		summary: "run a whole election end to end: a node, three trustees, voters, the tally and its verification",
-		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
-			return func(ctx context.Context, args []string) error {
-				fmt.Println("recount demo: being built (issue \"gRPC API, nodes, CLI and the one-command demo\").")
-				return nil
-			}
-		},
+		setup:   demoSetup,
 	})
+}
+
+type demoConfig struct {
+	voters            int
+	challenge, revote float64
+	clients           int
+	out               string
+	progress          string
+	seed              uint64
+	cpuprofile        string
+	stdout            io.Writer
+	stderr            io.Writer
+}
+
+func demoSetup(fs *flag.FlagSet) func(context.Context, []string) error {
+	c := &demoConfig{stdout: os.Stdout, stderr: os.Stderr}
+	fs.IntVar(&c.voters, "voters", 1000, "number of voters")
+	fs.Float64Var(&c.challenge, "challenge", 0.05, "share of voters who challenge a ballot before casting")
+	fs.Float64Var(&c.revote, "revote", 0.05, "share of voters who vote a second time")
+	fs.IntVar(&c.clients, "clients", 64, "voting clients at once")
+	fs.StringVar(&c.out, "out", "", "keep DIR/election.record (the export), DIR/receipts/ and DIR/credentials/")
+	fs.StringVar(&c.progress, "progress", "auto", "progress bars: auto (on a terminal), always or never")
+	fs.Uint64Var(&c.seed, "seed", 0, "seed of the voters' choices (0: random); cryptographic randomness is always fresh")
+	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	return func(ctx context.Context, args []string) error {
+		if len(args) > 0 || c.voters < 1 || c.challenge < 0 || c.challenge > 1 || c.revote < 0 || c.revote > 1 || c.clients < 1 {
+			return errUsage
+		}
+		return runDemo(ctx, c)
+	}
+}
+
+// demoManifest is the demo's election: three contests, one of each rule.
+func demoManifest() *recountv1.Manifest {
+	opts := func(ids ...string) []*recountv1.Option {
+		var o []*recountv1.Option
+		for i := 0; i < len(ids); i += 2 {
+			o = append(o, &recountv1.Option{Id: ids[i], Title: ids[i+1]})
+		}
+		return o
+	}
+	now := time.Now().Unix()
+	return &recountv1.Manifest{
+		Version: election.ManifestVersion, ElectionRef: fmt.Sprintf("demo-%d", now), Title: "Recount demo: Springfield 2026",
+		OpensAt: now - 60, ClosesAt: now + 3600, Threshold: 2,
+		Contests: []*recountv1.Contest{
+			{Id: "mayor", Title: "Mayor", Rule: &recountv1.Contest_Exactly{Exactly: &recountv1.ExactlyRule{K: 1}},
+				Options: opts("ada", "Ada Lovelace", "alan", "Alan Turing", "grace", "Grace Hopper", "claude", "Claude Shannon")},
+			{Id: "council", Title: "City council", Rule: &recountv1.Contest_Approval{Approval: &recountv1.ApprovalRule{Min: 0, Max: 3}},
+				Options: opts("barbara", "Barbara Liskov", "edsger", "Edsger Dijkstra", "donald", "Donald Knuth",
+					"frances", "Frances Allen", "ken", "Ken Thompson", "radia", "Radia Perlman")},
+			{Id: "budget", Title: "Participatory budget", Rule: &recountv1.Contest_Score{Score: &recountv1.ScoreRule{MaxScore: 5, MaxTotal: 12}},
+				Options: opts("park", "A new park", "library", "Library hours", "bikes", "Bike lanes", "wifi", "Public wifi")},
+		},
+	}
+}
+
+// demo holds the demo's moving parts.
+type demo struct {
+	cfg    *demoConfig
+	start  time.Time
+	dir    string // temporary: the board and the trustees' stores
+	out    string // kept files, or under dir
+	bars   bool
+	logMu  sync.Mutex
+	node   *node.Node
+	server *node.Server
+	addr   string
+	admin  *node.Client
+	voters *node.Client
+	info   *node.ElectionInfo
+	creds  []*election.Credential
+}
+
+func (d *demo) step(format string, args ...any) {
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
+	fmt.Fprintf(d.cfg.stdout, "%7.2fs  %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (d *demo) bar(max int, what string) *progressbar.ProgressBar {
+	return progressbar.NewOptions(max, progressbar.OptionSetWriter(d.cfg.stderr), progressbar.OptionSetDescription("         "+what),
+		progressbar.OptionSetVisibility(d.bars), progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("ballots"),
+		progressbar.OptionSetWidth(30), progressbar.OptionThrottle(80*time.Millisecond), progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetPredictTime(false))
+}
+
+func runDemo(ctx context.Context, cfg *demoConfig) (err error) {
+	d := &demo{cfg: cfg, start: time.Now()}
+	if cfg.cpuprofile != "" {
+		f, err := os.Create(cfg.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	switch cfg.progress {
+	case "always":
+		d.bars = true
+	case "auto":
+		f, ok := cfg.stderr.(*os.File)
+		d.bars = ok && term.IsTerminal(int(f.Fd()))
+	case "never":
+	default:
+		return fmt.Errorf("--progress %q: want auto, always or never", cfg.progress)
+	}
+	if d.dir, err = os.MkdirTemp("", "recount-demo-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(d.dir)
+	d.out = cfg.out
+	if d.out == "" {
+		d.out = filepath.Join(d.dir, "out")
+	}
+	for _, sub := range []string{"receipts", "credentials"} {
+		if err := emptyDir(filepath.Join(d.out, sub)); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(d.out, "election.record")); err == nil {
+		return fmt.Errorf("%s already exists", filepath.Join(d.out, "election.record"))
+	}
+
+	fmt.Fprintf(cfg.stdout, "Recount demo: %d voters, %d cores. Every party talks gRPC over loopback to one node.\n\n", cfg.voters, runtime.GOMAXPROCS(0))
+	if err := d.startNode(); err != nil {
+		return err
+	}
+	defer d.stopNode()
+
+	stores, pubs, err := d.makeTrustees()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, s := range stores {
+			s.Close()
+		}
+	}()
+	pb := demoManifest()
+	pb.Trustees = pubs
+	m, err := election.NewManifest(pb)
+	if err != nil {
+		return err
+	}
+	if _, err := d.admin.Admin.CreateElection(ctx, &recountv1.CreateElectionRequest{Manifest: m.Bytes()}); err != nil {
+		return err
+	}
+	d.step("commission: election %s… posted: %q, 3 contests, 3 trustees, any 2 decrypt", m.ID().String()[:16], pb.Title)
+
+	// The trustees' nodes, each with its own store and connection; trustee 3 will stay away from the
+	// decryption.
+	tctx, stopTrustees := context.WithCancel(ctx)
+	defer stopTrustees()
+	trusteeErrs := make([]chan error, len(stores))
+	for i, s := range stores {
+		c, err := node.Dial(d.addr, node.DialOptions{Plaintext: true})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		trusteeErrs[i] = make(chan error, 1)
+		go func() {
+			trusteeErrs[i] <- trustee.Run(tctx, trustee.Config{Store: s, Client: c, CheckBallots: true, StopAfterCeremony: i == 2,
+				Events: func(e trustee.Event) {
+					switch e.Step {
+					case "committed", "verdict", "decrypted":
+						d.step("trustee %d: %s (entry %d)", e.Trustee, map[string]string{"committed": "posted its commitment and encrypted shares",
+							"verdict": "checked the shares it received: no complaint", "decrypted": "checked every ballot, then posted its partial decryption with proofs"}[e.Step], e.Index)
+					case "key share":
+						d.step("trustee %d: key share computed, checked against its verification key, sealed in its store", e.Trustee)
+					}
+				}})
+		}()
+	}
+
+	if err := d.credentials(ctx, m); err != nil {
+		return err
+	}
+	if err := waitStatus(ctx, d.admin, time.Minute, func(st *recountv1.GetStatusResponse) bool { return len(st.Verdicts) == 3 }); err != nil {
+		return fmt.Errorf("key ceremony: %w", err)
+	}
+	key, err := d.admin.Admin.FinishKeyCeremony(ctx, &recountv1.FinishKeyCeremonyRequest{})
+	if err != nil {
+		return err
+	}
+	d.step("node: election key %x… posted, recomputable by anyone from the ceremony (qualified: %v)", key.JointKey[:8], key.Qualified)
+	// Trustee 3's node stops once its key share is stored: it stays away from the decryption.
+	go func() {
+		if err := <-trusteeErrs[2]; err != nil {
+			d.step("trustee 3: %v", err)
+		} else {
+			d.step("trustee 3: stays away from now on (its share is not needed: any 2 of 3 decrypt)")
+		}
+	}()
+	if _, err := d.admin.Admin.OpenPolls(ctx, &recountv1.OpenPollsRequest{}); err != nil {
+		return err
+	}
+	if d.info, err = d.voters.Election(ctx); err != nil {
+		return err
+	}
+	d.step("commission: the polls are open")
+
+	vs, err := d.vote(ctx, m)
+	if err != nil {
+		return err
+	}
+	if _, err := d.admin.Admin.ClosePolls(ctx, &recountv1.ClosePollsRequest{}); err != nil {
+		return err
+	}
+	tally, err := d.admin.Admin.Tally(ctx, &recountv1.TallyRequest{})
+	if err != nil {
+		return err
+	}
+	d.step("commission: polls closed; encrypted tally posted (entry %d): the sums of %d ballots, one per voter", tally.Index, tally.Counted)
+	if err := waitStatus(ctx, d.admin, 5*time.Minute, func(st *recountv1.GetStatusResponse) bool { return len(st.PartialDecryptions) >= 2 }); err != nil {
+		return fmt.Errorf("waiting for the trustees: %w", err)
+	}
+	res, err := d.admin.Admin.PublishResult(ctx, &recountv1.PublishResultRequest{})
+	if err != nil {
+		return err
+	}
+	d.step("node: result posted (entry %d), combined from trustees %v", res.Index, res.Trustees)
+	for i := range 2 {
+		if err := <-trusteeErrs[i]; err != nil {
+			return fmt.Errorf("trustee %d: %w", i+1, err)
+		}
+	}
+	votingDone := time.Since(d.start)
+
+	result, counted, err := readResult(ctx, d.admin)
+	if err != nil {
+		return err
+	}
+	t := tallyOf(m, result)
+	fmt.Fprintln(cfg.stdout)
+	printTally(cfg.stdout, m, t, counted)
+	fmt.Fprintln(cfg.stdout)
+	if err := vs.matches(t); err != nil {
+		return err
+	}
+	d.step("the result equals the sums of the choices the voters made (which only this demo knows)")
+
+	record := filepath.Join(d.out, "election.record")
+	if err := d.export(ctx, record); err != nil {
+		return err
+	}
+	rep, cp, verifyTime, err := d.verify(ctx, record)
+	if err != nil {
+		return err
+	}
+	receiptStats, err := d.checkReceipts(ctx, vs)
+	if err != nil {
+		return err
+	}
+	d.summary(vs, rep, cp, receiptStats, record, votingDone, verifyTime)
+	return nil
+}
+
+func (d *demo) startNode() error {
+	n, err := node.Open(filepath.Join(d.dir, "board"), node.Options{Origin: "demo.recount.local/board",
+		Logger: slog.New(slog.NewTextHandler(d.cfg.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return err
+	}
+	token := make([]byte, 24)
+	rand.Read(token)
+	tok := []byte(hex.EncodeToString(token))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		n.Close()
+		return err
+	}
+	d.node, d.addr = n, lis.Addr().String()
+	d.server = node.NewServer(n, node.ServerOptions{Admin: node.AdminAuth{Token: tok}})
+	go d.server.Serve(lis)
+	if d.admin, err = node.Dial(d.addr, node.DialOptions{Plaintext: true, Token: tok}); err != nil {
+		return err
+	}
+	if d.voters, err = node.Dial(d.addr, node.DialOptions{Plaintext: true}); err != nil {
+		return err
+	}
+	d.step("node: serving gRPC on %s, board in %s (bbolt), board key %s", d.addr, filepath.Join(d.dir, "board"), ledger.KeyFingerprint(n.Log().VerifierKey()))
+	return nil
+}
+
+func (d *demo) stopNode() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if d.admin != nil {
+		d.admin.Close()
+	}
+	if d.voters != nil {
+		d.voters.Close()
+	}
+	d.server.Shutdown(ctx)
+	d.node.Close()
+}
+
+// demoKDF is the key derivation of the demo's trustee stores (trustee.DefaultKDF when nil; tests make it
+// cheaper).
+var demoKDF *trustee.KDFParams
+
+// makeTrustees creates the three trustees' stores, each sealed under its own passphrase (in parallel: the key
+// derivation is meant to be slow).
+func (d *demo) makeTrustees() ([]*trustee.Store, []*recountv1.Trustee, error) {
+	names := []string{"Trustee 1 (the university)", "Trustee 2 (the bar association)", "Trustee 3 (the press club)"}
+	stores := make([]*trustee.Store, len(names))
+	pubs := make([]*recountv1.Trustee, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			pass := make([]byte, 16)
+			rand.Read(pass)
+			s, keys, err := trustee.Create(filepath.Join(d.dir, fmt.Sprintf("trustee-%d", i+1), "trustee.db"), []byte(hex.EncodeToString(pass)), name, demoKDF)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			stores[i], pubs[i] = s, keys.Public(i+1, name)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, s := range stores {
+			if s != nil {
+				s.Close()
+			}
+		}
+		return nil, nil, err
+	}
+	d.step("trustees: 3 stores created, keys sealed under each trustee's passphrase (Argon2id, XChaCha20-Poly1305)")
+	return stores, pubs, nil
+}
+
+// credentials generates the voters' credentials, writes their files, and publishes the public keys.
+func (d *demo) credentials(ctx context.Context, m *election.Manifest) error {
+	creds, drafts, err := election.GenerateCredentials(m.ID(), d.cfg.voters, 0, nil)
+	if err != nil {
+		return err
+	}
+	if err := writeCredentials(filepath.Join(d.out, "credentials"), creds); err != nil {
+		return err
+	}
+	for _, dr := range drafts {
+		var list recountv1.CredentialList
+		if err := proto.Unmarshal(dr.Payload, &list); err != nil {
+			return err
+		}
+		if _, err := d.admin.Admin.PublishCredentials(ctx, &recountv1.PublishCredentialsRequest{PublicKeys: list.PublicKeys}); err != nil {
+			return err
+		}
+	}
+	d.creds = creds
+	d.step("commission: %d credentials made; secrets to the voters' files, only the public keys to the board", len(creds))
+	return nil
+}
+
+// demoVotes is what the voters did.
+type demoVotes struct {
+	mu         sync.Mutex
+	last       map[int]*node.Receipt
+	superseded map[int]*node.Receipt
+	spoiled    map[int]*node.Receipt
+	choices    map[int]election.Choices
+	ballots    int
+	took       time.Duration
+}
+
+// matches compares the result with the plaintext sums of the voters' last choices.
+func (vs *demoVotes) matches(t *election.Tally) error {
+	for c, cc := range t.Contests {
+		for o, oc := range cc.Options {
+			var want uint64
+			for _, ch := range vs.choices {
+				want += ch[c][o]
+			}
+			if oc.Count != want {
+				return fmt.Errorf("contest %s option %s: the result says %d, the voters chose %d", cc.ID, oc.ID, oc.Count, want)
+			}
+		}
+	}
+	return nil
+}
+
+// vote has every voter encrypt on the client side and cast through VoterService, cfg.clients at a time.
+func (d *demo) vote(ctx context.Context, m *election.Manifest) (*demoVotes, error) {
+	cfg := d.cfg
+	seed := cfg.seed
+	if seed == 0 {
+		seed = mrand.Uint64()
+	}
+	plan := mrand.New(mrand.NewPCG(seed, 1))
+	challenges, revotes := map[int]bool{}, map[int]bool{}
+	for v := range cfg.voters {
+		challenges[v] = plan.Float64() < cfg.challenge
+		revotes[v] = plan.Float64() < cfg.revote
+	}
+	total := cfg.voters
+	for v := range cfg.voters {
+		total += btoi(challenges[v]) + btoi(revotes[v])
+	}
+	vs := &demoVotes{last: map[int]*node.Receipt{}, superseded: map[int]*node.Receipt{}, spoiled: map[int]*node.Receipt{}, choices: map[int]election.Choices{}, ballots: total}
+	d.step("voters: %d voters cast %d ballots (%d challenges, %d second votes), %d clients at a time", cfg.voters, total, countTrue(challenges), countTrue(revotes), cfg.clients)
+	bar := d.bar(total, "casting")
+	start := time.Now()
+	next := make(chan int)
+	var firstErr error
+	var errOnce sync.Once
+	vctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range cfg.clients {
+		wg.Go(func() {
+			rng := mrand.New(mrand.NewPCG(seed, uint64(w)+2))
+			for v := range next {
+				if err := d.voter(vctx, m, v, challenges[v], revotes[v], rng, vs, bar); err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("voter %d: %w", v+1, err); cancel() })
+				}
+			}
+		})
+	}
+	for v := range cfg.voters {
+		if vctx.Err() != nil {
+			break
+		}
+		next <- v
+	}
+	close(next)
+	wg.Wait()
+	bar.Finish()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	vs.took = time.Since(start)
+	d.step("voters: %d ballots on the board in %.1fs (%.0f ballots/s through gRPC, each encrypted by its voter, checked by the node, on disk before its receipt)",
+		total, vs.took.Seconds(), float64(total)/vs.took.Seconds())
+	return vs, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func countTrue(m map[int]bool) int {
+	n := 0
+	for _, b := range m {
+		n += btoi(b)
+	}
+	return n
+}
+
+// voter is one voter: perhaps a challenge first, then a ballot, perhaps a second one.
+func (d *demo) voter(ctx context.Context, m *election.Manifest, v int, challenge, revote bool, rng *mrand.Rand, vs *demoVotes, bar *progressbar.ProgressBar) error {
+	save := func(r *node.Receipt, suffix string) error {
+		return os.WriteFile(filepath.Join(d.out, "receipts", fmt.Sprintf("voter-%06d%s.json", v+1, suffix)), r.Marshal(), 0o644)
+	}
+	submit := func(ch election.Choices, chal bool) (*node.Receipt, error) {
+		b, err := election.EncryptBallot(m, d.info.Key, d.creds[v], ch, nil)
+		if err != nil {
+			return nil, err
+		}
+		r, err := d.voters.Submit(ctx, d.info, b, chal)
+		bar.Add(1)
+		return r, err
+	}
+	if challenge {
+		r, err := submit(randomChoices(m, rng), true)
+		if err != nil {
+			return fmt.Errorf("challenge: %w", err)
+		}
+		vs.mu.Lock()
+		vs.spoiled[v] = r
+		vs.mu.Unlock()
+		if err := save(r, "-challenged"); err != nil {
+			return err
+		}
+	}
+	for i := range 1 + btoi(revote) {
+		ch := randomChoices(m, rng)
+		r, err := submit(ch, false)
+		if err != nil {
+			return err
+		}
+		vs.mu.Lock()
+		if old := vs.last[v]; old != nil {
+			vs.superseded[v] = old
+		}
+		vs.last[v], vs.choices[v] = r, ch
+		vs.mu.Unlock()
+		if i > 0 {
+			if err := os.Rename(filepath.Join(d.out, "receipts", fmt.Sprintf("voter-%06d.json", v+1)),
+				filepath.Join(d.out, "receipts", fmt.Sprintf("voter-%06d-superseded.json", v+1))); err != nil {
+				return err
+			}
+		}
+		if err := save(r, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// export streams the board's export from BoardService into path.
+func (d *demo) export(ctx context.Context, path string) error {
+	stream, err := d.voters.Board.Export(ctx, &recountv1.ExportRequest{})
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var n int64
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(msg.Data); err != nil {
+			return err
+		}
+		n += int64(len(msg.Data))
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	d.step("anyone: exported the record through BoardService: %s (%.1f MiB)", path, float64(n)/(1<<20))
+	return f.Close()
+}
+
+// verify checks the exported record as a stranger would: the board (every entry hashes to the signed
+// checkpoint) and every numbered check of docs/verification.md, on all cores.
+func (d *demo) verify(ctx context.Context, path string) (*election.Report, ledger.Checkpoint, time.Duration, error) {
+	start := time.Now()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, ledger.Checkpoint{}, 0, err
+	}
+	defer f.Close()
+	cp, err := ledger.VerifyExport(f, d.info.BoardKey)
+	if err != nil {
+		return nil, cp, 0, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, cp, 0, err
+	}
+	x, err := ledger.NewExportReader(f)
+	if err != nil {
+		return nil, cp, 0, err
+	}
+	bar := d.bar(int(x.Size()), "verifying")
+	entries := func(yield func(election.Entry, error) bool) {
+		for e, err := range x.Entries() {
+			if !yield(election.Entry{Index: e.Index, Kind: election.Kind(e.Kind), Payload: e.Payload}, err) {
+				return
+			}
+		}
+	}
+	var last uint64
+	rep, err := election.Verify(ctx, entries, election.VerifyOptions{Progress: func(n uint64) { bar.Add(int(n - last)); last = n }})
+	bar.Finish()
+	if err != nil {
+		return nil, cp, 0, err
+	}
+	if _, err := x.Finish(); err != nil {
+		return nil, cp, 0, err
+	}
+	took := time.Since(start)
+	if !rep.OK() {
+		for _, f := range rep.Failures {
+			fmt.Fprintf(d.cfg.stdout, "  FAIL %v\n", f)
+		}
+		return rep, cp, took, fmt.Errorf("the record fails %d checks", len(rep.Failures))
+	}
+	d.step("anyone: verified the record in %.1fs: the board's signed checkpoint and all %d numbered checks pass", took.Seconds(), len(election.Checks))
+	return rep, cp, took, nil
+}
+
+type receiptStats struct{ counted, superseded, spoiled int }
+
+// checkReceipts has every voter check their receipts against the node: inclusion in the final checkpoint,
+// consistency with the receipt's checkpoint, and the ballot's status.
+func (d *demo) checkReceipts(ctx context.Context, vs *demoVotes) (receiptStats, error) {
+	type job struct {
+		r    *node.Receipt
+		want recountv1.BallotStatus
+	}
+	var jobs []job
+	for _, r := range vs.last {
+		jobs = append(jobs, job{r, recountv1.BallotStatus_BALLOT_STATUS_COUNTED})
+	}
+	for _, r := range vs.superseded {
+		jobs = append(jobs, job{r, recountv1.BallotStatus_BALLOT_STATUS_SUPERSEDED})
+	}
+	for _, r := range vs.spoiled {
+		jobs = append(jobs, job{r, recountv1.BallotStatus_BALLOT_STATUS_SPOILED})
+	}
+	var st receiptStats
+	var mu sync.Mutex
+	var firstErr error
+	next := make(chan job)
+	var wg sync.WaitGroup
+	for range d.cfg.clients {
+		wg.Go(func() {
+			for j := range next {
+				resp, _, err := d.voters.CheckReceipt(ctx, j.r)
+				mu.Lock()
+				switch {
+				case err != nil && firstErr == nil:
+					firstErr = err
+				case err == nil && resp.Status != j.want && firstErr == nil:
+					firstErr = fmt.Errorf("the ballot at entry %d is %v, expected %v", j.r.Index, resp.Status, j.want)
+				case err == nil:
+					switch resp.Status {
+					case recountv1.BallotStatus_BALLOT_STATUS_COUNTED:
+						st.counted++
+					case recountv1.BallotStatus_BALLOT_STATUS_SUPERSEDED:
+						st.superseded++
+					case recountv1.BallotStatus_BALLOT_STATUS_SPOILED:
+						st.spoiled++
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return st, firstErr
+	}
+	d.step("voters: %d receipts checked against the final board: %d counted, %d superseded, %d spoiled", len(jobs), st.counted, st.superseded, st.spoiled)
+	return st, nil
+}
+
+func (d *demo) summary(vs *demoVotes, rep *election.Report, cp ledger.Checkpoint, rs receiptStats, record string, voting, verifyTime time.Duration) {
+	w := d.cfg.stdout
+	fmt.Fprintf(w, "\nWhat each party could check, without trusting the node:\n")
+	fmt.Fprintf(w, "  Each voter      their receipt: the ballot sits at its entry in a checkpoint signed by the board, every later\n"+
+		"                  checkpoint extends that one (nothing removed or changed), and it counts (%d), was superseded by\n"+
+		"                  their later ballot (%d), or was challenged (%d). `recount receipt` re-checks a receipt file.\n", rs.counted, rs.superseded, rs.spoiled)
+	fmt.Fprintf(w, "  Challengers     their device did not cheat: the %d challenged ballots are on the board with their nonces,\n"+
+		"                  and open to the very choices shown (check 15).\n", rep.Spoiled)
+	fmt.Fprintf(w, "  Trustees        the shares dealt to them against the dealers' commitments; their key share against the\n"+
+		"                  published verification key; every ballot's proofs before decrypting (trustee 3 was away: 1 and 2 sufficed).\n")
+	fmt.Fprintf(w, "  Anyone          the whole record: %d entries, all %d numbered checks (%s): the ceremony, every\n"+
+		"                  ballot's signature and proofs, which ballot counts, the encrypted sums, each decryption proof, the result.\n",
+		rep.Entries, len(election.Checks), "docs/verification.md")
+	fmt.Fprintf(w, "\nFingerprint of the record (compare with the one the commission publishes):\n  %s  size %d  root %s\n",
+		cp.Origin, cp.Size, base64.StdEncoding.EncodeToString(cp.Root[:]))
+	fmt.Fprintf(w, "\nTimes: election %.1fs (voting %.1fs: %.0f ballots/s), verification %.1fs, total %.1fs.\n",
+		voting.Seconds(), vs.took.Seconds(), float64(vs.ballots)/vs.took.Seconds(), verifyTime.Seconds(), time.Since(d.start).Seconds())
+	if d.cfg.out != "" {
+		fmt.Fprintf(w, "\nKept in %s:\n  election.record  the export: run `recount verify %s`\n  receipts/        one file per ballot\n  credentials/     the voters' secret credentials\n",
+			d.cfg.out, record)
+	}
 }

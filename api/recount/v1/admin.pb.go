@@ -208,7 +208,11 @@ func (x *PublishCredentialsResponse) GetTotal() uint64 {
 }
 
 type FinishKeyCeremonyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Finish even though a trustee that committed has given no verdict or a complaint is unanswered (a trustee
+	// who does not answer a complaint against it is left out of the key). Without it the node refuses with
+	// FailedPrecondition while the ceremony is incomplete.
+	Force         bool `protobuf:"varint,1,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -241,6 +245,13 @@ func (x *FinishKeyCeremonyRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use FinishKeyCeremonyRequest.ProtoReflect.Descriptor instead.
 func (*FinishKeyCeremonyRequest) Descriptor() ([]byte, []int) {
 	return file_recount_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *FinishKeyCeremonyRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
 }
 
 type FinishKeyCeremonyResponse struct {
@@ -791,8 +802,9 @@ const file_recount_v1_admin_proto_rawDesc = "" +
 	"publicKeys\"H\n" +
 	"\x1aPublishCredentialsResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x14\n" +
-	"\x05total\x18\x02 \x01(\x04R\x05total\"\x1a\n" +
-	"\x18FinishKeyCeremonyRequest\"V\n" +
+	"\x05total\x18\x02 \x01(\x04R\x05total\"0\n" +
+	"\x18FinishKeyCeremonyRequest\x12\x14\n" +
+	"\x05force\x18\x01 \x01(\bR\x05force\"V\n" +
 	"\x19FinishKeyCeremonyResponse\x12\x1b\n" +
 	"\tjoint_key\x18\x01 \x01(\fR\bjointKey\x12\x1c\n" +
 	"\tqualified\x18\x02 \x03(\rR\tqualified\"\x12\n" +

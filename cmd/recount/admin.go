@@ -1,0 +1,387 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/node"
+)
+
+// The commission's client: `recount admin SUBCOMMAND`. Every call is authenticated with the admin token
+// (--token-file) and/or a client certificate (--cert, --key).
+
+var adminSubs = []subcommand{
+	{name: "create", summary: "post the election's manifest (a JSON file) as the board's first entry", usage: "", setup: adminCreate},
+	{name: "credentials", summary: "generate voters' credentials into a directory and publish only their public keys", usage: "", setup: adminCredentials},
+	{name: "key", summary: "finish the key ceremony: post the election key computed from the trustees' entries", usage: "", setup: adminKey},
+	{name: "open", summary: "open the polls", usage: "", setup: adminPhase("open")},
+	{name: "close", summary: "close the polls (after every ballot in flight)", usage: "", setup: adminPhase("close")},
+	{name: "tally", summary: "post the encrypted tally, wait for t trustees to decrypt, post and print the result", usage: "", setup: adminTally},
+	{name: "status", summary: "show the election's progress", usage: "", setup: adminStatus},
+}
+
+func init() {
+	register(&command{
+		name:    "admin",
+		summary: "the commission's commands: create, credentials, key, open, close, tally, status",
+		usage:   subUsage("admin", adminSubs),
+		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
+			return func(ctx context.Context, args []string) error { return runSub(ctx, "admin", adminSubs, args) }
+		},
+	})
+}
+
+// withAdmin declares the connection flags and runs fn with a client.
+func withAdmin(fs *flag.FlagSet, fn func(ctx context.Context, c *node.Client, args []string) error) func(context.Context, []string) error {
+	conn := addConnFlags(fs, true)
+	return func(ctx context.Context, args []string) error {
+		c, err := conn.dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return fn(ctx, c, args)
+	}
+}
+
+// readManifest reads a manifest JSON file, adding the trustees from trustee files (the output of
+// `recount trustee init`) in order, numbered from 1.
+func readManifest(path string, trusteeFiles []string) (*election.Manifest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(trusteeFiles) == 0 {
+		return election.ManifestFromJSON(data)
+	}
+	var pb recountv1.Manifest
+	if err := protojson.Unmarshal(data, &pb); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", election.ErrManifest, path, err)
+	}
+	if len(pb.Trustees) > 0 {
+		return nil, fmt.Errorf("%s already lists trustees: give them there or with --trustee, not both", path)
+	}
+	for i, f := range trusteeFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var t recountv1.Trustee
+		if err := protojson.Unmarshal(b, &t); err != nil {
+			return nil, fmt.Errorf("trustee file %s: %v", f, err)
+		}
+		t.Index = uint32(i + 1)
+		pb.Trustees = append(pb.Trustees, &t)
+	}
+	return election.NewManifest(&pb)
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return fmt.Sprint(*l) }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func adminCreate(fs *flag.FlagSet) func(context.Context, []string) error {
+	manifest := fs.String("manifest", "", "the manifest, a JSON file (the protobuf JSON form of recount.v1.Manifest)")
+	var trustees listFlag
+	fs.Var(&trustees, "trustee", "a trustee's public keys, as printed by `recount trustee init` (repeat, in order: trustee 1, 2, ...)")
+	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+		if *manifest == "" || len(args) > 0 {
+			return errUsage
+		}
+		m, err := readManifest(*manifest, trustees)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Admin.CreateElection(ctx, &recountv1.CreateElectionRequest{Manifest: m.Bytes()})
+		if err != nil {
+			return err
+		}
+		n, t := m.Trustees()
+		fmt.Printf("election %x\n  %q, %d contests, %d trustees (any %d decrypt), voting window %s to %s\n", resp.ElectionId, m.Proto().Title,
+			len(m.Proto().Contests), n, t, node.FormatTime(m.Proto().OpensAt), node.FormatTime(m.Proto().ClosesAt))
+		fmt.Println("next: the trustees run `recount trustee run`; publish credentials with `recount admin credentials`")
+		return nil
+	})
+}
+
+func adminCredentials(fs *flag.FlagSet) func(context.Context, []string) error {
+	count := fs.Int("count", 0, "number of credentials (one per voter)")
+	out := fs.String("out", "", "directory to write the credential files into (created; must be empty)")
+	batch := fs.Int("batch", 50_000, "public keys per request (and per board entry)")
+	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+		if *count <= 0 || *out == "" || len(args) > 0 {
+			return errUsage
+		}
+		info, err := c.Election(ctx)
+		if err != nil {
+			return err
+		}
+		if err := emptyDir(*out); err != nil {
+			return err
+		}
+		creds, drafts, err := election.GenerateCredentials(info.Manifest.ID(), *count, *batch, nil)
+		if err != nil {
+			return err
+		}
+		// The secrets are on disk before their public keys are on the board: none is published that no voter
+		// can use.
+		if err := writeCredentials(*out, creds); err != nil {
+			return err
+		}
+		var total uint64
+		for _, d := range drafts {
+			var list recountv1.CredentialList
+			if err := proto.Unmarshal(d.Payload, &list); err != nil {
+				return err
+			}
+			resp, err := c.Admin.PublishCredentials(ctx, &recountv1.PublishCredentialsRequest{PublicKeys: list.PublicKeys})
+			if err != nil {
+				return fmt.Errorf("publishing credentials (the files are in %s): %w", *out, err)
+			}
+			total = resp.Total
+		}
+		fmt.Printf("%d credential files written to %s (hand one to each voter, privately)\n%d public credentials on the board\n", len(creds), *out, total)
+		return nil
+	})
+}
+
+// emptyDir makes dir, or checks that it is empty.
+func emptyDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("%s is not empty: credential files are never overwritten", dir)
+	}
+	return nil
+}
+
+// writeCredentials writes one file per credential, mode 0600, and syncs them.
+func writeCredentials(dir string, creds []*election.Credential) error {
+	for i, cr := range creds {
+		path := filepath.Join(dir, fmt.Sprintf("credential-%06d.json", i+1))
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(cr.MarshalFile()); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func adminKey(fs *flag.FlagSet) func(context.Context, []string) error {
+	force := fs.Bool("force", false, "finish even if a trustee that committed has given no verdict or a complaint is unanswered")
+	wait := fs.Duration("wait", 0, "wait this long for every trustee's commitment and verdict first")
+	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+		if len(args) > 0 {
+			return errUsage
+		}
+		if *wait > 0 {
+			info, err := c.Election(ctx)
+			if err != nil {
+				return err
+			}
+			n, _ := info.Manifest.Trustees()
+			if err := waitStatus(ctx, c, *wait, func(st *recountv1.GetStatusResponse) bool { return len(st.Verdicts) == n }); err != nil {
+				return fmt.Errorf("waiting for the trustees' verdicts: %w", err)
+			}
+		}
+		resp, err := c.Admin.FinishKeyCeremony(ctx, &recountv1.FinishKeyCeremonyRequest{Force: *force})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("election key %x\n  made of the polynomials of trustees %v\nnext: `recount admin open`\n", resp.JointKey, resp.Qualified)
+		return nil
+	})
+}
+
+// waitStatus polls the status until done says so, for at most d.
+func waitStatus(ctx context.Context, c *node.Client, d time.Duration, done func(*recountv1.GetStatusResponse) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		st, err := c.Admin.GetStatus(ctx, &recountv1.GetStatusRequest{})
+		if err != nil {
+			return err
+		}
+		if done(st) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (status: %v)", ctx.Err(), st)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func adminPhase(which string) func(fs *flag.FlagSet) func(context.Context, []string) error {
+	return func(fs *flag.FlagSet) func(context.Context, []string) error {
+		return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+			if len(args) > 0 {
+				return errUsage
+			}
+			if which == "open" {
+				resp, err := c.Admin.OpenPolls(ctx, &recountv1.OpenPollsRequest{})
+				if err != nil {
+					return err
+				}
+				fmt.Printf("the polls are open (entry %d)\n", resp.Index)
+				return nil
+			}
+			resp, err := c.Admin.ClosePolls(ctx, &recountv1.ClosePollsRequest{})
+			if err != nil {
+				return err
+			}
+			fmt.Printf("the polls are closed (entry %d)\nnext: `recount admin tally`\n", resp.Index)
+			return nil
+		})
+	}
+}
+
+func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
+	wait := fs.Duration("wait", 30*time.Minute, "how long to wait for the trustees' partial decryptions")
+	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+		if len(args) > 0 {
+			return errUsage
+		}
+		info, err := c.Election(ctx)
+		if err != nil {
+			return err
+		}
+		switch info.Phase {
+		case recountv1.Phase_PHASE_SETUP, recountv1.Phase_PHASE_OPEN:
+			return fmt.Errorf("the polls are not closed (%s): `recount admin close` first", phaseName(info.Phase))
+		case recountv1.Phase_PHASE_CLOSED:
+			resp, err := c.Admin.Tally(ctx, &recountv1.TallyRequest{})
+			if err != nil {
+				return err
+			}
+			fmt.Printf("encrypted tally posted (entry %d): %d ballots counted\n", resp.Index, resp.Counted)
+		}
+		_, t := info.Manifest.Trustees()
+		if info.Phase != recountv1.Phase_PHASE_DONE {
+			fmt.Printf("waiting for %d trustees to decrypt ...\n", t)
+			if err := waitStatus(ctx, c, *wait, func(st *recountv1.GetStatusResponse) bool { return len(st.PartialDecryptions) >= t }); err != nil {
+				return err
+			}
+			_, err := c.Admin.PublishResult(ctx, &recountv1.PublishResultRequest{})
+			if err != nil && status.Code(err) != codes.AlreadyExists {
+				return err
+			}
+		}
+		res, counted, err := readResult(ctx, c)
+		if err != nil {
+			return err
+		}
+		printTally(os.Stdout, info.Manifest, tallyOf(info.Manifest, res), counted)
+		return nil
+	})
+}
+
+// readResult reads the board's Result and EncryptedTally entries.
+func readResult(ctx context.Context, c *node.Client) (*recountv1.Result, int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{})
+	if err != nil {
+		return nil, 0, err
+	}
+	counted := 0
+	for {
+		e, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil, 0, errors.New("the board holds no result")
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		switch e.Kind {
+		case election.KindEncryptedTally:
+			var et recountv1.EncryptedTally
+			if err := proto.Unmarshal(e.Payload, &et); err != nil {
+				return nil, 0, err
+			}
+			counted = len(et.Counted)
+		case election.KindResult:
+			var r recountv1.Result
+			if err := proto.Unmarshal(e.Payload, &r); err != nil {
+				return nil, 0, err
+			}
+			return &r, counted, nil
+		}
+	}
+}
+
+func adminStatus(fs *flag.FlagSet) func(context.Context, []string) error {
+	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+		if len(args) > 0 {
+			return errUsage
+		}
+		st, err := c.Admin.GetStatus(ctx, &recountv1.GetStatusRequest{})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("phase:        %s\nboard:        %d entries\n", phaseName(st.Phase), st.BoardSize)
+		if st.Phase == recountv1.Phase_PHASE_EMPTY {
+			return nil
+		}
+		info, err := c.Election(ctx)
+		if err != nil {
+			return err
+		}
+		n, t := info.Manifest.Trustees()
+		fmt.Printf("election:     %s (%s)\ncredentials:  %d\nballots:      %d cast by %d voters, %d challenged\n",
+			info.Manifest.Proto().Title, info.Manifest.ID(), st.Credentials, st.BallotsCast, st.Voters, st.Spoiled)
+		fmt.Printf("trustees:     %d, any %d decrypt; committed %v, verdicts %v", n, t, st.Committed, st.Verdicts)
+		if info.Key != nil {
+			fmt.Print("; election key posted")
+		}
+		fmt.Println()
+		if st.Phase == recountv1.Phase_PHASE_TALLYING || st.Phase == recountv1.Phase_PHASE_DONE {
+			fmt.Printf("decrypted by: %v\n", st.PartialDecryptions)
+		}
+		fmt.Printf("board key:    %s\n", info.BoardKey)
+		return nil
+	})
+}
+
+func phaseName(p recountv1.Phase) string {
+	names := map[recountv1.Phase]string{
+		recountv1.Phase_PHASE_EMPTY: "empty (no election yet)", recountv1.Phase_PHASE_SETUP: "setup (credentials and key ceremony)",
+		recountv1.Phase_PHASE_OPEN: "open", recountv1.Phase_PHASE_CLOSED: "closed", recountv1.Phase_PHASE_TALLYING: "tallying (waiting for trustees)",
+		recountv1.Phase_PHASE_DONE: "done (result posted)",
+	}
+	if n, ok := names[p]; ok {
+		return n
+	}
+	return p.String()
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/node"
+	"github.com/recount-vote/recount/node/trustee"
+)
+
+// stdoutMu serializes the tests' capture of os.Stdout.
+var stdoutMu sync.Mutex
+
+// recount runs the command line in-process and returns its exit status and what it printed on stdout.
+func recount(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	stdoutMu.Lock()
+	defer stdoutMu.Unlock()
+	f, err := os.CreateTemp(t.TempDir(), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	old := os.Stdout
+	os.Stdout = f
+	var stderr bytes.Buffer
+	code := run(args, f, &stderr)
+	os.Stdout = old
+	f.Seek(0, io.SeekStart)
+	out, _ := io.ReadAll(f)
+	if code != 0 {
+		t.Logf("recount %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, stderr.String())
+	}
+	return code, string(out)
+}
+
+// must runs the command line and fails the test unless it succeeds.
+func must(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out := recount(t, args...)
+	if code != 0 {
+		t.Fatalf("recount %s: exit %d", strings.Join(args, " "), code)
+	}
+	return out
+}
+
+// startTestNode serves a node on loopback with an admin token file; it returns the address and the file.
+func startTestNode(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	n, err := node.Open(filepath.Join(dir, "board"), node.Options{Origin: "cli.recount.local/board"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(dir, "admin.token")
+	if err := os.WriteFile(tokenFile, []byte("cli-test-admin-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := node.ReadTokenFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := node.NewServer(n, node.ServerOptions{Admin: node.AdminAuth{Token: tok}})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		n.Close()
+	})
+	return lis.Addr().String(), tokenFile
+}
+
+const testManifest = `{
+  "version": "recount/v1",
+  "electionRef": "cli-test",
+  "title": "CLI test election",
+  "opensAt": "%d",
+  "closesAt": "%d",
+  "threshold": 2,
+  "contests": [
+    {"id": "mayor", "title": "Mayor", "exactly": {"k": 1},
+     "options": [{"id": "ada", "title": "Ada"}, {"id": "alan", "title": "Alan"}, {"id": "grace", "title": "Grace"}]},
+    {"id": "budget", "title": "Budget", "score": {"maxScore": 3},
+     "options": [{"id": "park", "title": "Park"}, {"id": "bikes", "title": "Bikes"}]}
+  ]
+}`
+
+// TestCLIElection runs an election with the commands an operator, two trustees and three voters type:
+// trustee init, admin create with the trustees' files, trustee run, admin credentials, key, open, vote (with a
+// challenge), close, tally, status.
+func TestCLIElection(t *testing.T) {
+	addr, tokenFile := startTestNode(t)
+	dir := t.TempDir()
+	conn := []string{"--node", addr, "--plaintext"}
+	admin := append([]string{"--token-file", tokenFile}, conn...)
+	passFile := filepath.Join(dir, "pass")
+	if err := os.WriteFile(passFile, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		must(t, "trustee", "init", "--store", filepath.Join(dir, fmt.Sprintf("t%d.db", i)), "--name", fmt.Sprintf("Trustee %d", i),
+			"--passphrase-file", passFile, "--out", filepath.Join(dir, fmt.Sprintf("t%d.json", i)))
+	}
+	manifest := filepath.Join(dir, "manifest.json")
+	now := time.Now().Unix()
+	if err := os.WriteFile(manifest, fmt.Appendf(nil, testManifest, now-60, now+3600), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Without the token: refused.
+	trustees := []string{"--trustee", filepath.Join(dir, "t1.json"), "--trustee", filepath.Join(dir, "t2.json")}
+	if code, _ := recount(t, append(append([]string{"admin", "create", "--manifest", manifest}, trustees...), conn...)...); code == 0 {
+		t.Fatal("admin create without a token succeeded")
+	}
+	out := must(t, append(append([]string{"admin", "create", "--manifest", manifest}, trustees...), admin...)...)
+	if !strings.Contains(out, "CLI test election") {
+		t.Errorf("admin create printed: %s", out)
+	}
+
+	var wg sync.WaitGroup
+	trusteeCodes := make([]int, 2)
+	for i := range 2 {
+		wg.Go(func() {
+			var stderr bytes.Buffer
+			trusteeCodes[i] = run(append([]string{"trustee", "run", "--store", filepath.Join(dir, fmt.Sprintf("t%d.db", i+1)), "--passphrase-file", passFile}, conn...), io.Discard, &stderr)
+			if trusteeCodes[i] != 0 {
+				t.Logf("trustee %d: %s", i+1, stderr.String())
+			}
+		})
+	}
+	creds := filepath.Join(dir, "creds")
+	must(t, append([]string{"admin", "credentials", "--count", "3", "--out", creds}, admin...)...)
+	must(t, append([]string{"admin", "key", "--wait", "30s"}, admin...)...)
+	must(t, append([]string{"admin", "open"}, admin...)...)
+
+	cred := func(i int) string { return filepath.Join(creds, fmt.Sprintf("credential-%06d.json", i)) }
+	out = must(t, append([]string{"vote", "--credential", cred(1), "--choice", "mayor=grace", "--choice", "budget=park:3,bikes:1", "--receipt", filepath.Join(dir, "r1.json")}, conn...)...)
+	if !strings.Contains(out, "tracking code:") || !strings.Contains(out, "mayor=grace") {
+		t.Errorf("vote printed: %s", out)
+	}
+	must(t, append([]string{"vote", "--credential", cred(2), "--choice", "mayor=grace", "--receipt", filepath.Join(dir, "r2.json")}, conn...)...)
+	must(t, append([]string{"vote", "--credential", cred(3), "--random", "--challenge", "--receipt", filepath.Join(dir, "r3c.json")}, conn...)...)
+	must(t, append([]string{"vote", "--credential", cred(3), "--choice", "mayor=ada", "--receipt", filepath.Join(dir, "r3.json")}, conn...)...)
+	// A bad choice is refused before anything is sent.
+	if code, _ := recount(t, append([]string{"vote", "--credential", cred(1), "--choice", "mayor=ada,alan"}, conn...)...); code == 0 {
+		t.Error("a ballot with two mayors was accepted")
+	}
+	for _, r := range []string{"r1.json", "r2.json", "r3c.json", "r3.json"} {
+		data, err := os.ReadFile(filepath.Join(dir, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := node.ParseReceipt(data); err != nil {
+			t.Errorf("%s: %v", r, err)
+		}
+	}
+
+	must(t, append([]string{"admin", "close"}, admin...)...)
+	out = must(t, append([]string{"admin", "tally", "--wait", "1m"}, admin...)...)
+	for _, want := range []string{"3 ballots counted", "Grace", "      2", "Ada", "      1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("tally output lacks %q:\n%s", want, out)
+		}
+	}
+	out = must(t, append([]string{"admin", "status"}, admin...)...)
+	if !strings.Contains(out, "done (result posted)") || !strings.Contains(out, "3 cast by 3 voters, 1 challenged") {
+		t.Errorf("status:\n%s", out)
+	}
+	wg.Wait()
+	for i, code := range trusteeCodes {
+		if code != 0 {
+			t.Errorf("trustee %d exited with %d", i+1, code)
+		}
+	}
+	out = must(t, "trustee", "show", "--store", filepath.Join(dir, "t1.db"), "--passphrase-file", passFile)
+	if !strings.Contains(out, "as trustee 1") || !strings.Contains(out, "key share: true") {
+		t.Errorf("trustee show:\n%s", out)
+	}
+	if err := os.WriteFile(passFile, []byte("wrong"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := recount(t, "trustee", "show", "--store", filepath.Join(dir, "t1.db"), "--passphrase-file", passFile); code == 0 {
+		t.Error("the store opened with a wrong passphrase")
+	}
+}
+
+// TestDemo runs the demo with a few voters and checks what it keeps: a record that verifies, one receipt per
+// ballot, one credential per voter.
+func TestDemo(t *testing.T) {
+	demoKDF = &trustee.KDFParams{Time: 1, MemoryKiB: 1024, Threads: 1}
+	defer func() { demoKDF = nil }()
+	out := t.TempDir()
+	text := must(t, "demo", "--voters", "12", "--challenge", "0.25", "--revote", "0.25", "--seed", "3", "--out", out, "--progress", "never")
+	for _, want := range []string{"12 ballots counted", "all 22 numbered checks pass", "the result equals the sums", "Fingerprint"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the demo did not print %q:\n%s", want, text)
+		}
+	}
+	f, err := os.Open(filepath.Join(out, "election.record"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	x, err := ledger.NewExportReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := func(yield func(election.Entry, error) bool) {
+		for e, err := range x.Entries() {
+			if !yield(election.Entry{Index: e.Index, Kind: election.Kind(e.Kind), Payload: e.Payload}, err) {
+				return
+			}
+		}
+	}
+	rep, err := election.Verify(context.Background(), entries, election.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || !rep.Complete || rep.Count != 12 {
+		t.Fatalf("record: ok %v complete %v counted %d: %v", rep.OK(), rep.Complete, rep.Count, rep.Failures)
+	}
+	receipts, _ := os.ReadDir(filepath.Join(out, "receipts"))
+	if len(receipts) != rep.Cast+rep.Spoiled {
+		t.Errorf("%d receipts for %d ballots", len(receipts), rep.Cast+rep.Spoiled)
+	}
+	creds, _ := os.ReadDir(filepath.Join(out, "credentials"))
+	if len(creds) != 12 {
+		t.Errorf("%d credential files", len(creds))
+	}
+	for _, r := range receipts {
+		data, err := os.ReadFile(filepath.Join(out, "receipts", r.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := node.ParseReceipt(data); err != nil {
+			t.Errorf("%s: %v", r.Name(), err)
+		}
+	}
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/node"
+)
+
+// The voter's client: `recount vote` encrypts a ballot on this machine with a credential file, casts it (or
+// challenges it), checks the receipt and saves it.
+
+func init() {
+	register(&command{
+		name:    "vote",
+		summary: "encrypt a ballot with your credential file, cast it (or --challenge it), check and save the receipt",
+		usage:   "--credential FILE --choice CONTEST=OPTION[,OPTION...] ...",
+		setup:   voteSetup,
+	})
+}
+
+func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
+	credFile := fs.String("credential", "", "your credential file (from the commission)")
+	var choices listFlag
+	fs.Var(&choices, "choice", "CONTEST=OPTION[,OPTION...] (for scores OPTION:N); repeat per contest; run without to list them")
+	random := fs.Bool("random", false, "choose at random (for trials)")
+	challenge := fs.Bool("challenge", false, "challenge the ballot instead of casting it: the board shows what it encrypted, and it never counts")
+	receiptFile := fs.String("receipt", "", "where to save the receipt (default: receipt-<tracking code>.json)")
+	conn := addConnFlags(fs, false)
+	return func(ctx context.Context, args []string) error {
+		if *credFile == "" || len(args) > 0 {
+			return errUsage
+		}
+		data, err := os.ReadFile(*credFile)
+		if err != nil {
+			return err
+		}
+		cred, err := election.ParseCredentialFile(data)
+		if err != nil {
+			return err
+		}
+		c, err := conn.dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		info, err := c.Election(ctx)
+		if err != nil {
+			return friendly(err)
+		}
+		m := info.Manifest
+		if cred.Election != m.ID() {
+			return fmt.Errorf("the credential is for election %s, the node holds %s", cred.Election, m.ID())
+		}
+		if info.Phase != recountv1.Phase_PHASE_OPEN || info.Key == nil {
+			return fmt.Errorf("the polls are not open (%s)", phaseName(info.Phase))
+		}
+		var ch election.Choices
+		switch {
+		case *random:
+			ch = randomChoices(m, nil)
+		case len(choices) == 0:
+			describeBallot(os.Stderr, m)
+			return errors.New("give your choices with --choice (see above)")
+		default:
+			if ch, err = parseChoices(m, choices); err != nil {
+				return err
+			}
+		}
+		b, err := election.EncryptBallot(m, info.Key, cred, ch, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("election:      %s\nyour choices:  %s\ntracking code: %s\n", m.Proto().Title, choicesText(m, ch), election.HumanTrackingCode(b.TrackingCode()))
+		r, err := c.Submit(ctx, info, b, *challenge)
+		if err != nil {
+			return friendly(err)
+		}
+		path := *receiptFile
+		if path == "" {
+			path = "receipt-" + strings.ReplaceAll(election.HumanTrackingCode(b.TrackingCode())[:14], "-", "") + ".json"
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return fmt.Errorf("saving the receipt: %w", err)
+		}
+		if _, err := f.Write(r.Marshal()); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		if *challenge {
+			fmt.Printf("challenged:    entry %d of the board; the ballot will never count\n", r.Index)
+			fmt.Println("  the board now shows the ballot opened: check it encrypted the choices above. Then vote again.")
+		} else {
+			fmt.Printf("cast:          entry %d of the board, on disk and signed (checkpoint of %s entries)\n", r.Index, checkpointSize(r))
+			fmt.Println("  you may vote again until the polls close: only your last ballot counts")
+		}
+		fmt.Printf("receipt:       %s (check it any time with `recount receipt`)\n", path)
+		return nil
+	}
+}
+
+func checkpointSize(r *node.Receipt) string {
+	lines := strings.Split(string(r.Checkpoint), "\n")
+	if len(lines) > 1 {
+		return lines[1]
+	}
+	return "?"
+}
+
+// describeBallot lists the contests and their options.
+func describeBallot(w io.Writer, m *election.Manifest) {
+	fmt.Fprintf(w, "%s\n", m.Proto().Title)
+	for _, c := range m.Proto().Contests {
+		fmt.Fprintf(w, "  --choice %s=...   %s (%s)\n", c.Id, c.Title, ruleText(c))
+		for _, o := range c.Options {
+			fmt.Fprintf(w, "      %-16s %s\n", o.Id, o.Title)
+		}
+	}
+}
+
+// parseChoices reads --choice flags: CONTEST=OPTION[,OPTION...], with OPTION:N for scores.
+func parseChoices(m *election.Manifest, flags []string) (election.Choices, error) {
+	pb := m.Proto()
+	ch := make(election.Choices, len(pb.Contests))
+	for c, contest := range pb.Contests {
+		ch[c] = make([]uint64, len(contest.Options))
+	}
+	seen := map[string]bool{}
+	for _, f := range flags {
+		cid, list, ok := strings.Cut(f, "=")
+		if !ok {
+			return nil, fmt.Errorf("--choice %q: want CONTEST=OPTION[,OPTION...]", f)
+		}
+		c := -1
+		for i, contest := range pb.Contests {
+			if contest.Id == cid {
+				c = i
+			}
+		}
+		if c < 0 {
+			return nil, fmt.Errorf("--choice %q: no contest %q", f, cid)
+		}
+		if seen[cid] {
+			return nil, fmt.Errorf("--choice: contest %q given twice", cid)
+		}
+		seen[cid] = true
+		for _, item := range strings.Split(list, ",") {
+			if item = strings.TrimSpace(item); item == "" {
+				continue
+			}
+			oid, val, scored := strings.Cut(item, ":")
+			v := uint64(1)
+			if scored {
+				n, err := strconv.ParseUint(val, 10, 32)
+				if err != nil {
+					return nil, fmt.Errorf("--choice %q: score %q is not a number", f, val)
+				}
+				v = n
+			}
+			o := -1
+			for i, opt := range pb.Contests[c].Options {
+				if opt.Id == oid {
+					o = i
+				}
+			}
+			if o < 0 {
+				return nil, fmt.Errorf("--choice %q: contest %q has no option %q", f, cid, oid)
+			}
+			ch[c][o] = v
+		}
+	}
+	if err := m.CheckChoices(ch); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// choicesText says what choices are, for people.
+func choicesText(m *election.Manifest, ch election.Choices) string {
+	var parts []string
+	for c, contest := range m.Proto().Contests {
+		var sel []string
+		for o, v := range ch[c] {
+			switch {
+			case v == 0:
+			case m.Rules()[c].OptionMax > 1:
+				sel = append(sel, fmt.Sprintf("%s:%d", contest.Options[o].Id, v))
+			default:
+				sel = append(sel, contest.Options[o].Id)
+			}
+		}
+		if len(sel) == 0 {
+			sel = []string{"(none)"}
+		}
+		parts = append(parts, contest.Id+"="+strings.Join(sel, ","))
+	}
+	return strings.Join(parts, "  ")
+}
+
+// randomChoices returns valid random choices.
+func randomChoices(m *election.Manifest, rng *rand.Rand) election.Choices {
+	if rng == nil {
+		rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	var ch election.Choices
+	for _, r := range m.Rules() {
+		vals := make([]uint64, r.Options)
+		hi := min(r.TotalMax, uint64(r.Options)*r.OptionMax)
+		total := r.TotalMin + uint64(rng.IntN(int(hi-r.TotalMin+1)))
+		for total > 0 {
+			if o := rng.IntN(r.Options); vals[o] < r.OptionMax {
+				vals[o]++
+				total--
+			}
+		}
+		ch = append(ch, vals)
+	}
+	return ch
+}

@@ -1,0 +1,260 @@
+// Command recountd is the Recount node: it keeps one election's bulletin board in a data directory and serves
+// the VoterService, TrusteeService, AdminService and BoardService over gRPC (api/recount/v1), with gRPC health
+// and reflection, structured logs, and Prometheus metrics on a separate HTTP port.
+//
+// Every flag can also be set in the environment: --data-dir is RECOUNTD_DATA_DIR, --admin-token-file is
+// RECOUNTD_ADMIN_TOKEN_FILE, and so on. A flag given on the command line wins.
+//
+//	recountd --data-dir /var/lib/recount --origin vote.example.org/board \
+//	    --tls-cert node.crt --tls-key node.key --admin-token-file admin.token --metrics-listen 127.0.0.1:9464
+//
+// On SIGINT or SIGTERM the node stops taking calls, finishes those in progress (appends among them), ends the
+// board streams, and closes the board.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/node"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Stderr, nil))
+}
+
+type config struct {
+	dataDir, listen, origin      string
+	tlsCert, tlsKey, adminCA     string
+	plaintext                    bool
+	adminTokenFile               string
+	metricsListen                string
+	logFormat, logLevel          string
+	maxMessageBytes              int
+	callTimeout, shutdownTimeout time.Duration
+	maxConcurrentStreams         uint
+	stderr                       io.Writer
+}
+
+// envName is the environment variable of a flag: RECOUNTD_ and the flag's name in upper case, dashes as
+// underscores.
+func envName(flagName string) string {
+	return "RECOUNTD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (*config, error) {
+	c := &config{stderr: stderr}
+	fs := flag.NewFlagSet("recountd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.dataDir, "data-dir", "", "directory of the board (created on first start; one election per directory)")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:7400", "gRPC listen address")
+	fs.StringVar(&c.origin, "origin", "", "the board's origin, e.g. vote.example.org/board: required on first start, checked after")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain of the node (TLS)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of the node (TLS)")
+	fs.BoolVar(&c.plaintext, "plaintext", false, "serve without TLS (loopback and tests only)")
+	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the commission's bearer token for admin calls (mode 0600)")
+	fs.StringVar(&c.adminCA, "admin-client-ca", "", "PEM CA of the commission: admin calls then need a client certificate it signed (mutual TLS)")
+	fs.StringVar(&c.metricsListen, "metrics-listen", "", "HTTP address for Prometheus metrics at /metrics (off when empty)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", node.DefaultMaxMessageBytes, "largest request accepted, in bytes")
+	fs.DurationVar(&c.callTimeout, "call-timeout", node.DefaultCallTimeout, "deadline given to calls that come without one")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for the calls in progress")
+	fs.UintVar(&c.maxConcurrentStreams, "max-concurrent-streams", 256, "calls in progress per connection")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: recountd [flags]\n\nrecountd is the Recount node: one election's bulletin board, served over gRPC.\n"+
+			"Every flag can be set in the environment as RECOUNTD_<FLAG> (e.g. RECOUNTD_DATA_DIR); the command line wins.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := lookupEnv(envName(f.Name)); ok && !set[f.Name] && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	switch {
+	case c.dataDir == "":
+		return nil, errors.New("--data-dir (or RECOUNTD_DATA_DIR) is required")
+	case (c.tlsCert == "") != (c.tlsKey == ""):
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	case c.tlsCert == "" && !c.plaintext:
+		return nil, errors.New("give --tls-cert and --tls-key, or --plaintext to serve without TLS")
+	case c.tlsCert != "" && c.plaintext:
+		return nil, errors.New("--plaintext and --tls-cert: choose one")
+	case c.adminCA != "" && c.tlsCert == "":
+		return nil, errors.New("--admin-client-ca needs TLS (--tls-cert and --tls-key)")
+	case c.logFormat != "text" && c.logFormat != "json":
+		return nil, fmt.Errorf("--log-format %q: want text or json", c.logFormat)
+	}
+	return c, nil
+}
+
+func newLogger(c *config) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", c.logLevel, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(c.stderr, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(c.stderr, opts)), nil
+}
+
+// run runs the node until ctx ends and returns the exit status. listening, if set, is told the addresses.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer, listening func(grpcAddr, metricsAddr string)) int {
+	c, err := parse(args, lookupEnv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "recountd: %v\n", err)
+		return 2
+	}
+	logger, err := newLogger(c)
+	if err != nil {
+		fmt.Fprintf(stderr, "recountd: %v\n", err)
+		return 2
+	}
+	if err := serve(ctx, c, logger, listening); err != nil {
+		logger.Error("recountd: stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, c *config, logger *slog.Logger, listening func(grpcAddr, metricsAddr string)) error {
+	auth := node.AdminAuth{}
+	if c.adminTokenFile != "" {
+		tok, err := node.ReadTokenFile(c.adminTokenFile)
+		if err != nil {
+			return err
+		}
+		auth.Token = tok
+	}
+	var tlsCfg *tls.Config
+	if c.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return fmt.Errorf("TLS: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if c.adminCA != "" {
+			pem, err := os.ReadFile(c.adminCA)
+			if err != nil {
+				return fmt.Errorf("admin client CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("admin client CA: %s holds no PEM certificate", c.adminCA)
+			}
+			tlsCfg.ClientCAs, tlsCfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
+			auth.ClientCert = true
+		}
+	}
+	if !auth.Enabled() {
+		logger.Warn("recountd: no admin credentials configured (--admin-token-file, --admin-client-ca): every admin call will be refused")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := node.NewMetrics(reg)
+
+	n, err := node.Open(c.dataDir, node.Options{Origin: c.origin, Logger: logger, Metrics: metrics})
+	if err != nil {
+		if errors.Is(err, ledger.ErrInvalid) && c.origin == "" {
+			return fmt.Errorf("%w (on first start give --origin, e.g. --origin vote.example.org/board)", err)
+		}
+		return err
+	}
+	defer func() {
+		if err := n.Close(); err != nil {
+			logger.Error("recountd: closing the board", "err", err)
+		}
+	}()
+
+	lis, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	srv := node.NewServer(n, node.ServerOptions{TLS: tlsCfg, Admin: auth, MaxMessageBytes: c.maxMessageBytes,
+		DefaultTimeout: c.callTimeout, MaxConcurrentStreams: uint32(c.maxConcurrentStreams), Logger: logger})
+
+	var metricsSrv *http.Server
+	metricsAddr := ""
+	if c.metricsListen != "" {
+		mlis, err := net.Listen("tcp", c.metricsListen)
+		if err != nil {
+			lis.Close()
+			return fmt.Errorf("metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		metricsAddr = mlis.Addr().String()
+		go func() {
+			if err := metricsSrv.Serve(mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("recountd: metrics server", "err", err)
+			}
+		}()
+	}
+
+	status := n.Status()
+	logger.Info("recountd: serving", "listen", lis.Addr().String(), "tls", tlsCfg != nil, "metrics", metricsAddr,
+		"origin", n.Log().Origin(), "verifier_key", n.Log().VerifierKey(), "fingerprint", ledger.KeyFingerprint(n.Log().VerifierKey()),
+		"phase", status.Phase.String(), "entries", status.BoardSize)
+	if listening != nil {
+		listening(lis.Addr().String(), metricsAddr)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case <-ctx.Done():
+		logger.Info("recountd: shutting down: finishing the calls in progress", "timeout", c.shutdownTimeout)
+	case err := <-errc:
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	srv.Shutdown(sctx)
+	<-errc
+	if metricsSrv != nil {
+		metricsSrv.Shutdown(sctx)
+	}
+	logger.Info("recountd: stopped", "entries", n.Log().Size())
+	return nil
+}

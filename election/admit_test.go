@@ -1,0 +1,123 @@
+package election_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
+)
+
+// TestAdmitLeavesNoTrace replays an honest election through Admit (ballots through CheckBallot and
+// ApplyChecked, as the node does) and, before every entry that is not a ballot, offers Admit a faulty version
+// of it, made so that State.Apply would have changed the state before finding the fault. Each must be refused,
+// and the honest entry that follows must still be admitted: a refused entry leaves no trace.
+func TestAdmitLeavesNoTrace(t *testing.T) {
+	e := honestElection(t)
+	m := e.Manifest
+	s := election.NewState()
+	resign := func(en election.Entry, change func(body []byte) []byte) []byte {
+		var ts recountv1.TrusteeSigned
+		if err := proto.Unmarshal(en.Payload, &ts); err != nil {
+			t.Fatal(err)
+		}
+		keys := e.Trustees[ts.Trustee-1].Keys
+		return keys.Sign(m, en.Kind, int(ts.Trustee), change(slices.Clone(ts.Body))).Payload
+	}
+	remarshal := func(payload []byte, msg proto.Message, change func()) []byte {
+		if err := proto.Unmarshal(payload, msg); err != nil {
+			t.Fatal(err)
+		}
+		change()
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var firstCredentials []byte
+	refused := 0
+	for _, en := range e.Entries {
+		var bad [][]byte
+		if en.Kind != election.KindBallot && en.Kind != election.KindSpoiledBallot {
+			bad = append(bad, []byte{0xff, 0xff})
+		}
+		switch en.Kind {
+		case election.KindCredentials:
+			if firstCredentials != nil {
+				bad = append(bad, firstCredentials)
+			}
+		case election.KindKeyCommitment:
+			bad = append(bad, resign(en, func(body []byte) []byte {
+				var kc recountv1.KeyCommitment
+				return remarshal(body, &kc, func() { kc.Coefficients[0], kc.Coefficients[1] = kc.Coefficients[1], kc.Coefficients[0] })
+			}))
+		case election.KindElectionKey:
+			var k recountv1.ElectionKey
+			bad = append(bad, remarshal(en.Payload, &k, func() { k.JointKey = k.VerificationKeys[0] }))
+		case election.KindEncryptedTally:
+			var tl recountv1.EncryptedTally
+			bad = append(bad, remarshal(en.Payload, &tl, func() { tl.Counted = tl.Counted[1:] }))
+		case election.KindPartialDecryption:
+			bad = append(bad, resign(en, func(body []byte) []byte {
+				var pd recountv1.PartialDecryption
+				return remarshal(body, &pd, func() {
+					sh := pd.Contests[0].Shares
+					sh[0], sh[1] = sh[1], sh[0]
+				})
+			}))
+		case election.KindResult:
+			var r recountv1.Result
+			bad = append(bad, remarshal(en.Payload, &r, func() { r.Contests[0].Counts[0]++ }))
+		}
+		for i, payload := range bad {
+			if errs := s.Admit(election.Entry{Index: en.Index, Kind: en.Kind, Payload: payload}); len(errs) == 0 {
+				t.Fatalf("entry %d (%s): faulty version %d admitted", en.Index, en.Kind, i)
+			}
+			refused++
+		}
+		var errs []*election.CheckError
+		if en.Kind == election.KindBallot || en.Kind == election.KindSpoiledBallot {
+			bc := election.CheckBallot(m, s.Key().PublicKey, en)
+			if err := bc.Err(); err != nil {
+				t.Fatalf("entry %d: %v", en.Index, err)
+			}
+			if ce := s.CheckBallotAdmission(bc.Ballot().TrackingCode, bc.Ballot().Credential); ce != nil {
+				t.Fatalf("entry %d: %v", en.Index, ce)
+			}
+			errs = s.ApplyChecked(en, bc)
+			if errs2 := s.Admit(en); len(errs2) == 0 {
+				t.Fatalf("entry %d: Admit took a ballot", en.Index)
+			}
+		} else {
+			errs = s.Admit(en)
+		}
+		if len(errs) > 0 {
+			t.Fatalf("entry %d (%s), honest, refused after a faulty version: %v", en.Index, en.Kind, errs[0])
+		}
+		if en.Kind == election.KindCredentials && firstCredentials == nil {
+			firstCredentials = en.Payload
+		}
+	}
+	if refused < len(e.Entries)/2 {
+		t.Fatalf("only %d faulty entries tried", refused)
+	}
+	if !s.HasResult() || s.Size() != uint64(len(e.Entries)) {
+		t.Fatalf("the replayed state has no result or %d entries", s.Size())
+	}
+	rep, err := election.Verify(context.Background(), electiontest.Seq(e.Entries), election.VerifyOptions{})
+	if err != nil || !rep.OK() {
+		t.Fatalf("the honest record no longer verifies: %v %v", err, rep.Failures)
+	}
+	for c, cc := range s.Tally().Contests {
+		for o, oc := range cc.Options {
+			if oc.Count != rep.Tally.Contests[c].Options[o].Count {
+				t.Errorf("contest %d option %d: %d, verifier %d", c, o, oc.Count, rep.Tally.Contests[c].Options[o].Count)
+			}
+		}
+	}
+}

@@ -1,0 +1,241 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/crypto/elgamal"
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/ledger"
+)
+
+// DialOptions configure Dial.
+type DialOptions struct {
+	// Plaintext talks to the node without TLS (a node on loopback, or tests).
+	Plaintext bool
+	// CAFile is a PEM file of the CAs that sign the node's certificate; empty means the system's roots.
+	CAFile string
+	// CertFile and KeyFile are a client certificate and key (PEM), for admin calls over mutual TLS.
+	CertFile, KeyFile string
+	// ServerName overrides the name checked in the node's certificate.
+	ServerName string
+	// Token is the admin bearer token, sent with AdminService calls only.
+	Token []byte
+	// Timeout is the deadline given to unary calls whose context has none (DefaultCallTimeout when 0).
+	Timeout time.Duration
+}
+
+// Client is a connection to a node with a client for each service.
+type Client struct {
+	Conn    *grpc.ClientConn
+	Voter   recountv1.VoterServiceClient
+	Trustee recountv1.TrusteeServiceClient
+	Admin   recountv1.AdminServiceClient
+	Board   recountv1.BoardServiceClient
+}
+
+// Dial connects to the node at target (host:port). The connection is made lazily, at the first call.
+func Dial(target string, opts DialOptions) (*Client, error) {
+	var creds credentials.TransportCredentials
+	if opts.Plaintext {
+		if opts.CAFile != "" || opts.CertFile != "" {
+			return nil, errors.New("dial: plaintext with TLS files: choose one")
+		}
+		creds = insecure.NewCredentials()
+	} else {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: opts.ServerName}
+		if opts.CAFile != "" {
+			pem, err := os.ReadFile(opts.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("dial: %w", err)
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("dial: %s holds no PEM certificate", opts.CAFile)
+			}
+		}
+		if opts.CertFile != "" || opts.KeyFile != "" {
+			cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("dial: client certificate: %w", err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultCallTimeout
+	}
+	token := opts.Token
+	conn, err := grpc.NewClient(target,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxSendBytes), grpc.MaxCallSendMsgSize(DefaultMaxMessageBytes)),
+		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
+			if _, ok := ctx.Deadline(); !ok {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			if len(token) > 0 && isAdmin(method) {
+				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+string(token))
+			}
+			return invoker(ctx, method, req, reply, cc, callOpts...)
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", target, err)
+	}
+	return &Client{Conn: conn, Voter: recountv1.NewVoterServiceClient(conn), Trustee: recountv1.NewTrusteeServiceClient(conn),
+		Admin: recountv1.NewAdminServiceClient(conn), Board: recountv1.NewBoardServiceClient(conn)}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.Conn.Close() }
+
+// ElectionInfo is what a voting client reads from the node before it encrypts a ballot.
+type ElectionInfo struct {
+	Manifest *election.Manifest
+	Key      *elgamal.PublicKey
+	BoardKey string
+	Phase    recountv1.Phase
+}
+
+// Election reads the election from the node and checks that the manifest hashes to the election identity.
+func (c *Client) Election(ctx context.Context) (*ElectionInfo, error) {
+	resp, err := c.Voter.GetElection(ctx, &recountv1.GetElectionRequest{})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Manifest) == 0 {
+		return nil, errors.New("the node holds no election yet")
+	}
+	m, err := election.ParseManifest(resp.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("the node's manifest: %w", err)
+	}
+	if id := m.ID(); string(id[:]) != string(resp.ElectionId) {
+		return nil, errors.New("the node's election identity is not the hash of its manifest")
+	}
+	info := &ElectionInfo{Manifest: m, BoardKey: resp.BoardKey, Phase: resp.Phase}
+	if len(resp.JointKey) > 0 {
+		if info.Key, err = elgamal.ParsePublicKey(resp.JointKey); err != nil {
+			return nil, fmt.Errorf("the node's election key: %w", err)
+		}
+	}
+	return info, nil
+}
+
+// Submit casts a prepared ballot (or challenges it) and returns its receipt, checked against the ballot sent:
+// the checkpoint's signature under boardKey and the inclusion proof. If the call ends without an answer (a
+// deadline, a lost connection), it asks the node for the ballot by tracking code: the ballot may be on the
+// board all the same.
+func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.PreparedBallot, challenge bool) (*Receipt, error) {
+	d := b.Cast()
+	if challenge {
+		d = b.Challenge()
+	}
+	var pb *recountv1.Receipt
+	var err error
+	if challenge {
+		var resp *recountv1.ChallengeBallotResponse
+		if resp, err = c.Voter.ChallengeBallot(ctx, &recountv1.ChallengeBallotRequest{SpoiledBallot: d.Payload}); err == nil {
+			pb = resp.Receipt
+		}
+	} else {
+		var resp *recountv1.CastBallotResponse
+		if resp, err = c.Voter.CastBallot(ctx, &recountv1.CastBallotRequest{SignedBallot: d.Payload}); err == nil {
+			pb = resp.Receipt
+		}
+	}
+	if code := status.Code(err); code == codes.DeadlineExceeded || code == codes.Unavailable || code == codes.Canceled {
+		code := b.TrackingCode()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultCallTimeout)
+		defer cancel()
+		if resp, rerr := c.Voter.GetReceipt(rctx, &recountv1.GetReceiptRequest{TrackingCode: code[:]}); rerr == nil {
+			pb, err = resp.Receipt, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	r, err := ReceiptFromProto(pb, info.Manifest.ID(), d.Kind)
+	if err != nil {
+		return nil, err
+	}
+	if r.TrackingCode != b.TrackingCode() {
+		return nil, fmt.Errorf("%w: the node answered with another tracking code", ErrReceipt)
+	}
+	if _, err := r.Verify(info.BoardKey, d.Kind, d.Payload); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// CheckReceipt asks the node where a receipt's ballot stands now and checks the answer: the entry is in the
+// latest checkpoint, and the latest checkpoint extends the receipt's (the board was not rewritten since). It
+// returns the node's answer and the latest checkpoint.
+func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*recountv1.GetReceiptResponse, ledger.Checkpoint, error) {
+	old, err := ledger.ParseCheckpoint(r.Checkpoint, r.BoardKey)
+	if err != nil {
+		return nil, ledger.Checkpoint{}, fmt.Errorf("%w: checkpoint: %v", ErrReceipt, err)
+	}
+	resp, err := c.Voter.GetReceipt(ctx, &recountv1.GetReceiptRequest{TrackingCode: r.TrackingCode[:], SinceSize: old.Size})
+	if err != nil {
+		return nil, ledger.Checkpoint{}, err
+	}
+	if resp.Receipt == nil {
+		return nil, ledger.Checkpoint{}, fmt.Errorf("%w: the node sent no proof", ErrReceipt)
+	}
+	latest, err := ledger.ParseCheckpoint(resp.Receipt.Checkpoint, r.BoardKey)
+	if err != nil {
+		return nil, ledger.Checkpoint{}, fmt.Errorf("%w: the latest checkpoint: %v", ErrReceipt, err)
+	}
+	if err := ledger.VerifyConsistency(old, latest, resp.ConsistencyProof); err != nil {
+		return nil, latest, fmt.Errorf("%w: %v", ErrReceipt, err)
+	}
+	if resp.Receipt.Index != r.Index {
+		return nil, latest, fmt.Errorf("%w: the node places the ballot at entry %d, the receipt at %d", ErrReceipt, resp.Receipt.Index, r.Index)
+	}
+	// The entry is the same leaf in both trees: check its inclusion in the latest one with the receipt's
+	// leaf, recomputed from the entry itself.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	e, err := c.Board.StreamEntries(sctx, &recountv1.StreamEntriesRequest{From: r.Index})
+	if err != nil {
+		return nil, latest, err
+	}
+	first, err := e.Recv()
+	if err != nil {
+		return nil, latest, err
+	}
+	if _, err := r.Verify(r.BoardKey, election.Kind(first.Kind), first.Payload); err != nil {
+		return nil, latest, err
+	}
+	if err := ledger.VerifyInclusion(latest, ledger.Kind(first.Kind), first.Payload, r.Index, resp.Receipt.InclusionProof); err != nil {
+		return nil, latest, fmt.Errorf("%w: inclusion in the latest checkpoint: %v", ErrReceipt, err)
+	}
+	return resp, latest, nil
+}
+
+// peerAddr returns the caller's address.
+func peerAddr(ctx context.Context) (string, bool) {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return "", false
+	}
+	return p.Addr.String(), true
+}

@@ -1,0 +1,84 @@
+package node
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/recount-vote/recount/election"
+)
+
+// Metrics are the node's Prometheus metrics. A nil *Metrics records nothing.
+type Metrics struct {
+	ballots       *prometheus.CounterVec
+	refusals      *prometheus.CounterVec
+	appendLatency prometheus.Histogram
+	appendErrors  prometheus.Counter
+	size          prometheus.Gauge
+}
+
+// NewMetrics makes the node's metrics and registers them with reg:
+//
+//	recount_ballots_accepted_total{kind="ballot"|"spoiled"}   ballots appended
+//	recount_ballots_refused_total{reason="BALLOT_PROOFS"|...} ballots refused, by ErrorInfo reason
+//	recount_append_seconds                                    time from an append's start until it is on disk
+//	recount_append_errors_total                               appends that failed
+//	recount_board_entries                                     entries on the board (applied)
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		ballots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recount_ballots_accepted_total",
+			Help: "Ballots appended to the board, by kind (ballot: cast; spoiled: challenged)."}, []string{"kind"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recount_ballots_refused_total",
+			Help: "Ballots refused, by reason (the failed check, or the phase)."}, []string{"reason"}),
+		appendLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recount_append_seconds",
+			Help:    "Time from the start of an append until it is durable (group commit and fsync included).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		appendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "recount_append_errors_total",
+			Help: "Appends that failed (the node then refuses every change until restarted)."}),
+		size: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recount_board_entries",
+			Help: "Entries on the board, applied to the election state."}),
+	}
+	m.ballots.WithLabelValues("ballot")
+	m.ballots.WithLabelValues("spoiled")
+	reg.MustRegister(m.ballots, m.refusals, m.appendLatency, m.appendErrors, m.size)
+	return m
+}
+
+func (m *Metrics) accepted(kind election.Kind) {
+	if m == nil {
+		return
+	}
+	if kind == election.KindSpoiledBallot {
+		m.ballots.WithLabelValues("spoiled").Inc()
+	} else {
+		m.ballots.WithLabelValues("ballot").Inc()
+	}
+}
+
+func (m *Metrics) refused(reason string) {
+	if m == nil {
+		return
+	}
+	if reason == "" {
+		reason = "OTHER"
+	}
+	m.refusals.WithLabelValues(reason).Inc()
+}
+
+func (m *Metrics) appended(d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.appendErrors.Inc()
+		return
+	}
+	m.appendLatency.Observe(d.Seconds())
+}
+
+func (m *Metrics) boardSize(n uint64) {
+	if m == nil {
+		return
+	}
+	m.size.Set(float64(n))
+}

@@ -1,0 +1,282 @@
+// Package node wires package election and package ledger into Recount's gRPC services (api/recount/v1): a Node
+// owns one board (a ledger.Log) and the election.State that replays it, and serves VoterService, TrusteeService,
+// AdminService and BoardService. It also holds the voter's receipt (receipt.go) and a client for the services
+// (client.go).
+//
+// # One board, one election
+//
+// A node's data directory holds one board, and a board holds one election: entry 0 is its manifest. The state is
+// kept in step with the board: every appended entry is applied to it in index order, and on start the node
+// replays the board.
+//
+// # What the node accepts
+//
+// election.State decides. A ballot is checked first without any lock (election.CheckBallot: shape, election,
+// signature, proofs: the costly part, so concurrent ballots use every core); then, under the read side of the
+// node's phase lock, against the state (State.CheckBallotAdmission: credential, window, uniqueness), with its
+// tracking code reserved so that a concurrent duplicate is refused; then it is appended (the board groups
+// concurrent appends into one fsync) and applied in index order. Every other entry (the manifest, credentials,
+// the trustees' entries, opening and closing the polls, the tally and the result) is admitted by State.Admit
+// under the write side of the phase lock, which waits for the ballots in flight: the close is appended after
+// every ballot admitted before it. A refused request appends nothing.
+//
+// # Durability
+//
+// A receipt, like every answer that reports an entry, is given only once the append returned, that is once the
+// entry and the checkpoint that covers it are on disk. Appends run detached from the caller's context, so a
+// client that gives up cannot leave an entry in doubt; the client asks for its receipt by tracking code instead.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/ledger"
+)
+
+// Options configure Open.
+type Options struct {
+	// Origin names the board (the first line of its checkpoints). Required to create a board; when set for an
+	// existing board it must match.
+	Origin string
+	// Logger receives the node's logs; nil means none.
+	Logger *slog.Logger
+	// Metrics, when set, is updated by the node (see NewMetrics).
+	Metrics *Metrics
+	// Now is the node's clock (time.Now when nil): it stamps the open and close entries and bounds the voting
+	// window of the manifest.
+	Now func() time.Time
+}
+
+// Node is an open board and the election state it holds. Its methods are safe for concurrent use.
+type Node struct {
+	log     *ledger.Log
+	logger  *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+
+	// phase orders the board's appends. A ballot holds it for reading from its admission until it is applied;
+	// every other entry holds it for writing, so that it sees a state with every entry applied.
+	phase sync.RWMutex
+
+	stateMu sync.RWMutex // guards state
+	state   *election.State
+
+	resMu    sync.Mutex // guards inflight
+	inflight map[election.ID]struct{}
+
+	applyMu sync.Mutex // guards pending and applied
+	pending map[uint64]*pendingEntry
+	applied uint64 // the number of entries applied to state
+
+	broken   atomic.Pointer[error]
+	stopping chan struct{} // closed by Close (and Shutdown): followers stop
+	stopOnce sync.Once
+}
+
+// pendingEntry is an appended ballot waiting for the entries before it to be applied.
+type pendingEntry struct {
+	e     election.Entry
+	bc    *election.BallotCheck
+	errs  []*election.CheckError
+	ready chan struct{}
+}
+
+// Open opens (or creates) the board in dir and replays it. It refuses a board whose entries the election state
+// does not accept: the node never appends such entries, so the board was damaged or written by something else.
+func Open(dir string, opts Options) (*Node, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	l, err := ledger.Open(dir, ledger.Options{Origin: opts.Origin, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{log: l, logger: logger, metrics: opts.Metrics, now: now, state: election.NewState(),
+		inflight: map[election.ID]struct{}{}, pending: map[uint64]*pendingEntry{}, stopping: make(chan struct{})}
+	start := time.Now()
+	if err := n.replay(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	n.applied = n.state.Size()
+	n.metrics.boardSize(n.applied)
+	logger.Info("node: board replayed", "dir", dir, "entries", n.applied, "took", time.Since(start).Round(time.Millisecond),
+		"verifier_key", l.VerifierKey())
+	return n, nil
+}
+
+// replay applies the board's entries to the state. Ballots were fully checked before they were appended, so
+// only their shape is checked again (spoiled ballots, rare, are checked in full).
+func (n *Node) replay() error {
+	for le, err := range n.log.Entries(context.Background(), 0) {
+		if err != nil {
+			return fmt.Errorf("node: replaying the board: %w", err)
+		}
+		e := election.Entry{Index: le.Index, Kind: election.Kind(le.Kind), Payload: le.Payload}
+		var errs []*election.CheckError
+		switch {
+		case e.Kind == election.KindBallot && n.state.Key() != nil:
+			errs = n.state.ApplyChecked(e, election.CheckBallotShapeOnly(n.state.Manifest(), e))
+		default:
+			errs = n.state.Apply(e)
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("node: the board in %s holds an entry the election does not accept (%v); the node never appends one: check the board with `recount verify`", n.log.Dir(), errs[0])
+		}
+	}
+	return nil
+}
+
+// Log returns the node's board.
+func (n *Node) Log() *ledger.Log { return n.log }
+
+// Stopping returns a channel closed once the node starts to shut down; long-running streams end then.
+func (n *Node) Stopping() <-chan struct{} { return n.stopping }
+
+// BeginShutdown tells the node's followers (StreamEntries with follow) to end. Call it before stopping the
+// gRPC server gracefully, then Close.
+func (n *Node) BeginShutdown() { n.stopOnce.Do(func() { close(n.stopping) }) }
+
+// Close ends the followers, waits for the appends in flight to be committed, and closes the board.
+func (n *Node) Close() error {
+	n.BeginShutdown()
+	return n.log.Close()
+}
+
+// View calls fn with the election state, under the node's read lock. fn must not keep the state or call the
+// node.
+func (n *Node) View(fn func(s *election.State)) {
+	n.stateMu.RLock()
+	defer n.stateMu.RUnlock()
+	fn(n.state)
+}
+
+// usable returns the error to answer every change with once an append failed.
+func (n *Node) usable() error {
+	if p := n.broken.Load(); p != nil {
+		return refusal(codes.Unavailable, ReasonBoardFailed, nil, "%v: %v", errNodeBroken, *p)
+	}
+	return nil
+}
+
+// appendFailed turns a failed append into a status; any failure but a shutdown breaks the node.
+func (n *Node) appendFailed(err error) error {
+	if errors.Is(err, ledger.ErrClosed) {
+		return refusal(codes.Unavailable, ReasonShuttingDown, nil, "the node is shutting down; nothing was appended: try again")
+	}
+	n.broken.CompareAndSwap(nil, &err)
+	n.logger.Error("node: an append failed; refusing every change until restarted", "err", err)
+	return refusal(codes.Unavailable, ReasonBoardFailed, nil, "%v: %v", errNodeBroken, err)
+}
+
+// appendDetached appends one entry without the caller's context: once queued, an entry is always committed (or
+// the board fails), so no entry is left in doubt by a client that went away.
+func (n *Node) appendDetached(ctx context.Context, kind election.Kind, payload []byte) (ledger.AppendResult, error) {
+	start := time.Now()
+	res, err := n.log.Append(context.WithoutCancel(ctx), ledger.Kind(kind), payload)
+	n.metrics.appended(time.Since(start), err)
+	return res, err
+}
+
+// exclusive admits and appends an entry under the write side of the phase lock: draft computes it from a state
+// that has every appended entry applied (or returns the status to refuse with); State.Admit checks it.
+func (n *Node) exclusive(ctx context.Context, draft func(s *election.State) (election.Draft, error)) (ledger.AppendResult, error) {
+	n.phase.Lock()
+	defer n.phase.Unlock()
+	if err := n.usable(); err != nil {
+		return ledger.AppendResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return ledger.AppendResult{}, ctxStatus(err)
+	}
+	// No ballot is in flight and no other entry can come: the state changes only under this lock. The draft
+	// (which may be long: the result's discrete logarithms) is made under the read lock, so that receipts and
+	// the status are still served meanwhile.
+	var d election.Draft
+	var err error
+	n.View(func(s *election.State) { d, err = draft(s) })
+	if err != nil {
+		return ledger.AppendResult{}, err
+	}
+	n.stateMu.Lock()
+	idx := n.state.Size()
+	errs := n.state.Admit(election.Entry{Index: idx, Kind: d.Kind, Payload: d.Payload})
+	n.stateMu.Unlock()
+	if len(errs) > 0 {
+		return ledger.AppendResult{}, checkRefusal(codes.InvalidArgument, errs[0])
+	}
+	// From here the state holds the entry: if the append fails, the node is broken (until a restart replays
+	// the board) and refuses every change, so that it never builds on an entry the board does not hold.
+	res, err := n.appendDetached(ctx, d.Kind, d.Payload)
+	if err == nil && res.Index != idx {
+		err = fmt.Errorf("node: the board put entry %d at index %d: another writer?", idx, res.Index)
+	}
+	if err != nil {
+		if errors.Is(err, ledger.ErrClosed) {
+			err = fmt.Errorf("%w (the node was closing)", err)
+		}
+		n.broken.CompareAndSwap(nil, &err)
+		n.logger.Error("node: an append failed; refusing every change until restarted", "err", err)
+		return ledger.AppendResult{}, refusal(codes.Unavailable, ReasonBoardFailed, nil, "%v: %v", errNodeBroken, err)
+	}
+	n.applyMu.Lock()
+	n.applied = idx + 1
+	n.metrics.boardSize(n.applied)
+	n.applyMu.Unlock()
+	n.logger.Info("node: appended", "index", idx, "kind", d.Kind.String())
+	return res, nil
+}
+
+// applyInOrder applies an appended ballot once every entry before it is applied, and returns the checks it
+// failed (none: it passed them before the append).
+func (n *Node) applyInOrder(p *pendingEntry) []*election.CheckError {
+	p.ready = make(chan struct{})
+	n.applyMu.Lock()
+	n.pending[p.e.Index] = p
+	if q := n.pending[n.applied]; q != nil {
+		n.stateMu.Lock()
+		for q != nil {
+			delete(n.pending, n.applied)
+			q.errs = n.state.ApplyChecked(q.e, q.bc)
+			n.applied++
+			close(q.ready)
+			q = n.pending[n.applied]
+		}
+		n.stateMu.Unlock()
+		n.metrics.boardSize(n.applied)
+	}
+	n.applyMu.Unlock()
+	<-p.ready
+	return p.errs
+}
+
+// reserve claims a tracking code for a ballot in flight; it reports false if another holds it.
+func (n *Node) reserve(code election.ID) bool {
+	n.resMu.Lock()
+	defer n.resMu.Unlock()
+	if _, ok := n.inflight[code]; ok {
+		return false
+	}
+	n.inflight[code] = struct{}{}
+	return true
+}
+
+func (n *Node) release(code election.ID) {
+	n.resMu.Lock()
+	delete(n.inflight, code)
+	n.resMu.Unlock()
+}

@@ -1,0 +1,215 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+)
+
+// ServerOptions configure NewServer.
+type ServerOptions struct {
+	// TLS is the server's TLS configuration; nil serves plaintext (for loopback and tests only). For mutual TLS
+	// with the commission's CA set ClientCAs and ClientAuth (tls.VerifyClientCertIfGiven: voters have no
+	// certificate) and Admin.ClientCert.
+	TLS *tls.Config
+	// Admin says who may call AdminService.
+	Admin AdminAuth
+	// MaxMessageBytes bounds a request (DefaultMaxMessageBytes when 0). Ballots are a few KiB; credential
+	// lists are sent in parts below it.
+	MaxMessageBytes int
+	// DefaultTimeout is the deadline given to a unary call that came without one (DefaultCallTimeout when 0).
+	DefaultTimeout time.Duration
+	// MaxConcurrentStreams bounds the calls in progress on one connection (256 when 0).
+	MaxConcurrentStreams uint32
+	// Logger receives one line per call (debug; refusals at info; failures at warn). Nil means none.
+	Logger *slog.Logger
+}
+
+// Limits.
+const (
+	DefaultMaxMessageBytes = 4 << 20
+	DefaultCallTimeout     = 30 * time.Second
+	// exportMessageBytes is the largest message the node sends (an export chunk, or an entry of up to
+	// ledger.MaxPayloadSize in StreamEntries).
+	maxSendBytes = 17 << 20
+)
+
+// Server is the node's gRPC server: the four services, health (grpc.health.v1) and reflection.
+type Server struct {
+	n      *Node
+	grpc   *grpc.Server
+	health *health.Server
+	logger *slog.Logger
+}
+
+// services lists the node's services, for health.
+var services = []string{
+	recountv1.VoterService_ServiceDesc.ServiceName,
+	recountv1.TrusteeService_ServiceDesc.ServiceName,
+	recountv1.AdminService_ServiceDesc.ServiceName,
+	recountv1.BoardService_ServiceDesc.ServiceName,
+}
+
+// NewServer returns a gRPC server for the node.
+func NewServer(n *Node, opts ServerOptions) *Server {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	maxMsg := opts.MaxMessageBytes
+	if maxMsg <= 0 {
+		maxMsg = DefaultMaxMessageBytes
+	}
+	timeout := opts.DefaultTimeout
+	if timeout <= 0 {
+		timeout = DefaultCallTimeout
+	}
+	streams := opts.MaxConcurrentStreams
+	if streams == 0 {
+		streams = 256
+	}
+	s := &Server{n: n, health: health.NewServer(), logger: logger}
+	gopts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(maxMsg),
+		grpc.MaxSendMsgSize(maxSendBytes),
+		grpc.MaxConcurrentStreams(streams),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, deadlineUnary(timeout), adminUnary(opts.Admin)),
+		grpc.ChainStreamInterceptor(s.recoverStream, adminStream(opts.Admin)),
+	}
+	if opts.TLS != nil {
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	s.grpc = grpc.NewServer(gopts...)
+	recountv1.RegisterVoterServiceServer(s.grpc, voterServer{n: n})
+	recountv1.RegisterTrusteeServiceServer(s.grpc, trusteeServer{n: n})
+	recountv1.RegisterAdminServiceServer(s.grpc, adminServer{n: n})
+	recountv1.RegisterBoardServiceServer(s.grpc, boardServer{n: n})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	for _, name := range services {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	return s
+}
+
+// GRPC returns the underlying gRPC server.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// Serve serves on lis until Shutdown.
+func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
+
+// Shutdown stops the server gracefully: health turns NOT_SERVING, new calls are refused, followers are told to
+// end, and the calls in progress (appends among them) finish, until ctx ends, when the rest are cut off. It
+// does not close the node.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.health.Shutdown()
+	s.n.BeginShutdown()
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.logger.Warn("node: shutdown deadline reached; cutting the remaining calls off")
+		s.grpc.Stop()
+		<-done
+	}
+}
+
+func isAdmin(method string) bool {
+	return strings.HasPrefix(method, "/"+recountv1.AdminService_ServiceDesc.ServiceName+"/")
+}
+
+func adminUnary(a AdminAuth) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if isAdmin(info.FullMethod) {
+			if err := a.authorize(ctx); err != nil {
+				return nil, err
+			}
+		}
+		return handler(ctx, req)
+	}
+}
+
+func adminStream(a AdminAuth) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if isAdmin(info.FullMethod) {
+			if err := a.authorize(ss.Context()); err != nil {
+				return err
+			}
+		}
+		return handler(srv, ss)
+	}
+}
+
+// deadlineUnary gives a unary call without a deadline the default one; the handlers pass it on.
+func deadlineUnary(d time.Duration) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		return handler(ctx, req)
+	}
+}
+
+func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	code := status.Code(err)
+	attrs := []any{"method", info.FullMethod, "code", code.String(), "took", time.Since(start).Round(time.Microsecond)}
+	if p, ok := peerAddr(ctx); ok {
+		attrs = append(attrs, "peer", p)
+	}
+	switch code {
+	case codes.OK:
+		s.logger.Debug("rpc", attrs...)
+	case codes.Internal, codes.Unknown, codes.Unavailable, codes.DataLoss:
+		s.logger.Warn("rpc", append(attrs, "err", status.Convert(err).Message())...)
+	default:
+		s.logger.Info("rpc refused", append(attrs, "err", status.Convert(err).Message())...)
+	}
+	return resp, err
+}
+
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("rpc panicked", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = status.Errorf(codes.Internal, "internal error")
+		}
+	}()
+	return handler(ctx, req)
+}
+
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("rpc panicked", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = status.Errorf(codes.Internal, "internal error")
+		}
+	}()
+	return handler(srv, ss)
+}

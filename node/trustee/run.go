@@ -1,0 +1,443 @@
+package trustee
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/crypto/dkg"
+	"github.com/recount-vote/recount/crypto/group"
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/node"
+)
+
+// Config configures Run.
+type Config struct {
+	Store  *Store
+	Client *node.Client
+	Logger *slog.Logger
+	// CheckBallots makes the trustee check every ballot in full (signature, proofs, openings) on all cores,
+	// rather than only its shape: it then refuses to decrypt a tally that counts a ballot it finds invalid,
+	// whatever the node accepted.
+	CheckBallots bool
+	// Workers is the number of goroutines checking ballots (GOMAXPROCS when 0).
+	Workers int
+	// Grace is how long the trustee waits, once t trustees have committed, for the others before it gives its
+	// verdict. 0 waits for all n.
+	Grace time.Duration
+	// StopAfterCeremony makes Run return once the trustee's key share is stored: the trustee stays away from
+	// the decryption (the demo's absent trustee).
+	StopAfterCeremony bool
+	// Events, if set, is told of each step.
+	Events func(Event)
+}
+
+// Event is a step of a trustee: "joined", "committed", "verdict", "revealed", "key share", "decrypted", "done".
+type Event struct {
+	Trustee int
+	Step    string
+	// Index is the board index of the entry the step posted, if any.
+	Index uint64
+}
+
+type runner struct {
+	cfg    Config
+	keys   *election.TrusteeKeys
+	logger *slog.Logger
+	s      *election.State
+	index  int
+	dealt  election.DealtShares
+	share  *dkg.KeyShare
+	// waitUntil: after a post at index i, the trustee waits until the board shows it (size > i) before it
+	// considers its next step.
+	waitUntil uint64
+	quorumAt  time.Time // when t commitments were first seen
+	revealed  map[string]bool
+}
+
+// ErrFault is wrapped in the error Run returns when the board holds an entry that fails a check: the trustee
+// then stops, and decrypts nothing.
+var ErrFault = errors.New("the board holds an invalid entry")
+
+// Run is the trustee's node: it follows the board from its first entry (reconnecting when the node restarts),
+// replays it, and takes its part when the board calls for it: its commitment once the manifest is there, its
+// verdict once the others have committed, reveals answering complaints against it, its key share once the
+// election key is posted, and its partial decryption once the encrypted tally is. Every secret is stored
+// before the entry that depends on it is posted, so a trustee restarted at any point goes on where it was.
+// It returns nil once the result is on the board (or after the ceremony with StopAfterCeremony).
+func Run(ctx context.Context, cfg Config) error {
+	keys, err := cfg.Store.Keys()
+	if err != nil {
+		return err
+	}
+	r := &runner{cfg: cfg, keys: keys, logger: cfg.Logger, s: election.NewState(), revealed: map[string]bool{}}
+	if r.logger == nil {
+		r.logger = slog.New(slog.DiscardHandler)
+	}
+	if r.cfg.Workers <= 0 {
+		r.cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	entries := make(chan *recountv1.StreamEntriesResponse, 4096)
+	errc := make(chan error, 1)
+	go r.receive(ctx, entries, errc)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errc:
+			return err
+		case e := <-entries:
+			batch := []*recountv1.StreamEntriesResponse{e}
+		drain:
+			for len(batch) < 1024 {
+				select {
+				case e := <-entries:
+					batch = append(batch, e)
+				default:
+					break drain
+				}
+			}
+			if err := r.apply(batch); err != nil {
+				return err
+			}
+			if len(entries) > 0 {
+				continue
+			}
+		case <-tick.C:
+		}
+		done, err := r.act(ctx)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func (r *runner) event(step string, index uint64) {
+	r.logger.Info("trustee: "+step, "trustee", r.index, "index", index)
+	if r.cfg.Events != nil {
+		r.cfg.Events(Event{Trustee: r.index, Step: step, Index: index})
+	}
+}
+
+// receive streams the board into entries, reconnecting from the next index when the stream breaks.
+func (r *runner) receive(ctx context.Context, entries chan<- *recountv1.StreamEntriesResponse, errc chan<- error) {
+	next := uint64(0)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		stream, err := r.cfg.Client.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{From: next, Follow: true})
+		for err == nil {
+			var e *recountv1.StreamEntriesResponse
+			if e, err = stream.Recv(); err != nil {
+				break
+			}
+			if e.Index != next {
+				errc <- fmt.Errorf("the node sent entry %d where %d was expected", e.Index, next)
+				return
+			}
+			select {
+			case entries <- e:
+			case <-ctx.Done():
+				return
+			}
+			next++
+			backoff = 100 * time.Millisecond
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		switch status.Code(err) {
+		case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
+		default:
+			if !errors.Is(err, io.EOF) {
+				errc <- fmt.Errorf("following the board: %w", err)
+				return
+			}
+		}
+		r.logger.Warn("trustee: the board stream broke; reconnecting", "next", next, "err", err, "after", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func isBallot(k recountv1.EntryKind) bool {
+	return k == election.KindBallot || k == election.KindSpoiledBallot
+}
+
+// apply replays a batch of entries into the state, checking runs of ballots in parallel.
+func (r *runner) apply(batch []*recountv1.StreamEntriesResponse) error {
+	for i := 0; i < len(batch); {
+		if isBallot(batch[i].Kind) && r.s.Key() != nil {
+			j := i
+			for j < len(batch) && isBallot(batch[j].Kind) {
+				j++
+			}
+			run := make([]election.Entry, j-i)
+			for k := range run {
+				run[k] = election.Entry{Index: batch[i+k].Index, Kind: batch[i+k].Kind, Payload: batch[i+k].Payload}
+			}
+			checks := r.checkBallots(run)
+			for k, e := range run {
+				if errs := r.s.ApplyChecked(e, checks[k]); len(errs) > 0 {
+					return fmt.Errorf("%w: %v; this trustee stops and decrypts nothing", ErrFault, errs[0])
+				}
+			}
+			i = j
+			continue
+		}
+		e := election.Entry{Index: batch[i].Index, Kind: batch[i].Kind, Payload: batch[i].Payload}
+		if errs := r.s.Apply(e); len(errs) > 0 {
+			return fmt.Errorf("%w: %v; this trustee stops and decrypts nothing", ErrFault, errs[0])
+		}
+		i++
+	}
+	return nil
+}
+
+// checkBallots runs the stateless checks of ballot entries on all cores: in full with CheckBallots, else the
+// shape only (spoiled ballots, rare, always in full).
+func (r *runner) checkBallots(run []election.Entry) []*election.BallotCheck {
+	m, pk := r.s.Manifest(), r.s.Key().PublicKey
+	out := make([]*election.BallotCheck, len(run))
+	var wg sync.WaitGroup
+	w := min(r.cfg.Workers, len(run))
+	for g := range w {
+		wg.Go(func() {
+			for k := g; k < len(run); k += w {
+				if r.cfg.CheckBallots || run[k].Kind == election.KindSpoiledBallot {
+					out[k] = election.CheckBallot(m, pk, run[k])
+				} else {
+					out[k] = election.CheckBallotShapeOnly(m, run[k])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// act takes the trustee's next step if the board calls for one. It reports done once the trustee has nothing
+// more to do.
+func (r *runner) act(ctx context.Context) (done bool, err error) {
+	s := r.s
+	m := s.Manifest()
+	if m == nil {
+		return false, nil
+	}
+	if r.index == 0 {
+		if err := r.join(m); err != nil {
+			return false, err
+		}
+	}
+	if s.Size() < r.waitUntil {
+		return false, nil
+	}
+	if s.Key() == nil {
+		return false, r.ceremony(ctx, m)
+	}
+	if r.share == nil {
+		if err := r.keyShare(m); err != nil {
+			return false, err
+		}
+		if r.cfg.StopAfterCeremony {
+			r.event("done", 0)
+			return true, nil
+		}
+	}
+	if s.HasResult() {
+		r.event("done", 0)
+		return true, nil
+	}
+	if s.HasTally() {
+		valid, invalid := s.ValidPartials()
+		if !slices.Contains(valid, r.index) && !slices.Contains(invalid, r.index) {
+			d, err := election.PartialDecryption(m, r.keys, r.share, s, nil)
+			if err != nil {
+				return false, fmt.Errorf("partial decryption: %w", err)
+			}
+			return false, r.post(ctx, d, "decrypted")
+		}
+	}
+	return false, nil
+}
+
+// join finds the trustee in the manifest and binds the store to the election.
+func (r *runner) join(m *election.Manifest) error {
+	own := r.keys.Public(0, "").SigningKey
+	for _, t := range m.Proto().Trustees {
+		if bytes.Equal(t.SigningKey, own) {
+			if err := r.cfg.Store.Bind(m.ID(), int(t.Index)); err != nil {
+				return err
+			}
+			r.index = int(t.Index)
+			r.event("joined", 0)
+			return nil
+		}
+	}
+	return fmt.Errorf("this trustee's key is not among the trustees of election %s (%q)", m.ID(), m.Proto().Title)
+}
+
+// ceremony takes the trustee's next step in the key ceremony.
+func (r *runner) ceremony(ctx context.Context, m *election.Manifest) error {
+	s := r.s
+	p := s.Ceremony()
+	payload, err := r.loadDealt()
+	if err != nil {
+		return err
+	}
+	if payload == nil {
+		// The commitment is made once and stored with its shares before it is posted; after a crash the same
+		// one is posted again, never a new one.
+		d, dealt, err := r.keys.Commit(m, r.index, nil)
+		if err != nil {
+			return err
+		}
+		if err := r.cfg.Store.SaveCommitment(d.Payload, dealt); err != nil {
+			return err
+		}
+		payload, r.dealt = d.Payload, dealt
+	}
+	if !slices.Contains(p.Committed, r.index) {
+		return r.post(ctx, election.Draft{Kind: election.KindKeyCommitment, Payload: payload}, "committed")
+	}
+	if !slices.Contains(p.Verdicts, r.index) {
+		n, t := m.Trustees()
+		if len(p.Committed) >= t && r.quorumAt.IsZero() {
+			r.quorumAt = time.Now()
+		}
+		if len(p.Committed) == n || (r.cfg.Grace > 0 && !r.quorumAt.IsZero() && time.Since(r.quorumAt) >= r.cfg.Grace) {
+			payload, _, err := r.cfg.Store.Verdict()
+			if err != nil {
+				return err
+			}
+			if payload == nil {
+				d, received, err := r.keys.Verdict(m, r.index, r.dealt, s)
+				if err != nil {
+					return err
+				}
+				if err := r.cfg.Store.SaveVerdict(d.Payload, received); err != nil {
+					return err
+				}
+				payload = d.Payload
+			}
+			return r.post(ctx, election.Draft{Kind: election.KindKeyVerdict, Payload: payload}, "verdict")
+		}
+	}
+	for _, d := range r.keys.Reveals(m, r.index, r.dealt, s) {
+		if r.revealed[string(d.Payload)] {
+			continue
+		}
+		if err := r.post(ctx, d, "revealed"); err != nil {
+			return err
+		}
+		r.revealed[string(d.Payload)] = true
+	}
+	return nil
+}
+
+// loadDealt loads the stored commitment's shares, and returns the commitment entry (nil if none yet).
+func (r *runner) loadDealt() ([]byte, error) {
+	payload, dealt, err := r.cfg.Store.Commitment()
+	if err != nil {
+		return nil, err
+	}
+	if r.dealt == nil {
+		r.dealt = dealt
+	}
+	return payload, nil
+}
+
+// keyShare computes, checks and stores the trustee's key share once the election key is on the board.
+func (r *runner) keyShare(m *election.Manifest) error {
+	ks, err := r.cfg.Store.KeyShare()
+	if err != nil {
+		return err
+	}
+	if ks == nil {
+		if _, err := r.loadDealt(); err != nil {
+			return err
+		}
+		_, received, err := r.cfg.Store.Verdict()
+		if err != nil {
+			return err
+		}
+		if received == nil {
+			received = map[int]*group.Scalar{}
+		}
+		// Shares from dealers that committed after the verdict (or every share, if the key was fixed before
+		// this trustee gave one) are decrypted and checked now, the same way.
+		_, now, err := r.keys.Verdict(m, r.index, r.dealt, r.s)
+		if err != nil {
+			return err
+		}
+		for i, sh := range now {
+			if received[i] == nil && sh != nil {
+				received[i] = sh
+			}
+		}
+		if ks, err = r.keys.KeyShare(m, r.index, received, r.s); err != nil {
+			return fmt.Errorf("key share: %w", err)
+		}
+		if err := r.cfg.Store.SaveKeyShare(ks); err != nil {
+			return err
+		}
+		r.event("key share", 0)
+	}
+	r.share = ks
+	return nil
+}
+
+// post posts an entry of the trustee's. A refusal because the entry is already there is no error; one because
+// the node is not ready is retried at the next step.
+func (r *runner) post(ctx context.Context, d election.Draft, step string) error {
+	cctx, cancel := context.WithTimeout(ctx, node.DefaultCallTimeout)
+	defer cancel()
+	var index uint64
+	var err error
+	if d.Kind == election.KindPartialDecryption {
+		var resp *recountv1.PostPartialDecryptionResponse
+		if resp, err = r.cfg.Client.Trustee.PostPartialDecryption(cctx, &recountv1.PostPartialDecryptionRequest{Payload: d.Payload}); err == nil {
+			index = resp.Index
+		}
+	} else {
+		var resp *recountv1.PostCeremonyResponse
+		if resp, err = r.cfg.Client.Trustee.PostCeremony(cctx, &recountv1.PostCeremonyRequest{Kind: d.Kind, Payload: d.Payload}); err == nil {
+			index = resp.Index
+		}
+	}
+	switch status.Code(err) {
+	case codes.OK:
+		r.waitUntil = index + 1
+		r.event(step, index)
+		return nil
+	case codes.AlreadyExists:
+		r.waitUntil = r.s.Size() + 1
+		return nil
+	case codes.FailedPrecondition, codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.logger.Warn("trustee: post not taken now; will try again", "trustee", r.index, "step", step, "err", err)
+		return nil
+	default:
+		return fmt.Errorf("the node refused our %s entry: %w", d.Kind, err)
+	}
+}

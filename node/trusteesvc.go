@@ -1,0 +1,115 @@
+package node
+
+import (
+	"context"
+	"slices"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/election"
+)
+
+// The trustees' entries need no credential: each is a TrusteeSigned payload, and State.Admit checks its
+// signature against the manifest's trustee keys (and everything else) before the node appends it.
+
+// signer returns the trustee named in a TrusteeSigned payload, without checking anything (Admit does).
+func signer(payload []byte) (int, error) {
+	var ts recountv1.TrusteeSigned
+	if err := proto.Unmarshal(payload, &ts); err != nil {
+		return 0, refusal(codes.InvalidArgument, ReasonBadRequest, nil, "the payload is not a TrusteeSigned message: %v", err)
+	}
+	return int(ts.Trustee), nil
+}
+
+// revealRecipient returns the recipient named in a KEY_REVEAL payload, without checking anything.
+func revealRecipient(payload []byte) (int, bool) {
+	var ts recountv1.TrusteeSigned
+	var r recountv1.KeyReveal
+	if proto.Unmarshal(payload, &ts) != nil || proto.Unmarshal(ts.Body, &r) != nil {
+		return 0, false
+	}
+	return int(r.Recipient), true
+}
+
+// PostCeremony posts a trustee's KEY_COMMITMENT, KEY_VERDICT or KEY_REVEAL entry.
+func (n *Node) PostCeremony(ctx context.Context, kind election.Kind, payload []byte) (uint64, error) {
+	switch kind {
+	case election.KindKeyCommitment, election.KindKeyVerdict, election.KindKeyReveal:
+	default:
+		return 0, refusal(codes.InvalidArgument, ReasonBadRequest, nil, "kind %s is not a key ceremony entry", kind)
+	}
+	j, err := signer(payload)
+	if err != nil {
+		return 0, err
+	}
+	res, err := n.exclusive(ctx, func(s *election.State) (election.Draft, error) {
+		if err := needManifest(s); err != nil {
+			return election.Draft{}, err
+		}
+		if s.Key() != nil {
+			return election.Draft{}, wrongPhase("the key ceremony is over: the election key is on the board")
+		}
+		p := s.Ceremony()
+		switch {
+		case kind == election.KindKeyCommitment && slices.Contains(p.Committed, j):
+			return election.Draft{}, refusal(codes.AlreadyExists, CheckReason(election.CheckKeyCommitment), nil, "trustee %d's commitment is already on the board", j)
+		case kind == election.KindKeyVerdict && slices.Contains(p.Verdicts, j):
+			return election.Draft{}, refusal(codes.AlreadyExists, CheckReason(election.CheckKeyComplaints), nil, "trustee %d's verdict is already on the board", j)
+		case kind == election.KindKeyReveal:
+			if r, ok := revealRecipient(payload); ok && slices.Contains(p.Revealed, [2]int{j, r}) {
+				return election.Draft{}, refusal(codes.AlreadyExists, CheckReason(election.CheckKeyComplaints), nil, "trustee %d's reveal for trustee %d is already on the board", j, r)
+			}
+		}
+		return election.Draft{Kind: kind, Payload: payload}, nil
+	})
+	return res.Index, err
+}
+
+// PostPartialDecryption posts a trustee's PARTIAL_DECRYPTION entry.
+func (n *Node) PostPartialDecryption(ctx context.Context, payload []byte) (uint64, error) {
+	j, err := signer(payload)
+	if err != nil {
+		return 0, err
+	}
+	res, err := n.exclusive(ctx, func(s *election.State) (election.Draft, error) {
+		if err := needManifest(s); err != nil {
+			return election.Draft{}, err
+		}
+		switch {
+		case s.HasResult():
+			return election.Draft{}, wrongPhase("the result is already on the board")
+		case !s.HasTally():
+			return election.Draft{}, wrongPhase("the encrypted tally is not on the board yet")
+		}
+		valid, invalid := s.ValidPartials()
+		if slices.Contains(valid, j) || slices.Contains(invalid, j) {
+			return election.Draft{}, refusal(codes.AlreadyExists, CheckReason(election.CheckPartialDecryption), nil, "trustee %d's partial decryption is already on the board", j)
+		}
+		return election.Draft{Kind: election.KindPartialDecryption, Payload: payload}, nil
+	})
+	return res.Index, err
+}
+
+// trusteeServer is TrusteeService.
+type trusteeServer struct {
+	recountv1.UnimplementedTrusteeServiceServer
+	n *Node
+}
+
+func (t trusteeServer) PostCeremony(ctx context.Context, req *recountv1.PostCeremonyRequest) (*recountv1.PostCeremonyResponse, error) {
+	i, err := t.n.PostCeremony(ctx, req.Kind, req.Payload)
+	if err != nil {
+		return nil, err
+	}
+	return &recountv1.PostCeremonyResponse{Index: i}, nil
+}
+
+func (t trusteeServer) PostPartialDecryption(ctx context.Context, req *recountv1.PostPartialDecryptionRequest) (*recountv1.PostPartialDecryptionResponse, error) {
+	i, err := t.n.PostPartialDecryption(ctx, req.Payload)
+	if err != nil {
+		return nil, err
+	}
+	return &recountv1.PostPartialDecryptionResponse{Index: i}, nil
+}
