@@ -2,6 +2,8 @@ package election
 
 import (
 	"errors"
+	"fmt"
+	"time"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 )
@@ -64,6 +66,10 @@ func (s *State) Open(now int64) (Draft, error) {
 		return Draft{}, errors.New("no credentials are published")
 	case s.opened:
 		return Draft{}, errors.New("the polls are already open")
+	case now < s.manifest.pb.OpensAt || now >= s.manifest.pb.ClosesAt:
+		return Draft{}, fmt.Errorf("the voting window is [%s, %s): the polls cannot open at %s",
+			time.Unix(s.manifest.pb.OpensAt, 0).UTC().Format(time.RFC3339), time.Unix(s.manifest.pb.ClosesAt, 0).UTC().Format(time.RFC3339),
+			time.Unix(now, 0).UTC().Format(time.RFC3339))
 	}
 	return Draft{Kind: KindOpen, Payload: marshal(&recountv1.PollsOpen{Time: now})}, nil
 }
