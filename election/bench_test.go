@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
@@ -107,7 +108,7 @@ func BenchmarkTally10000(b *testing.B) {
 }
 
 func mustClose(s *election.State) election.Draft {
-	d, err := s.Close(1)
+	d, err := s.Close(time.Now().Unix())
 	if err != nil {
 		panic(err)
 	}
