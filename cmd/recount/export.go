@@ -81,7 +81,8 @@ func (c *exportCmd) run(ctx context.Context, args []string) error {
 	if err := os.Rename(tmp.Name(), c.out); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmdOut, "Saved %s: %d entries, verified up to the checkpoint of size %d, root %s,\nsigned by board key %s (fingerprint %s).\nRun 'recount verify %s' to check the election.\n",
+	stdout, _ := outputs(ctx)
+	fmt.Fprintf(stdout, "Saved %s: %d entries, verified up to the checkpoint of size %d, root %s,\nsigned by board key %s (fingerprint %s).\nRun 'recount verify %s' to check the election.\n",
 		c.out, cp.Size, cp.Size, hex.EncodeToString(cp.Root[:]), vkey, ledger.KeyFingerprint(vkey), c.out)
 	return nil
 }

@@ -29,8 +29,19 @@ type command struct {
 
 var commands = map[string]*command{}
 
-// cmdOut and cmdErr are where a command writes its output and its messages: run sets them (tests pass buffers).
-var cmdOut, cmdErr io.Writer = os.Stdout, os.Stderr
+// outputKey carries, in a command's context, where it writes its output and its messages: run puts them there
+// (tests pass buffers, and run concurrently).
+type outputKey struct{}
+
+type output struct{ stdout, stderr io.Writer }
+
+// outputs returns the command's standard output and error from its context.
+func outputs(ctx context.Context) (stdout, stderr io.Writer) {
+	if o, ok := ctx.Value(outputKey{}).(output); ok {
+		return o.stdout, o.stderr
+	}
+	return os.Stdout, os.Stderr
+}
 
 func register(c *command) { commands[c.name] = c }
 
@@ -64,7 +75,6 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	cmdOut, cmdErr = stdout, stderr
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" && len(args) == 1 {
 		usage(stdout)
 		if len(args) == 0 {
@@ -97,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.WithValue(context.Background(), outputKey{}, output{stdout, stderr}), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := runFn(ctx, fs.Args())
 	var ee *exitError

@@ -46,7 +46,7 @@ type found struct {
 }
 
 func (c *receiptCmd) run(ctx context.Context, args []string) error {
-	stdout, stderr := cmdOut, cmdErr
+	stdout, stderr := outputs(ctx)
 	args, err := interspersed(c.fs, args)
 	if err != nil {
 		return err

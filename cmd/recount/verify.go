@@ -42,7 +42,7 @@ type verifyCmd struct {
 }
 
 func (v *verifyCmd) run(ctx context.Context, args []string) error {
-	stdout, stderr := cmdOut, cmdErr
+	stdout, stderr := outputs(ctx)
 	args, err := interspersed(v.fs, args)
 	if err != nil {
 		return err
