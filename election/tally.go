@@ -75,7 +75,9 @@ func (s *State) EncryptedTally() (Draft, error) {
 	return Draft{Kind: KindEncryptedTally, Payload: marshal(pb)}, nil
 }
 
-func decodeSum(b []byte) (*elgamal.Ciphertext, error) {
+// ParseSum decodes a 64-byte sum of ciphertexts, as in an EncryptedTally: unlike a ballot's ciphertext, either
+// part may be the identity (an empty sum, or a sum whose nonces cancel).
+func ParseSum(b []byte) (*elgamal.Ciphertext, error) {
 	if len(b) != elgamal.CiphertextSize {
 		return nil, fmt.Errorf("%d bytes, want %d", len(b), elgamal.CiphertextSize)
 	}
@@ -107,7 +109,7 @@ func (s *State) applyTally(e Entry) []*CheckError {
 		}
 		row := make([]*elgamal.Ciphertext, r.Options)
 		for o, b := range pb.Contests[c].Ciphertexts {
-			ct, err := decodeSum(b)
+			ct, err := ParseSum(b)
 			if err != nil {
 				return []*CheckError{fail(CheckRecord, e.Index, "contest %d option %d: %v", c, o, err)}
 			}

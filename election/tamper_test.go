@@ -351,7 +351,7 @@ func TestTamperEncryptedTally(t *testing.T) {
 		}
 		// One more vote for the first candidate: add an encryption of 1 to its sum.
 		one := e.State.Key().PublicKey.Encrypt(1, group.NewScalar().SetUint64(12345))
-		sum, err := electiontest.ParseSum(pb.Contests[0].Ciphertexts[0])
+		sum, err := election.ParseSum(pb.Contests[0].Ciphertexts[0])
 		if err != nil {
 			return d, err
 		}

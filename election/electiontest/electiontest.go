@@ -420,18 +420,3 @@ func TallyOf(m *election.Manifest, entries []election.Entry, counted []uint64) (
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(pb)
 	return election.Draft{Kind: election.KindEncryptedTally, Payload: b}, err
 }
-
-// ParseSum decodes a 64-byte ciphertext sum, whose parts may be the identity.
-func ParseSum(b []byte) (*elgamal.Ciphertext, error) {
-	c := &elgamal.Ciphertext{}
-	if len(b) != elgamal.CiphertextSize {
-		return nil, fmt.Errorf("sum: %d bytes", len(b))
-	}
-	if _, err := c.A.SetCanonicalBytes(b[:32]); err != nil {
-		return nil, err
-	}
-	if _, err := c.B.SetCanonicalBytes(b[32:]); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
