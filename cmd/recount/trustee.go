@@ -46,6 +46,15 @@ func addPassFlags(fs *flag.FlagSet) *passFlags {
 }
 
 // read returns the passphrase: from the file, the environment, or the terminal (twice when confirm is set).
+// open opens the trustee's store at path with the passphrase.
+func (p *passFlags) open(path string) (*trustee.Store, error) {
+	pass, err := p.read(false)
+	if err != nil {
+		return nil, err
+	}
+	return trustee.Open(path, pass)
+}
+
 func (p *passFlags) read(confirm bool) ([]byte, error) {
 	if p.file != "" {
 		b, err := os.ReadFile(p.file)
@@ -129,11 +138,7 @@ func trusteeRun(fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) > 0 {
 			return errUsage
 		}
-		p, err := pass.read(false)
-		if err != nil {
-			return err
-		}
-		s, err := trustee.Open(*store, p)
+		s, err := pass.open(*store)
 		if err != nil {
 			return err
 		}
@@ -173,11 +178,7 @@ func trusteeShow(fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) > 0 {
 			return errUsage
 		}
-		p, err := pass.read(false)
-		if err != nil {
-			return err
-		}
-		s, err := trustee.Open(*store, p)
+		s, err := pass.open(*store)
 		if err != nil {
 			return err
 		}
