@@ -46,7 +46,7 @@ func init() {
 
 // withAdmin declares the connection flags and runs fn with a client.
 func withAdmin(fs *flag.FlagSet, fn func(ctx context.Context, c *node.Client, args []string) error) func(context.Context, []string) error {
-	conn := addConnFlags(fs, true)
+	conn := addConnFlags(fs, connAdmin)
 	return func(ctx context.Context, args []string) error {
 		c, err := conn.dial()
 		if err != nil {

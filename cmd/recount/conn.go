@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -16,28 +17,50 @@ import (
 	"github.com/recount-vote/recount/node"
 )
 
-// Helpers shared by the commands that talk to a node (admin, trustee, vote): connection flags, and
-// subcommands.
+// Helpers shared by the commands that talk to a node: connection flags, and subcommands.
+
+// connKind says which connection flags a command takes.
+type connKind int
+
+const (
+	// connClient: trustee, vote. TLS unless --plaintext; --node defaults to RECOUNT_NODE.
+	connClient connKind = iota
+	// connAdmin: admin. As connClient, with the commission's token and client certificate.
+	connAdmin
+	// connBoard: verify, receipt, export, which read the public board. Plaintext unless --tls or --ca; no
+	// --node means a file instead; --timeout.
+	connBoard
+)
 
 // connFlags are the flags of a connection to recountd.
 type connFlags struct {
+	kind       connKind
 	addr       string
-	plaintext  bool
+	plaintext  bool // --plaintext (connClient, connAdmin)
+	tls        bool // --tls (connBoard)
 	ca         string
 	cert, key  string
 	serverName string
 	tokenFile  string
+	timeout    time.Duration
 }
 
-// addConnFlags declares the connection flags on fs; admin adds --token-file. Defaults come from RECOUNT_NODE
-// and RECOUNT_ADMIN_TOKEN_FILE.
-func addConnFlags(fs *flag.FlagSet, admin bool) *connFlags {
-	c := &connFlags{}
+// addConnFlags declares the connection flags of kind on fs.
+func addConnFlags(fs *flag.FlagSet, kind connKind) *connFlags {
+	c := &connFlags{kind: kind}
+	if kind == connBoard {
+		fs.StringVar(&c.addr, "node", "", "read the board from the node at `ADDR` (host:port) over gRPC instead of a file")
+		fs.BoolVar(&c.tls, "tls", false, "connect to the node with TLS, trusting the system's certificate authorities")
+		fs.StringVar(&c.ca, "ca", "", "connect with TLS, trusting the certificate authority in the PEM `FILE` (implies --tls)")
+		fs.StringVar(&c.serverName, "server-name", "", "the `NAME` the node's TLS certificate must carry (default: the host of --node)")
+		fs.DurationVar(&c.timeout, "timeout", 0, "give up after this `DURATION` (0: no limit)")
+		return c
+	}
 	fs.StringVar(&c.addr, "node", envOr("RECOUNT_NODE", "127.0.0.1:7400"), "address of recountd, host:port (env RECOUNT_NODE)")
 	fs.BoolVar(&c.plaintext, "plaintext", false, "talk to the node without TLS (a node on loopback)")
 	fs.StringVar(&c.ca, "ca", "", "PEM file of the CA that signs the node's certificate (default: the system's roots)")
 	fs.StringVar(&c.serverName, "server-name", "", "name to check in the node's certificate (default: the host of --node)")
-	if admin {
+	if kind == connAdmin {
 		fs.StringVar(&c.tokenFile, "token-file", os.Getenv("RECOUNT_ADMIN_TOKEN_FILE"), "file holding the commission's admin token (env RECOUNT_ADMIN_TOKEN_FILE)")
 		fs.StringVar(&c.cert, "cert", "", "PEM client certificate of the commission (mutual TLS)")
 		fs.StringVar(&c.key, "key", "", "PEM private key of --cert")
@@ -52,9 +75,14 @@ func envOr(name, def string) string {
 	return def
 }
 
-// dial connects to the node.
+// dial connects to the node. For the board's readers, TLS protects privacy and availability, not the result's
+// integrity: everything read from the board is verified against its signed checkpoints.
 func (c *connFlags) dial() (*node.Client, error) {
-	opts := node.DialOptions{Plaintext: c.plaintext, CAFile: c.ca, CertFile: c.cert, KeyFile: c.key, ServerName: c.serverName}
+	plaintext := c.plaintext
+	if c.kind == connBoard {
+		plaintext = !c.tls && c.ca == ""
+	}
+	opts := node.DialOptions{Plaintext: plaintext, CAFile: c.ca, CertFile: c.cert, KeyFile: c.key, ServerName: c.serverName}
 	if c.tokenFile != "" {
 		tok, err := node.ReadTokenFile(c.tokenFile)
 		if err != nil {
@@ -63,6 +91,14 @@ func (c *connFlags) dial() (*node.Client, error) {
 		opts.Token = tok
 	}
 	return node.Dial(c.addr, opts)
+}
+
+// withTimeout applies --timeout to ctx.
+func (c *connFlags) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout > 0 {
+		return context.WithTimeout(ctx, c.timeout)
+	}
+	return context.WithCancel(ctx)
 }
 
 // friendly rewrites a gRPC status for people: the node's message, then the code and the check or reason.

@@ -20,7 +20,7 @@ func init() {
 		usage:   "--node ADDR --out FILE",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			c := &exportCmd{}
-			c.node.register(fs)
+			c.node = addConnFlags(fs, connBoard)
 			fs.StringVar(&c.out, "out", "", "write the export to `FILE` (it is replaced only once the whole export verifies)")
 			fs.StringVar(&c.boardKey, "board-key", "", "require the board's verifier `KEY` (origin+hash+base64, or its sha256: fingerprint)")
 			c.fs = fs
@@ -30,7 +30,7 @@ func init() {
 }
 
 type exportCmd struct {
-	node     nodeFlags
+	node     *connFlags
 	out      string
 	boardKey string
 	fs       *flag.FlagSet
@@ -46,12 +46,12 @@ func (c *exportCmd) run(ctx context.Context, args []string) error {
 	}
 	ctx, cancel := c.node.withTimeout(ctx)
 	defer cancel()
-	conn, err := c.node.dial()
+	client, err := c.node.dial()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	r, err := openNodeExport(ctx, conn, c.node.addr)
+	defer client.Close()
+	r, err := openNodeExport(ctx, client.Board, c.node.addr)
 	if err != nil {
 		return err
 	}

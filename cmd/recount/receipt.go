@@ -22,7 +22,7 @@ func init() {
 		usage:   "RECEIPT-FILE|TRACKING-CODE (RECORD | --node ADDR)",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			c := &receiptCmd{}
-			c.node.register(fs)
+			c.node = addConnFlags(fs, connBoard)
 			fs.StringVar(&c.boardKey, "board-key", "", "require the board's verifier `KEY` (origin+hash+base64, or its sha256: fingerprint)")
 			fs.BoolVar(&c.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
 			c.fs = fs
@@ -32,7 +32,7 @@ func init() {
 }
 
 type receiptCmd struct {
-	node     nodeFlags
+	node     *connFlags
 	boardKey string
 	progress bool
 	fs       *flag.FlagSet
@@ -54,12 +54,12 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 	var src *source
 	switch {
 	case len(args) == 1 && c.node.addr != "":
-		conn, err := c.node.dial()
+		client, err := c.node.dial()
 		if err != nil {
 			return err
 		}
-		defer conn.Close()
-		src = nodeSource(&c.node, conn)
+		defer client.Close()
+		src = nodeSource(c.node.addr, client)
 	case len(args) == 2 && c.node.addr == "":
 		src = fileSource(args[1])
 	default:
@@ -194,12 +194,12 @@ func (c *receiptCmd) consistent(ctx context.Context, src *source, tree *ledger.L
 	if c.node.addr == "" {
 		return nil
 	}
-	conn, err := c.node.dial()
+	client, err := c.node.dial()
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	resp, err := recountv1.NewBoardServiceClient(conn).GetConsistencyProof(ctx, &recountv1.GetConsistencyProofRequest{OldSize: cp.Size, NewSize: final.Size})
+	defer client.Close()
+	resp, err := client.Board.GetConsistencyProof(ctx, &recountv1.GetConsistencyProofRequest{OldSize: cp.Size, NewSize: final.Size})
 	if err != nil {
 		return fmt.Errorf("%s: consistency proof: %w", src.name, err)
 	}

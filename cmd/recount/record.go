@@ -6,8 +6,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,68 +18,12 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/node"
 )
-
-// nodeFlags are the flags that reach a node's BoardService.
-type nodeFlags struct {
-	addr       string
-	tls        bool
-	ca         string
-	serverName string
-	timeout    time.Duration
-}
-
-func (nf *nodeFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&nf.addr, "node", "", "read the board from the node at `ADDR` (host:port) over gRPC instead of a file")
-	fs.BoolVar(&nf.tls, "tls", false, "connect to the node with TLS, trusting the system's certificate authorities")
-	fs.StringVar(&nf.ca, "ca", "", "connect with TLS, trusting the certificate authority in the PEM `FILE` (implies --tls)")
-	fs.StringVar(&nf.serverName, "server-name", "", "the `NAME` the node's TLS certificate must carry (default: the host of --node)")
-	fs.DurationVar(&nf.timeout, "timeout", 0, "give up after this `DURATION` (0: no limit)")
-}
-
-// maxMessage bounds one gRPC message from the node: an entry's payload may be up to 16 MiB.
-const maxMessage = ledger.MaxPayloadSize + 1<<20
-
-// dial connects to the node. The board is public and everything read from it is verified against the board's
-// signed checkpoints, so TLS protects privacy and availability, not the result's integrity.
-func (nf *nodeFlags) dial() (*grpc.ClientConn, error) {
-	creds := insecure.NewCredentials()
-	if nf.tls || nf.ca != "" {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: nf.serverName}
-		if nf.ca != "" {
-			pem, err := os.ReadFile(nf.ca)
-			if err != nil {
-				return nil, err
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("%s: no PEM certificate found", nf.ca)
-			}
-			cfg.RootCAs = pool
-		}
-		creds = credentials.NewTLS(cfg)
-	}
-	conn, err := grpc.NewClient(nf.addr, grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage)))
-	if err != nil {
-		return nil, fmt.Errorf("node %s: %w", nf.addr, err)
-	}
-	return conn, nil
-}
-
-// withTimeout applies --timeout to ctx.
-func (nf *nodeFlags) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if nf.timeout > 0 {
-		return context.WithTimeout(ctx, nf.timeout)
-	}
-	return context.WithCancel(ctx)
-}
 
 // exportStream reads a node's export (BoardService.Export) as a byte stream.
 type exportStream struct {
@@ -107,8 +49,8 @@ func (s *exportStream) Read(p []byte) (int, error) {
 }
 
 // openNodeExport starts a node's export.
-func openNodeExport(ctx context.Context, conn *grpc.ClientConn, addr string) (io.Reader, error) {
-	stream, err := recountv1.NewBoardServiceClient(conn).Export(ctx, &recountv1.ExportRequest{})
+func openNodeExport(ctx context.Context, board recountv1.BoardServiceClient, addr string) (io.Reader, error) {
+	stream, err := board.Export(ctx, &recountv1.ExportRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("node %s: export: %w", addr, err)
 	}
@@ -130,9 +72,9 @@ func fileSource(path string) *source {
 	}}
 }
 
-func nodeSource(nf *nodeFlags, conn *grpc.ClientConn) *source {
-	return &source{name: "node " + nf.addr, open: func(ctx context.Context) (io.ReadCloser, error) {
-		r, err := openNodeExport(ctx, conn, nf.addr)
+func nodeSource(addr string, c *node.Client) *source {
+	return &source{name: "node " + addr, open: func(ctx context.Context) (io.ReadCloser, error) {
+		r, err := openNodeExport(ctx, c.Board, addr)
 		if err != nil {
 			return nil, err
 		}

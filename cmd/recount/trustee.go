@@ -133,7 +133,7 @@ func trusteeRun(fs *flag.FlagSet) func(context.Context, []string) error {
 	grace := fs.Duration("grace", 0, "once t trustees have committed, wait this long for the others before the verdict (0: wait for all)")
 	verbose := fs.Bool("v", false, "log every step and reconnection")
 	pass := addPassFlags(fs)
-	conn := addConnFlags(fs, false)
+	conn := addConnFlags(fs, connClient)
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return errUsage

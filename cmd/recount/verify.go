@@ -22,7 +22,7 @@ func init() {
 		usage:   "RECORD | --node ADDR",
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			v := &verifyCmd{}
-			v.node.register(fs)
+			v.node = addConnFlags(fs, connBoard)
 			fs.BoolVar(&v.json, "json", false, "print the report as JSON (for programs)")
 			fs.StringVar(&v.boardKey, "board-key", "", "require the board's verifier `KEY` (origin+hash+base64, or its sha256: fingerprint)")
 			fs.BoolVar(&v.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
@@ -34,7 +34,7 @@ func init() {
 }
 
 type verifyCmd struct {
-	node           nodeFlags
+	node           *connFlags
 	json, progress bool
 	boardKey       string
 	workers        int
@@ -50,12 +50,12 @@ func (v *verifyCmd) run(ctx context.Context, args []string) error {
 	var src *source
 	switch {
 	case v.node.addr != "" && len(args) == 0:
-		conn, err := v.node.dial()
+		c, err := v.node.dial()
 		if err != nil {
 			return err
 		}
-		defer conn.Close()
-		src = nodeSource(&v.node, conn)
+		defer c.Close()
+		src = nodeSource(v.node.addr, c)
 	case v.node.addr == "" && len(args) == 1:
 		src = fileSource(args[0])
 	default:

@@ -35,7 +35,7 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 	random := fs.Bool("random", false, "choose at random (for trials)")
 	challenge := fs.Bool("challenge", false, "challenge the ballot instead of casting it: the board shows what it encrypted, and it never counts")
 	receiptFile := fs.String("receipt", "", "where to save the receipt (default: receipt-<tracking code>.json)")
-	conn := addConnFlags(fs, false)
+	conn := addConnFlags(fs, connClient)
 	return func(ctx context.Context, args []string) error {
 		if *credFile == "" || len(args) > 0 {
 			return errUsage
