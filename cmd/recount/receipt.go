@@ -52,6 +52,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 		return err
 	}
 	var src *source
+	var board recountv1.BoardServiceClient // the node's, for its own consistency proof; nil for a file
 	switch {
 	case len(args) == 1 && c.node.addr != "":
 		client, err := c.node.dial()
@@ -59,7 +60,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 			return err
 		}
 		defer client.Close()
-		src = nodeSource(c.node.addr, client)
+		src, board = nodeSource(c.node.addr, client), client.Board
 	case len(args) == 2 && c.node.addr == "":
 		src = fileSource(args[1])
 	default:
@@ -137,7 +138,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 			return p.result()
 		}
 		p.ok("the receipt's checkpoint (size %d) is signed by the board, and its inclusion proof puts the ballot at entry %d", cp.Size, entry.index)
-		if err := c.consistent(ctx, src, &tree, cp, final); err != nil {
+		if err := consistent(ctx, src, board, &tree, cp, final); err != nil {
 			p.fail("the receipt's checkpoint is not consistent with the record's final checkpoint: %v", err)
 			return p.result()
 		}
@@ -179,8 +180,8 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 }
 
 // consistent checks that the tree of cp is a prefix of the tree of final: with a consistency proof computed from
-// the record's entries, and, from a node, with the node's own proof too.
-func (c *receiptCmd) consistent(ctx context.Context, src *source, tree *ledger.LeafTree, cp, final ledger.Checkpoint) error {
+// the record's entries, and, from a node (board is not nil), with the node's own proof too.
+func consistent(ctx context.Context, src *source, board recountv1.BoardServiceClient, tree *ledger.LeafTree, cp, final ledger.Checkpoint) error {
 	if cp.Size > final.Size {
 		return fmt.Errorf("the receipt's checkpoint has size %d, more than the record's %d entries: the record is older than the receipt, or the board shrank", cp.Size, final.Size)
 	}
@@ -191,15 +192,10 @@ func (c *receiptCmd) consistent(ctx context.Context, src *source, tree *ledger.L
 	if err := ledger.VerifyConsistency(cp, final, proof); err != nil {
 		return err
 	}
-	if c.node.addr == "" {
+	if board == nil {
 		return nil
 	}
-	client, err := c.node.dial()
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	resp, err := client.Board.GetConsistencyProof(ctx, &recountv1.GetConsistencyProofRequest{OldSize: cp.Size, NewSize: final.Size})
+	resp, err := board.GetConsistencyProof(ctx, &recountv1.GetConsistencyProofRequest{OldSize: cp.Size, NewSize: final.Size})
 	if err != nil {
 		return fmt.Errorf("%s: consistency proof: %w", src.name, err)
 	}
