@@ -99,6 +99,7 @@ func adminCreate(fs *flag.FlagSet) func(context.Context, []string) error {
 	var trustees listFlag
 	fs.Var(&trustees, "trustee", "a trustee's public keys, as printed by `recount trustee init` (repeat, in order: trustee 1, 2, ...)")
 	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+		stdout, _ := outputs(ctx)
 		if *manifest == "" || len(args) > 0 {
 			return errUsage
 		}
@@ -111,9 +112,9 @@ func adminCreate(fs *flag.FlagSet) func(context.Context, []string) error {
 			return err
 		}
 		n, t := m.Trustees()
-		fmt.Printf("election %x\n  %q, %d contests, %d trustees (any %d decrypt), voting window %s to %s\n", resp.ElectionId, m.Proto().Title,
+		fmt.Fprintf(stdout, "election %x\n  %q, %d contests, %d trustees (any %d decrypt), voting window %s to %s\n", resp.ElectionId, m.Proto().Title,
 			len(m.Proto().Contests), n, t, node.FormatTime(m.Proto().OpensAt), node.FormatTime(m.Proto().ClosesAt))
-		fmt.Println("next: the trustees run `recount trustee run`; publish credentials with `recount admin credentials`")
+		fmt.Fprintln(stdout, "next: the trustees run `recount trustee run`; publish credentials with `recount admin credentials`")
 		return nil
 	})
 }
@@ -123,6 +124,7 @@ func adminCredentials(fs *flag.FlagSet) func(context.Context, []string) error {
 	out := fs.String("out", "", "directory to write the credential files into (created; must be empty)")
 	batch := fs.Int("batch", 50_000, "public keys per request (and per board entry)")
 	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+		stdout, _ := outputs(ctx)
 		if *count <= 0 || *out == "" || len(args) > 0 {
 			return errUsage
 		}
@@ -154,7 +156,7 @@ func adminCredentials(fs *flag.FlagSet) func(context.Context, []string) error {
 			}
 			total = resp.Total
 		}
-		fmt.Printf("%d credential files written to %s (hand one to each voter, privately)\n%d public credentials on the board\n", len(creds), *out, total)
+		fmt.Fprintf(stdout, "%d credential files written to %s (hand one to each voter, privately)\n%d public credentials on the board\n", len(creds), *out, total)
 		return nil
 	})
 }
@@ -201,6 +203,7 @@ func adminKey(fs *flag.FlagSet) func(context.Context, []string) error {
 	force := fs.Bool("force", false, "finish even if a trustee that committed has given no verdict or a complaint is unanswered")
 	wait := fs.Duration("wait", 0, "wait this long for every trustee's commitment and verdict first")
 	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+		stdout, _ := outputs(ctx)
 		if len(args) > 0 {
 			return errUsage
 		}
@@ -218,7 +221,7 @@ func adminKey(fs *flag.FlagSet) func(context.Context, []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("election key %x\n  made of the polynomials of trustees %v\nnext: `recount admin open`\n", resp.JointKey, resp.Qualified)
+		fmt.Fprintf(stdout, "election key %x\n  made of the polynomials of trustees %v\nnext: `recount admin open`\n", resp.JointKey, resp.Qualified)
 		return nil
 	})
 }
@@ -246,6 +249,7 @@ func waitStatus(ctx context.Context, c *node.Client, d time.Duration, done func(
 func adminPhase(which string) func(fs *flag.FlagSet) func(context.Context, []string) error {
 	return func(fs *flag.FlagSet) func(context.Context, []string) error {
 		return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+			stdout, _ := outputs(ctx)
 			if len(args) > 0 {
 				return errUsage
 			}
@@ -254,14 +258,14 @@ func adminPhase(which string) func(fs *flag.FlagSet) func(context.Context, []str
 				if err != nil {
 					return err
 				}
-				fmt.Printf("the polls are open (entry %d)\n", resp.Index)
+				fmt.Fprintf(stdout, "the polls are open (entry %d)\n", resp.Index)
 				return nil
 			}
 			resp, err := c.Admin.ClosePolls(ctx, &recountv1.ClosePollsRequest{})
 			if err != nil {
 				return err
 			}
-			fmt.Printf("the polls are closed (entry %d)\nnext: `recount admin tally`\n", resp.Index)
+			fmt.Fprintf(stdout, "the polls are closed (entry %d)\nnext: `recount admin tally`\n", resp.Index)
 			return nil
 		})
 	}
@@ -270,6 +274,7 @@ func adminPhase(which string) func(fs *flag.FlagSet) func(context.Context, []str
 func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
 	wait := fs.Duration("wait", 30*time.Minute, "how long to wait for the trustees' partial decryptions")
 	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+		stdout, _ := outputs(ctx)
 		if len(args) > 0 {
 			return errUsage
 		}
@@ -285,11 +290,11 @@ func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("encrypted tally posted (entry %d): %d ballots counted\n", resp.Index, resp.Counted)
+			fmt.Fprintf(stdout, "encrypted tally posted (entry %d): %d ballots counted\n", resp.Index, resp.Counted)
 		}
 		_, t := info.Manifest.Trustees()
 		if info.Phase != recountv1.Phase_PHASE_DONE {
-			fmt.Printf("waiting for %d trustees to decrypt ...\n", t)
+			fmt.Fprintf(stdout, "waiting for %d trustees to decrypt ...\n", t)
 			if err := waitStatus(ctx, c, *wait, func(st *recountv1.GetStatusResponse) bool { return len(st.PartialDecryptions) >= t }); err != nil {
 				return err
 			}
@@ -302,7 +307,7 @@ func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
 		if err != nil {
 			return err
 		}
-		printTally(os.Stdout, info.Manifest, tallyOf(info.Manifest, res), counted)
+		printTally(stdout, info.Manifest, tallyOf(info.Manifest, res), counted)
 		return nil
 	})
 }
@@ -343,6 +348,7 @@ func readResult(ctx context.Context, c *node.Client) (*recountv1.Result, int, er
 
 func adminStatus(fs *flag.FlagSet) func(context.Context, []string) error {
 	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+		stdout, _ := outputs(ctx)
 		if len(args) > 0 {
 			return errUsage
 		}
@@ -350,7 +356,7 @@ func adminStatus(fs *flag.FlagSet) func(context.Context, []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("phase:        %s\nboard:        %d entries\n", phaseName(st.Phase), st.BoardSize)
+		fmt.Fprintf(stdout, "phase:        %s\nboard:        %d entries\n", phaseName(st.Phase), st.BoardSize)
 		if st.Phase == recountv1.Phase_PHASE_EMPTY {
 			return nil
 		}
@@ -359,17 +365,17 @@ func adminStatus(fs *flag.FlagSet) func(context.Context, []string) error {
 			return err
 		}
 		n, t := info.Manifest.Trustees()
-		fmt.Printf("election:     %s (%s)\ncredentials:  %d\nballots:      %d cast by %d voters, %d challenged\n",
+		fmt.Fprintf(stdout, "election:     %s (%s)\ncredentials:  %d\nballots:      %d cast by %d voters, %d challenged\n",
 			info.Manifest.Proto().Title, info.Manifest.ID(), st.Credentials, st.BallotsCast, st.Voters, st.Spoiled)
-		fmt.Printf("trustees:     %d, any %d decrypt; committed %v, verdicts %v", n, t, st.Committed, st.Verdicts)
+		fmt.Fprintf(stdout, "trustees:     %d, any %d decrypt; committed %v, verdicts %v", n, t, st.Committed, st.Verdicts)
 		if info.Key != nil {
-			fmt.Print("; election key posted")
+			fmt.Fprint(stdout, "; election key posted")
 		}
-		fmt.Println()
+		fmt.Fprintln(stdout)
 		if st.Phase == recountv1.Phase_PHASE_TALLYING || st.Phase == recountv1.Phase_PHASE_DONE {
-			fmt.Printf("decrypted by: %v\n", st.PartialDecryptions)
+			fmt.Fprintf(stdout, "decrypted by: %v\n", st.PartialDecryptions)
 		}
-		fmt.Printf("board key:    %s\n", info.BoardKey)
+		fmt.Fprintf(stdout, "board key:    %s\n", info.BoardKey)
 		return nil
 	})
 }

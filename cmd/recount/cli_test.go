@@ -19,30 +19,15 @@ import (
 	"github.com/recount-vote/recount/node/trustee"
 )
 
-// stdoutMu serializes the tests' capture of os.Stdout.
-var stdoutMu sync.Mutex
-
 // recount runs the command line in-process and returns its exit status and what it printed on stdout.
 func recount(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	stdoutMu.Lock()
-	defer stdoutMu.Unlock()
-	f, err := os.CreateTemp(t.TempDir(), "stdout")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	old := os.Stdout
-	os.Stdout = f
-	var stderr bytes.Buffer
-	code := run(args, f, &stderr)
-	os.Stdout = old
-	f.Seek(0, io.SeekStart)
-	out, _ := io.ReadAll(f)
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
 	if code != 0 {
-		t.Logf("recount %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, stderr.String())
+		t.Logf("recount %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, stdout.String(), stderr.String())
 	}
-	return code, string(out)
+	return code, stdout.String()
 }
 
 // must runs the command line and fails the test unless it succeeds.

@@ -155,13 +155,14 @@ func runSub(ctx context.Context, parent string, subs []subcommand, args []string
 		if s.name != args[0] {
 			continue
 		}
+		_, stderr := outputs(ctx)
 		fs := flag.NewFlagSet("recount "+parent+" "+s.name, flag.ContinueOnError)
-		fs.SetOutput(os.Stderr)
+		fs.SetOutput(stderr)
 		runFn := s.setup(fs)
 		fs.Usage = func() {
-			fmt.Fprintf(os.Stderr, "Usage: recount %s %s [flags] %s\n\n%s\n", parent, s.name, s.usage, s.summary)
+			fmt.Fprintf(stderr, "Usage: recount %s %s [flags] %s\n\n%s\n", parent, s.name, s.usage, s.summary)
 			if hasFlags(fs) {
-				fmt.Fprintln(os.Stderr, "\nFlags:")
+				fmt.Fprintln(stderr, "\nFlags:")
 				fs.PrintDefaults()
 			}
 		}

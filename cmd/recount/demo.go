@@ -56,7 +56,7 @@ type demoConfig struct {
 }
 
 func demoSetup(fs *flag.FlagSet) func(context.Context, []string) error {
-	c := &demoConfig{stdout: os.Stdout, stderr: os.Stderr}
+	c := &demoConfig{}
 	fs.IntVar(&c.voters, "voters", 1000, "number of voters")
 	fs.Float64Var(&c.challenge, "challenge", 0.05, "share of voters who challenge a ballot before casting")
 	fs.Float64Var(&c.revote, "revote", 0.05, "share of voters who vote a second time")
@@ -69,6 +69,7 @@ func demoSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		if len(args) > 0 || c.voters < 1 || c.challenge < 0 || c.challenge > 1 || c.revote < 0 || c.revote > 1 || c.clients < 1 {
 			return errUsage
 		}
+		c.stdout, c.stderr = outputs(ctx)
 		return runDemo(ctx, c)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -45,17 +46,18 @@ func addPassFlags(fs *flag.FlagSet) *passFlags {
 	return p
 }
 
-// read returns the passphrase: from the file, the environment, or the terminal (twice when confirm is set).
-// open opens the trustee's store at path with the passphrase.
-func (p *passFlags) open(path string) (*trustee.Store, error) {
-	pass, err := p.read(false)
+// open opens the trustee's store at path with the passphrase (prompting on w if need be).
+func (p *passFlags) open(w io.Writer, path string) (*trustee.Store, error) {
+	pass, err := p.read(w, false)
 	if err != nil {
 		return nil, err
 	}
 	return trustee.Open(path, pass)
 }
 
-func (p *passFlags) read(confirm bool) ([]byte, error) {
+// read returns the passphrase: from the file, the environment, or the terminal, prompting on w (twice when
+// confirm is set).
+func (p *passFlags) read(w io.Writer, confirm bool) ([]byte, error) {
 	if p.file != "" {
 		b, err := os.ReadFile(p.file)
 		if err != nil {
@@ -70,16 +72,16 @@ func (p *passFlags) read(confirm bool) ([]byte, error) {
 	if !term.IsTerminal(fd) {
 		return nil, errors.New("no passphrase: give --passphrase-file or RECOUNT_TRUSTEE_PASSPHRASE, or run on a terminal")
 	}
-	fmt.Fprint(os.Stderr, "Passphrase: ")
+	fmt.Fprint(w, "Passphrase: ")
 	pass, err := term.ReadPassword(fd)
-	fmt.Fprintln(os.Stderr)
+	fmt.Fprintln(w)
 	if err != nil {
 		return nil, err
 	}
 	if confirm {
-		fmt.Fprint(os.Stderr, "Again: ")
+		fmt.Fprint(w, "Again: ")
 		again, err := term.ReadPassword(fd)
-		fmt.Fprintln(os.Stderr)
+		fmt.Fprintln(w)
 		if err != nil {
 			return nil, err
 		}
@@ -97,10 +99,11 @@ func trusteeInit(fs *flag.FlagSet) func(context.Context, []string) error {
 	out := fs.String("out", "", "write the public keys to this file (default: standard output)")
 	pass := addPassFlags(fs)
 	return func(ctx context.Context, args []string) error {
+		stdout, stderr := outputs(ctx)
 		if *name == "" || len(args) > 0 {
 			return errUsage
 		}
-		p, err := pass.read(true)
+		p, err := pass.read(stderr, true)
 		if err != nil {
 			return err
 		}
@@ -118,11 +121,11 @@ func trusteeInit(fs *flag.FlagSet) func(context.Context, []string) error {
 			if err := os.WriteFile(*out, pub, 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "store %s created; public keys written to %s: give them to the commission\n", *store, *out)
+			fmt.Fprintf(stderr, "store %s created; public keys written to %s: give them to the commission\n", *store, *out)
 			return nil
 		}
-		os.Stdout.Write(pub)
-		fmt.Fprintf(os.Stderr, "store %s created; give the public keys above to the commission\n", *store)
+		stdout.Write(pub)
+		fmt.Fprintf(stderr, "store %s created; give the public keys above to the commission\n", *store)
 		return nil
 	}
 }
@@ -135,10 +138,11 @@ func trusteeRun(fs *flag.FlagSet) func(context.Context, []string) error {
 	pass := addPassFlags(fs)
 	conn := addConnFlags(fs, connClient)
 	return func(ctx context.Context, args []string) error {
+		_, stderr := outputs(ctx)
 		if len(args) > 0 {
 			return errUsage
 		}
-		s, err := pass.open(*store)
+		s, err := pass.open(stderr, *store)
 		if err != nil {
 			return err
 		}
@@ -152,19 +156,19 @@ func trusteeRun(fs *flag.FlagSet) func(context.Context, []string) error {
 		if !*verbose {
 			level = slog.LevelWarn
 		}
-		logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+		logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 		start := time.Now()
-		fmt.Fprintf(os.Stderr, "trustee %q following %s\n", s.Name(), conn.addr)
+		fmt.Fprintf(stderr, "trustee %q following %s\n", s.Name(), conn.addr)
 		err = trustee.Run(ctx, trustee.Config{Store: s, Client: c, Logger: logger, CheckBallots: *check, Grace: *grace,
 			Events: func(e trustee.Event) {
 				at := ""
 				if e.Index > 0 {
 					at = fmt.Sprintf(" (entry %d)", e.Index)
 				}
-				fmt.Fprintf(os.Stderr, "%8s  trustee %d: %s%s\n", time.Since(start).Round(time.Millisecond), e.Trustee, e.Step, at)
+				fmt.Fprintf(stderr, "%8s  trustee %d: %s%s\n", time.Since(start).Round(time.Millisecond), e.Trustee, e.Step, at)
 			}})
 		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(os.Stderr, "stopped; run again to go on where it was")
+			fmt.Fprintln(stderr, "stopped; run again to go on where it was")
 			return nil
 		}
 		return err
@@ -175,10 +179,11 @@ func trusteeShow(fs *flag.FlagSet) func(context.Context, []string) error {
 	store := fs.String("store", "trustee.db", "the trustee's store")
 	pass := addPassFlags(fs)
 	return func(ctx context.Context, args []string) error {
+		stdout, stderr := outputs(ctx)
 		if len(args) > 0 {
 			return errUsage
 		}
-		s, err := pass.open(*store)
+		s, err := pass.open(stderr, *store)
 		if err != nil {
 			return err
 		}
@@ -192,16 +197,16 @@ func trusteeShow(fs *flag.FlagSet) func(context.Context, []string) error {
 			return err
 		}
 		pub, _ := protojson.MarshalOptions{Multiline: true}.Marshal(keys.Public(index, s.Name()))
-		fmt.Printf("%s\n", pub)
+		fmt.Fprintf(stdout, "%s\n", pub)
 		if !bound {
-			fmt.Println("election: none yet")
+			fmt.Fprintln(stdout, "election: none yet")
 			return nil
 		}
 		ks, err := s.KeyShare()
 		if err != nil {
 			return err
 		}
-		fmt.Printf("election: %s, as trustee %d\nkey share: %v\n", id, index, ks != nil)
+		fmt.Fprintf(stdout, "election: %s, as trustee %d\nkey share: %v\n", id, index, ks != nil)
 		return nil
 	}
 }

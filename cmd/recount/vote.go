@@ -37,6 +37,7 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 	receiptFile := fs.String("receipt", "", "where to save the receipt (default: receipt-<tracking code>.json)")
 	conn := addConnFlags(fs, connClient)
 	return func(ctx context.Context, args []string) error {
+		stdout, stderr := outputs(ctx)
 		if *credFile == "" || len(args) > 0 {
 			return errUsage
 		}
@@ -69,7 +70,7 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		case *random:
 			ch = randomChoices(m, nil)
 		case len(choices) == 0:
-			describeBallot(os.Stderr, m)
+			describeBallot(stderr, m)
 			return errors.New("give your choices with --choice (see above)")
 		default:
 			if ch, err = parseChoices(m, choices); err != nil {
@@ -80,7 +81,7 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("election:      %s\nyour choices:  %s\ntracking code: %s\n", m.Proto().Title, choicesText(m, ch), election.HumanTrackingCode(b.TrackingCode()))
+		fmt.Fprintf(stdout, "election:      %s\nyour choices:  %s\ntracking code: %s\n", m.Proto().Title, choicesText(m, ch), election.HumanTrackingCode(b.TrackingCode()))
 		r, err := c.Submit(ctx, info, b, *challenge)
 		if err != nil {
 			return friendly(err)
@@ -101,13 +102,13 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 			return err
 		}
 		if *challenge {
-			fmt.Printf("challenged:    entry %d of the board; the ballot will never count\n", r.Index)
-			fmt.Println("  the board now shows the ballot opened: check it encrypted the choices above. Then vote again.")
+			fmt.Fprintf(stdout, "challenged:    entry %d of the board; the ballot will never count\n", r.Index)
+			fmt.Fprintln(stdout, "  the board now shows the ballot opened: check it encrypted the choices above. Then vote again.")
 		} else {
-			fmt.Printf("cast:          entry %d of the board, on disk and signed (checkpoint of %s entries)\n", r.Index, checkpointSize(r))
-			fmt.Println("  you may vote again until the polls close: only your last ballot counts")
+			fmt.Fprintf(stdout, "cast:          entry %d of the board, on disk and signed (checkpoint of %s entries)\n", r.Index, checkpointSize(r))
+			fmt.Fprintln(stdout, "  you may vote again until the polls close: only your last ballot counts")
 		}
-		fmt.Printf("receipt:       %s (check it any time with `recount receipt`)\n", path)
+		fmt.Fprintf(stdout, "receipt:       %s (check it any time with `recount receipt`)\n", path)
 		return nil
 	}
 }
