@@ -554,7 +554,7 @@ func (d *demo) voter(ctx context.Context, m *election.Manifest, v int, challenge
 
 // export streams the board's export from BoardService into path.
 func (d *demo) export(ctx context.Context, path string) error {
-	stream, err := d.voters.Board.Export(ctx, &recountv1.ExportRequest{})
+	r, err := openNodeExport(ctx, d.voters.Board, d.addr)
 	if err != nil {
 		return err
 	}
@@ -563,19 +563,9 @@ func (d *demo) export(ctx context.Context, path string) error {
 		return err
 	}
 	defer f.Close()
-	var n int64
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := f.Write(msg.Data); err != nil {
-			return err
-		}
-		n += int64(len(msg.Data))
+	n, err := io.Copy(f, r)
+	if err != nil {
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		return err
@@ -584,44 +574,22 @@ func (d *demo) export(ctx context.Context, path string) error {
 	return f.Close()
 }
 
-// verify checks the exported record as a stranger would: the board (every entry hashes to the signed
-// checkpoint) and every numbered check of docs/verification.md, on all cores.
+// verify checks the exported record as a stranger would, with checkRecord as `recount verify` does: the board
+// (every entry hashes to the signed checkpoint) and every numbered check of docs/verification.md, on all cores.
 func (d *demo) verify(ctx context.Context, path string) (*election.Report, ledger.Checkpoint, time.Duration, error) {
 	start := time.Now()
-	f, err := os.Open(path)
+	var progress io.Writer
+	if d.bars {
+		progress = d.cfg.stderr
+	}
+	rc, err := checkRecord(ctx, fileSource(path), checkOptions{boardKey: d.info.BoardKey, progress: progress, progressAlways: true})
 	if err != nil {
 		return nil, ledger.Checkpoint{}, 0, err
 	}
-	defer f.Close()
-	cp, err := ledger.VerifyExport(f, d.info.BoardKey)
-	if err != nil {
-		return nil, cp, 0, err
+	if rc.BoardErr != nil {
+		return nil, rc.Checkpoint, 0, rc.BoardErr
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, cp, 0, err
-	}
-	x, err := ledger.NewExportReader(f)
-	if err != nil {
-		return nil, cp, 0, err
-	}
-	bar := d.bar(int(x.Size()), "verifying")
-	entries := func(yield func(election.Entry, error) bool) {
-		for e, err := range x.Entries() {
-			if !yield(election.Entry{Index: e.Index, Kind: election.Kind(e.Kind), Payload: e.Payload}, err) {
-				return
-			}
-		}
-	}
-	var last uint64
-	rep, err := election.Verify(ctx, entries, election.VerifyOptions{Progress: func(n uint64) { bar.Add(int(n - last)); last = n }})
-	bar.Finish()
-	if err != nil {
-		return nil, cp, 0, err
-	}
-	if _, err := x.Finish(); err != nil {
-		return nil, cp, 0, err
-	}
-	took := time.Since(start)
+	rep, cp, took := rc.Report, rc.Checkpoint, time.Since(start)
 	if !rep.OK() {
 		for _, f := range rep.Failures {
 			fmt.Fprintf(d.cfg.stdout, "  FAIL %v\n", f)
