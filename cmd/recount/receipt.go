@@ -89,7 +89,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 
 	var tree ledger.LeafTree
 	var hits []found
-	rc, err := checkRecord(ctx, src, checkOptions{boardKey: c.boardKey, workers: defaultWorkers(),
+	rc, err := checkRecord(ctx, src, checkOptions{boardKey: c.boardKey,
 		progress: progressWriter(stderr, c.progress), progressAlways: c.progress,
 		entry: func(e ledger.Entry) {
 			tree.Append(ledger.LeafHash(e.Kind, e.Payload))

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -100,8 +99,8 @@ func boardError(err error) bool {
 
 // checkOptions tune checkRecord.
 type checkOptions struct {
-	boardKey string // required verifier key or fingerprint; empty: the export's own
-	workers  int
+	boardKey string    // required verifier key or fingerprint; empty: the export's own
+	workers  int       // goroutines checking ballots; 0: election.Verify's default, one per core
 	progress io.Writer // where to draw a progress bar, or nil
 	// progressAlways draws it even for a short record (below longRecord entries).
 	progressAlways bool
@@ -261,9 +260,6 @@ func progressWriter(stderr io.Writer, force bool) io.Writer {
 	}
 	return nil
 }
-
-// defaultWorkers is the number of goroutines checking ballots: every core.
-func defaultWorkers() int { return runtime.GOMAXPROCS(0) }
 
 // interspersed parses the flags that follow positional arguments, as in `recount verify FILE --json` (package
 // flag stops at the first argument that is not a flag), and returns the positional arguments.

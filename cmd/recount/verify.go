@@ -66,11 +66,7 @@ func (v *verifyCmd) run(ctx context.Context, args []string) error {
 	}
 	ctx, cancel := v.node.withTimeout(ctx)
 	defer cancel()
-	workers := v.workers
-	if workers == 0 {
-		workers = defaultWorkers()
-	}
-	rc, err := checkRecord(ctx, src, checkOptions{boardKey: v.boardKey, workers: workers,
+	rc, err := checkRecord(ctx, src, checkOptions{boardKey: v.boardKey, workers: v.workers,
 		progress: progressWriter(stderr, v.progress), progressAlways: v.progress})
 	if err != nil {
 		return err
