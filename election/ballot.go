@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/rand/v2"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/crypto/elgamal"
@@ -53,6 +54,28 @@ func (m *Manifest) CheckChoices(ch Choices) error {
 		}
 	}
 	return nil
+}
+
+// RandomChoices returns valid random choices for the manifest (for trials and tests), drawn from rng (a random
+// seed when nil).
+func RandomChoices(m *Manifest, rng *rand.Rand) Choices {
+	if rng == nil {
+		rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	var ch Choices
+	for _, r := range m.rules {
+		vals := make([]uint64, r.Options)
+		hi := min(r.TotalMax, uint64(r.Options)*r.OptionMax)
+		total := r.TotalMin + uint64(rng.IntN(int(hi-r.TotalMin+1)))
+		for total > 0 {
+			if o := rng.IntN(r.Options); vals[o] < r.OptionMax {
+				vals[o]++
+				total--
+			}
+		}
+		ch = append(ch, vals)
+	}
+	return ch
 }
 
 // proofContext is the zkp.Context of the proof for option (or totalPosition) of contest in a ballot of credential.

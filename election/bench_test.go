@@ -29,7 +29,7 @@ func benchElection(b *testing.B, voters int) *electiontest.Election {
 
 func BenchmarkEncryptBallot10(b *testing.B) {
 	e := benchElection(b, 1)
-	ch := electiontest.RandomChoices(e.Manifest, nil)
+	ch := election.RandomChoices(e.Manifest, nil)
 	pk := e.State.Key().PublicKey
 	var size int
 	for b.Loop() {
@@ -44,7 +44,7 @@ func BenchmarkEncryptBallot10(b *testing.B) {
 
 func BenchmarkVerifyBallot10(b *testing.B) {
 	e := benchElection(b, 1)
-	pb, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[0], electiontest.RandomChoices(e.Manifest, nil), nil)
+	pb, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[0], election.RandomChoices(e.Manifest, nil), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

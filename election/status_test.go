@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/election/electiontest"
 )
 
 // TestBallotStatusOutsideWindow: a ballot standing before the open or after the close is not counted, and is
@@ -12,11 +11,11 @@ import (
 // earlier one).
 func TestBallotStatusOutsideWindow(t *testing.T) {
 	e := honestElection(t)
-	late, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[5], electiontest.RandomChoices(e.Manifest, nil), nil)
+	late, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[5], election.RandomChoices(e.Manifest, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	early, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[6], electiontest.RandomChoices(e.Manifest, nil), nil)
+	early, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[6], election.RandomChoices(e.Manifest, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

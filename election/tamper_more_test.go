@@ -34,7 +34,7 @@ func trusteeBody(t *testing.T, payload []byte) []byte {
 // A valid ballot posted between the election key and the opening of the polls.
 func TestTamperBallotBeforeOpen(t *testing.T) {
 	e := honestElection(t)
-	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[5], electiontest.RandomChoices(e.Manifest, nil), nil)
+	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[5], election.RandomChoices(e.Manifest, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -252,7 +252,7 @@ func TestTamperBallotCredential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, creds[0], electiontest.RandomChoices(e.Manifest, nil), nil)
+	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, creds[0], election.RandomChoices(e.Manifest, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestTamperBallotProofs(t *testing.T) {
 func TestTamperBallotWindow(t *testing.T) {
 	e := honestElection(t)
 	// A valid ballot of voter 5 slipped in after the close (it does not count, so the tally stands).
-	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[5], electiontest.RandomChoices(e.Manifest, nil), nil)
+	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[5], election.RandomChoices(e.Manifest, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

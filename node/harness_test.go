@@ -240,7 +240,7 @@ func (f *fixture) finishCeremony(t testing.TB, n int) {
 // ballot encrypts random choices with voter v's credential.
 func (f *fixture) ballot(t testing.TB, v int) *election.PreparedBallot {
 	t.Helper()
-	b, err := election.EncryptBallot(f.manifest, f.info.Key, f.creds[v], electiontest.RandomChoices(f.manifest, nil), nil)
+	b, err := election.EncryptBallot(f.manifest, f.info.Key, f.creds[v], election.RandomChoices(f.manifest, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,7 +96,7 @@ func TestBallotRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b2, err := election.EncryptBallot(m2, f.info.Key, creds2[0], electiontest.RandomChoices(m2, nil), nil)
+	b2, err := election.EncryptBallot(m2, f.info.Key, creds2[0], election.RandomChoices(m2, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestBallotRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bu, err := election.EncryptBallot(f.manifest, f.info.Key, unknown[0], electiontest.RandomChoices(f.manifest, nil), nil)
+	bu, err := election.EncryptBallot(f.manifest, f.info.Key, unknown[0], election.RandomChoices(f.manifest, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

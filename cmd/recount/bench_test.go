@@ -51,7 +51,7 @@ func buildRecord(b *testing.B, dir string, voters, revotes, challenges int) (str
 		wg.Go(func() {
 			for i := range next {
 				j := jobs[i]
-				pb, err := election.EncryptBallot(e.Manifest, pk, e.Credentials[j.voter], electiontest.RandomChoices(e.Manifest, nil), nil)
+				pb, err := election.EncryptBallot(e.Manifest, pk, e.Credentials[j.voter], election.RandomChoices(e.Manifest, nil), nil)
 				if err != nil {
 					panic(err)
 				}

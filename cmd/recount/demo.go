@@ -516,7 +516,7 @@ func (d *demo) voter(ctx context.Context, m *election.Manifest, v int, challenge
 		return r, err
 	}
 	if challenge {
-		r, err := submit(randomChoices(m, rng), true)
+		r, err := submit(election.RandomChoices(m, rng), true)
 		if err != nil {
 			return fmt.Errorf("challenge: %w", err)
 		}
@@ -528,7 +528,7 @@ func (d *demo) voter(ctx context.Context, m *election.Manifest, v int, challenge
 		}
 	}
 	for i := range 1 + btoi(revote) {
-		ch := randomChoices(m, rng)
+		ch := election.RandomChoices(m, rng)
 		r, err := submit(ch, false)
 		if err != nil {
 			return err

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -68,7 +67,7 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		var ch election.Choices
 		switch {
 		case *random:
-			ch = randomChoices(m, nil)
+			ch = election.RandomChoices(m, nil)
 		case len(choices) == 0:
 			describeBallot(stderr, m)
 			return errors.New("give your choices with --choice (see above)")
@@ -209,25 +208,4 @@ func choicesText(m *election.Manifest, ch election.Choices) string {
 		parts = append(parts, contest.Id+"="+strings.Join(sel, ","))
 	}
 	return strings.Join(parts, "  ")
-}
-
-// randomChoices returns valid random choices.
-func randomChoices(m *election.Manifest, rng *rand.Rand) election.Choices {
-	if rng == nil {
-		rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	}
-	var ch election.Choices
-	for _, r := range m.Rules() {
-		vals := make([]uint64, r.Options)
-		hi := min(r.TotalMax, uint64(r.Options)*r.OptionMax)
-		total := r.TotalMin + uint64(rng.IntN(int(hi-r.TotalMin+1)))
-		for total > 0 {
-			if o := rng.IntN(r.Options); vals[o] < r.OptionMax {
-				vals[o]++
-				total--
-			}
-		}
-		ch = append(ch, vals)
-	}
-	return ch
 }

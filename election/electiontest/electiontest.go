@@ -205,30 +205,9 @@ func (e *Election) Ceremony() error {
 	return nil
 }
 
-// RandomChoices returns valid random choices for the manifest.
-func RandomChoices(m *election.Manifest, rng *rand.Rand) election.Choices {
-	if rng == nil {
-		rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	}
-	var ch election.Choices
-	for _, r := range m.Rules() {
-		vals := make([]uint64, r.Options)
-		total := r.TotalMin + uint64(rng.IntN(int(min(r.TotalMax, uint64(r.Options)*r.OptionMax)-r.TotalMin+1)))
-		for total > 0 {
-			o := rng.IntN(r.Options)
-			if vals[o] < r.OptionMax {
-				vals[o]++
-				total--
-			}
-		}
-		ch = append(ch, vals)
-	}
-	return ch
-}
-
 // Vote has voter v cast a ballot with random choices.
 func (e *Election) Vote(v int) error {
-	ch := RandomChoices(e.Manifest, e.rng)
+	ch := election.RandomChoices(e.Manifest, e.rng)
 	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[v], ch, nil)
 	if err != nil {
 		return err
@@ -242,7 +221,7 @@ func (e *Election) Vote(v int) error {
 
 // Challenge has voter v encrypt a ballot and challenge it.
 func (e *Election) Challenge(v int) error {
-	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[v], RandomChoices(e.Manifest, e.rng), nil)
+	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[v], election.RandomChoices(e.Manifest, e.rng), nil)
 	if err != nil {
 		return err
 	}
