@@ -178,6 +178,12 @@ func (n *Node) appendFailed(err error) error {
 	if errors.Is(err, ledger.ErrClosed) {
 		return refusal(codes.Unavailable, ReasonShuttingDown, nil, "the node is shutting down; nothing was appended: try again")
 	}
+	return n.breakOn(err)
+}
+
+// breakOn records err as the reason the node is broken: it refuses every change from now on, until a restart
+// replays the board.
+func (n *Node) breakOn(err error) error {
 	n.broken.CompareAndSwap(nil, &err)
 	n.logger.Error("node: an append failed; refusing every change until restarted", "err", err)
 	return refusal(codes.Unavailable, ReasonBoardFailed, nil, "%v: %v", errNodeBroken, err)
@@ -229,9 +235,7 @@ func (n *Node) exclusive(ctx context.Context, draft func(s *election.State) (ele
 		if errors.Is(err, ledger.ErrClosed) {
 			err = fmt.Errorf("%w (the node was closing)", err)
 		}
-		n.broken.CompareAndSwap(nil, &err)
-		n.logger.Error("node: an append failed; refusing every change until restarted", "err", err)
-		return ledger.AppendResult{}, refusal(codes.Unavailable, ReasonBoardFailed, nil, "%v: %v", errNodeBroken, err)
+		return ledger.AppendResult{}, n.breakOn(err)
 	}
 	n.applyMu.Lock()
 	n.applied = idx + 1

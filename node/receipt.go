@@ -1,4 +1,3 @@
-// Package node wires package election and package ledger into Recount's gRPC services (api/recount/v1).
 package node
 
 import (

@@ -45,7 +45,7 @@ type ServerOptions struct {
 const (
 	DefaultMaxMessageBytes = 4 << 20
 	DefaultCallTimeout     = 30 * time.Second
-	// exportMessageBytes is the largest message the node sends (an export chunk, or an entry of up to
+	// maxSendBytes is the largest message the node sends (an export chunk, or an entry of up to
 	// ledger.MaxPayloadSize in StreamEntries).
 	maxSendBytes = 17 << 20
 )

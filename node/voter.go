@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -134,9 +133,9 @@ func (n *Node) inWindow(m *election.Manifest) error {
 	pb := m.Proto()
 	switch {
 	case now < pb.OpensAt:
-		return refusal(codes.FailedPrecondition, ReasonOutsideWindow, nil, "the voting window opens at %s", time.Unix(pb.OpensAt, 0).UTC().Format(time.RFC3339))
+		return refusal(codes.FailedPrecondition, ReasonOutsideWindow, nil, "the voting window opens at %s", FormatTime(pb.OpensAt))
 	case now > pb.ClosesAt:
-		return refusal(codes.FailedPrecondition, ReasonOutsideWindow, nil, "the voting window closed at %s", time.Unix(pb.ClosesAt, 0).UTC().Format(time.RFC3339))
+		return refusal(codes.FailedPrecondition, ReasonOutsideWindow, nil, "the voting window closed at %s", FormatTime(pb.ClosesAt))
 	}
 	return nil
 }
