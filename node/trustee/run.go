@@ -57,8 +57,11 @@ type runner struct {
 	logger *slog.Logger
 	s      *election.State
 	index  int
-	dealt  election.DealtShares
-	share  *dkg.KeyShare
+	// commitment is the trustee's KEY_COMMITMENT payload and dealt its shares, once made (or loaded from the
+	// store).
+	commitment []byte
+	dealt      election.DealtShares
+	share      *dkg.KeyShare
 	// waitUntil: after a post at index i, the trustee waits until the board shows it (size > i) before it
 	// considers its next step.
 	waitUntil uint64
@@ -313,7 +316,7 @@ func (r *runner) ceremony(ctx context.Context, m *election.Manifest) error {
 		if err := r.cfg.Store.SaveCommitment(d.Payload, dealt); err != nil {
 			return err
 		}
-		payload, r.dealt = d.Payload, dealt
+		payload, r.commitment, r.dealt = d.Payload, d.Payload, dealt
 	}
 	if !slices.Contains(p.Committed, r.index) {
 		return r.post(ctx, election.Draft{Kind: election.KindKeyCommitment, Payload: payload}, "committed")
@@ -353,15 +356,17 @@ func (r *runner) ceremony(ctx context.Context, m *election.Manifest) error {
 	return nil
 }
 
-// loadDealt loads the stored commitment's shares, and returns the commitment entry (nil if none yet).
+// loadDealt returns the commitment entry (nil if none yet), reading it and its shares from the store only until
+// it is there: act runs at every tick and batch, and the shares are sealed.
 func (r *runner) loadDealt() ([]byte, error) {
+	if r.commitment != nil {
+		return r.commitment, nil
+	}
 	payload, dealt, err := r.cfg.Store.Commitment()
 	if err != nil {
 		return nil, err
 	}
-	if r.dealt == nil {
-		r.dealt = dealt
-	}
+	r.commitment, r.dealt = payload, dealt
 	return payload, nil
 }
 
