@@ -58,11 +58,8 @@ const trusteeKeysSize = 64
 
 // GenerateTrusteeKeys makes a trustee's keys with randomness from r (crypto/rand when nil).
 func GenerateTrusteeKeys(r io.Reader) (*TrusteeKeys, error) {
-	if r == nil {
-		r = randReader
-	}
 	seed := make([]byte, trusteeKeysSize)
-	if _, err := io.ReadFull(r, seed); err != nil {
+	if _, err := io.ReadFull(orRand(r), seed); err != nil {
 		return nil, fmt.Errorf("trustee keys: reading randomness: %w", err)
 	}
 	return ParseTrusteeKeys(seed)

@@ -93,9 +93,6 @@ func marshal(m proto.Message) []byte {
 	return b
 }
 
-// randReader is the default source of randomness.
-var randReader = rand.Reader
-
 // orRand returns r, or crypto/rand when r is nil.
 func orRand(r io.Reader) io.Reader {
 	if r == nil {
