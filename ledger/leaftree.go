@@ -21,9 +21,6 @@ func (t *LeafTree) Append(leafHash [HashSize]byte) { t.leaves = append(t.leaves,
 // Size returns the number of leaves.
 func (t *LeafTree) Size() uint64 { return uint64(len(t.leaves)) }
 
-// Leaf returns the leaf hash at index (index < Size()).
-func (t *LeafTree) Leaf(index uint64) [HashSize]byte { return t.leaves[index] }
-
 // Root returns the root hash of the tree of the first size leaves.
 func (t *LeafTree) Root(size uint64) ([HashSize]byte, error) {
 	if size > t.Size() {

@@ -111,9 +111,6 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 	return s
 }
 
-// GRPC returns the underlying gRPC server.
-func (s *Server) GRPC() *grpc.Server { return s.grpc }
-
 // Serve serves on lis until Shutdown.
 func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
 

@@ -204,9 +204,6 @@ func Open(path string, passphrase []byte) (*Store, error) {
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Path returns the store's file.
-func (s *Store) Path() string { return s.path }
-
 func (s *Store) seal(name string, plaintext []byte) []byte {
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plaintext)+16)
 	if _, err := rand.Read(nonce); err != nil {
