@@ -365,20 +365,7 @@ func TallyOf(m *election.Manifest, entries []election.Entry, counted []uint64) (
 		sums = append(sums, row)
 	}
 	for _, idx := range counted {
-		payload := entries[idx].Payload
-		if entries[idx].Kind == election.KindSpoiledBallot {
-			sp, err := election.ParseSpoiledBallot(m, payload)
-			if err != nil {
-				return election.Draft{}, err
-			}
-			for c := range sp.Ballot.Ciphertexts {
-				for o, ct := range sp.Ballot.Ciphertexts[c] {
-					sums[c][o].Add(sums[c][o], ct)
-				}
-			}
-			continue
-		}
-		b, err := election.ParseBallot(m, payload)
+		b, err := parseAnyBallot(m, entries[idx])
 		if err != nil {
 			return election.Draft{}, err
 		}
@@ -398,4 +385,16 @@ func TallyOf(m *election.Manifest, entries []election.Entry, counted []uint64) (
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(pb)
 	return election.Draft{Kind: election.KindEncryptedTally, Payload: b}, err
+}
+
+// parseAnyBallot returns the ballot of a ballot or spoiled-ballot entry.
+func parseAnyBallot(m *election.Manifest, e election.Entry) (*election.Ballot, error) {
+	if e.Kind == election.KindSpoiledBallot {
+		sp, err := election.ParseSpoiledBallot(m, e.Payload)
+		if err != nil {
+			return nil, err
+		}
+		return sp.Ballot, nil
+	}
+	return election.ParseBallot(m, e.Payload)
 }
