@@ -95,10 +95,15 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		}
 		if _, err := f.Write(r.Marshal()); err != nil {
 			f.Close()
-			return err
+			return fmt.Errorf("saving the receipt %s: %w", path, err)
+		}
+		// The ballot is already cast: the receipt is the voter's only evidence, so it goes to disk now.
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("saving the receipt %s: %w", path, err)
 		}
 		if err := f.Close(); err != nil {
-			return err
+			return fmt.Errorf("saving the receipt %s: %w", path, err)
 		}
 		if *challenge {
 			fmt.Fprintf(stdout, "challenged:    entry %d of the board; the ballot will never count\n", r.Index)
