@@ -54,7 +54,13 @@ type Options struct {
 	// Now is the node's clock (time.Now when nil): it stamps the open and close entries and bounds the voting
 	// window of the manifest.
 	Now func() time.Time
+	// AutoClose makes the node close the polls by itself once its clock reaches the manifest's closes_at, so
+	// that the record shows the polls closing when the window ends rather than whenever the commission gets to it.
+	AutoClose bool
 }
+
+// autoCloseEvery is how often the node looks whether the voting window has ended.
+var autoCloseEvery = time.Second
 
 // Node is an open board and the election state it holds. Its methods are safe for concurrent use.
 type Node struct {
@@ -116,7 +122,45 @@ func Open(dir string, opts Options) (*Node, error) {
 	n.metrics.boardSize(n.applied)
 	logger.Info("node: board replayed", "dir", dir, "entries", n.applied, "took", time.Since(start).Round(time.Millisecond),
 		"verifier_key", l.VerifierKey())
+	if opts.AutoClose {
+		go n.autoClose()
+	}
 	return n, nil
+}
+
+// autoClose closes the polls once the node's clock reaches the manifest's closes_at, until the node stops.
+func (n *Node) autoClose() {
+	tick := time.NewTicker(autoCloseEvery)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-n.stopping:
+			return
+		case <-tick.C:
+		}
+		due := false
+		n.View(func(s *election.State) {
+			if m := s.Manifest(); m != nil && s.IsOpen() {
+				due = n.now().Unix() >= m.Proto().ClosesAt
+			}
+		})
+		if !due {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		index, err := n.ClosePolls(ctx)
+		cancel()
+		if err != nil {
+			if !failing {
+				n.logger.Error("node: the voting window has ended but the polls could not be closed; retrying", "err", err)
+			}
+			failing = true
+			continue
+		}
+		n.logger.Info("node: the voting window has ended: polls closed", "entry", index)
+		failing = false
+	}
 }
 
 // replay applies the board's entries to the state. Ballots were fully checked before they were appended, so

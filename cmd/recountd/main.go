@@ -50,6 +50,7 @@ type config struct {
 	adminTokenFile               string
 	metricsListen                string
 	logFormat, logLevel          string
+	autoClose                    bool
 	maxMessageBytes              int
 	callTimeout, shutdownTimeout time.Duration
 	maxConcurrentStreams         uint
@@ -72,6 +73,7 @@ func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Write
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain of the node (TLS)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of the node (TLS)")
 	fs.BoolVar(&c.plaintext, "plaintext", false, "serve without TLS (loopback and tests only)")
+	fs.BoolVar(&c.autoClose, "auto-close", true, "close the polls by itself when the manifest's voting window ends")
 	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the commission's bearer token for admin calls (mode 0600)")
 	fs.StringVar(&c.adminCA, "admin-client-ca", "", "PEM CA of the commission: admin calls then need a client certificate it signed (mutual TLS)")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "HTTP address for Prometheus metrics at /metrics (off when empty)")
@@ -194,7 +196,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, listening func(g
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := node.NewMetrics(reg)
 
-	n, err := node.Open(c.dataDir, node.Options{Origin: c.origin, Logger: logger, Metrics: metrics})
+	n, err := node.Open(c.dataDir, node.Options{Origin: c.origin, Logger: logger, Metrics: metrics, AutoClose: c.autoClose})
 	if err != nil {
 		if errors.Is(err, ledger.ErrInvalid) && c.origin == "" {
 			return fmt.Errorf("%w (on first start give --origin, e.g. --origin vote.example.org/board)", err)
