@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -112,6 +113,47 @@ type ElectionInfo struct {
 	Key      *elgamal.PublicKey
 	BoardKey string
 	Phase    recountv1.Phase
+}
+
+// CheckElectionKey replays the board from its first entry up to the election key, through the same checks a
+// verifier runs, and returns an error unless the manifest is the election the voter expects (want, from the
+// credential) and the key the node handed out (info.Key) is the one the trustees' ceremony on the board yields.
+// A voting client calls it before it encrypts: a node that gave a voter a key of its own could read that ballot.
+// The trustees sign their ceremony entries with keys named in the manifest, so the node cannot forge them.
+func (c *Client) CheckElectionKey(ctx context.Context, info *ElectionInfo, want election.ID) error {
+	if info.Manifest.ID() != want {
+		return fmt.Errorf("the node holds election %s, not %s", info.Manifest.ID(), want)
+	}
+	if info.Key == nil {
+		return errors.New("the node has no election key yet")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{From: 0})
+	if err != nil {
+		return err
+	}
+	s := election.NewState()
+	for s.Key() == nil {
+		msg, err := stream.Recv()
+		if err == io.EOF {
+			return errors.New("the board holds no election key")
+		}
+		if err != nil {
+			return fmt.Errorf("reading the board: %w", err)
+		}
+		e := election.Entry{Index: msg.Index, Kind: msg.Kind, Payload: msg.Payload}
+		if errs := s.Apply(e); len(errs) > 0 {
+			return fmt.Errorf("the board fails a check before the election key: %v", errs[0])
+		}
+	}
+	if s.Manifest().ID() != want {
+		return fmt.Errorf("the board's manifest is election %s, not %s", s.Manifest().ID(), want)
+	}
+	if string(s.Key().PublicKey.Bytes()) != string(info.Key.Bytes()) {
+		return errors.New("the election key the node gave is not the one the trustees' ceremony on the board yields: do not vote through this node")
+	}
+	return nil
 }
 
 // Election reads the election from the node and checks that the manifest hashes to the election identity.

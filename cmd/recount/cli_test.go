@@ -141,6 +141,10 @@ func TestCLIElection(t *testing.T) {
 	must(t, append([]string{"vote", "--credential", cred(2), "--choice", "mayor=grace", "--receipt", filepath.Join(dir, "r2.json")}, conn...)...)
 	must(t, append([]string{"vote", "--credential", cred(3), "--random", "--challenge", "--receipt", filepath.Join(dir, "r3c.json")}, conn...)...)
 	must(t, append([]string{"vote", "--credential", cred(3), "--choice", "mayor=ada", "--receipt", filepath.Join(dir, "r3.json")}, conn...)...)
+	// A voter who holds the commission's published board key refuses a node signing with another one.
+	if code, _ := recount(t, append([]string{"vote", "--credential", cred(2), "--choice", "mayor=ada", "--board-key", "sha256:0000"}, conn...)...); code == 0 {
+		t.Error("a vote went through a node whose board key is not the one required")
+	}
 	// A bad choice is refused before anything is sent.
 	if code, _ := recount(t, append([]string{"vote", "--credential", cred(1), "--choice", "mayor=ada,alan"}, conn...)...); code == 0 {
 		t.Error("a ballot with two mayors was accepted")

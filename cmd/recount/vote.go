@@ -12,6 +12,7 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -34,6 +35,7 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 	random := fs.Bool("random", false, "choose at random (for trials)")
 	challenge := fs.Bool("challenge", false, "challenge the ballot instead of casting it: the board shows what it encrypted, and it never counts")
 	receiptFile := fs.String("receipt", "", "where to save the receipt (default: receipt-<tracking code>.json)")
+	boardKey := fs.String("board-key", "", "require the board's verifier `KEY` published by the commission (origin+hash+base64, or its sha256: fingerprint)")
 	conn := addConnFlags(fs, connClient)
 	return func(ctx context.Context, args []string) error {
 		stdout, stderr := outputs(ctx)
@@ -63,6 +65,12 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		}
 		if info.Phase != recountv1.Phase_PHASE_OPEN || info.Key == nil {
 			return fmt.Errorf("the polls are not open (%s)", phaseName(info.Phase))
+		}
+		if *boardKey != "" && !keyMatches(info.BoardKey, *boardKey) {
+			return fmt.Errorf("the node's board key is %s (fingerprint %s), not the expected %s: do not vote through this node", info.BoardKey, ledger.KeyFingerprint(info.BoardKey), *boardKey)
+		}
+		if err := c.CheckElectionKey(ctx, info, cred.Election); err != nil {
+			return fmt.Errorf("checking the election key against the board: %w", err)
 		}
 		var ch election.Choices
 		switch {
