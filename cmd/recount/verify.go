@@ -27,6 +27,7 @@ func init() {
 			fs.StringVar(&v.boardKey, "board-key", "", "require the board's verifier `KEY` (origin+hash+base64, or its sha256: fingerprint)")
 			fs.BoolVar(&v.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
 			fs.IntVar(&v.workers, "workers", 0, "goroutines checking ballots (0: one per core)")
+			fs.BoolVar(&v.requireResult, "require-result", false, "fail (exit 1) unless the record is complete, with its result")
 			v.fs = fs
 			return v.run
 		},
@@ -36,6 +37,7 @@ func init() {
 type verifyCmd struct {
 	node           *connFlags
 	json, progress bool
+	requireResult  bool
 	boardKey       string
 	workers        int
 	fs             *flag.FlagSet
@@ -80,6 +82,9 @@ func (v *verifyCmd) run(ctx context.Context, args []string) error {
 	}
 	if !vr.OK {
 		return &exitError{code: 1, err: fmt.Errorf("%s: the record fails %d of %d checks", src.name, vr.failedChecks(), len(election.Checks))}
+	}
+	if v.requireResult && !vr.Complete {
+		return &exitError{code: 1, err: fmt.Errorf("%s: every check passes so far, but the record has no result yet (--require-result)", src.name)}
 	}
 	return nil
 }

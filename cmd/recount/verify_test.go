@@ -178,6 +178,13 @@ func TestVerifyIncomplete(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "election is in progress") || !strings.Contains(out, "OK so far") {
 		t.Errorf("exit %d\n%s", code, out)
 	}
+	// With --require-result the same record fails, and the complete one passes.
+	if code, _, errs := runCmd(t, "verify", "--require-result", path); code != 1 || !strings.Contains(errs, "no result yet") {
+		t.Errorf("--require-result on an open election: exit %d, stderr %q", code, errs)
+	}
+	if code, _, _ := runCmd(t, "verify", "--require-result", smallRecord); code != 0 {
+		t.Errorf("--require-result on the complete record: exit %d", code)
+	}
 }
 
 func TestVerifyProgress(t *testing.T) {
