@@ -56,7 +56,7 @@ func BenchmarkLogWithBuild(b *testing.B) {
 func BenchmarkConfirm(b *testing.B) {
 	base := randomBase(b)
 	tab := NewTableSize(base, 1<<20, 1<<20)
-	p, _ := decode(mul(1<<20-1, base))
+	p := affine(mul(1<<20-1, base))
 	var kb keyBatch
 	kb.set(0, &p)
 	for b.Loop() {
@@ -66,9 +66,9 @@ func BenchmarkConfirm(b *testing.B) {
 	}
 }
 
-func BenchmarkDecode(b *testing.B) {
+func BenchmarkAffine(b *testing.B) {
 	e := randomBase(b)
 	for b.Loop() {
-		decode(e)
+		affine(e)
 	}
 }

@@ -22,7 +22,6 @@
 package dlog
 
 import (
-	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -93,16 +92,10 @@ func NewTableSize(base *group.Element, limit, m uint64) *Table {
 		t.trivial = true
 		return t
 	}
-	k, err := decode(base)
-	if err != nil {
-		panic("dlog: " + err.Error()) // unreachable: a group element's encoding decodes
-	}
+	k := affine(base)
 
 	// Giant step: -(m·base).
-	g, err := decode(group.NewElement().VarTimeScalarMult(group.NewScalar().SetUint64(m), base))
-	if err != nil {
-		panic("dlog: " + err.Error())
-	}
+	g := affine(group.NewElement().VarTimeScalarMult(group.NewScalar().SetUint64(m), base))
 	g.X.Negate(&g.X)
 	g.T.Negate(&g.T)
 	t.giant.fromAffine(&g)
@@ -127,10 +120,7 @@ func NewTableSize(base *group.Element, limit, m uint64) *Table {
 		wg.Add(1)
 		go func(lo, hi uint64) {
 			defer wg.Done()
-			p, err := decode(group.NewElement().VarTimeScalarMult(group.NewScalar().SetUint64(lo), base))
-			if err != nil {
-				panic("dlog: " + err.Error())
-			}
+			p := affine(group.NewElement().VarTimeScalarMult(group.NewScalar().SetUint64(lo), base))
 			var kb keyBatch
 			for j := lo; j < hi; {
 				n := 0
@@ -178,10 +168,7 @@ func (t *Table) Log(y *group.Element) (uint64, error) {
 	if t.trivial {
 		return 0, ErrOutOfRange
 	}
-	p, err := decode(y)
-	if err != nil {
-		return 0, err // unreachable
-	}
+	p := affine(y)
 	giants := t.max / t.m // i in [0, giants)
 	if giants < math.MaxUint64 {
 		giants++
@@ -374,38 +361,18 @@ func mustFE(hexLE string) *field.Element {
 	return fe
 }
 
-// decode returns a representative of e, in extended coordinates with Z = 1, by the decoding of RFC 9496
-// section 4.3.1 applied to e's encoding.
-func decode(e *group.Element) (extended, error) {
+// affine returns a curve representative of e in extended coordinates with Z = 1. Which of e's representatives
+// it is does not matter: the keys and the confirmation below are the same for all of them.
+func affine(e *group.Element) extended {
+	X, Y, Z, T := e.ExtendedCoordinates()
 	var p extended
-	enc := e.Bytes()
-	var s field.Element
-	if _, err := s.SetBytes(enc); err != nil || subtle.ConstantTimeCompare(s.Bytes(), enc) != 1 || s.IsNegative() == 1 {
-		return p, group.ErrElementEncoding
-	}
-	var ss, u1, u2, u2Sqr, v, tmp, invSqrt, denX, denY field.Element
-	ss.Square(&s)
-	u1.Subtract(feOne, &ss)
-	u2.Add(feOne, &ss)
-	u2Sqr.Square(&u2)
-	v.Square(&u1)
-	v.Multiply(&v, curveD)
-	v.Negate(&v)
-	v.Subtract(&v, &u2Sqr) // v = -(D·u1²) - u2²
-	tmp.Multiply(&v, &u2Sqr)
-	if _, wasSquare := invSqrt.SqrtRatio(feOne, &tmp); wasSquare == 0 {
-		return p, group.ErrElementEncoding
-	}
-	denX.Multiply(&invSqrt, &u2)
-	denY.Multiply(&invSqrt, &denX)
-	denY.Multiply(&denY, &v)
-	p.X.Add(&s, &s)
-	p.X.Multiply(&p.X, &denX)
-	p.X.Absolute(&p.X)
-	p.Y.Multiply(&u1, &denY)
+	var zInv field.Element
+	zInv.Invert(Z)
+	p.X.Multiply(X, &zInv)
+	p.Y.Multiply(Y, &zInv)
+	p.T.Multiply(T, &zInv)
 	p.Z.One()
-	p.T.Multiply(&p.X, &p.Y)
-	return p, nil
+	return p
 }
 
 // The process-wide cache of tables, keyed by base and max. It keeps the most recently built maxCached tables.

@@ -100,6 +100,11 @@ func (e *Element) Equal(x *Element) int {
 	return out | a.Equal(&b)
 }
 
+// ExtendedCoordinates returns the edwards25519 extended coordinates (X:Y:Z:T) of one of the curve points that
+// represent e. Which one is unspecified: whatever is computed from them must not depend on the choice (be
+// invariant under the 4-torsion). It is for packages that do their own field arithmetic (package dlog).
+func (e *Element) ExtendedCoordinates() (X, Y, Z, T *field.Element) { return e.p.ExtendedCoordinates() }
+
 // IsIdentity reports whether e is the identity element.
 func (e *Element) IsIdentity() bool { return e.Equal(identity) == 1 }
 
