@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -8,13 +8,14 @@ import (
 
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
+	"github.com/recount-vote/recount/node"
 )
 
 // TestAutoClose: a node with AutoClose closes the polls by itself once its clock passes closes_at, and refuses
 // ballots after that.
 func TestAutoClose(t *testing.T) {
-	defer func(d time.Duration) { autoCloseEvery = d }(autoCloseEvery)
-	autoCloseEvery = 20 * time.Millisecond
+	every := 20 * time.Millisecond
+	defer node.SetAutoCloseEvery(every)()
 
 	e, err := electiontest.Setup(electiontest.Config{Trustees: 1, Threshold: 1, Voters: 2, Seed: 4})
 	if err != nil {
@@ -22,36 +23,14 @@ func TestAutoClose(t *testing.T) {
 	}
 	var clock atomic.Int64
 	clock.Store(time.Now().Unix())
-	n, err := Open(t.TempDir(), Options{Origin: "test.recount.local/autoclose", AutoClose: true,
+	n, err := node.Open(t.TempDir(), node.Options{Origin: "test.recount.local/autoclose", AutoClose: true,
 		Now: func() time.Time { return time.Unix(clock.Load(), 0) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
 	ctx := context.Background()
-	// Replay the simulated election's set-up through the node's own calls.
-	for _, en := range e.Entries {
-		switch en.Kind {
-		case election.KindManifest:
-			_, err = n.CreateElection(ctx, en.Payload)
-		case election.KindCredentials:
-			var keys [][]byte
-			for _, c := range e.Credentials {
-				pk := c.PublicKey()
-				keys = append(keys, pk[:])
-			}
-			_, err = n.PublishCredentials(ctx, keys)
-		case election.KindKeyCommitment, election.KindKeyVerdict, election.KindKeyReveal:
-			_, err = n.PostCeremony(ctx, en.Kind, en.Payload)
-		case election.KindElectionKey:
-			_, err = n.FinishKeyCeremony(ctx, false)
-		case election.KindOpen:
-			_, err = n.OpenPolls(ctx)
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", en.Kind, err)
-		}
-	}
+	setUpThroughNode(t, n, e)
 	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[0], election.RandomChoices(e.Manifest, nil), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +38,7 @@ func TestAutoClose(t *testing.T) {
 	if _, err := n.SubmitBallot(ctx, election.KindBallot, b.Cast().Payload); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * autoCloseEvery)
+	time.Sleep(5 * every)
 	if closed := isClosed(n); closed {
 		t.Fatal("the polls closed before the end of the window")
 	}
@@ -70,7 +49,7 @@ func TestAutoClose(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the node did not close the polls at the end of the window")
 		}
-		time.Sleep(autoCloseEvery)
+		time.Sleep(every)
 	}
 	b2, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[1], election.RandomChoices(e.Manifest, nil), nil)
 	if err != nil {
@@ -81,7 +60,7 @@ func TestAutoClose(t *testing.T) {
 	}
 }
 
-func isClosed(n *Node) bool {
+func isClosed(n *node.Node) bool {
 	closed := false
 	n.View(func(s *election.State) { closed = s.IsClosed() })
 	return closed

@@ -1,0 +1,10 @@
+package node
+
+import "time"
+
+// SetAutoCloseEvery makes the auto-closer look every d, for tests, and returns the function that restores it.
+func SetAutoCloseEvery(d time.Duration) (restore func()) {
+	old := autoCloseEvery
+	autoCloseEvery = d
+	return func() { autoCloseEvery = old }
+}
