@@ -40,6 +40,19 @@ type DialOptions struct {
 	Timeout time.Duration
 }
 
+// LoadCertPool reads the PEM certificates of a certificate authority from path.
+func LoadCertPool(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
+}
+
 // Client is a connection to a node with a client for each service.
 type Client struct {
 	Conn    *grpc.ClientConn
@@ -60,14 +73,11 @@ func Dial(target string, opts DialOptions) (*Client, error) {
 	} else {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: opts.ServerName}
 		if opts.CAFile != "" {
-			pem, err := os.ReadFile(opts.CAFile)
+			pool, err := LoadCertPool(opts.CAFile)
 			if err != nil {
 				return nil, fmt.Errorf("dial: %w", err)
 			}
-			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("dial: %s holds no PEM certificate", opts.CAFile)
-			}
+			cfg.RootCAs = pool
 		}
 		if opts.CertFile != "" || opts.KeyFile != "" {
 			cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)

@@ -15,7 +15,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -176,13 +175,9 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, listening func(g
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		if c.adminCA != "" {
-			pem, err := os.ReadFile(c.adminCA)
+			pool, err := node.LoadCertPool(c.adminCA)
 			if err != nil {
 				return fmt.Errorf("admin client CA: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("admin client CA: %s holds no PEM certificate", c.adminCA)
 			}
 			tlsCfg.ClientCAs, tlsCfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
 			auth.ClientCert = true
