@@ -135,7 +135,7 @@ func adminCredentials(fs *flag.FlagSet) func(context.Context, []string) error {
 		if err := emptyDir(*out); err != nil {
 			return err
 		}
-		creds, drafts, err := election.GenerateCredentials(info.Manifest.ID(), *count, *batch, nil)
+		creds, _, err := election.GenerateCredentials(info.Manifest.ID(), *count, *batch, nil)
 		if err != nil {
 			return err
 		}
@@ -144,21 +144,35 @@ func adminCredentials(fs *flag.FlagSet) func(context.Context, []string) error {
 		if err := writeCredentials(*out, creds); err != nil {
 			return err
 		}
-		var total uint64
-		for _, d := range drafts {
-			var list recountv1.CredentialList
-			if err := proto.Unmarshal(d.Payload, &list); err != nil {
-				return err
-			}
-			resp, err := c.Admin.PublishCredentials(ctx, &recountv1.PublishCredentialsRequest{PublicKeys: list.PublicKeys})
-			if err != nil {
-				return fmt.Errorf("publishing credentials (the files are in %s): %w", *out, err)
-			}
-			total = resp.Total
+		total, err := publishCredentials(ctx, c, creds, *batch)
+		if err != nil {
+			return fmt.Errorf("publishing credentials (the files are in %s): %w", *out, err)
 		}
 		fmt.Fprintf(stdout, "%d credential files written to %s (hand one to each voter, privately)\n%d public credentials on the board\n", len(creds), *out, total)
 		return nil
 	})
+}
+
+// publishCredentials posts the public keys of creds, batch at a time (all at once for 0), and returns the number
+// of credentials on the board.
+func publishCredentials(ctx context.Context, c *node.Client, creds []*election.Credential, batch int) (uint64, error) {
+	if batch <= 0 {
+		batch = len(creds)
+	}
+	var total uint64
+	for lo := 0; lo < len(creds); lo += batch {
+		var keys [][]byte
+		for _, cr := range creds[lo:min(lo+batch, len(creds))] {
+			pk := cr.PublicKey()
+			keys = append(keys, pk[:])
+		}
+		resp, err := c.Admin.PublishCredentials(ctx, &recountv1.PublishCredentialsRequest{PublicKeys: keys})
+		if err != nil {
+			return total, err
+		}
+		total = resp.Total
+	}
+	return total, nil
 }
 
 // emptyDir makes dir, or checks that it is empty.

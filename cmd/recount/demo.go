@@ -21,7 +21,6 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
-	"google.golang.org/protobuf/proto"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
@@ -383,21 +382,15 @@ func (d *demo) makeTrustees() ([]*trustee.Store, []*recountv1.Trustee, error) {
 
 // credentials generates the voters' credentials, writes their files, and publishes the public keys.
 func (d *demo) credentials(ctx context.Context, m *election.Manifest) error {
-	creds, drafts, err := election.GenerateCredentials(m.ID(), d.cfg.voters, 0, nil)
+	creds, _, err := election.GenerateCredentials(m.ID(), d.cfg.voters, 0, nil)
 	if err != nil {
 		return err
 	}
 	if err := writeCredentials(filepath.Join(d.out, "credentials"), creds); err != nil {
 		return err
 	}
-	for _, dr := range drafts {
-		var list recountv1.CredentialList
-		if err := proto.Unmarshal(dr.Payload, &list); err != nil {
-			return err
-		}
-		if _, err := d.admin.Admin.PublishCredentials(ctx, &recountv1.PublishCredentialsRequest{PublicKeys: list.PublicKeys}); err != nil {
-			return err
-		}
+	if _, err := publishCredentials(ctx, d.admin, creds, 0); err != nil {
+		return err
 	}
 	d.creds = creds
 	d.step("commission: %d credentials made; secrets to the voters' files, only the public keys to the board", len(creds))
