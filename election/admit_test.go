@@ -86,7 +86,7 @@ func TestAdmitLeavesNoTrace(t *testing.T) {
 			if err := bc.Err(); err != nil {
 				t.Fatalf("entry %d: %v", en.Index, err)
 			}
-			if ce := s.CheckBallotAdmission(bc.Ballot().TrackingCode, bc.Ballot().Credential); ce != nil {
+			if ce := s.CheckBallotAdmission(bc.Ballot()); ce != nil {
 				t.Fatalf("entry %d: %v", en.Index, ce)
 			}
 			errs = s.ApplyChecked(en, bc)

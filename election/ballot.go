@@ -205,8 +205,13 @@ func ParseTrackingCode(s string) (ID, error) {
 
 // Ballot is a decoded ballot: its tracking code, credential and ciphertexts, with the bytes its checks need.
 type Ballot struct {
+	// TrackingCode is SHA-256 of the SignedBallot bytes: what the voter is shown and looks the ballot up by.
 	TrackingCode ID
-	Credential   [32]byte
+	// Content is SHA-256 of the Ballot bytes the credential signed: the ballot's identity for check 14. A ballot
+	// whose content is already on the board, cast or challenged, is a replay, whatever its tracking code: the
+	// SignedBallot wrapper is covered by no signature, so its bytes alone cannot tell a new ballot from an old one.
+	Content    ID
+	Credential [32]byte
 	// Ciphertexts[c][o] is the ciphertext of option o in contest c.
 	Ciphertexts [][]*elgamal.Ciphertext
 	election    []byte
@@ -226,7 +231,7 @@ func ParseBallot(m *Manifest, payload []byte) (*Ballot, error) {
 	if err := unmarshal(sb.Ballot, &pb); err != nil {
 		return nil, fmt.Errorf("ballot: %w", err)
 	}
-	b := &Ballot{TrackingCode: hashPayload(payload), election: pb.Election, body: sb.Ballot, signature: sb.Signature, pb: &pb}
+	b := &Ballot{TrackingCode: hashPayload(payload), Content: hashPayload(sb.Ballot), election: pb.Election, body: sb.Ballot, signature: sb.Signature, pb: &pb}
 	if len(pb.Credential) != len(b.Credential) {
 		return nil, fmt.Errorf("ballot: credential is %d bytes, want 32", len(pb.Credential))
 	}

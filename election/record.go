@@ -1,8 +1,10 @@
 package election
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 
@@ -54,12 +56,31 @@ func (id ID) String() string { return fmt.Sprintf("%x", id[:]) }
 // hashPayload returns SHA-256 of payload bytes exactly as they are stored.
 func hashPayload(payload []byte) ID { return sha256.Sum256(payload) }
 
-// unmarshal decodes payload into m, refusing unknown fields: a record must hold nothing a verifier would skip.
+// ErrNotCanonical is returned for a payload that decodes but is not the canonical encoding of what it holds.
+var ErrNotCanonical = errors.New("not the canonical encoding of its message (docs/record.md, section 2)")
+
+// unmarshal decodes payload into m, refusing unknown fields (a record must hold nothing a verifier would skip)
+// and any encoding but the canonical one (see marshal).
+//
+// Every payload has exactly one encoding because every hash on the board is over bytes as stored: a tracking code
+// is SHA-256 of the SignedBallot bytes, which no signature covers. If readers took any field order, a repeated
+// field or an overlong varint, anyone could re-encode a ballot already on the board (a voter's superseded ballot,
+// or a challenged one whose choices are public) into new bytes with a new tracking code, the same valid signature
+// and the same valid proofs, and cast it again to override the voter's last ballot.
 func unmarshal(payload []byte, m proto.Message) error {
 	if err := (proto.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(payload, m); err != nil {
 		return err
 	}
-	return checkNoUnknown(m.ProtoReflect())
+	if err := checkNoUnknown(m.ProtoReflect()); err != nil {
+		return err
+	}
+	// The canonical encoding is the one marshal writes: a payload is canonical exactly when it re-encodes to
+	// itself. This also refuses what decoding silently drops: a uint32 varint's bits above 32, the earlier of two
+	// values of a field, the other members of a oneof.
+	if !bytes.Equal(marshal(m), payload) {
+		return fmt.Errorf("%s: %w", m.ProtoReflect().Descriptor().Name(), ErrNotCanonical)
+	}
+	return nil
 }
 
 func checkNoUnknown(m protoreflect.Message) error {
@@ -84,7 +105,9 @@ func checkNoUnknown(m protoreflect.Message) error {
 	return err
 }
 
-// marshal encodes m deterministically.
+// marshal encodes m in the canonical encoding of docs/record.md, section 2: protobuf's deterministic encoding,
+// fields in increasing number order, each present field once, defaults left out, repeated numbers packed,
+// varints and lengths minimal.
 func marshal(m proto.Message) []byte {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {

@@ -30,12 +30,13 @@ type State struct {
 	closeEntry     uint64
 	openTime       int64
 
-	seen    map[ID]seenBallot        // every tracking code on the board
-	cast    map[uint64]*castBallot   // every decodable ballot, cast or spoiled, by entry
-	latest  map[[32]byte]*castBallot // each credential's last cast ballot before the close
-	sums    [][]*elgamal.Ciphertext  // running sums of the latest ballots
-	ncast   int
-	spoiled int
+	seen     map[ID]seenBallot        // every tracking code on the board
+	contents map[ID]uint64            // every ballot content (Ballot.Content) on the board, cast or spoiled: its first entry
+	cast     map[uint64]*castBallot   // every decodable ballot, cast or spoiled, by entry
+	latest   map[[32]byte]*castBallot // each credential's last cast ballot before the close
+	sums     [][]*elgamal.Ciphertext  // running sums of the latest ballots
+	ncast    int
+	spoiled  int
 
 	tally      *encryptedTally
 	partials   map[int]*partialDecryption
@@ -59,7 +60,7 @@ type castBallot struct {
 
 // NewState returns the state of an empty board.
 func NewState() *State {
-	return &State{credentials: map[[32]byte]bool{}, seen: map[ID]seenBallot{}, cast: map[uint64]*castBallot{},
+	return &State{credentials: map[[32]byte]bool{}, seen: map[ID]seenBallot{}, contents: map[ID]uint64{}, cast: map[uint64]*castBallot{},
 		latest: map[[32]byte]*castBallot{}, partials: map[int]*partialDecryption{}}
 }
 
@@ -427,19 +428,35 @@ func checkBallotEntry(m *Manifest, pk *elgamal.PublicKey, e Entry) *ballotCheck 
 	return bc
 }
 
-// CheckBallotAdmission returns the check a new ballot (cast or spoiled) with this tracking code and credential
-// would fail against the state (credential, window, uniqueness), or nil. The node calls it before appending.
-func (s *State) CheckBallotAdmission(code ID, credential [32]byte) *CheckError {
+// CheckBallotAdmission returns the check a new ballot (cast or spoiled) would fail against the state
+// (credential, window, uniqueness of its tracking code and of its content), or nil. The node calls it before
+// appending.
+func (s *State) CheckBallotAdmission(b *Ballot) *CheckError {
 	switch {
-	case !s.credentials[credential]:
+	case !s.credentials[b.Credential]:
 		return fail(CheckBallotCredential, s.size, "the credential is not on the board")
 	case !s.opened:
 		return fail(CheckBallotWindow, s.size, "the polls are not open yet")
 	case s.closed:
 		return fail(CheckBallotWindow, s.size, "the polls are closed")
 	}
-	if sb, dup := s.seen[code]; dup {
-		return fail(CheckBallotUnique, s.size, "the ballot is already on the board at entry %d", sb.entry)
+	if ce := s.checkUnique(s.size, b); ce != nil {
+		return ce
+	}
+	return nil
+}
+
+// checkUnique is check 14 for a ballot at entry: neither its tracking code nor its content (the Ballot bytes its
+// credential signed) may already stand on the board, as a cast or a spoiled ballot. The content rule is what
+// stops a replay: a ballot copied from the board and cast again, under a wrapper encoded anew or (by the
+// credential's holder) signed anew, has a new tracking code but the same content, and must neither override the
+// voter's later ballot nor, copied from a challenge whose choices are public, count at all.
+func (s *State) checkUnique(entry uint64, b *Ballot) *CheckError {
+	if sb, dup := s.seen[b.TrackingCode]; dup {
+		return fail(CheckBallotUnique, entry, "the ballot already stands at entry %d", sb.entry)
+	}
+	if at, dup := s.contents[b.Content]; dup {
+		return fail(CheckBallotUnique, entry, "the same signed ballot content already stands at entry %d (a replay)", at)
 	}
 	return nil
 }
@@ -456,10 +473,14 @@ func (s *State) applyBallot(e Entry, pre *ballotCheck) []*CheckError {
 	if !s.opened || s.closed {
 		errs = append(errs, fail(CheckBallotWindow, e.Index, "the ballot stands outside the polls (open: %v, closed: %v)", s.opened, s.closed))
 	}
-	if sb, dup := s.seen[b.TrackingCode]; dup {
-		errs = append(errs, fail(CheckBallotUnique, e.Index, "the ballot already stands at entry %d", sb.entry))
-	} else {
+	if ce := s.checkUnique(e.Index, b); ce != nil {
+		errs = append(errs, ce)
+	}
+	if _, dup := s.seen[b.TrackingCode]; !dup {
 		s.seen[b.TrackingCode] = seenBallot{entry: e.Index, spoiled: e.Kind == KindSpoiledBallot}
+	}
+	if _, dup := s.contents[b.Content]; !dup {
+		s.contents[b.Content] = e.Index
 	}
 	cb := &castBallot{entry: e.Index, credential: b.Credential, spoiled: e.Kind == KindSpoiledBallot}
 	for c := range b.Ciphertexts {

@@ -14,7 +14,7 @@
 // election.State decides. A ballot is checked first without any lock (election.CheckBallot: shape, election,
 // signature, proofs: the costly part, so concurrent ballots use every core); then, under the read side of the
 // node's phase lock, against the state (State.CheckBallotAdmission: credential, window, uniqueness), with its
-// tracking code reserved so that a concurrent duplicate is refused; then it is appended (the board groups
+// content reserved so that a concurrent duplicate is refused; then it is appended (the board groups
 // concurrent appends into one fsync) and applied in index order. Every other entry (the manifest, credentials,
 // the trustees' entries, opening and closing the polls, the tally and the result) is admitted by State.Admit
 // under the write side of the phase lock, which waits for the ballots in flight: the close is appended after
@@ -312,19 +312,20 @@ func (n *Node) applyInOrder(p *pendingEntry) []*election.CheckError {
 	return p.errs
 }
 
-// reserve claims a tracking code for a ballot in flight; it reports false if another holds it.
-func (n *Node) reserve(code election.ID) bool {
+// reserve claims a ballot's content (election.Ballot.Content, its identity for check 14) while the ballot is in
+// flight; it reports false if another ballot holds it.
+func (n *Node) reserve(content election.ID) bool {
 	n.resMu.Lock()
 	defer n.resMu.Unlock()
-	if _, ok := n.inflight[code]; ok {
+	if _, ok := n.inflight[content]; ok {
 		return false
 	}
-	n.inflight[code] = struct{}{}
+	n.inflight[content] = struct{}{}
 	return true
 }
 
-func (n *Node) release(code election.ID) {
+func (n *Node) release(content election.ID) {
 	n.resMu.Lock()
-	delete(n.inflight, code)
+	delete(n.inflight, content)
 	n.resMu.Unlock()
 }

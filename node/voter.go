@@ -93,14 +93,14 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 	if err := n.usable(); err != nil {
 		return nil, err
 	}
-	if !n.reserve(b.TrackingCode) {
+	if !n.reserve(b.Content) {
 		return nil, refusal(codes.AlreadyExists, CheckReason(election.CheckBallotUnique), map[string]string{"check": "14"},
 			"check %s: the same ballot is being cast right now", election.CheckBallotUnique)
 	}
-	defer n.release(b.TrackingCode)
+	defer n.release(b.Content)
 	var ce *election.CheckError
 	n.View(func(s *election.State) {
-		ce, closed = s.CheckBallotAdmission(b.TrackingCode, b.Credential), s.IsClosed()
+		ce, closed = s.CheckBallotAdmission(b), s.IsClosed()
 	})
 	if ce != nil {
 		switch {
