@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
 )
 
@@ -263,4 +266,41 @@ func checkLine(out, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestVerifyReencodedReplay: issue 9's replay as a dishonest operator would post it. A ballot already on the board
+// is cast again before the close under a wrapper encoded anew (a new tracking code, the same valid signature and
+// proofs), and the board signed again. Before the fix every check passed; now check 8 fails at the replay.
+func TestVerifyReencodedReplay(t *testing.T) {
+	entries := readEntries(t, readFile(t, smallRecord))
+	first, closeAt := -1, -1
+	for i, e := range entries {
+		switch {
+		case e.Kind == election.KindBallot && first < 0:
+			first = i
+		case e.Kind == election.KindClose:
+			closeAt = i
+		}
+	}
+	encodings, err := electiontest.ReencodedSignedBallots(entries[first].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay := election.Entry{Kind: election.KindBallot, Payload: encodings["fields swapped"]}
+	entries = slices.Insert(entries, closeAt, replay)
+	for i := range entries {
+		entries[i].Index = uint64(i)
+	}
+	path := writeTemp(t, "replay.record", resigned(t, entries))
+
+	code, out, _ := runCmd(t, "verify", path)
+	if code != 1 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	if !strings.HasPrefix(checkLine(out, "8 ballot-shape"), "FAIL ") {
+		t.Errorf("check 8 line %q:\n%s", checkLine(out, "8 ballot-shape"), out)
+	}
+	if want := fmt.Sprintf("check 8 ballot-shape, entry %d: signed ballot: SignedBallot: not the canonical encoding", closeAt); !strings.Contains(out, want) {
+		t.Errorf("the report lacks %q:\n%s", want, out)
+	}
 }
