@@ -1,9 +1,13 @@
 package election_test
 
 import (
+	"bytes"
 	"sync"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 )
@@ -52,6 +56,15 @@ func FuzzCheckBallot(f *testing.F) {
 		if en.Kind == election.KindBallot || en.Kind == election.KindSpoiledBallot {
 			f.Add(uint8(en.Kind), en.Payload)
 		}
+		if en.Kind == election.KindBallot {
+			encodings, err := electiontest.ReencodedSignedBallots(en.Payload)
+			if err != nil {
+				f.Fatal(err)
+			}
+			for _, p := range encodings {
+				f.Add(uint8(en.Kind), p)
+			}
+		}
 	}
 	pk := e.State.Key().PublicKey
 	f.Fuzz(func(t *testing.T, kind uint8, payload []byte) {
@@ -63,7 +76,45 @@ func FuzzCheckBallot(f *testing.F) {
 		if bc.Err() == nil && bc.Ballot() == nil {
 			t.Fatal("a ballot passed its checks without decoding")
 		}
+		if bc.Ballot() != nil {
+			requireCanonical(t, k, payload)
+		}
 	})
+}
+
+// entryMessages gives the message of each kind's payload.
+var entryMessages = map[election.Kind]func() proto.Message{
+	election.KindManifest:          func() proto.Message { return &recountv1.Manifest{} },
+	election.KindCredentials:       func() proto.Message { return &recountv1.CredentialList{} },
+	election.KindKeyCommitment:     func() proto.Message { return &recountv1.TrusteeSigned{} },
+	election.KindKeyVerdict:        func() proto.Message { return &recountv1.TrusteeSigned{} },
+	election.KindKeyReveal:         func() proto.Message { return &recountv1.TrusteeSigned{} },
+	election.KindElectionKey:       func() proto.Message { return &recountv1.ElectionKey{} },
+	election.KindOpen:              func() proto.Message { return &recountv1.PollsOpen{} },
+	election.KindBallot:            func() proto.Message { return &recountv1.SignedBallot{} },
+	election.KindSpoiledBallot:     func() proto.Message { return &recountv1.SpoiledBallot{} },
+	election.KindClose:             func() proto.Message { return &recountv1.PollsClosed{} },
+	election.KindEncryptedTally:    func() proto.Message { return &recountv1.EncryptedTally{} },
+	election.KindPartialDecryption: func() proto.Message { return &recountv1.TrusteeSigned{} },
+	election.KindResult:            func() proto.Message { return &recountv1.Result{} },
+}
+
+// requireCanonical fails unless payload, accepted as an entry of kind, is the canonical encoding of what it
+// holds: whatever decodes and re-encodes to other bytes must have been refused (issue 9's replays).
+func requireCanonical(t *testing.T, kind election.Kind, payload []byte) {
+	t.Helper()
+	newMsg, ok := entryMessages[kind]
+	if !ok {
+		t.Fatalf("an entry of unknown kind %d was accepted", kind)
+	}
+	m := newMsg()
+	if err := proto.Unmarshal(payload, m); err != nil {
+		t.Fatalf("an accepted %s entry does not decode: %v", kind, err)
+	}
+	again, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil || !bytes.Equal(again, payload) {
+		t.Fatalf("an accepted %s entry is not in its canonical encoding: %x re-encodes to %x", kind, payload, again)
+	}
 }
 
 // FuzzApply applies an arbitrary entry of any kind after the prefix of a real record (up to its election key),
@@ -85,7 +136,9 @@ func FuzzApply(f *testing.F) {
 				t.Fatal(errs[0])
 			}
 		}
-		s.Apply(election.Entry{Index: uint64(len(prefix)), Kind: election.Kind(kind), Payload: payload})
+		if errs := s.Apply(election.Entry{Index: uint64(len(prefix)), Kind: election.Kind(kind), Payload: payload}); len(errs) == 0 {
+			requireCanonical(t, election.Kind(kind), payload)
+		}
 	})
 }
 
