@@ -164,9 +164,13 @@ func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOpt
 			addFailure(f)
 		}
 		for _, c := range checksOf(e.Kind) {
-			if !failed[c] {
-				rep.Passed[c]++
+			if failed[c] {
+				if c == CheckBallotShape {
+					break // a ballot that does not decode was not checked further, so passed nothing more
+				}
+				continue
 			}
+			rep.Passed[c]++
 		}
 		rep.Entries++
 		if opts.Progress != nil && rep.Entries%256 == 0 {

@@ -53,6 +53,14 @@ func TestVerifyKeepsFewFailures(t *testing.T) {
 	if rep.Omitted(election.CheckBallotProofs) != 0 || len(rep.Failed(election.CheckBallotProofs)) != 0 {
 		t.Error("a check that did not fail has failures")
 	}
+	// The ballots that do not decode passed none of the ballot checks after check 8.
+	honestBallots := rep.Passed[election.CheckBallotShape]
+	for _, c := range []election.Check{election.CheckBallotElection, election.CheckBallotSignature, election.CheckBallotCredential,
+		election.CheckBallotProofs, election.CheckBallotWindow, election.CheckBallotUnique} {
+		if rep.Passed[c] != honestBallots {
+			t.Errorf("check %v: %d passed, want %d (the ballots that decode)", c, rep.Passed[c], honestBallots)
+		}
+	}
 	if rep.Entries != uint64(len(entries)) {
 		t.Errorf("%d entries checked, want %d", rep.Entries, len(entries))
 	}
