@@ -60,8 +60,8 @@ type Report struct {
 	// Passed counts, per check, the entries (or records) that passed it.
 	Passed map[Check]uint64
 	// Failures lists the first failures of each check (VerifyOptions.FailuresKept of them at most), in record
-	// order; FailureCounts counts every failure of each check, kept or not. A check that never failed has no
-	// key in FailureCounts.
+	// order; FailureCounts counts every failure of each check, kept or not, and those an entry counted in a
+	// CheckError's More. A check that never failed has no key in FailureCounts.
 	Failures      []*CheckError
 	FailureCounts map[Check]uint64
 	// Complete is set when the record ends with a result.
@@ -75,7 +75,7 @@ type Report struct {
 // OK reports whether every check passed.
 func (r *Report) OK() bool { return len(r.FailureCounts) == 0 }
 
-// Omitted returns the number of failures of check c counted but not kept in Failures.
+// Omitted returns the number of failures of check c counted but not kept in Failures (their More included).
 func (r *Report) Omitted(c Check) uint64 { return r.FailureCounts[c] - uint64(len(r.Failed(c))) }
 
 // Failed returns the failures of one check kept in Failures.
@@ -138,10 +138,10 @@ func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOpt
 	s := NewState()
 	rep := &Report{Passed: map[Check]uint64{}, FailureCounts: map[Check]uint64{}, State: s}
 	addFailure := func(f *CheckError) {
-		rep.FailureCounts[f.Check]++
-		if rep.FailureCounts[f.Check] <= kept {
+		if rep.FailureCounts[f.Check] < kept {
 			rep.Failures = append(rep.Failures, f)
 		}
+		rep.FailureCounts[f.Check] += 1 + f.More
 	}
 
 	jobs := make(chan ballotJob, 4*workers)

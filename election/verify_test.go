@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 )
@@ -86,5 +87,45 @@ func TestVerifyFailuresKeptOption(t *testing.T) {
 	}
 	if len(rep.Failures) != 4 {
 		t.Errorf("%d failures kept, want 4: %v", len(rep.Failures), rep.Failures)
+	}
+}
+
+// TestVerifyTallyFailuresCounted: an encrypted tally that lists 20,000 indices of no ballot fails check 16 once
+// per index; the report describes the first few and counts the rest exactly, and the entry itself describes no
+// more than DefaultFailuresKept of them (the rest are its CheckError's More), so a tally of millions of bad
+// indices costs the verifier a counter, not a failure each.
+func TestVerifyTallyFailuresCounted(t *testing.T) {
+	const bad = 20000
+	entries := clone(honestElection(t).Entries)
+	i := find(entries, election.KindEncryptedTally, 0)
+	var pb recountv1.EncryptedTally
+	unmarshalT(t, entries[i].Payload, &pb)
+	for j := range bad {
+		pb.Counted = append(pb.Counted, uint64(1<<40+j))
+	}
+	entries[i].Payload = mustMarshal(t, &pb)
+
+	rep := verify(t, entries)
+	if got := rep.FailureCounts[election.CheckCountedValid]; got != bad {
+		t.Errorf("check 16 failed %d times, want %d", got, bad)
+	}
+	kept := rep.Failed(election.CheckCountedValid)
+	if len(kept) != election.DefaultFailuresKept || rep.Omitted(election.CheckCountedValid) != bad-election.DefaultFailuresKept {
+		t.Errorf("check 16: %d failures kept, %d omitted", len(kept), rep.Omitted(election.CheckCountedValid))
+	}
+	var more uint64
+	for _, f := range kept {
+		if f.Entry != uint64(i) {
+			t.Errorf("failure at entry %d, want %d: %v", f.Entry, i, f)
+		}
+		more += f.More
+	}
+	if more != bad-election.DefaultFailuresKept {
+		t.Errorf("the tally entry counted %d undescribed failures, want %d", more, bad-election.DefaultFailuresKept)
+	}
+	for _, f := range rep.Failures {
+		if f.Check != election.CheckCountedValid {
+			t.Errorf("unexpected failure: %v", f)
+		}
 	}
 }
