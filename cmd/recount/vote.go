@@ -32,8 +32,8 @@ func init() {
 it was sent, the ballot may be on the board already: vote looks for it by its tracking code for up to
 --in-doubt-wait, and saves its receipt if it finds it.
 
-Exit status: 0 when the ballot is on the board and its receipt saved; 1 on an error (the node refused the
-ballot, or it could not be sent: it is not on the board); 2 for a usage error; 3 when the ballot is in doubt:
+Exit status: 0 when the ballot is on the board and its receipt saved; 1 on another error, which the message
+names (a ballot the node refused is not on the board); 2 for a usage error; 3 when the ballot is in doubt:
 the node's answer was lost and the ballot was not found in time. It may be on the board: check later with
 'recount receipt TRACKING-CODE --node ADDR', as printed. Voting again is safe: only the last ballot counts.`,
 		setup: voteSetup,
