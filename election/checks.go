@@ -85,13 +85,43 @@ type CheckError struct {
 	// NoEntry is set when the failure concerns the record as a whole (for example a missing entry).
 	NoEntry bool
 	Reason  string
+	// More counts the further failures of the same check at the same entry left undescribed: an entry that
+	// can fail a check once per item it lists (an encrypted tally's counted indices) describes the first
+	// DefaultFailuresKept and counts the others here, so that its failures cost memory for a counter.
+	More uint64
 }
 
 func (e *CheckError) Error() string {
-	if e.NoEntry {
-		return fmt.Sprintf("check %s failed: %s", e.Check, e.Reason)
+	more := ""
+	if e.More > 0 {
+		more = fmt.Sprintf(" (and %d more failures of this check at this entry)", e.More)
 	}
-	return fmt.Sprintf("check %s failed at entry %d: %s", e.Check, e.Entry, e.Reason)
+	if e.NoEntry {
+		return fmt.Sprintf("check %s failed: %s%s", e.Check, e.Reason, more)
+	}
+	return fmt.Sprintf("check %s failed at entry %d: %s%s", e.Check, e.Entry, e.Reason, more)
+}
+
+// entryFailures gathers the failures of one entry, describing the first DefaultFailuresKept of each check and
+// counting the others in the More of the last one described.
+type entryFailures struct {
+	errs []*CheckError
+	last map[Check]*CheckError
+	n    map[Check]int
+}
+
+func (f *entryFailures) add(c Check, entry uint64, format string, args ...any) {
+	if f.n[c] >= DefaultFailuresKept {
+		f.last[c].More++
+		return
+	}
+	if f.n == nil {
+		f.n, f.last = map[Check]int{}, map[Check]*CheckError{}
+	}
+	ce := fail(c, entry, format, args...)
+	f.errs = append(f.errs, ce)
+	f.last[c] = ce
+	f.n[c]++
 }
 
 func fail(c Check, entry uint64, format string, args ...any) *CheckError {

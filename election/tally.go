@@ -119,30 +119,32 @@ func (s *State) applyTally(e Entry) []*CheckError {
 	}
 	s.tally = t
 
-	var errs []*CheckError
+	// The counted list may hold millions of bad indices: their failures are counted, not each described.
+	var f entryFailures
 	seen := map[uint64]bool{}
 	for i, idx := range t.counted {
 		cb := s.cast[idx]
 		switch {
 		case seen[idx]:
-			errs = append(errs, fail(CheckCountedUnique, e.Index, "entry %d is counted twice", idx))
+			f.add(CheckCountedUnique, e.Index, "entry %d is counted twice", idx)
 		case i > 0 && idx < t.counted[i-1]:
-			errs = append(errs, fail(CheckCountedUnique, e.Index, "the counted entries are not in ascending order at %d", idx))
+			f.add(CheckCountedUnique, e.Index, "the counted entries are not in ascending order at %d", idx)
 		case cb == nil || cb.spoiled:
-			errs = append(errs, fail(CheckCountedValid, e.Index, "entry %d is counted but is not a cast ballot", idx))
+			f.add(CheckCountedValid, e.Index, "entry %d is counted but is not a cast ballot", idx)
 		case idx > s.closeEntry || idx < s.openEntry:
-			errs = append(errs, fail(CheckCountedValid, e.Index, "entry %d is counted but was cast outside the polls", idx))
+			f.add(CheckCountedValid, e.Index, "entry %d is counted but was cast outside the polls", idx)
 		case s.latest[cb.credential] != cb:
-			errs = append(errs, fail(CheckCountedLatest, e.Index, "entry %d is counted but was superseded by entry %d", idx, s.latest[cb.credential].entry))
+			f.add(CheckCountedLatest, e.Index, "entry %d is counted but was superseded by entry %d", idx, s.latest[cb.credential].entry)
 		}
 		seen[idx] = true
 	}
 	want := s.countedSet()
 	for _, idx := range want {
 		if !seen[idx] {
-			errs = append(errs, fail(CheckCountedComplete, e.Index, "entry %d, the last ballot of its credential, is not counted", idx))
+			f.add(CheckCountedComplete, e.Index, "entry %d, the last ballot of its credential, is not counted", idx)
 		}
 	}
+	errs := f.errs
 
 	// The sums must be those of the listed ballots, whatever the list is.
 	expected := s.sums

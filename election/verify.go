@@ -35,12 +35,21 @@ func (bc *BallotCheck) Ballot() *Ballot { return bc.ballot }
 // ApplyChecked applies a ballot entry whose stateless checks are already done.
 func (s *State) ApplyChecked(e Entry, bc *BallotCheck) []*CheckError { return s.apply(e, bc) }
 
+// DefaultFailuresKept is the number of failures of each check that Verify keeps in full (entry and reason)
+// unless VerifyOptions.FailuresKept says otherwise. Beyond it a check's failures are only counted, so that a
+// record of millions of failing entries costs the verifier memory for its honest state (the ballots that decode),
+// not for its failures.
+const DefaultFailuresKept = 10
+
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
 	// Workers is the number of goroutines checking ballots; 0 means GOMAXPROCS.
 	Workers int
 	// Progress, if set, is called now and then with the number of entries checked.
 	Progress func(checked uint64)
+	// FailuresKept is the number of failures of each check kept in Report.Failures, the first in record order;
+	// the others are only counted, in Report.FailureCounts. 0 (or less) means DefaultFailuresKept.
+	FailuresKept int
 }
 
 // Report is the verifier's account of a record.
@@ -48,9 +57,13 @@ type Report struct {
 	Election ID
 	Title    string
 	Entries  uint64
-	// Passed counts, per check, the entries (or records) that passed it; Failures lists every failure.
-	Passed   map[Check]uint64
-	Failures []*CheckError
+	// Passed counts, per check, the entries (or records) that passed it.
+	Passed map[Check]uint64
+	// Failures lists the first failures of each check (VerifyOptions.FailuresKept of them at most), in record
+	// order; FailureCounts counts every failure of each check, kept or not, and those an entry counted in a
+	// CheckError's More. A check that never failed has no key in FailureCounts.
+	Failures      []*CheckError
+	FailureCounts map[Check]uint64
 	// Complete is set when the record ends with a result.
 	Complete                     bool
 	Credentials                  int
@@ -60,9 +73,12 @@ type Report struct {
 }
 
 // OK reports whether every check passed.
-func (r *Report) OK() bool { return len(r.Failures) == 0 }
+func (r *Report) OK() bool { return len(r.FailureCounts) == 0 }
 
-// Failed returns the failures of one check.
+// Omitted returns the number of failures of check c counted but not kept in Failures (their More included).
+func (r *Report) Omitted(c Check) uint64 { return r.FailureCounts[c] - uint64(len(r.Failed(c))) }
+
+// Failed returns the failures of one check kept in Failures.
 func (r *Report) Failed(c Check) []*CheckError {
 	var out []*CheckError
 	for _, f := range r.Failures {
@@ -115,8 +131,18 @@ func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOpt
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	kept := uint64(opts.FailuresKept)
+	if opts.FailuresKept <= 0 {
+		kept = DefaultFailuresKept
+	}
 	s := NewState()
-	rep := &Report{Passed: map[Check]uint64{}, State: s}
+	rep := &Report{Passed: map[Check]uint64{}, FailureCounts: map[Check]uint64{}, State: s}
+	addFailure := func(f *CheckError) {
+		if rep.FailureCounts[f.Check] < kept {
+			rep.Failures = append(rep.Failures, f)
+		}
+		rep.FailureCounts[f.Check] += 1 + f.More
+	}
 
 	jobs := make(chan ballotJob, 4*workers)
 	defer close(jobs)
@@ -135,12 +161,16 @@ func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOpt
 		failed := map[Check]bool{}
 		for _, f := range errs {
 			failed[f.Check] = true
+			addFailure(f)
 		}
-		rep.Failures = append(rep.Failures, errs...)
 		for _, c := range checksOf(e.Kind) {
-			if !failed[c] {
-				rep.Passed[c]++
+			if failed[c] {
+				if c == CheckBallotShape {
+					break // a ballot that does not decode was not checked further, so passed nothing more
+				}
+				continue
 			}
+			rep.Passed[c]++
 		}
 		rep.Entries++
 		if opts.Progress != nil && rep.Entries%256 == 0 {
@@ -185,7 +215,7 @@ func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOpt
 	if s.manifest != nil {
 		rep.Election, rep.Title = s.manifest.ID(), s.manifest.pb.Title
 	} else if rep.Entries == 0 {
-		rep.Failures = append(rep.Failures, failRecord(CheckRecord, "the record is empty"))
+		addFailure(failRecord(CheckRecord, "the record is empty"))
 	}
 	rep.Credentials = len(s.credentials)
 	rep.Cast, rep.Voters, rep.Spoiled = s.Counts()

@@ -192,17 +192,71 @@ func (c *Client) Election(ctx context.Context) (*ElectionInfo, error) {
 }
 
 // Submit casts a prepared ballot (or challenges it) and returns its receipt, checked against the ballot sent:
-// the checkpoint's signature under boardKey and the inclusion proof. If the call ends without an answer (a
-// deadline, a lost connection), it asks the node for the ballot by tracking code: the ballot may be on the
-// board all the same.
+// the checkpoint's signature under the board key and the inclusion proof. If the call ends without an answer (a
+// deadline, a lost connection), it asks the node once for the ballot by tracking code: the ballot may be on the
+// board all the same. It is SubmitWith without InDoubtWait.
 func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.PreparedBallot, challenge bool) (*Receipt, error) {
+	return c.SubmitWith(ctx, info, b, SubmitOptions{Challenge: challenge})
+}
+
+// SubmitOptions tune SubmitWith.
+type SubmitOptions struct {
+	// Challenge posts the ballot as challenged (a Benaloh challenge, which never counts) instead of casting it.
+	Challenge bool
+	// InDoubtWait is how long to keep looking for the ballot by its tracking code when the call ended without
+	// an answer; 0 means one look.
+	InDoubtWait time.Duration
+	// InDoubt, if set, is called once the call has ended without an answer, with its error, before the search.
+	InDoubt func(err error)
+}
+
+// InDoubtError is SubmitWith's error when the cast (or challenge) ended without an answer and the ballot could
+// not be found on the board in the time allowed: it may be there all the same, or appear later.
+type InDoubtError struct {
+	TrackingCode election.ID
+	Challenge    bool
+	// Err is the error that ended the call; Last is the last search's.
+	Err, Last error
+}
+
+func (e *InDoubtError) Error() string {
+	return fmt.Sprintf("the ballot may or may not be on the board: the node did not answer (%v), and a search by tracking code did not find it (%v)", e.Err, e.Last)
+}
+
+func (e *InDoubtError) Unwrap() error { return e.Err }
+
+// inDoubt reports whether a call that ended with err may have reached the node and been carried out: it ended
+// without the node's answer, rather than with a refusal.
+func inDoubt(err error) bool {
+	switch status.Code(err) {
+	case codes.DeadlineExceeded, codes.Unavailable, codes.Canceled:
+		return true
+	}
+	return false
+}
+
+// The search for an in-doubt ballot waits between looks from findFirstWait, doubling up to findMaxWait.
+const (
+	findFirstWait = 250 * time.Millisecond
+	findMaxWait   = 8 * time.Second
+)
+
+// SubmitWith casts a prepared ballot (or challenges it) and returns its receipt, checked against the ballot sent:
+// the checkpoint's signature under the board key and the inclusion proof.
+//
+// When the call ends without the node's answer (a lost connection, Unavailable, a deadline), the ballot may be
+// on the board all the same: SubmitWith then asks the node for it by tracking code (GetReceipt), again with
+// exponential backoff until opts.InDoubtWait has passed (the last look may take a second more; the caller's
+// deadline does not end the search, a cancellation of ctx does). A receipt found so is checked as a direct answer is. If the ballot is not found, the
+// error is an *InDoubtError. A refusal by the node is returned as it is: the ballot is not on the board.
+func (c *Client) SubmitWith(ctx context.Context, info *ElectionInfo, b *election.PreparedBallot, opts SubmitOptions) (*Receipt, error) {
 	d := b.Cast()
-	if challenge {
+	if opts.Challenge {
 		d = b.Challenge()
 	}
 	var pb *recountv1.Receipt
 	var err error
-	if challenge {
+	if opts.Challenge {
 		var resp *recountv1.ChallengeBallotResponse
 		if resp, err = c.Voter.ChallengeBallot(ctx, &recountv1.ChallengeBallotRequest{SpoiledBallot: d.Payload}); err == nil {
 			pb = resp.Receipt
@@ -213,13 +267,15 @@ func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.Pre
 			pb = resp.Receipt
 		}
 	}
-	if code := status.Code(err); code == codes.DeadlineExceeded || code == codes.Unavailable || code == codes.Canceled {
-		code := b.TrackingCode()
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultCallTimeout)
-		defer cancel()
-		if resp, rerr := c.Voter.GetReceipt(rctx, &recountv1.GetReceiptRequest{TrackingCode: code[:]}); rerr == nil {
-			pb, err = resp.Receipt, nil
+	if err != nil && inDoubt(err) {
+		if opts.InDoubt != nil {
+			opts.InDoubt(err)
 		}
+		var last error
+		if pb, last = c.find(ctx, b.TrackingCode(), opts.InDoubtWait); last != nil {
+			return nil, &InDoubtError{TrackingCode: b.TrackingCode(), Challenge: opts.Challenge, Err: err, Last: last}
+		}
+		err = nil
 	}
 	if err != nil {
 		return nil, err
@@ -235,6 +291,47 @@ func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.Pre
 		return nil, err
 	}
 	return r, nil
+}
+
+// find looks for the receipt of the ballot with tracking code code, once, then again with exponential backoff
+// until wait has passed. The search outlives ctx's deadline (which may be what ended the cast), but not its
+// cancellation. It returns the last look's error when the ballot was not found.
+func (c *Client) find(ctx context.Context, code election.ID, wait time.Duration) (*recountv1.Receipt, error) {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			cancel()
+		}
+	})
+	defer stop()
+	deadline := time.Now().Add(wait)
+	pause := findFirstWait
+	for {
+		// A look gets what is left of the wait, but at least a second (and the usual timeout for a single one).
+		timeout := DefaultCallTimeout
+		if wait > 0 {
+			timeout = min(timeout, max(time.Until(deadline), time.Second))
+		}
+		lctx, lcancel := context.WithTimeout(sctx, timeout)
+		resp, err := c.Voter.GetReceipt(lctx, &recountv1.GetReceiptRequest{TrackingCode: code[:]})
+		lcancel()
+		if err == nil {
+			return resp.Receipt, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, err
+		}
+		t := time.NewTimer(min(pause, left))
+		select {
+		case <-t.C:
+		case <-sctx.Done():
+			t.Stop()
+			return nil, err
+		}
+		pause = min(2*pause, findMaxWait)
+	}
 }
 
 // CheckReceipt asks the node where a receipt's ballot stands now and checks the answer: the entry is in the

@@ -584,10 +584,10 @@ func (d *demo) verify(ctx context.Context, path string) (*election.Report, ledge
 	}
 	rep, cp, took := rc.Report, rc.Checkpoint, time.Since(start)
 	if !rep.OK() {
-		for _, f := range rep.Failures {
-			fmt.Fprintf(d.cfg.stdout, "  FAIL %v\n", f)
+		for _, l := range failureLines(rep) {
+			fmt.Fprintf(d.cfg.stdout, "  FAIL %s\n", l)
 		}
-		return rep, cp, took, fmt.Errorf("the record fails %d checks", len(rep.Failures))
+		return rep, cp, took, fmt.Errorf("the record fails %d checks", len(rep.FailureCounts))
 	}
 	d.step("anyone: verified the record in %.1fs: the board's signed checkpoint and all %d numbered checks pass", took.Seconds(), len(election.Checks))
 	return rep, cp, took, nil

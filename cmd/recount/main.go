@@ -22,6 +22,9 @@ type command struct {
 	name    string
 	summary string // one line, for the list of commands
 	usage   string // the arguments after the flags, e.g. "RECORD"
+	// help, if set, is printed by --help after the summary: what the summary and the flags leave unsaid, such
+	// as exit statuses other than 0, 1 and 2.
+	help string
 	// setup declares the command's flags on fs and returns the function that runs it with the remaining
 	// arguments.
 	setup func(fs *flag.FlagSet) func(ctx context.Context, args []string) error
@@ -96,6 +99,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	runFn := cmd.setup(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: recount %s [flags] %s\n\n%s\n", cmd.name, cmd.usage, cmd.summary)
+		if cmd.help != "" {
+			fmt.Fprintf(stderr, "\n%s\n", cmd.help)
+		}
 		if hasFlags(fs) {
 			fmt.Fprintln(stderr, "\nFlags:")
 			fs.PrintDefaults()

@@ -227,8 +227,8 @@ func (p *receiptPrinter) recordOK(rc *recordCheck) bool {
 	}
 	p.say("Election     %s (%s)", rc.Report.Title, rc.Report.Election)
 	if !rc.Report.OK() {
-		for _, f := range rc.Report.Failures {
-			p.fail("the record fails %v", f)
+		for _, l := range failureLines(rc.Report) {
+			p.fail("the record fails %s", l)
 		}
 		p.say("  The record fails checks: whatever it says of your ballot, its result cannot be trusted. Run 'recount verify' for the whole report.")
 		return false

@@ -126,6 +126,22 @@ type recordCheck struct {
 // OK reports whether every check passed.
 func (rc *recordCheck) OK() bool { return rc.BoardErr == nil && rc.Report != nil && rc.Report.OK() }
 
+// failureLines describes a report's failures, one line each for those it kept, then one line per check for
+// those it only counted: at most len(election.Checks) * (election.DefaultFailuresKept + 1) lines, however many
+// entries fail.
+func failureLines(rep *election.Report) []string {
+	var lines []string
+	for _, f := range rep.Failures {
+		lines = append(lines, f.Error())
+	}
+	for _, c := range election.Checks {
+		if n := rep.Omitted(c); n > 0 {
+			lines = append(lines, fmt.Sprintf("check %s: and %d more failures, not listed", c, n))
+		}
+	}
+	return lines
+}
+
 // checkRecord runs every check on the record from src. An error is returned only when the record could not be
 // read (I/O, cancellation); a record that fails checks gives a recordCheck saying which.
 func checkRecord(ctx context.Context, src *source, opts checkOptions) (*recordCheck, error) {

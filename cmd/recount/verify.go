@@ -151,7 +151,10 @@ type checkInfo struct {
 	// entry of the record is subject to it).
 	Status string `json:"status"`
 	Passed uint64 `json:"passed"`
-	Failed int    `json:"failed"`
+	// Failed counts every failure of the check; the first of them (election.DefaultFailuresKept at most) are
+	// listed in the report's failures, and NotListed counts the others.
+	Failed    uint64 `json:"failed"`
+	NotListed uint64 `json:"failures_not_listed"`
 }
 
 type failureInfo struct {
@@ -174,7 +177,7 @@ func newVerifyReport(rc *recordCheck) *verifyReport {
 		vr.Board.Checkpoint = string(rc.Checkpoint.Signed)
 	}
 	rep := rc.Report
-	failed := map[election.Check]int{}
+	failed := map[election.Check]uint64{}
 	if rc.BoardErr != nil {
 		failed[election.CheckBoard] = 1
 		vr.Failures = append(vr.Failures, failureInfo{Check: int(election.CheckBoard), Name: election.CheckBoard.Name(), Reason: rc.BoardErr.Error()})
@@ -196,8 +199,10 @@ func newVerifyReport(rc *recordCheck) *verifyReport {
 			}
 			vr.Result = ri
 		}
+		for c, n := range rep.FailureCounts {
+			failed[c] += n
+		}
 		for _, f := range rep.Failures {
-			failed[f.Check]++
 			fi := failureInfo{Check: int(f.Check), Name: f.Check.Name(), Reason: f.Reason}
 			if !f.NoEntry {
 				e := f.Entry
@@ -215,6 +220,7 @@ func newVerifyReport(rc *recordCheck) *verifyReport {
 			}
 		case rep != nil:
 			ci.Passed = rep.Passed[c]
+			ci.NotListed = rep.Omitted(c)
 		}
 		switch {
 		case ci.Failed > 0:
@@ -304,13 +310,22 @@ func (vr *verifyReport) print(w io.Writer) {
 	tw.Flush()
 
 	if len(vr.Failures) > 0 {
+		// By check, each check's listed failures in record order, then the count of those not listed.
 		fmt.Fprintln(w, "\nFailures")
-		for _, f := range vr.Failures {
-			where := "the record"
-			if f.Entry != nil {
-				where = fmt.Sprintf("entry %d", *f.Entry)
+		for _, c := range vr.Checks {
+			for _, f := range vr.Failures {
+				if f.Check != c.Number {
+					continue
+				}
+				where := "the record"
+				if f.Entry != nil {
+					where = fmt.Sprintf("entry %d", *f.Entry)
+				}
+				fmt.Fprintf(w, "  check %d %s, %s: %s\n", f.Check, f.Name, where, f.Reason)
 			}
-			fmt.Fprintf(w, "  check %d %s, %s: %s\n", f.Check, f.Name, where, f.Reason)
+			if c.NotListed > 0 {
+				fmt.Fprintf(w, "  check %d %s: and %d more failures, not listed\n", c.Number, c.Name, c.NotListed)
+			}
 		}
 		if vr.Checks[0].Status == "fail" {
 			fmt.Fprintln(w, "\nThe record is not what the board signed, so its entries prove nothing: the other checks were not run.")

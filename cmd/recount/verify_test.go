@@ -169,6 +169,62 @@ func TestVerifySemanticFailure(t *testing.T) {
 	}
 }
 
+// TestVerifyHostileRecordBounded: a validly signed record of 20,000 ballots that do not decode (an operator
+// holding the board key made 2 million such entries, and the verifier kept and printed every failure) gets a
+// report of bounded length: the first election.DefaultFailuresKept failures, then one line with the exact count
+// of the others; --json lists as many, with the exact counts per check.
+func TestVerifyHostileRecordBounded(t *testing.T) {
+	const bad = 20000
+	entries := readEntries(t, readFile(t, smallRecord))
+	i := 0
+	for entries[i].Kind != election.KindClose {
+		i++
+	}
+	l := newBoard(t, t.TempDir(), entries[:i])
+	recs := make([]ledger.Record, bad)
+	for j := range recs {
+		recs[j] = ledger.Record{Kind: ledger.Kind(election.KindBallot), Payload: []byte{0xff, byte(j)}}
+	}
+	if _, err := l.AppendMany(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	path := writeTemp(t, "hostile.record", exportOf(t, l))
+
+	code, out, errs := runCmd(t, "verify", path)
+	if code != 1 || !strings.Contains(errs, "fails 1 of 23 checks") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	lines := strings.Count(out, "\n")
+	if limit := 60 + election.DefaultFailuresKept; lines > limit {
+		t.Errorf("the report has %d lines, more than %d", lines, limit)
+	}
+	if got := strings.Count(out, "check 8 ballot-shape, entry "); got != election.DefaultFailuresKept {
+		t.Errorf("%d failures listed, want %d", got, election.DefaultFailuresKept)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("check 8 ballot-shape, entry %d: ", i),
+		fmt.Sprintf("check 8 ballot-shape: and %d more failures, not listed", bad-election.DefaultFailuresKept),
+		fmt.Sprintf("%d FAILED", bad),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q:\n%s", want, out)
+		}
+	}
+
+	code, out, _ = runCmd(t, "verify", "--json", path)
+	var vr verifyReport
+	if err := json.Unmarshal([]byte(out), &vr); err != nil || code != 1 {
+		t.Fatalf("--json: exit %d, %v", code, err)
+	}
+	shape := vr.Checks[election.CheckBallotShape-1]
+	if len(vr.Failures) != election.DefaultFailuresKept || shape.Status != "fail" || shape.Failed != bad || shape.NotListed != bad-election.DefaultFailuresKept {
+		t.Errorf("--json: %d failures listed; check 8: %+v", len(vr.Failures), shape)
+	}
+	if f := vr.Failures[0]; f.Check != 8 || f.Entry == nil || *f.Entry != uint64(i) {
+		t.Errorf("--json: first failure %+v, want check 8 at entry %d", f, i)
+	}
+}
+
 // TestVerifyIncomplete: a record that stops before the result is reported as an election in progress.
 func TestVerifyIncomplete(t *testing.T) {
 	entries := readEntries(t, readFile(t, smallRecord))

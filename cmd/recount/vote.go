@@ -9,6 +9,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
@@ -24,9 +28,24 @@ func init() {
 		name:    "vote",
 		summary: "encrypt a ballot with your credential file, cast it (or --challenge it), check and save the receipt",
 		usage:   "--credential FILE --choice CONTEST=OPTION[,OPTION...] ...",
-		setup:   voteSetup,
+		help: `The tracking code is printed before the ballot is sent. If the connection to the node is lost after
+it was sent, the ballot may be on the board already: vote looks for it by its tracking code for up to
+--in-doubt-wait, and saves its receipt if it finds it.
+
+Exit status: 0 when the ballot is on the board and its receipt saved; 1 on another error, which the message
+names (a ballot the node refused is not on the board); 2 for a usage error; 3 when the ballot is in doubt:
+the node's answer was lost and the ballot was not found in time. It may be on the board: check later with
+'recount receipt TRACKING-CODE --node ADDR', as printed. Voting again is safe: only the last ballot counts.`,
+		setup: voteSetup,
 	})
 }
+
+// exitInDoubt is vote's exit status when the ballot was sent but the node's answer was lost, and the ballot was
+// not found on the board in the time allowed.
+const exitInDoubt = 3
+
+// defaultInDoubtWait is how long vote looks for a ballot whose answer was lost, unless --in-doubt-wait says.
+const defaultInDoubtWait = 2 * time.Minute
 
 func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 	credFile := fs.String("credential", "", "your credential file (from the commission)")
@@ -36,10 +55,11 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 	challenge := fs.Bool("challenge", false, "challenge the ballot instead of casting it: the board shows what it encrypted, and it never counts")
 	receiptFile := fs.String("receipt", "", "where to save the receipt (default: receipt-<tracking code>.json)")
 	boardKey := fs.String("board-key", "", "require the board's verifier `KEY` published by the commission (origin+hash+base64, or its sha256: fingerprint)")
+	inDoubtWait := fs.Duration("in-doubt-wait", defaultInDoubtWait, "if the node's answer is lost after the ballot was sent, look for it on the board by its tracking code for up to this `DURATION` (then exit with status 3)")
 	conn := addConnFlags(fs, connClient)
 	return func(ctx context.Context, args []string) error {
 		stdout, stderr := outputs(ctx)
-		if *credFile == "" || len(args) > 0 {
+		if *credFile == "" || len(args) > 0 || *inDoubtWait < 0 {
 			return errUsage
 		}
 		data, err := os.ReadFile(*credFile)
@@ -88,10 +108,24 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		if err != nil {
 			return err
 		}
+		// The tracking code goes out before the ballot does: if the answer is lost, it is how the voter finds it.
 		fmt.Fprintf(stdout, "election:      %s\nyour choices:  %s\ntracking code: %s\n", m.Proto().Title, choicesText(m, ch), election.HumanTrackingCode(b.TrackingCode()))
-		r, err := c.Submit(ctx, info, b, *challenge)
+		lost := false
+		r, err := c.SubmitWith(ctx, info, b, node.SubmitOptions{Challenge: *challenge, InDoubtWait: *inDoubtWait,
+			InDoubt: func(err error) {
+				lost = true
+				fmt.Fprintf(stderr, "recount vote: the node's answer was lost after the ballot was sent (%v); looking for the ballot on the board by its tracking code, for up to %v\n", friendly(err), *inDoubtWait)
+			}})
+		var doubt *node.InDoubtError
+		if errors.As(err, &doubt) {
+			printInDoubt(stdout, doubt, conn, *inDoubtWait)
+			return &exitError{code: exitInDoubt, err: fmt.Errorf("the ballot is in doubt: %v", friendly(doubt.Err))}
+		}
 		if err != nil {
 			return friendly(err)
+		}
+		if lost {
+			fmt.Fprintln(stdout, "found:         the node's answer was lost, but the ballot is on the board: its receipt was fetched by tracking code")
 		}
 		path := *receiptFile
 		if path == "" {
@@ -123,6 +157,45 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		fmt.Fprintf(stdout, "receipt:       %s (check it any time with `recount receipt`)\n", path)
 		return nil
 	}
+}
+
+// printInDoubt tells the voter that their ballot may be on the board, and how to find out.
+func printInDoubt(w io.Writer, doubt *node.InDoubtError, conn *connFlags, waited time.Duration) {
+	code := election.HumanTrackingCode(doubt.TrackingCode)
+	last := "the node does not have it"
+	if status.Code(doubt.Last) != codes.NotFound {
+		last = friendly(doubt.Last).Error()
+	}
+	fmt.Fprintf(w, "in doubt:      the node's answer was lost, and the ballot was not found on the board within %v (last look: %s)\n", waited, last)
+	fmt.Fprintln(w, "  Your ballot may be on the board already, or appear there shortly. Check later with its tracking code:")
+	fmt.Fprintf(w, "    %s\n", receiptCommand(code, conn))
+	if doubt.Challenge {
+		fmt.Fprintln(w, "  It was a challenge: if it is on the board, it shows what the ballot encrypted, and it never counts.")
+		fmt.Fprintln(w, "  Voting is safe either way: only your last cast ballot counts.")
+	} else {
+		fmt.Fprintln(w, "  Voting again is safe: only your last ballot counts.")
+	}
+}
+
+// receiptCommand is the command that checks the ballot with tracking code code on the node vote talked to, with
+// the same transport: receipt reads the board in plaintext unless told --tls or --ca.
+func receiptCommand(code string, conn *connFlags) string {
+	args := []string{"recount", "receipt", code, "--node", conn.addr}
+	switch {
+	case conn.ca != "":
+		args = append(args, "--ca", conn.ca)
+	case !conn.plaintext:
+		args = append(args, "--tls")
+	}
+	if conn.serverName != "" {
+		args = append(args, "--server-name", conn.serverName)
+	}
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`") {
+			args[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(args, " ")
 }
 
 func checkpointSize(r *node.Receipt) string {
