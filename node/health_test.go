@@ -229,3 +229,59 @@ var serviceNames = []string{
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// TestStopWhileReplaying: a node shut down in the middle of its replay (SIGTERM while starting) stops replaying
+// at the next entry instead of replaying the whole board first, and Close closes the board.
+func TestStopWhileReplaying(t *testing.T) {
+	dir := t.TempDir()
+	opts := node.Options{Origin: "test.recount.local/board"}
+	e, err := electiontest.Setup(electiontest.Config{Trustees: 1, Threshold: 1, Voters: 2, Seed: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n0, err := node.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setUpThroughNode(t, n0, e)
+	if err := n0.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	n := node.New(dir, opts)
+	held, release := make(chan struct{}), make(chan struct{})
+	var replayed []uint64
+	node.SetBeforeReplay(n, func(i uint64) {
+		replayed = append(replayed, i)
+		if i == 2 {
+			close(held)
+			<-release
+		}
+	})
+	started := make(chan error, 1)
+	go func() { started <- n.Start() }()
+	select {
+	case <-held:
+	case err := <-started:
+		t.Fatalf("Start returned %v without replaying entry 2", err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- n.Close() }()
+	<-n.Stopping() // Close has begun the shutdown; it waits for Start
+	close(release)
+	if err := <-started; err == nil || !strings.Contains(err.Error(), "stopped before the board was replayed") {
+		t.Errorf("Start after a shutdown: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Error(err)
+	}
+	if len(replayed) != 3 {
+		t.Errorf("replayed entries %v after the shutdown at entry 2", replayed)
+	}
+	// The board was closed: it opens again.
+	n2, err := node.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n2.Close()
+}

@@ -271,24 +271,15 @@ func (n *Node) autoClose() {
 // replayProgressEvery is how many replayed entries go between two updates of the board size metric.
 const replayProgressEvery = 4096
 
-// replay applies the board's entries to the state, until the node is shut down. Ballots were fully checked
+// replay applies the board's entries to the state, unless the node is shut down first. Ballots were fully checked
 // before they were appended, so only their shape is checked again (spoiled ballots, rare, are checked in full).
 func (n *Node) replay() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-n.stopping:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	for le, err := range n.log.Entries(ctx, 0) {
+	for le, err := range n.log.Entries(context.Background(), 0) {
 		if err != nil {
-			if isClosed(n.stopping) {
-				return errStopped
-			}
 			return fmt.Errorf("node: replaying the board: %w", err)
+		}
+		if isClosed(n.stopping) {
+			return errStopped
 		}
 		if n.beforeReplay != nil {
 			n.beforeReplay(le.Index)
