@@ -252,7 +252,14 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	switch code {
 	case codes.OK:
 		s.logger.Debug("rpc", attrs...)
-	case codes.Internal, codes.Unknown, codes.Unavailable, codes.DataLoss:
+	case codes.Unavailable:
+		if reason, _ := Reason(err); reason == ReasonStarting {
+			// Expected, and frequent while a big board replays: a refusal, not a fault.
+			s.logger.Info("rpc refused", append(attrs, "err", status.Convert(err).Message())...)
+			break
+		}
+		s.logger.Warn("rpc", append(attrs, "err", status.Convert(err).Message())...)
+	case codes.Internal, codes.Unknown, codes.DataLoss:
 		s.logger.Warn("rpc", append(attrs, "err", status.Convert(err).Message())...)
 	default:
 		s.logger.Info("rpc refused", append(attrs, "err", status.Convert(err).Message())...)
