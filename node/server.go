@@ -162,7 +162,7 @@ func isNodeService(method string) bool {
 
 // readyUnary refuses the node's calls while it is starting (see Node.notReady).
 func (s *Server) readyUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if isNodeService(info.FullMethod) {
+	if !isClosed(s.n.Ready()) && isNodeService(info.FullMethod) {
 		if err := s.n.notReady(isBoardRead(info.FullMethod)); err != nil {
 			return nil, err
 		}
@@ -172,7 +172,7 @@ func (s *Server) readyUnary(ctx context.Context, req any, info *grpc.UnaryServer
 
 // readyStream refuses the node's streams while it is starting (see Node.notReady).
 func (s *Server) readyStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if isNodeService(info.FullMethod) {
+	if !isClosed(s.n.Ready()) && isNodeService(info.FullMethod) {
 		if err := s.n.notReady(isBoardRead(info.FullMethod)); err != nil {
 			return err
 		}
