@@ -216,6 +216,33 @@ func TestRecountdListensWhileOpening(t *testing.T) {
 	}
 }
 
+// TestRecountdStopsWhileOpening: SIGTERM as soon as recountd listens, before its board (locked by another
+// process) is open, stops it cleanly with exit status 0: it neither waits to serve nor reports a failure.
+func TestRecountdStopsWhileOpening(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "board")
+	held, err := ledger.Open(dir, ledger.Options{Origin: "test.recount.local/board"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	none := func(string) (string, bool) { return "", false }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, []string{"--data-dir", dir, "--plaintext", "--listen", "127.0.0.1:0"}, none, &logs, func(string, string) { cancel() })
+	}()
+	select {
+	case code := <-exit:
+		if code != 0 || !strings.Contains(logs.String(), "recountd: stopped") {
+			t.Errorf("exit %d, want 0 after a stop: %s", code, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("recountd did not stop")
+	}
+}
+
 // TestIsLoopback: only loopback addresses and localhost; an empty host listens on every interface.
 func TestIsLoopback(t *testing.T) {
 	for addr, want := range map[string]bool{
