@@ -23,7 +23,8 @@ import (
 //	AlreadyExists       the ballot or trustee entry is already on the board (BALLOT_UNIQUE, ...)
 //	PermissionDenied    an admin call without the commission's credentials (ADMIN_AUTH)
 //	NotFound            an unknown tracking code or index (NOT_FOUND)
-//	Unavailable         the node is shutting down or its board refuses appends (restart it)
+//	Unavailable         the node is starting (STARTING: try again shortly), shutting down, or its board refuses
+//	                    appends (BOARD_FAILED: restart it)
 //
 // A refused request appends nothing.
 
@@ -42,6 +43,7 @@ const (
 	ReasonNotFound        = "NOT_FOUND"
 	ReasonBadRequest      = "BAD_REQUEST"
 	ReasonDuplicate       = "DUPLICATE"
+	ReasonStarting        = "STARTING"
 	ReasonShuttingDown    = "SHUTTING_DOWN"
 	ReasonBoardFailed     = "BOARD_FAILED"
 	ReasonNotEnoughShares = "NOT_ENOUGH_SHARES"

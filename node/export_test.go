@@ -8,3 +8,6 @@ func SetAutoCloseEvery(d time.Duration) (restore func()) {
 	autoCloseEvery = d
 	return func() { autoCloseEvery = old }
 }
+
+// SetBeforeReplay makes Start call fn before it replays each entry, for tests; set it before Start.
+func SetBeforeReplay(n *Node, fn func(index uint64)) { n.beforeReplay = fn }

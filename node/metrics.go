@@ -15,6 +15,8 @@ type Metrics struct {
 	appendLatency prometheus.Histogram
 	appendErrors  prometheus.Counter
 	size          prometheus.Gauge
+	starting      prometheus.Gauge
+	boardFailed   prometheus.Gauge
 }
 
 // NewMetrics makes the node's metrics and registers them with reg:
@@ -23,7 +25,9 @@ type Metrics struct {
 //	recount_ballots_refused_total{reason="BALLOT_PROOFS"|...} ballots refused, by ErrorInfo reason
 //	recount_append_seconds                                    time from an append's start until it is on disk
 //	recount_append_errors_total                               appends that failed
-//	recount_board_entries                                     entries on the board (applied)
+//	recount_board_entries                                     entries on the board (applied; during the replay, so far)
+//	recount_node_starting                                     1 while the node opens and replays its board
+//	recount_board_failed                                      1 once an append failed: every change is refused
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		ballots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recount_ballots_accepted_total",
@@ -37,10 +41,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Appends that failed (the node then refuses every change until restarted)."}),
 		size: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recount_board_entries",
 			Help: "Entries on the board, applied to the election state."}),
+		starting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recount_node_starting",
+			Help: "1 while the node opens and replays its board (health NOT_SERVING; changes refused), else 0."}),
+		boardFailed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recount_board_failed",
+			Help: "1 once an append failed: the node refuses every change until restarted (health NOT_SERVING), else 0."}),
 	}
 	m.ballots.WithLabelValues("ballot")
 	m.ballots.WithLabelValues("spoiled")
-	reg.MustRegister(m.ballots, m.refusals, m.appendLatency, m.appendErrors, m.size)
+	reg.MustRegister(m.ballots, m.refusals, m.appendLatency, m.appendErrors, m.size, m.starting, m.boardFailed)
 	return m
 }
 
@@ -81,4 +89,22 @@ func (m *Metrics) boardSize(n uint64) {
 		return
 	}
 	m.size.Set(float64(n))
+}
+
+func (m *Metrics) setStarting(starting bool) {
+	if m == nil {
+		return
+	}
+	if starting {
+		m.starting.Set(1)
+	} else {
+		m.starting.Set(0)
+	}
+}
+
+func (m *Metrics) setBoardFailed() {
+	if m == nil {
+		return
+	}
+	m.boardFailed.Set(1)
 }

@@ -9,6 +9,14 @@
 // kept in step with the board: every appended entry is applied to it in index order, and on start the node
 // replays the board.
 //
+// # Starting
+//
+// Opening a board and replaying it takes time in proportion to its size (seconds for tens of thousands of
+// entries), so a server can be serving before its node is ready: New makes a node that has not opened its board,
+// and Start opens it and replays it. Meanwhile the node's Server answers health (NOT_SERVING) and reflection,
+// serves BoardService as soon as the board is open, and refuses every other call with Unavailable and reason
+// STARTING, whose message tells how far the replay got. Open is New then Start, for callers that wait.
+//
 // # What the node accepts
 //
 // election.State decides. A ballot is checked first without any lock (election.CheckBallot: shape, election,
@@ -62,12 +70,25 @@ type Options struct {
 // autoCloseEvery is how often the node looks whether the voting window has ended.
 var autoCloseEvery = time.Second
 
-// Node is an open board and the election state it holds. Its methods are safe for concurrent use.
+// Node is an open board and the election state it holds. Its methods are safe for concurrent use; all but Start,
+// Ready, Broken, BeginShutdown, Stopping and Close need a node that Start has made ready.
 type Node struct {
-	log     *ledger.Log
+	dir     string
+	opts    Options
+	log     *ledger.Log // set by Start before it closes boardOpen
 	logger  *slog.Logger
 	metrics *Metrics
 	now     func() time.Time
+
+	startMu     sync.Mutex // held by Start while it runs, and by Close to wait for it
+	started     bool       // guarded by startMu
+	boardOpen   chan struct{}
+	ready       chan struct{}
+	startFailed atomic.Bool
+	replayed    atomic.Uint64 // entries replayed so far, of replayTotal
+	replayTotal atomic.Uint64
+	// beforeReplay, if set, is called before each entry is replayed (a test hook).
+	beforeReplay func(index uint64)
 
 	// phase orders the board's appends. A ballot holds it for reading from its admission until it is applied;
 	// every other entry holds it for writing, so that it sees a state with every entry applied.
@@ -84,6 +105,7 @@ type Node struct {
 	applied uint64 // the number of entries applied to state
 
 	broken   atomic.Pointer[error]
+	brokenCh chan struct{} // closed when broken is set
 	stopping chan struct{} // closed by Close (and Shutdown): followers stop
 	stopOnce sync.Once
 }
@@ -96,9 +118,19 @@ type pendingEntry struct {
 	ready chan struct{}
 }
 
-// Open opens (or creates) the board in dir and replays it. It refuses a board whose entries the election state
-// does not accept: the node never appends such entries, so the board was damaged or written by something else.
+// Open opens (or creates) the board in dir and replays it: New then Start. It refuses a board whose entries the
+// election state does not accept: the node never appends such entries, so the board was damaged or written by
+// something else.
 func Open(dir string, opts Options) (*Node, error) {
+	n := New(dir, opts)
+	if err := n.Start(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// New returns a node for the board in dir that has not opened it yet; Start opens it. New does no I/O.
+func New(dir string, opts Options) *Node {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -107,25 +139,98 @@ func Open(dir string, opts Options) (*Node, error) {
 	if now == nil {
 		now = time.Now
 	}
-	l, err := ledger.Open(dir, ledger.Options{Origin: opts.Origin, Logger: logger})
-	if err != nil {
-		return nil, err
+	n := &Node{dir: dir, opts: opts, logger: logger, metrics: opts.Metrics, now: now, state: election.NewState(),
+		inflight: map[election.ID]struct{}{}, pending: map[uint64]*pendingEntry{},
+		boardOpen: make(chan struct{}), ready: make(chan struct{}), brokenCh: make(chan struct{}), stopping: make(chan struct{})}
+	n.metrics.setStarting(true)
+	return n
+}
+
+// errStopped is returned by Start when the node was shut down before it was ready.
+var errStopped = errors.New("node: stopped before the board was replayed")
+
+// Start opens (or creates) the board and replays it, and returns once the node is ready (Ready is closed) or has
+// failed to start. It refuses a board whose entries the election state does not accept: the node never appends
+// such entries, so the board was damaged or written by something else. BeginShutdown (or Close) during the replay
+// makes Start return early with an error; the board is then closed. Start may be called once.
+func (n *Node) Start() error {
+	n.startMu.Lock()
+	defer n.startMu.Unlock()
+	if n.started {
+		return errors.New("node: Start called twice")
 	}
-	n := &Node{log: l, logger: logger, metrics: opts.Metrics, now: now, state: election.NewState(),
-		inflight: map[election.ID]struct{}{}, pending: map[uint64]*pendingEntry{}, stopping: make(chan struct{})}
+	n.started = true
+	err := n.start()
+	if err != nil {
+		n.startFailed.Store(true)
+	}
+	return err
+}
+
+func (n *Node) start() error {
+	select {
+	case <-n.stopping:
+		return errStopped
+	default:
+	}
 	start := time.Now()
+	n.logger.Info("node: opening the board", "dir", n.dir)
+	l, err := ledger.Open(n.dir, ledger.Options{Origin: n.opts.Origin, Logger: n.logger})
+	if err != nil {
+		return err
+	}
+	n.log = l
+	n.replayTotal.Store(l.Size())
+	close(n.boardOpen)
 	if err := n.replay(); err != nil {
 		l.Close()
-		return nil, err
+		return err
 	}
 	n.applied = n.state.Size()
 	n.metrics.boardSize(n.applied)
-	logger.Info("node: board replayed", "dir", dir, "entries", n.applied, "took", time.Since(start).Round(time.Millisecond),
+	n.metrics.setStarting(false)
+	n.logger.Info("node: board replayed", "dir", n.dir, "entries", n.applied, "took", time.Since(start).Round(time.Millisecond),
 		"verifier_key", l.VerifierKey())
-	if opts.AutoClose {
+	close(n.ready)
+	if n.opts.AutoClose {
 		go n.autoClose()
 	}
-	return n, nil
+	return nil
+}
+
+// Ready returns a channel closed once Start has opened and replayed the board: the node serves every call.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// Broken returns a channel closed once an append failed: the node refuses every change until it is restarted.
+func (n *Node) Broken() <-chan struct{} { return n.brokenCh }
+
+// notReady returns the status that refuses a call while the node is not ready: for a board read (boardRead) only
+// until the board is open, for any other call until the board is replayed. It returns nil once the node is ready.
+func (n *Node) notReady(boardRead bool) error {
+	select {
+	case <-n.ready:
+		return nil
+	default:
+	}
+	switch {
+	case n.startFailed.Load():
+		return refusal(codes.Unavailable, ReasonStarting, nil, "the node failed to start: see its log")
+	case !isClosed(n.boardOpen):
+		return refusal(codes.Unavailable, ReasonStarting, nil, "the node is starting: it is opening its board; try again shortly")
+	case boardRead:
+		return nil
+	}
+	return refusal(codes.Unavailable, ReasonStarting, nil, "the node is starting: it has replayed %d of the board's %d entries; try again shortly",
+		n.replayed.Load(), n.replayTotal.Load())
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // autoClose closes the polls once the node's clock reaches the manifest's closes_at, until the node stops.
@@ -163,12 +268,21 @@ func (n *Node) autoClose() {
 	}
 }
 
-// replay applies the board's entries to the state. Ballots were fully checked before they were appended, so
-// only their shape is checked again (spoiled ballots, rare, are checked in full).
+// replayProgressEvery is how many replayed entries go between two updates of the board size metric.
+const replayProgressEvery = 4096
+
+// replay applies the board's entries to the state, unless the node is shut down first. Ballots were fully checked
+// before they were appended, so only their shape is checked again (spoiled ballots, rare, are checked in full).
 func (n *Node) replay() error {
 	for le, err := range n.log.Entries(context.Background(), 0) {
 		if err != nil {
 			return fmt.Errorf("node: replaying the board: %w", err)
+		}
+		if isClosed(n.stopping) {
+			return errStopped
+		}
+		if n.beforeReplay != nil {
+			n.beforeReplay(le.Index)
 		}
 		e := election.Entry{Index: le.Index, Kind: election.Kind(le.Kind), Payload: le.Payload}
 		var errs []*election.CheckError
@@ -180,6 +294,10 @@ func (n *Node) replay() error {
 		}
 		if len(errs) > 0 {
 			return fmt.Errorf("node: the board in %s holds an entry the election does not accept (%v); the node never appends one: check the board with `recount verify`", n.log.Dir(), errs[0])
+		}
+		n.replayed.Store(le.Index + 1)
+		if (le.Index+1)%replayProgressEvery == 0 {
+			n.metrics.boardSize(le.Index + 1)
 		}
 	}
 	return nil
@@ -195,9 +313,15 @@ func (n *Node) Stopping() <-chan struct{} { return n.stopping }
 // gRPC server gracefully, then Close.
 func (n *Node) BeginShutdown() { n.stopOnce.Do(func() { close(n.stopping) }) }
 
-// Close ends the followers, waits for the appends in flight to be committed, and closes the board.
+// Close ends the followers, stops a Start in progress (a board being opened is opened first), waits for the
+// appends in flight to be committed, and closes the board.
 func (n *Node) Close() error {
 	n.BeginShutdown()
+	n.startMu.Lock()
+	defer n.startMu.Unlock()
+	if n.log == nil || n.startFailed.Load() {
+		return nil // never opened, or closed by Start
+	}
 	return n.log.Close()
 }
 
@@ -228,7 +352,10 @@ func (n *Node) appendFailed(err error) error {
 // breakOn records err as the reason the node is broken: it refuses every change from now on, until a restart
 // replays the board.
 func (n *Node) breakOn(err error) error {
-	n.broken.CompareAndSwap(nil, &err)
+	if n.broken.CompareAndSwap(nil, &err) {
+		close(n.brokenCh)
+		n.metrics.setBoardFailed()
+	}
 	n.logger.Error("node: an append failed; refusing every change until restarted", "err", err)
 	return refusal(codes.Unavailable, ReasonBoardFailed, nil, "%v: %v", errNodeBroken, err)
 }

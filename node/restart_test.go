@@ -102,26 +102,15 @@ func TestChildNode(t *testing.T) {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Println("ERROR", err)
-		os.Exit(1)
-	}
-	fmt.Println("ADDR", lis.Addr())
-	srv := node.NewServer(n, node.ServerOptions{Admin: node.AdminAuth{Token: testToken}})
-	srv.Serve(lis) // until killed
+	serveChild(n)
 }
 
-// TestCrashKilledNode runs the node in a child process, has voters cast concurrently, and kills the child
-// (SIGKILL) while ballots are in flight. The board reopened from the data directory holds every ballot that got
-// a receipt, at the receipt's index, included in the receipt's checkpoint, with its status in the state.
-func TestCrashKilledNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a child process")
-	}
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildNode$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childDirEnv+"="+dir)
+// startChild runs the test named test of this binary in a child process, with env added to its environment, and
+// returns it and the address it printed ("ADDR host:port"). The child is killed when the test ends.
+func startChild(t *testing.T, test string, env ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -130,13 +119,10 @@ func TestCrashKilledNode(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	killed := false
-	defer func() {
-		if !killed {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill() // an error if it was killed already
+		cmd.Wait()
+	})
 	lines := bufio.NewScanner(out)
 	var addr string
 	for lines.Scan() {
@@ -155,6 +141,30 @@ func TestCrashKilledNode(t *testing.T) {
 		for lines.Scan() { // keep the pipe drained
 		}
 	}()
+	return cmd, addr
+}
+
+// serveChild serves n on a loopback port until the process is killed, printing "ADDR host:port" first.
+func serveChild(n *node.Node) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	fmt.Println("ADDR", lis.Addr())
+	srv := node.NewServer(n, node.ServerOptions{Admin: node.AdminAuth{Token: testToken}})
+	srv.Serve(lis) // until killed
+}
+
+// TestCrashKilledNode runs the node in a child process, has voters cast concurrently, and kills the child
+// (SIGKILL) while ballots are in flight. The board reopened from the data directory holds every ballot that got
+// a receipt, at the receipt's index, included in the receipt's checkpoint, with its status in the state.
+func TestCrashKilledNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	dir := t.TempDir()
+	cmd, addr := startChild(t, "TestChildNode", childDirEnv+"="+dir)
 	admin, err := node.Dial(addr, node.DialOptions{Plaintext: true, Token: testToken})
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +216,6 @@ func TestCrashKilledNode(t *testing.T) {
 			if err := cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
 			}
-			killed = true
 		}
 		next <- v
 	}

@@ -50,7 +50,10 @@ const (
 	maxSendBytes = 17 << 20
 )
 
-// Server is the node's gRPC server: the four services, health (grpc.health.v1) and reflection.
+// Server is the node's gRPC server: the four services, health (grpc.health.v1) and reflection. Health tells
+// the truth: NOT_SERVING while the node starts (BoardService SERVING as soon as the board is open and its reads
+// are served), SERVING once it is ready, and NOT_SERVING for good once an append failed and the node refuses
+// every change, or once the server shuts down.
 type Server struct {
 	n      *Node
 	grpc   *grpc.Server
@@ -66,7 +69,7 @@ var services = []string{
 	recountv1.BoardService_ServiceDesc.ServiceName,
 }
 
-// NewServer returns a gRPC server for the node.
+// NewServer returns a gRPC server for the node, which may still be starting (see New and Start).
 func NewServer(n *Node, opts ServerOptions) *Server {
 	logger := opts.Logger
 	if logger == nil {
@@ -91,8 +94,8 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 		grpc.MaxConcurrentStreams(streams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, deadlineUnary(timeout), adminUnary(opts.Admin)),
-		grpc.ChainStreamInterceptor(s.recoverStream, adminStream(opts.Admin)),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, deadlineUnary(timeout), s.readyUnary, adminUnary(opts.Admin)),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.readyStream, adminStream(opts.Admin)),
 	}
 	if opts.TLS != nil {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
@@ -104,11 +107,77 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 	recountv1.RegisterBoardServiceServer(s.grpc, boardServer{n: n})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	for _, name := range services {
-		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
-	}
+	s.updateHealth()
+	go s.followNode()
 	return s
+}
+
+// updateHealth sets the health statuses from where the node stands.
+func (s *Server) updateHealth() {
+	overall, board := healthpb.HealthCheckResponse_NOT_SERVING, healthpb.HealthCheckResponse_NOT_SERVING
+	switch {
+	case isClosed(s.n.Broken()):
+	case isClosed(s.n.Ready()):
+		overall, board = healthpb.HealthCheckResponse_SERVING, healthpb.HealthCheckResponse_SERVING
+	case isClosed(s.n.boardOpen):
+		board = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", overall)
+	for _, name := range services {
+		if name == recountv1.BoardService_ServiceDesc.ServiceName {
+			s.health.SetServingStatus(name, board)
+		} else {
+			s.health.SetServingStatus(name, overall)
+		}
+	}
+}
+
+// followNode updates health as the node's board opens, as it becomes ready and if it breaks, until the node
+// shuts down (after which health.Server ignores updates: Shutdown made everything NOT_SERVING).
+func (s *Server) followNode() {
+	for _, c := range []<-chan struct{}{s.n.boardOpen, s.n.Ready(), s.n.Broken()} {
+		select {
+		case <-c:
+			s.updateHealth()
+		case <-s.n.Stopping():
+			return
+		}
+	}
+}
+
+// isBoardRead reports whether method is one of BoardService's, which read the board only.
+func isBoardRead(method string) bool {
+	return strings.HasPrefix(method, "/"+recountv1.BoardService_ServiceDesc.ServiceName+"/")
+}
+
+// isNodeService reports whether method is one of the node's four services (not health or reflection).
+func isNodeService(method string) bool {
+	for _, name := range services {
+		if strings.HasPrefix(method, "/"+name+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// readyUnary refuses the node's calls while it is starting (see Node.notReady).
+func (s *Server) readyUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if !isClosed(s.n.Ready()) && isNodeService(info.FullMethod) {
+		if err := s.n.notReady(isBoardRead(info.FullMethod)); err != nil {
+			return nil, err
+		}
+	}
+	return handler(ctx, req)
+}
+
+// readyStream refuses the node's streams while it is starting (see Node.notReady).
+func (s *Server) readyStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if !isClosed(s.n.Ready()) && isNodeService(info.FullMethod) {
+		if err := s.n.notReady(isBoardRead(info.FullMethod)); err != nil {
+			return err
+		}
+	}
+	return handler(srv, ss)
 }
 
 // Serve serves on lis until Shutdown.
@@ -183,7 +252,14 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	switch code {
 	case codes.OK:
 		s.logger.Debug("rpc", attrs...)
-	case codes.Internal, codes.Unknown, codes.Unavailable, codes.DataLoss:
+	case codes.Unavailable:
+		if reason, _ := Reason(err); reason == ReasonStarting {
+			// Expected, and frequent while a big board replays: a refusal, not a fault.
+			s.logger.Info("rpc refused", append(attrs, "err", status.Convert(err).Message())...)
+			break
+		}
+		s.logger.Warn("rpc", append(attrs, "err", status.Convert(err).Message())...)
+	case codes.Internal, codes.Unknown, codes.DataLoss:
 		s.logger.Warn("rpc", append(attrs, "err", status.Convert(err).Message())...)
 	default:
 		s.logger.Info("rpc refused", append(attrs, "err", status.Convert(err).Message())...)

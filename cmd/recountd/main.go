@@ -8,6 +8,15 @@
 //	recountd --data-dir /var/lib/recount --origin vote.example.org/board \
 //	    --tls-cert node.crt --tls-key node.key --admin-token-file admin.token --metrics-listen 127.0.0.1:9464
 //
+// The node listens at once, and opens and replays its board in the background: until that is done, gRPC health
+// says NOT_SERVING (BoardService turns SERVING as soon as the board is open) and the other calls are refused with
+// Unavailable, reason STARTING, saying how far the replay got. A board that cannot be opened or replayed stops
+// the node with exit status 1 and a log line saying why.
+//
+// recountd refuses careless set-ups: a data directory that group or others can write to (it creates a missing
+// one with mode 0700), and --plaintext on an address other than loopback while admin credentials are configured
+// (the token would travel in clear), unless --insecure-plaintext says that this is meant.
+//
 // On SIGINT or SIGTERM the node stops taking calls, finishes those in progress (appends among them), ends the
 // board streams, and closes the board.
 package main
@@ -19,11 +28,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -45,7 +57,7 @@ func main() {
 type config struct {
 	dataDir, listen, origin      string
 	tlsCert, tlsKey, adminCA     string
-	plaintext                    bool
+	plaintext, insecurePlaintext bool
 	adminTokenFile               string
 	metricsListen                string
 	logFormat, logLevel          string
@@ -72,6 +84,7 @@ func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Write
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain of the node (TLS)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of the node (TLS)")
 	fs.BoolVar(&c.plaintext, "plaintext", false, "serve without TLS (loopback and tests only)")
+	fs.BoolVar(&c.insecurePlaintext, "insecure-plaintext", false, "allow --plaintext on an address other than loopback even with admin credentials, which then travel in clear")
 	fs.BoolVar(&c.autoClose, "auto-close", true, "close the polls by itself when the manifest's voting window ends")
 	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the commission's bearer token for admin calls (mode 0600)")
 	fs.StringVar(&c.adminCA, "admin-client-ca", "", "PEM CA of the commission: admin calls then need a client certificate it signed (mutual TLS)")
@@ -118,10 +131,52 @@ func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Write
 		return nil, errors.New("--plaintext and --tls-cert: choose one")
 	case c.adminCA != "" && c.tlsCert == "":
 		return nil, errors.New("--admin-client-ca needs TLS (--tls-cert and --tls-key)")
+	case c.insecurePlaintext && !c.plaintext:
+		return nil, errors.New("--insecure-plaintext goes with --plaintext")
+	case c.plaintext && c.adminTokenFile != "" && !c.insecurePlaintext && !isLoopback(c.listen):
+		return nil, fmt.Errorf("--plaintext on %s, which is not a loopback address, would send the admin token in clear: "+
+			"serve TLS (--tls-cert and --tls-key), or listen on 127.0.0.1 or [::1], or, on a network you trust, add --insecure-plaintext", c.listen)
 	case c.logFormat != "text" && c.logFormat != "json":
 		return nil, fmt.Errorf("--log-format %q: want text or json", c.logFormat)
 	}
 	return c, nil
+}
+
+// isLoopback reports whether the listen address addr (host:port) is on the loopback interface only: a loopback
+// IP address or localhost. An empty host (":7400") listens on every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// prepareDataDir makes sure that only the node's user can write to the data directory, where anyone who can could
+// replace the board or its signing key: it creates a missing directory with mode 0700, and refuses one that group
+// or others can write to.
+func prepareDataDir(dir string, logger *slog.Logger) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		logger.Info("recountd: created the data directory", "dir", dir, "mode", "0700")
+		return nil
+	case err != nil:
+		return fmt.Errorf("data directory: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	case runtime.GOOS != "windows" && fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("data directory %s has mode %04o: group or others can write to it, and so replace the board or its signing key; run: chmod 700 %s",
+			dir, fi.Mode().Perm(), dir)
+	}
+	return nil
 }
 
 func newLogger(c *config) (*slog.Logger, error) {
@@ -159,6 +214,13 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 }
 
 func serve(ctx context.Context, c *config, logger *slog.Logger, listening func(grpcAddr, metricsAddr string)) error {
+	if c.insecurePlaintext && !isLoopback(c.listen) {
+		logger.Warn("recountd: --insecure-plaintext: serving without TLS on an address other than loopback; the admin token and every call travel in clear",
+			"listen", c.listen)
+	}
+	if err := prepareDataDir(c.dataDir, logger); err != nil {
+		return err
+	}
 	auth := node.AdminAuth{}
 	if c.adminTokenFile != "" {
 		tok, err := node.ReadTokenFile(c.adminTokenFile)
@@ -191,23 +253,16 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, listening func(g
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := node.NewMetrics(reg)
 
-	n, err := node.Open(c.dataDir, node.Options{Origin: c.origin, Logger: logger, Metrics: metrics, AutoClose: c.autoClose})
+	lis, err := net.Listen("tcp", c.listen)
 	if err != nil {
-		if errors.Is(err, ledger.ErrInvalid) && c.origin == "" {
-			return fmt.Errorf("%w (on first start give --origin, e.g. --origin vote.example.org/board)", err)
-		}
 		return err
 	}
+	n := node.New(c.dataDir, node.Options{Origin: c.origin, Logger: logger, Metrics: metrics, AutoClose: c.autoClose})
 	defer func() {
 		if err := n.Close(); err != nil {
 			logger.Error("recountd: closing the board", "err", err)
 		}
 	}()
-
-	lis, err := net.Listen("tcp", c.listen)
-	if err != nil {
-		return err
-	}
 	srv := node.NewServer(n, node.ServerOptions{TLS: tlsCfg, Admin: auth, MaxMessageBytes: c.maxMessageBytes,
 		DefaultTimeout: c.callTimeout, MaxConcurrentStreams: uint32(c.maxConcurrentStreams), Logger: logger})
 
@@ -230,20 +285,42 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, listening func(g
 		}()
 	}
 
-	status := n.Status()
-	logger.Info("recountd: serving", "listen", lis.Addr().String(), "tls", tlsCfg != nil, "metrics", metricsAddr,
-		"origin", n.Log().Origin(), "verifier_key", n.Log().VerifierKey(), "fingerprint", ledger.KeyFingerprint(n.Log().VerifierKey()),
-		"phase", status.Phase.String(), "entries", status.BoardSize)
+	logger.Info("recountd: listening; opening the board (health NOT_SERVING until it is replayed)", "listen", lis.Addr().String(),
+		"tls", tlsCfg != nil, "metrics", metricsAddr, "data_dir", c.dataDir)
 	if listening != nil {
 		listening(lis.Addr().String(), metricsAddr)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
+	startc := make(chan error, 1)
+	go func() { startc <- n.Start() }()
+
+	// Serve until ctx ends; a board that cannot be opened or replayed stops the node: it never serves a board it
+	// could not replay.
+	var startErr error
 	select {
 	case <-ctx.Done():
-		logger.Info("recountd: shutting down: finishing the calls in progress", "timeout", c.shutdownTimeout)
 	case err := <-errc:
 		return err
+	case startErr = <-startc:
+	}
+	if startErr != nil {
+		if errors.Is(startErr, ledger.ErrInvalid) && c.origin == "" {
+			startErr = fmt.Errorf("%w (on first start give --origin, e.g. --origin vote.example.org/board)", startErr)
+		}
+		startErr = fmt.Errorf("the board could not be opened: %w", startErr)
+	} else if ctx.Err() == nil {
+		status := n.Status()
+		logger.Info("recountd: serving", "origin", n.Log().Origin(), "verifier_key", n.Log().VerifierKey(),
+			"fingerprint", ledger.KeyFingerprint(n.Log().VerifierKey()), "phase", status.Phase.String(), "entries", status.BoardSize)
+		select {
+		case <-ctx.Done():
+		case err := <-errc:
+			return err
+		}
+	}
+	if startErr == nil {
+		logger.Info("recountd: shutting down: finishing the calls in progress", "timeout", c.shutdownTimeout)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
@@ -252,6 +329,23 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, listening func(g
 	if metricsSrv != nil {
 		metricsSrv.Shutdown(sctx)
 	}
-	logger.Info("recountd: stopped", "entries", n.Log().Size())
+	if startErr != nil {
+		return startErr
+	}
+	size := uint64(0)
+	if isReady(n) {
+		size = n.Log().Size()
+	}
+	logger.Info("recountd: stopped", "entries", size)
 	return nil
+}
+
+// isReady reports whether the node has started.
+func isReady(n *node.Node) bool {
+	select {
+	case <-n.Ready():
+		return true
+	default:
+		return false
+	}
 }
