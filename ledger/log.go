@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
@@ -35,6 +36,11 @@ type Options struct {
 	// VerifierKey, if set, is the note verifier key that the board must have (Open) or that the export must be
 	// signed with (Import).
 	VerifierKey string
+	// DeferIntegrityCheck makes Open skip the full integrity check (see CheckIntegrity), which reads the whole
+	// board, so that a server can answer health checks while it runs: the caller must call CheckIntegrity before
+	// serving entries or proofs, and a writable board refuses appends until it has passed. Open still runs its
+	// cheap checks (files, latest checkpoint, stored tree root, rollback) before returning.
+	DeferIntegrityCheck bool
 }
 
 // An AppendResult tells where an appended entry landed and which checkpoint first covers it.
@@ -97,7 +103,8 @@ const (
 // signing key, mode 0600). Open refuses, with an error naming the file, a database that is truncated or
 // damaged, a bbolt file that is not a board, a board with another origin, and a key file that others can read or
 // that belongs to another board. Before returning it checks that the stored tree matches the latest signed
-// checkpoint (Verify checks everything).
+// checkpoint and, unless Options.DeferIntegrityCheck is set, that every entry and tree node hashes to it
+// (CheckIntegrity; Verify checks everything).
 //
 // A board whose board.key exists but whose board.db does not is refused: a key must never sign two different
 // histories. Restore board.db from a backup, or, for a board that never served, delete board.key.
@@ -240,6 +247,15 @@ func newLog(dir, dbPath, keyPath string, db *bolt.DB, opts Options, logger *slog
 		rng:      rng,
 		closedCh: make(chan struct{}),
 		done:     make(chan struct{}),
+	}
+	if opts.DeferIntegrityCheck {
+		l.failed.Store(&errUnchecked)
+	} else {
+		start := time.Now()
+		if err := l.CheckIntegrity(context.Background(), nil); err != nil {
+			return nil, err
+		}
+		logger.Info("ledger: checked the board's integrity", "dir", dir, "size", m.size, "took", time.Since(start).Round(time.Millisecond))
 	}
 	if readOnly {
 		close(l.done)
