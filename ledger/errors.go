@@ -18,6 +18,9 @@ var (
 	ErrClosed = errors.New("board is closed")
 	// ErrCorrupt: the board's files on disk are damaged, truncated, or inconsistent with the signed checkpoints.
 	ErrCorrupt = errors.New("board is corrupt")
+	// ErrRolledBack: board.db holds less than, or other than, the latest checkpoint the board signed (recorded in
+	// board.checkpoint): starting from it would lose entries and sign a second history.
+	ErrRolledBack = errors.New("board was rolled back")
 	// ErrNotBoard: the file is a valid bbolt database but not a Recount board (another program's file, or an
 	// unsupported format version).
 	ErrNotBoard = errors.New("not a Recount board")

@@ -52,15 +52,16 @@ type AppendResult struct {
 
 // A Log is an open board. Its methods are safe for concurrent use.
 type Log struct {
-	dir      string
-	path     string // dir/board.db
-	origin   string
-	vkey     string
-	verifier note.Verifier
-	signer   note.Signer // nil when read-only
-	readOnly bool
-	db       *bolt.DB
-	logger   *slog.Logger
+	dir        string
+	path       string // dir/board.db
+	signedPath string // dir/board.checkpoint
+	origin     string
+	vkey       string
+	verifier   note.Verifier
+	signer     note.Signer // nil when read-only
+	readOnly   bool
+	db         *bolt.DB
+	logger     *slog.Logger
 
 	mu      sync.Mutex // guards size, latest, changed
 	size    uint64
@@ -232,21 +233,22 @@ func newLog(dir, dbPath, keyPath string, db *bolt.DB, opts Options, logger *slog
 		return nil, err
 	}
 	l := &Log{
-		dir:      dir,
-		path:     dbPath,
-		origin:   m.origin,
-		vkey:     m.vkey,
-		verifier: v,
-		signer:   signer,
-		readOnly: readOnly,
-		db:       db,
-		logger:   logger,
-		size:     m.size,
-		latest:   latest,
-		changed:  make(chan struct{}),
-		rng:      rng,
-		closedCh: make(chan struct{}),
-		done:     make(chan struct{}),
+		dir:        dir,
+		path:       dbPath,
+		signedPath: filepath.Join(dir, CheckpointFileName),
+		origin:     m.origin,
+		vkey:       m.vkey,
+		verifier:   v,
+		signer:     signer,
+		readOnly:   readOnly,
+		db:         db,
+		logger:     logger,
+		size:       m.size,
+		latest:     latest,
+		changed:    make(chan struct{}),
+		rng:        rng,
+		closedCh:   make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	if opts.DeferIntegrityCheck {
 		l.failed.Store(&errUnchecked)
@@ -256,6 +258,11 @@ func newLog(dir, dbPath, keyPath string, db *bolt.DB, opts Options, logger *slog
 			return nil, err
 		}
 		logger.Info("ledger: checked the board's integrity", "dir", dir, "size", m.size, "took", time.Since(start).Round(time.Millisecond))
+	}
+	if m.mode == modeSigning {
+		if err := l.checkNotRolledBack(); err != nil {
+			return nil, err
+		}
 	}
 	if readOnly {
 		close(l.done)
@@ -438,6 +445,16 @@ func (l *Log) commit(batch []*appendReq) {
 		reply(*f)
 		return
 	}
+	// Sign only a checkpoint that extends the last one signed: the range to extend must be the tree of that
+	// checkpoint. (Open refused a board.db behind board.checkpoint; this guards the committer's own state.)
+	last := l.Latest()
+	if l.rng.End() != last.Size || rootOf(l.rng) != last.Root {
+		err := fmt.Errorf("ledger: append to %s: %w: refusing to sign: the tree to extend (size %d) is not that of the last checkpoint signed (%s); appends are refused until the board is reopened", l.path, ErrCorrupt, l.rng.End(), last)
+		l.failed.Store(&err)
+		l.logger.Error("ledger: refusing to sign a checkpoint that does not extend the last one", "dir", l.dir, "err", err)
+		reply(err)
+		return
+	}
 	start := l.rng.End()
 	rng := cloneRange(l.rng)
 	var cp Checkpoint
@@ -479,6 +496,15 @@ func (l *Log) commit(batch []*appendReq) {
 		err = fmt.Errorf("ledger: append to %s: the commit failed, nothing was written, and appends are refused until the board is reopened: %w", l.path, err)
 		l.failed.Store(&err)
 		l.logger.Error("ledger: commit failed; appends are refused until the board is reopened", "dir", l.dir, "err", err)
+		reply(err)
+		return
+	}
+	// The checkpoint is handed out (to these appends, Latest, CheckpointAt) only once it is recorded outside
+	// board.db too, so that a board.db that later goes back in time is refused rather than signing again.
+	if err := l.writeSignedFile(cp); err != nil {
+		err = fmt.Errorf("ledger: append to %s: %w: the entries were committed, but their checkpoint could not be recorded in %s (%v); appends are refused until the board is reopened, which keeps them", l.path, ErrMaybeAppended, l.signedPath, err)
+		l.failed.Store(&err)
+		l.logger.Error("ledger: recording the checkpoint failed; appends are refused until the board is reopened", "dir", l.dir, "err", err)
 		reply(err)
 		return
 	}

@@ -318,8 +318,8 @@ func TestOpenDamagedPages(t *testing.T) {
 		ro := p%2 == 0 // alternate read-only and read-write opens (which load bbolt's freelist)
 		l, err := Open(dir, Options{ReadOnly: ro})
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotBoard) {
-				t.Fatalf("page %d: Open: %v; want ErrCorrupt or ErrNotBoard", p, err)
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotBoard) && !errors.Is(err, ErrRolledBack) {
+				t.Fatalf("page %d: Open: %v; want ErrCorrupt, ErrNotBoard or ErrRolledBack", p, err)
 			}
 			detected++
 			continue
