@@ -14,10 +14,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -72,9 +74,14 @@ func crashChild(dir string, round, writers int) {
 		os.Exit(3)
 	}
 	say("start %d %s", l.Size(), l.VerifierKey())
+	// SIGTERM stops the child cleanly: Close commits what is queued, and every writer prints its last
+	// acknowledgements before the child exits.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
 	ctx := context.Background()
+	var wg sync.WaitGroup
 	for w := range writers {
-		go func() {
+		wg.Go(func() {
 			for seq := 0; ; seq++ {
 				n := 1
 				if seq%3 == 2 {
@@ -93,6 +100,9 @@ func crashChild(dir string, round, writers int) {
 				} else {
 					res, err = l.AppendMany(ctx, recs)
 				}
+				if errors.Is(err, ErrClosed) {
+					return
+				}
 				if err != nil {
 					say("error append: %v", err)
 					os.Exit(3)
@@ -102,9 +112,15 @@ func crashChild(dir string, round, writers int) {
 					say("ack %d %d %x %s", r.Index, recs[i].Kind, sum, base64.StdEncoding.EncodeToString(r.Checkpoint.Signed))
 				}
 			}
-		}()
+		})
 	}
-	select {} // until killed
+	<-term // or killed
+	if err := l.Close(); err != nil {
+		say("error close: %v", err)
+		os.Exit(3)
+	}
+	wg.Wait()
+	os.Exit(0)
 }
 
 type crashAck struct {
@@ -124,9 +140,9 @@ func newCrashRun(t *testing.T) *crashRun {
 	return &crashRun{dir: t.TempDir(), acked: map[uint64]crashAck{}, seen: map[uint64]Checkpoint{}}
 }
 
-// round runs a child appending from writers goroutines, kills it with SIGKILL once it has acknowledged killAfter
-// entries, and records every acknowledgement it printed before it died.
-func (c *crashRun) round(t *testing.T, round, writers, killAfter int) {
+// round runs a child appending from writers goroutines, sends it sig (SIGKILL: a crash, or SIGTERM: a clean
+// stop) once it has acknowledged killAfter entries, and records every acknowledgement it printed before it ended.
+func (c *crashRun) round(t *testing.T, round, writers, killAfter int, sig os.Signal) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+c.dir, crashRoundEnv+"="+strconv.Itoa(round), crashWritersEnv+"="+strconv.Itoa(writers))
@@ -184,16 +200,21 @@ func (c *crashRun) round(t *testing.T, round, writers, killAfter int) {
 		}
 		c.checkNotSeenOther(t, round, cp)
 		if n++; n == killAfter && !killed {
-			cmd.Process.Kill() // SIGKILL
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
 			killed = true
 		}
 	}
-	cmd.Wait()
+	err = cmd.Wait()
 	timer.Stop()
 	if !killed {
 		t.Fatalf("round %d: the child stopped after %d acknowledgements: %s", round, n, stderr.String())
 	}
-	t.Logf("round %d: started at size %d, killed after %d acknowledgements (%d read)", round, startSize, killAfter, n)
+	if sig == syscall.SIGTERM && err != nil {
+		t.Fatalf("round %d: the child did not stop cleanly: %v: %s", round, err, stderr.String())
+	}
+	t.Logf("round %d: started at size %d, sent %v after %d acknowledgements (%d read)", round, startSize, sig, killAfter, n)
 }
 
 // checkNotSeenOther fails if a different checkpoint of cp's size was acknowledged before, and records cp.
@@ -245,7 +266,7 @@ func TestCrashRecovery(t *testing.T) {
 	r := rand.New(rand.NewPCG(seed, 0))
 	const rounds = 4
 	for round := range rounds {
-		c.round(t, round, 8, 30+r.IntN(250))
+		c.round(t, round, 8, 30+r.IntN(250), syscall.SIGKILL)
 
 		// Reopen and check.
 		l, err := Open(c.dir, Options{Origin: testOrigin, VerifierKey: c.vkey})
@@ -391,7 +412,9 @@ func TestOpenRefusesRolledBackMetaPage(t *testing.T) {
 	boltMetaPages(t, b)
 }
 
-// TestCrashRollbackMetaPages runs 64 writers in a child process, kills it with SIGKILL at a random point, and then
+// TestCrashRollbackMetaPages runs 64 writers in a child process, stops it at a random point (with SIGKILL, or, every
+// other round, with SIGTERM, after which every commit was acknowledged: damaging the newer meta page then always
+// takes acknowledged entries away), and then
 // starts a copy of its board with meta page 0 zeroed and another with meta page 1 zeroed (one of them is the newer).
 // Each start must either refuse (ErrRolledBack; or ErrCorrupt, see below), or hold every acknowledged entry and then sign only
 // checkpoints that extend every acknowledged one: never a silent start with an acknowledged entry missing, nor a
@@ -408,15 +431,24 @@ func TestCrashRollbackMetaPages(t *testing.T) {
 	r := rand.New(rand.NewPCG(seed, 0))
 	rolledBack, damaged := 0, 0
 	for round := range rounds {
-		c.round(t, round, 64, 64+r.IntN(maxKill))
+		sig := os.Signal(syscall.SIGKILL)
+		if round%2 == 1 {
+			sig = syscall.SIGTERM
+		}
+		c.round(t, round, 64, 64+r.IntN(maxKill), sig)
 		orig, err := os.ReadFile(filepath.Join(c.dir, DBFileName))
 		if err != nil {
 			t.Fatal(err)
 		}
-		pageSize, _, _ := boltMetaPages(t, orig)
+		pageSize, newer, _ := boltMetaPages(t, orig)
 		for page := range 2 {
 			copied := copyBoard(t, c.dir, withZeroedPage(orig, pageSize, page))
 			l, err := Open(copied, Options{Origin: testOrigin, VerifierKey: c.vkey})
+			if sig == syscall.SIGTERM && page == newer && !errors.Is(err, ErrRolledBack) {
+				// After a clean stop the newer meta page's commit was acknowledged, and nothing reused
+				// the older state's pages: that state is whole, but behind.
+				t.Fatalf("round %d, newer meta page %d zeroed after a clean stop: Open: %v; want ErrRolledBack", round, page, err)
+			}
 			if err != nil {
 				// The older state can also be damaged: once a commit after it starts, bbolt reuses the
 				// pages only it referred to, so a start from it may also be refused as corrupt.
