@@ -53,8 +53,9 @@ type AppendResult struct {
 // A Log is an open board. Its methods are safe for concurrent use.
 type Log struct {
 	dir        string
-	path       string // dir/board.db
-	signedPath string // dir/board.checkpoint
+	path       string      // dir/board.db
+	signedPath string      // dir/board.checkpoint
+	signed     *signedFile // board.checkpoint open for the committer; nil when read-only
 	origin     string
 	vkey       string
 	verifier   note.Verifier
@@ -288,6 +289,11 @@ func (l *Log) Close() error {
 		<-l.done
 		l.isClosed.Store(true)
 		l.closeErr = l.db.Close()
+		if l.signed != nil {
+			if err := l.signed.f.Close(); l.closeErr == nil {
+				l.closeErr = err
+			}
+		}
 	})
 	return l.closeErr
 }
@@ -501,7 +507,7 @@ func (l *Log) commit(batch []*appendReq) {
 	}
 	// The checkpoint is handed out (to these appends, Latest, CheckpointAt) only once it is recorded outside
 	// board.db too, so that a board.db that later goes back in time is refused rather than signing again.
-	if err := l.writeSignedFile(cp); err != nil {
+	if err := l.signed.write(cp); err != nil {
 		err = fmt.Errorf("ledger: append to %s: %w: the entries were committed, but their checkpoint could not be recorded in %s (%v); appends are refused until the board is reopened, which keeps them", l.path, ErrMaybeAppended, l.signedPath, err)
 		l.failed.Store(&err)
 		l.logger.Error("ledger: recording the checkpoint failed; appends are refused until the board is reopened", "dir", l.dir, "err", err)

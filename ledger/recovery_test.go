@@ -214,7 +214,7 @@ func (c *crashRun) round(t *testing.T, round, writers, killAfter int, sig os.Sig
 	if sig == syscall.SIGTERM && err != nil {
 		t.Fatalf("round %d: the child did not stop cleanly: %v: %s", round, err, stderr.String())
 	}
-	t.Logf("round %d: started at size %d, sent %v after %d acknowledgements (%d read)", round, startSize, sig, killAfter, n)
+	t.Logf("round %d: started at size %d, stopped (%v) after %d acknowledgements (%d read)", round, startSize, sig, killAfter, n)
 }
 
 // checkNotSeenOther fails if a different checkpoint of cp's size was acknowledged before, and records cp.

@@ -1,50 +1,131 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
-// CheckpointFileName is the file, beside board.key, that records the latest checkpoint the board signed: the
-// signed note exactly as in the checkpoints bucket. It lives outside board.db so that a board.db that goes back in
-// time (bbolt falling back to its older meta page after the newer one was damaged, or an old backup restored)
-// cannot also take back the record of what the board signed. Every commit writes it (writeFileAtomic: a
-// temporary file, fsync, rename, fsync of the directory) after board.db's transaction and before any append of
-// the commit returns, once per commit, not once per entry. Open refuses a board.db behind it (ErrRolledBack).
+// CheckpointFileName is the file, beside board.key, that records the latest checkpoint the board signed. It lives
+// outside board.db so that a board.db that goes back in time (bbolt falling back to its older meta page after the
+// newer one was damaged, or an old backup restored) cannot also take back the record of what the board signed.
+//
+// The file is 8192 bytes: two slots of 4096 bytes, each empty (all zero) or holding a signed checkpoint (the note
+// exactly as in the checkpoints bucket) followed by zero bytes. Every commit overwrites the slot that does not
+// hold the latest checkpoint and syncs the file (fdatasync: the file's size never changes), after board.db's
+// transaction and before any append of the commit returns: once per commit, not once per entry. A write cut by a
+// crash damages only the slot being written, whose commit no append has been told about; the other slot still
+// holds the checkpoint before it. The recorded checkpoint is the one of the larger size among the slots whose
+// signature verifies with the board's key; a file in which no slot verifies is refused.
 const CheckpointFileName = "board.checkpoint"
 
-// readSignedFile reads and verifies dir/board.checkpoint. It returns an error wrapping fs.ErrNotExist if there
-// is none.
-func (l *Log) readSignedFile() (Checkpoint, error) {
-	f, err := os.Open(l.signedPath)
-	if err != nil {
-		return Checkpoint{}, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxCheckpointSize+1))
-	if err != nil {
-		return Checkpoint{}, err
-	}
-	return parseCheckpoint(data, l.verifier)
+const (
+	signedSlotSize = 4096
+	signedFileSize = 2 * signedSlotSize
+)
+
+// A signedFile is board.checkpoint open for writing.
+type signedFile struct {
+	f    *os.File
+	next int // the slot the next checkpoint goes to: the one not holding the latest
 }
 
-// writeSignedFile records cp as the latest checkpoint the board signed.
-func (l *Log) writeSignedFile(cp Checkpoint) error {
-	return writeFileAtomic(l.signedPath, cp.Signed, 0o600)
+// write records cp in the next slot and syncs the file.
+func (s *signedFile) write(cp Checkpoint) error {
+	if len(cp.Signed) > signedSlotSize {
+		return fmt.Errorf("the checkpoint is %d bytes, more than a slot's %d", len(cp.Signed), signedSlotSize)
+	}
+	var slot [signedSlotSize]byte
+	copy(slot[:], cp.Signed)
+	if _, err := s.f.WriteAt(slot[:], int64(s.next)*signedSlotSize); err != nil {
+		return err
+	}
+	if err := fdatasync(s.f); err != nil {
+		return err
+	}
+	s.next ^= 1
+	return nil
+}
+
+// parseSignedFile returns the checkpoint recorded in the content of a board.checkpoint file, and its slot.
+func parseSignedFile(data []byte, v note.Verifier) (Checkpoint, int, error) {
+	if len(data) != signedFileSize {
+		return Checkpoint{}, 0, fmt.Errorf("%w: the file has %d bytes, not %d", ErrBadCheckpoint, len(data), signedFileSize)
+	}
+	var cps [2]Checkpoint
+	var errs [2]error
+	for i := range cps {
+		body := bytes.TrimRight(data[i*signedSlotSize:(i+1)*signedSlotSize], "\x00")
+		if len(body) == 0 {
+			errs[i] = errors.New("empty")
+			continue
+		}
+		cps[i], errs[i] = parseCheckpoint(body, v)
+	}
+	switch {
+	case errs[0] != nil && errs[1] != nil:
+		return Checkpoint{}, 0, fmt.Errorf("%w: neither slot holds a checkpoint signed by the board's key (slot 0: %v; slot 1: %v)", ErrBadCheckpoint, errs[0], errs[1])
+	case errs[1] != nil:
+		return cps[0], 0, nil
+	case errs[0] != nil:
+		return cps[1], 1, nil
+	case cps[0].Size == cps[1].Size && cps[0].Root != cps[1].Root:
+		return Checkpoint{}, 0, fmt.Errorf("%w: its slots hold two checkpoints of size %d with different roots", ErrBadCheckpoint, cps[0].Size)
+	case cps[1].Size > cps[0].Size:
+		return cps[1], 1, nil
+	}
+	return cps[0], 0, nil
+}
+
+// readSignedFile reads dir/board.checkpoint and returns the checkpoint it records, and its slot. It returns an
+// error wrapping fs.ErrNotExist if there is none.
+func (l *Log) readSignedFile() (Checkpoint, int, error) {
+	f, err := os.Open(l.signedPath)
+	if err != nil {
+		return Checkpoint{}, 0, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, signedFileSize+1))
+	if err != nil {
+		return Checkpoint{}, 0, err
+	}
+	return parseSignedFile(data, l.verifier)
+}
+
+// createSignedFile writes a new board.checkpoint recording cp (in slot 0) and opens it for writing.
+func (l *Log) createSignedFile(cp Checkpoint) error {
+	data := make([]byte, signedFileSize)
+	copy(data, cp.Signed)
+	if err := writeFileAtomic(l.signedPath, data, 0o600); err != nil {
+		return fmt.Errorf("ledger: open %s: recording the latest checkpoint: %w", l.signedPath, err)
+	}
+	return l.openSignedFile(1)
+}
+
+// openSignedFile opens board.checkpoint for writing; next is the slot the next checkpoint goes to.
+func (l *Log) openSignedFile(next int) error {
+	f, err := os.OpenFile(l.signedPath, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("ledger: open %s: %w", l.signedPath, err)
+	}
+	l.signed = &signedFile{f: f, next: next}
+	return nil
 }
 
 // checkNotRolledBack compares the board's latest checkpoint with the one recorded in board.checkpoint, and
-// refuses a board.db that is behind it: starting from it would lose entries whose appends returned, and signing
-// again would sign a second checkpoint of a size already signed. A board.db ahead of the file (a crash between
-// the commit and the file's write) must extend the recorded checkpoint; the file is then brought up to date. A
-// missing file (a board from before the file was kept) is created from board.db. A read-only Log checks but
-// writes nothing.
+// refuses a board.db behind it: starting from it would lose entries whose appends returned, and signing again
+// would sign a second checkpoint of a size already signed. A board.db ahead of the file (a crash between the
+// commit and the file's write) must extend the recorded checkpoint; the file is then brought up to date. A
+// missing file (a board from before the file was kept) is created from board.db. On a writable board it leaves
+// the file open for the committer; a read-only Log checks but writes nothing.
 func (l *Log) checkNotRolledBack() error {
 	latest := l.latest
-	rec, err := l.readSignedFile()
+	rec, slot, err := l.readSignedFile()
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if l.readOnly {
@@ -53,7 +134,7 @@ func (l *Log) checkNotRolledBack() error {
 		if latest.Size > 0 {
 			l.logger.Warn("ledger: "+CheckpointFileName+" is missing (a board from before it was kept): recording the board's latest checkpoint", "dir", l.dir, "size", latest.Size)
 		}
-		return l.recordSigned(latest)
+		return l.createSignedFile(latest)
 	case err != nil:
 		return fmt.Errorf("ledger: open %s: %w: it records the latest checkpoint the board signed and cannot be read (%v), so there is no telling whether %s was rolled back: compare the board's latest checkpoint (%s) with the latest one anyone received from it (a receipt, an observer, a trustee's node); only if they agree, delete %s, and the next start records the board's latest checkpoint again", l.signedPath, ErrCorrupt, err, DBFileName, latest, l.signedPath)
 	}
@@ -70,17 +151,18 @@ func (l *Log) checkNotRolledBack() error {
 		if err != nil {
 			return fmt.Errorf("ledger: open %s: %w: the board's latest checkpoint (%s) does not extend the one recorded in %s (%s): board.db does not hold the history the board signed (%v). Stop, and restore the copy of %s that holds the recorded checkpoint (a backup)", l.path, ErrRolledBack, latest, l.signedPath, rec, err, DBFileName)
 		}
-		if !l.readOnly {
-			return l.recordSigned(latest)
-		}
 	}
-	return nil
-}
-
-// recordSigned writes cp to board.checkpoint when opening, naming the file in the error.
-func (l *Log) recordSigned(cp Checkpoint) error {
-	if err := l.writeSignedFile(cp); err != nil {
-		return fmt.Errorf("ledger: open %s: recording the latest checkpoint: %w", l.signedPath, err)
+	if l.readOnly {
+		return nil
+	}
+	if err := l.openSignedFile(slot ^ 1); err != nil {
+		return err
+	}
+	if rec.Size < latest.Size {
+		if err := l.signed.write(latest); err != nil {
+			l.signed.f.Close()
+			return fmt.Errorf("ledger: open %s: recording the latest checkpoint: %w", l.signedPath, err)
+		}
 	}
 	return nil
 }

@@ -10,12 +10,33 @@ import (
 	"testing"
 )
 
+// readSigned returns the checkpoint recorded in dir/board.checkpoint (signed by the board with testOrigin).
 func readSigned(t *testing.T, dir string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, CheckpointFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, vkey, err := readKeyFile(filepath.Join(dir, KeyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := parseVerifierKey(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, _, err := parseSignedFile(b, v)
+	if err != nil {
+		t.Fatalf("%s: %v", CheckpointFileName, err)
+	}
+	return cp.Signed
+}
+
+// signedFileOf returns a board.checkpoint file whose slots hold the given contents.
+func signedFileOf(slot0, slot1 []byte) []byte {
+	b := make([]byte, signedFileSize)
+	copy(b, slot0)
+	copy(b[signedSlotSize:], slot1)
 	return b
 }
 
@@ -79,21 +100,27 @@ func TestCheckpointFileOnOpen(t *testing.T) {
 		if _, err := os.Stat(path); !os.IsNotExist(err) {
 			t.Fatalf("a read-only open wrote %s: %v", CheckpointFileName, err)
 		}
-		os.WriteFile(path, latest, 0o600)
+		os.WriteFile(path, signedFileOf(latest, nil), 0o600)
 	})
+	flipped := bytes.Clone(latest)
+	flipped[len(flipped)-10] ^= 1
+	otherBoard := smallBoard(t, 20)
 	for name, content := range map[string][]byte{
-		"empty":         nil,
-		"flipped byte":  append(bytes.Clone(latest[:len(latest)-10]), append([]byte{latest[len(latest)-10] ^ 1}, latest[len(latest)-9:]...)...),
-		"other board":   readSigned(t, smallBoard(t, 20)),
-		"not a note":    []byte("hello\n"),
-		"way too large": bytes.Repeat([]byte("x"), 1<<20),
+		"empty":                  nil,
+		"empty slots":            signedFileOf(nil, nil),
+		"flipped byte, one slot": signedFileOf(flipped, nil),
+		"flipped byte, both":     signedFileOf(flipped, flipped),
+		"other board":            signedFileOf(readSigned(t, otherBoard), nil),
+		"not a note":             signedFileOf([]byte("hello\n"), nil),
+		"short":                  signedFileOf(latest, nil)[:signedFileSize-1],
+		"way too large":          bytes.Repeat(signedFileOf(latest, nil), 100),
 	} {
 		t.Run(name, func(t *testing.T) {
 			os.WriteFile(path, content, 0o600)
 			for _, ro := range []bool{false, true} {
 				wantOpenErr(t, dir, Options{ReadOnly: ro}, ErrCorrupt, path)
 			}
-			os.WriteFile(path, latest, 0o600)
+			os.WriteFile(path, signedFileOf(latest, nil), 0o600)
 		})
 	}
 	t.Run("behind board.db", func(t *testing.T) {
@@ -106,14 +133,17 @@ func TestCheckpointFileOnOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(path, older.Signed, 0o600)
-		l, err = Open(dir, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.Close()
-		if got := readSigned(t, dir); !bytes.Equal(got, latest) {
-			t.Fatalf("%s was not brought up to date: %q", CheckpointFileName, got)
+		// The newer slot was cut by a crash, or its write never started.
+		for _, content := range [][]byte{signedFileOf(older.Signed, flipped), signedFileOf(nil, older.Signed)} {
+			os.WriteFile(path, content, 0o600)
+			l, err = Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			if got := readSigned(t, dir); !bytes.Equal(got, latest) {
+				t.Fatalf("%s was not brought up to date: %q", CheckpointFileName, got)
+			}
 		}
 	})
 	t.Run("same size, other root", func(t *testing.T) {
@@ -130,9 +160,11 @@ func TestCheckpointFileOnOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(path, other.Signed, 0o600)
+		os.WriteFile(path, signedFileOf(nil, other.Signed), 0o600)
 		wantOpenErr(t, dir, Options{}, ErrRolledBack, "same size with different roots")
-		os.WriteFile(path, latest, 0o600)
+		os.WriteFile(path, signedFileOf(latest, other.Signed), 0o600)
+		wantOpenErr(t, dir, Options{}, ErrCorrupt, "two checkpoints of size 10")
+		os.WriteFile(path, signedFileOf(latest, nil), 0o600)
 	})
 	t.Run("not extended by board.db", func(t *testing.T) {
 		s, _, err := readKeyFile(filepath.Join(dir, KeyFileName))
@@ -143,9 +175,9 @@ func TestCheckpointFileOnOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(path, other.Signed, 0o600)
+		os.WriteFile(path, signedFileOf(other.Signed, nil), 0o600)
 		wantOpenErr(t, dir, Options{}, ErrRolledBack, "does not extend")
-		os.WriteFile(path, latest, 0o600)
+		os.WriteFile(path, signedFileOf(latest, nil), 0o600)
 	})
 }
 
@@ -156,11 +188,7 @@ func TestCheckpointFileWriteFails(t *testing.T) {
 	dir := t.TempDir()
 	l := openTest(t, dir)
 	appendN(t, l, 3)
-	// writeFileAtomic cannot create its temporary file where a non-empty directory is.
-	tmp := filepath.Join(dir, CheckpointFileName+".tmp")
-	if err := os.MkdirAll(filepath.Join(tmp, "x"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	l.signed.f.Close() // the committer's writes to it fail
 	_, err := l.Append(context.Background(), 1, []byte("in doubt"))
 	wantErr(t, err, ErrMaybeAppended, "Append while "+CheckpointFileName+" cannot be written")
 	if l.Size() != 3 {
@@ -169,7 +197,6 @@ func TestCheckpointFileWriteFails(t *testing.T) {
 	_, err = l.Append(context.Background(), 1, []byte("refused"))
 	wantErr(t, err, ErrMaybeAppended, "the next Append")
 	l.Close()
-	os.RemoveAll(tmp)
 	l = openTest(t, dir)
 	if e, err := l.Entry(3); err != nil || string(e.Payload) != "in doubt" {
 		t.Fatalf("after reopening: entry 3 is %q, %v", e.Payload, err)
