@@ -12,7 +12,8 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 	// ErrTooLarge: a payload is larger than MaxPayloadSize.
 	ErrTooLarge = errors.New("too large")
-	// ErrReadOnly: the board was opened read-only or was built by Import; it cannot append.
+	// ErrReadOnly: the board was opened read-only or was built by Import; it cannot append. (Also returned by
+	// appends to a board opened with Options.DeferIntegrityCheck until CheckIntegrity has passed.)
 	ErrReadOnly = errors.New("board is read-only")
 	// ErrClosed: the Log was closed.
 	ErrClosed = errors.New("board is closed")

@@ -133,7 +133,7 @@ func (l *Log) rehash(ctx context.Context, cp Checkpoint, checkpoints bool, progr
 	}
 	if root := rootOf(rng); root != cp.Root {
 		if badNode != nil && badNode.Level == 0 {
-			return corrupt("entry %d does not hash to the signed tree: its content differs from what was appended (the leaf hash stored with it, and the checkpoint of size %d, sign other bytes)", badNode.Index, cp.Size)
+			return corrupt("entry %d does not hash to the signed tree: its bytes differ from those appended (they do not hash to the leaf hash stored for it, and the entries do not hash to the root signed by the checkpoint of size %d)", badNode.Index, cp.Size)
 		}
 		return corrupt("the entries do not hash to the root signed by the checkpoint of size %d", cp.Size)
 	}
