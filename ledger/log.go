@@ -154,6 +154,9 @@ func create(dir, dbPath, keyPath string, opts Options, logger *slog.Logger) erro
 	if _, err := os.Lstat(keyPath); err == nil {
 		return fmt.Errorf("ledger: create %s: %w: %s exists but %s does not: the board's database is missing; restore it from a backup (a key must never sign two histories), or, if this board never served, delete %s", dbPath, ErrNotFound, keyPath, dbPath, keyPath)
 	}
+	if signedPath := filepath.Join(dir, CheckpointFileName); fileExists(signedPath) {
+		return fmt.Errorf("ledger: create %s: %w: %s exists but %s does not: this directory held a board, whose database is missing; restore it (and %s) from a backup, or use another directory for a new board", dbPath, ErrNotFound, signedPath, dbPath, KeyFileName)
+	}
 	skey, signer, vkey, err := generateKey(opts.Origin)
 	if err != nil {
 		return err
@@ -166,6 +169,12 @@ func create(dir, dbPath, keyPath string, opts Options, logger *slog.Logger) erro
 	}
 	logger.Info("ledger: created a new board", "dir", dir, "origin", opts.Origin, "verifier_key", vkey, "fingerprint", KeyFingerprint(vkey))
 	return nil
+}
+
+// fileExists reports whether path names something (a file, a link, anything).
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 func openExisting(dir, dbPath, keyPath string, opts Options, logger *slog.Logger) (*Log, error) {

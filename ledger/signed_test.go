@@ -227,3 +227,16 @@ func TestRefusesToSignNonExtension(t *testing.T) {
 		t.Fatal("a checkpoint was recorded")
 	}
 }
+
+// TestCreateRefusesLeftoverCheckpointFile: a directory whose board.db and board.key are gone but whose
+// board.checkpoint is left held a board; no new board is made there.
+func TestCreateRefusesLeftoverCheckpointFile(t *testing.T) {
+	t.Parallel()
+	dir := smallBoard(t, 2)
+	os.Remove(filepath.Join(dir, DBFileName))
+	os.Remove(filepath.Join(dir, KeyFileName))
+	wantOpenErr(t, dir, Options{Origin: testOrigin}, ErrNotFound, CheckpointFileName+" exists")
+	if _, err := os.Stat(filepath.Join(dir, DBFileName)); !os.IsNotExist(err) {
+		t.Fatalf("a board was created: %v", err)
+	}
+}
