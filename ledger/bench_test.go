@@ -289,3 +289,39 @@ func BenchmarkOpen(b *testing.B) {
 	}
 	big.log, big.err = Open(big.dir, Options{})
 }
+
+// BenchmarkCheckIntegrity measures the integrity check that Open runs on every start (CheckIntegrity: every entry
+// re-hashed, the tree recomputed and compared with every stored node) on the big board, and on a board the size of
+// the 51,000-ballot election of issue 9 with ballot-sized entries (1,400 bytes, docs/record.md section 8).
+func BenchmarkCheckIntegrity(b *testing.B) {
+	b.Run("entries=51000,payload=1400", func(b *testing.B) {
+		l, err := Open(b.TempDir(), Options{Origin: testOrigin})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		recs := make([]Record, 1000)
+		for i := 0; i < 51_000; i += len(recs) {
+			for j := range recs {
+				recs[j] = Record{Kind(j % 7), bytes.Repeat([]byte{byte(i + j)}, 1400)}
+			}
+			if _, err := l.AppendMany(context.Background(), recs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		benchCheckIntegrity(b, l, 1400)
+	})
+	b.Run("entries=1000000,payload=256", func(b *testing.B) { benchCheckIntegrity(b, bigLog(b), benchPayloadSize) })
+}
+
+func benchCheckIntegrity(b *testing.B, l *Log, payload int) {
+	b.SetBytes(int64(l.Size()) * int64(4+payload))
+	ctx := context.Background()
+	start := time.Now()
+	for b.Loop() {
+		if err := l.CheckIntegrity(ctx, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(l.Size())*float64(b.N)/time.Since(start).Seconds(), "entries/s")
+}

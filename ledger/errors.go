@@ -12,12 +12,16 @@ var (
 	ErrInvalid = errors.New("invalid argument")
 	// ErrTooLarge: a payload is larger than MaxPayloadSize.
 	ErrTooLarge = errors.New("too large")
-	// ErrReadOnly: the board was opened read-only or was built by Import; it cannot append.
+	// ErrReadOnly: the board was opened read-only or was built by Import; it cannot append. (Also returned by
+	// appends to a board opened with Options.DeferIntegrityCheck until CheckIntegrity has passed.)
 	ErrReadOnly = errors.New("board is read-only")
 	// ErrClosed: the Log was closed.
 	ErrClosed = errors.New("board is closed")
 	// ErrCorrupt: the board's files on disk are damaged, truncated, or inconsistent with the signed checkpoints.
 	ErrCorrupt = errors.New("board is corrupt")
+	// ErrRolledBack: board.db holds less than, or other than, the latest checkpoint the board signed (recorded in
+	// board.checkpoint): starting from it would lose entries and sign a second history.
+	ErrRolledBack = errors.New("board was rolled back")
 	// ErrNotBoard: the file is a valid bbolt database but not a Recount board (another program's file, or an
 	// unsupported format version).
 	ErrNotBoard = errors.New("not a Recount board")

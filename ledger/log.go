@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
@@ -35,6 +36,11 @@ type Options struct {
 	// VerifierKey, if set, is the note verifier key that the board must have (Open) or that the export must be
 	// signed with (Import).
 	VerifierKey string
+	// DeferIntegrityCheck makes Open skip the full integrity check (see CheckIntegrity), which reads the whole
+	// board, so that a server can answer health checks while it runs: the caller must call CheckIntegrity before
+	// serving entries or proofs, and a writable board refuses appends until it has passed. Open still runs its
+	// cheap checks (files, latest checkpoint, stored tree root, rollback) before returning.
+	DeferIntegrityCheck bool
 }
 
 // An AppendResult tells where an appended entry landed and which checkpoint first covers it.
@@ -46,15 +52,17 @@ type AppendResult struct {
 
 // A Log is an open board. Its methods are safe for concurrent use.
 type Log struct {
-	dir      string
-	path     string // dir/board.db
-	origin   string
-	vkey     string
-	verifier note.Verifier
-	signer   note.Signer // nil when read-only
-	readOnly bool
-	db       *bolt.DB
-	logger   *slog.Logger
+	dir        string
+	path       string      // dir/board.db
+	signedPath string      // dir/board.checkpoint
+	signed     *signedFile // board.checkpoint open for the committer; nil when read-only
+	origin     string
+	vkey       string
+	verifier   note.Verifier
+	signer     note.Signer // nil when read-only
+	readOnly   bool
+	db         *bolt.DB
+	logger     *slog.Logger
 
 	mu      sync.Mutex // guards size, latest, changed
 	size    uint64
@@ -97,7 +105,8 @@ const (
 // signing key, mode 0600). Open refuses, with an error naming the file, a database that is truncated or
 // damaged, a bbolt file that is not a board, a board with another origin, and a key file that others can read or
 // that belongs to another board. Before returning it checks that the stored tree matches the latest signed
-// checkpoint (Verify checks everything).
+// checkpoint and, unless Options.DeferIntegrityCheck is set, that every entry and tree node hashes to it
+// (CheckIntegrity; Verify checks everything).
 //
 // A board whose board.key exists but whose board.db does not is refused: a key must never sign two different
 // histories. Restore board.db from a backup, or, for a board that never served, delete board.key.
@@ -145,6 +154,9 @@ func create(dir, dbPath, keyPath string, opts Options, logger *slog.Logger) erro
 	if _, err := os.Lstat(keyPath); err == nil {
 		return fmt.Errorf("ledger: create %s: %w: %s exists but %s does not: the board's database is missing; restore it from a backup (a key must never sign two histories), or, if this board never served, delete %s", dbPath, ErrNotFound, keyPath, dbPath, keyPath)
 	}
+	if signedPath := filepath.Join(dir, CheckpointFileName); fileExists(signedPath) {
+		return fmt.Errorf("ledger: create %s: %w: %s exists but %s does not: this directory held a board, whose database is missing; restore it (and %s) from a backup, or use another directory for a new board", dbPath, ErrNotFound, signedPath, dbPath, KeyFileName)
+	}
 	skey, signer, vkey, err := generateKey(opts.Origin)
 	if err != nil {
 		return err
@@ -157,6 +169,12 @@ func create(dir, dbPath, keyPath string, opts Options, logger *slog.Logger) erro
 	}
 	logger.Info("ledger: created a new board", "dir", dir, "origin", opts.Origin, "verifier_key", vkey, "fingerprint", KeyFingerprint(vkey))
 	return nil
+}
+
+// fileExists reports whether path names something (a file, a link, anything).
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 func openExisting(dir, dbPath, keyPath string, opts Options, logger *slog.Logger) (*Log, error) {
@@ -225,21 +243,36 @@ func newLog(dir, dbPath, keyPath string, db *bolt.DB, opts Options, logger *slog
 		return nil, err
 	}
 	l := &Log{
-		dir:      dir,
-		path:     dbPath,
-		origin:   m.origin,
-		vkey:     m.vkey,
-		verifier: v,
-		signer:   signer,
-		readOnly: readOnly,
-		db:       db,
-		logger:   logger,
-		size:     m.size,
-		latest:   latest,
-		changed:  make(chan struct{}),
-		rng:      rng,
-		closedCh: make(chan struct{}),
-		done:     make(chan struct{}),
+		dir:        dir,
+		path:       dbPath,
+		signedPath: filepath.Join(dir, CheckpointFileName),
+		origin:     m.origin,
+		vkey:       m.vkey,
+		verifier:   v,
+		signer:     signer,
+		readOnly:   readOnly,
+		db:         db,
+		logger:     logger,
+		size:       m.size,
+		latest:     latest,
+		changed:    make(chan struct{}),
+		rng:        rng,
+		closedCh:   make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	if opts.DeferIntegrityCheck {
+		l.failed.Store(&errUnchecked)
+	} else {
+		start := time.Now()
+		if err := l.CheckIntegrity(context.Background(), nil); err != nil {
+			return nil, err
+		}
+		logger.Info("ledger: checked the board's integrity", "dir", dir, "size", m.size, "took", time.Since(start).Round(time.Millisecond))
+	}
+	if m.mode == modeSigning {
+		if err := l.checkNotRolledBack(); err != nil {
+			return nil, err
+		}
 	}
 	if readOnly {
 		close(l.done)
@@ -265,6 +298,11 @@ func (l *Log) Close() error {
 		<-l.done
 		l.isClosed.Store(true)
 		l.closeErr = l.db.Close()
+		if l.signed != nil {
+			if err := l.signed.f.Close(); l.closeErr == nil {
+				l.closeErr = err
+			}
+		}
 	})
 	return l.closeErr
 }
@@ -422,6 +460,16 @@ func (l *Log) commit(batch []*appendReq) {
 		reply(*f)
 		return
 	}
+	// Sign only a checkpoint that extends the last one signed: the range to extend must be the tree of that
+	// checkpoint. (Open refused a board.db behind board.checkpoint; this guards the committer's own state.)
+	last := l.Latest()
+	if l.rng.End() != last.Size || rootOf(l.rng) != last.Root {
+		err := fmt.Errorf("ledger: append to %s: %w: refusing to sign: the tree to extend (size %d) is not that of the last checkpoint signed (%s); appends are refused until the board is reopened", l.path, ErrCorrupt, l.rng.End(), last)
+		l.failed.Store(&err)
+		l.logger.Error("ledger: refusing to sign a checkpoint that does not extend the last one", "dir", l.dir, "err", err)
+		reply(err)
+		return
+	}
 	start := l.rng.End()
 	rng := cloneRange(l.rng)
 	var cp Checkpoint
@@ -463,6 +511,15 @@ func (l *Log) commit(batch []*appendReq) {
 		err = fmt.Errorf("ledger: append to %s: the commit failed, nothing was written, and appends are refused until the board is reopened: %w", l.path, err)
 		l.failed.Store(&err)
 		l.logger.Error("ledger: commit failed; appends are refused until the board is reopened", "dir", l.dir, "err", err)
+		reply(err)
+		return
+	}
+	// The checkpoint is handed out (to these appends, Latest, CheckpointAt) only once it is recorded outside
+	// board.db too, so that a board.db that later goes back in time is refused rather than signing again.
+	if err := l.signed.write(cp); err != nil {
+		err = fmt.Errorf("ledger: append to %s: %w: the entries were committed, but their checkpoint could not be recorded in %s (%v); appends are refused until the board is reopened, which keeps them", l.path, ErrMaybeAppended, l.signedPath, err)
+		l.failed.Store(&err)
+		l.logger.Error("ledger: recording the checkpoint failed; appends are refused until the board is reopened", "dir", l.dir, "err", err)
 		reply(err)
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -258,7 +259,8 @@ func TestOpenChecksTreeAgainstCheckpoint(t *testing.T) {
 		})
 		wantOpenErr(t, dir, Options{}, ErrCorrupt, "")
 	})
-	// Changes deeper in the board pass Open's quick check but not Verify.
+	// Changes deeper in the board pass Open's quick check of the latest state, but not its integrity check of
+	// every entry and node (or, for an old checkpoint, which Open does not read, Verify).
 	for name, fn := range map[string]func(tx *bolt.Tx) error{
 		"middle entry": func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketEntries).Put(u64key(4), []byte("\x00\x00\x00\x01evil"))
@@ -317,8 +319,8 @@ func TestOpenDamagedPages(t *testing.T) {
 		ro := p%2 == 0 // alternate read-only and read-write opens (which load bbolt's freelist)
 		l, err := Open(dir, Options{ReadOnly: ro})
 		if err != nil {
-			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotBoard) {
-				t.Fatalf("page %d: Open: %v; want ErrCorrupt or ErrNotBoard", p, err)
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotBoard) && !errors.Is(err, ErrRolledBack) {
+				t.Fatalf("page %d: Open: %v; want ErrCorrupt, ErrNotBoard or ErrRolledBack", p, err)
 			}
 			detected++
 			continue
@@ -340,4 +342,124 @@ func TestOpenDamagedPages(t *testing.T) {
 	if detected == 0 {
 		t.Fatal("no damage detected at all")
 	}
+}
+
+// flipInFile flips one bit of the byte at offset off of every copy of needle in the file at path (bbolt may keep
+// stale copies of a page in free pages; flipping those too changes nothing the board reads) and fails if there is
+// none.
+func flipInFile(t *testing.T, path string, needle []byte, off int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i := 0; ; {
+		j := bytes.Index(b[i:], needle)
+		if j < 0 {
+			break
+		}
+		b[i+j+off] ^= 0x10
+		i += j + len(needle)
+		n++
+	}
+	if n == 0 {
+		t.Fatalf("%x not found in %s", needle, path)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// storedNode returns the stored hash of tree node (level, index).
+func storedNode(t *testing.T, l *Log, level uint, index uint64) []byte {
+	t.Helper()
+	var h []byte
+	err := l.view(func(tx *bolt.Tx) error {
+		h = newNodeReader(tx).get(compact.NewNodeID(level, index))
+		return nil
+	})
+	if err != nil || h == nil {
+		t.Fatalf("node (%d, %d): %v", level, index, err)
+	}
+	return h
+}
+
+// TestOpenRefusesFlippedByte flips one bit on disk, while the board is closed, in an old entry's payload (one
+// that Open's quick check of the latest state does not read) and in stored tree nodes: every start must refuse
+// the board, naming the damaged entry or node and the recovery, read-only or not; with DeferIntegrityCheck, Open
+// succeeds but appends are refused and CheckIntegrity reports the same.
+func TestOpenRefusesFlippedByte(t *testing.T) {
+	t.Parallel()
+	const size = 300
+	for _, c := range []struct {
+		name    string
+		needle  func(t *testing.T, l *Log) []byte
+		off     int
+		mention string
+	}{
+		{"entry payload", func(t *testing.T, l *Log) []byte {
+			e, err := l.Entry(123)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return LeafData(e.Kind, e.Payload)
+		}, 4 + 10, "entry 123 does not hash to the signed tree"},
+		{"leaf hash", func(t *testing.T, l *Log) []byte { return storedNode(t, l, 0, 77) }, 5, "tree node (level 0, index 77) over entries 77 to 77"},
+		{"interior node", func(t *testing.T, l *Log) []byte { return storedNode(t, l, 3, 5) }, 31, "tree node (level 3, index 5) over entries 40 to 47"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := smallBoard(t, size)
+			l, err := Open(dir, Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			needle := c.needle(t, l)
+			l.Close()
+			if len(needle) <= c.off {
+				t.Fatalf("needle of %d bytes is too short", len(needle))
+			}
+			flipInFile(t, filepath.Join(dir, DBFileName), needle, c.off)
+			for _, ro := range []bool{false, true} {
+				wantOpenErr(t, dir, Options{ReadOnly: ro}, ErrCorrupt, c.mention)
+			}
+			wantOpenErr(t, dir, Options{}, ErrCorrupt, "restore board.db from a backup")
+
+			l, err = Open(dir, Options{DeferIntegrityCheck: true})
+			if err != nil {
+				t.Fatalf("Open with DeferIntegrityCheck: %v", err)
+			}
+			defer l.Close()
+			_, err = l.Append(context.Background(), 1, []byte("before the check"))
+			wantErr(t, err, ErrReadOnly, "Append before CheckIntegrity")
+			err = l.CheckIntegrity(context.Background(), nil)
+			wantErr(t, err, ErrCorrupt, "CheckIntegrity")
+			if !strings.Contains(err.Error(), c.mention) {
+				t.Fatalf("CheckIntegrity: %q does not mention %q", err, c.mention)
+			}
+			_, err = l.Append(context.Background(), 1, []byte("after the check"))
+			wantErr(t, err, ErrCorrupt, "Append after a failed CheckIntegrity")
+		})
+	}
+}
+
+// TestDeferredIntegrityCheck: on an intact board, CheckIntegrity reports its progress up to the size and then
+// lets appends through.
+func TestDeferredIntegrityCheck(t *testing.T) {
+	t.Parallel()
+	dir := smallBoard(t, 50)
+	l, err := Open(dir, Options{DeferIntegrityCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var last, total uint64
+	if err := l.CheckIntegrity(context.Background(), func(c, n uint64) { last, total = c, n }); err != nil {
+		t.Fatal(err)
+	}
+	if last != 50 || total != 50 {
+		t.Fatalf("progress ended at %d of %d, want 50 of 50", last, total)
+	}
+	appendN(t, l, 3)
 }
