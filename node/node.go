@@ -85,6 +85,8 @@ type Node struct {
 	boardOpen   chan struct{}
 	ready       chan struct{}
 	startFailed atomic.Bool
+	checking    atomic.Bool   // the board is open and its integrity being checked
+	checked     atomic.Uint64 // entries whose integrity was checked so far, of replayTotal
 	replayed    atomic.Uint64 // entries replayed so far, of replayTotal
 	replayTotal atomic.Uint64
 	// beforeReplay, if set, is called before each entry is replayed (a test hook).
@@ -175,12 +177,34 @@ func (n *Node) start() error {
 	}
 	start := time.Now()
 	n.logger.Info("node: opening the board", "dir", n.dir)
-	l, err := ledger.Open(n.dir, ledger.Options{Origin: n.opts.Origin, Logger: n.logger})
+	// The integrity check reads the whole board: run it here, where a shutdown can stop it and a refused call can
+	// tell how far it got, rather than inside ledger.Open.
+	l, err := ledger.Open(n.dir, ledger.Options{Origin: n.opts.Origin, Logger: n.logger, DeferIntegrityCheck: true})
 	if err != nil {
 		return err
 	}
 	n.log = l
 	n.replayTotal.Store(l.Size())
+	n.checking.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-n.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err = l.CheckIntegrity(ctx, func(checked, _ uint64) { n.checked.Store(checked) })
+	if errors.Is(err, context.Canceled) {
+		err = errStopped
+	}
+	if err != nil {
+		l.Close()
+		return err
+	}
+	n.logger.Info("node: the board's entries hash to its latest signed checkpoint", "dir", n.dir, "entries", l.Size(),
+		"took", time.Since(start).Round(time.Millisecond))
 	close(n.boardOpen)
 	if err := n.replay(); err != nil {
 		l.Close()
@@ -215,8 +239,11 @@ func (n *Node) notReady(boardRead bool) error {
 	switch {
 	case n.startFailed.Load():
 		return refusal(codes.Unavailable, ReasonStarting, nil, "the node failed to start: see its log")
-	case !isClosed(n.boardOpen):
+	case !n.checking.Load():
 		return refusal(codes.Unavailable, ReasonStarting, nil, "the node is starting: it is opening its board; try again shortly")
+	case !isClosed(n.boardOpen):
+		return refusal(codes.Unavailable, ReasonStarting, nil, "the node is starting: it has checked %d of the board's %d entries against its signed checkpoint; try again shortly",
+			n.checked.Load(), n.replayTotal.Load())
 	case boardRead:
 		return nil
 	}
