@@ -8,3 +8,9 @@ func SetAutoCloseEvery(d time.Duration) (restore func()) {
 	autoCloseEvery = d
 	return func() { autoCloseEvery = old }
 }
+
+// StreamsInProgress returns the number of streaming calls the server has admitted and that have not ended.
+func (s *Server) StreamsInProgress() int { return s.streams.inProgress() }
+
+// StreamsStalled returns the number of streaming calls the server ended because their client read nothing.
+func (s *Server) StreamsStalled() int { return s.streams.stalledCount() }

@@ -37,6 +37,15 @@ type ServerOptions struct {
 	DefaultTimeout time.Duration
 	// MaxConcurrentStreams bounds the calls in progress on one connection (256 when 0).
 	MaxConcurrentStreams uint32
+	// MaxStreams bounds the streaming calls (StreamEntries, Export, health's Watch, reflection) in progress on
+	// the whole node, and MaxStreamsPerConn those on one connection (DefaultMaxStreams and
+	// DefaultMaxStreamsPerConn when 0). A streaming call beyond either is refused with ResourceExhausted
+	// (reason TOO_MANY_STREAMS); unary calls are not counted.
+	MaxStreams, MaxStreamsPerConn int
+	// StreamStall ends a streaming call whose client has read nothing for this long (one Send blocked on the
+	// client's flow control window), with Canceled, so that a client that never reads does not hold a slot
+	// forever (DefaultStreamStall when 0; never when negative).
+	StreamStall time.Duration
 	// Logger receives one line per call (debug; refusals at info; failures at warn). Nil means none.
 	Logger *slog.Logger
 }
@@ -52,10 +61,11 @@ const (
 
 // Server is the node's gRPC server: the four services, health (grpc.health.v1) and reflection.
 type Server struct {
-	n      *Node
-	grpc   *grpc.Server
-	health *health.Server
-	logger *slog.Logger
+	n       *Node
+	grpc    *grpc.Server
+	health  *health.Server
+	logger  *slog.Logger
+	streams *streamGuard
 }
 
 // services lists the node's services, for health.
@@ -84,7 +94,17 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 	if streams == 0 {
 		streams = 256
 	}
-	s := &Server{n: n, health: health.NewServer(), logger: logger}
+	maxStreams, perConn, stall := opts.MaxStreams, opts.MaxStreamsPerConn, opts.StreamStall
+	if maxStreams <= 0 {
+		maxStreams = DefaultMaxStreams
+	}
+	if perConn <= 0 {
+		perConn = DefaultMaxStreamsPerConn
+	}
+	if stall == 0 {
+		stall = DefaultStreamStall
+	}
+	s := &Server{n: n, health: health.NewServer(), logger: logger, streams: newStreamGuard(perConn, maxStreams, stall)}
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.MaxSendMsgSize(maxSendBytes),
@@ -92,7 +112,8 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, deadlineUnary(timeout), adminUnary(opts.Admin)),
-		grpc.ChainStreamInterceptor(s.recoverStream, adminStream(opts.Admin)),
+		grpc.InTapHandle(s.streams.tap),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.streams.interceptor(logger), adminStream(opts.Admin)),
 	}
 	if opts.TLS != nil {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
@@ -104,6 +125,7 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 	recountv1.RegisterBoardServiceServer(s.grpc, boardServer{n: n})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	s.streams.register(s.grpc)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for _, name := range services {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
@@ -114,12 +136,14 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 // Serve serves on lis until Shutdown.
 func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
 
-// Shutdown stops the server gracefully: health turns NOT_SERVING, new calls are refused, followers are told to
-// end, and the calls in progress (appends among them) finish, until ctx ends, when the rest are cut off. It
-// does not close the node.
+// Shutdown stops the server gracefully: health turns NOT_SERVING, new calls are refused, every streaming call
+// (followers, exports, health watches) is ended with Unavailable, and the unary calls in progress (appends
+// among them) finish, until ctx ends, when the rest are cut off. A stream whose client reads nothing can still
+// hold its last status behind the client's flow control window until then. It does not close the node.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.health.Shutdown()
 	s.n.BeginShutdown()
+	s.streams.stop()
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
