@@ -89,7 +89,7 @@ const (
 	queueLen        = 1024     // pending requests before Append blocks
 	maxBatchEntries = 8192     // the committer stops gathering requests past this many entries...
 	maxBatchBytes   = 32 << 20 // ...or this many bytes (a single larger AppendMany still commits alone)
-	readChunkBytes  = 1 << 20  // streaming reads copy about this much per read transaction
+	readChunkBytes  = 64 << 10 // streaming reads copy about this much per read transaction (a slow reader holds it)
 	readChunkCount  = 4096
 )
 

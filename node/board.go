@@ -115,8 +115,11 @@ func (b boardServer) streamEnd(err error) error {
 	}
 }
 
-// exportChunk bounds one ExportResponse message.
-const exportChunk = 1 << 20
+// exportChunk bounds one ExportResponse message. Encoded (a 3-byte field header), it fits the 16 KiB buffer
+// grpc-go's pool gives it: one byte more and the pool hands out 32 KiB, and at 32 KiB, a 1 MiB buffer. An export
+// whose client does not read holds the messages of grpc-go's 64 KiB send quota, besides ledger.Export's buffer
+// and read chunk.
+const exportChunk = 16<<10 - 3
 
 // streamWriter sends what is written to it as ExportResponse messages of at most exportChunk bytes.
 type streamWriter struct {

@@ -18,7 +18,7 @@ import (
 )
 
 // awaitStreams waits until the server has exactly want streaming calls in progress, for at most 20 s.
-func awaitStreams(t *testing.T, tn *testNode, want int) {
+func awaitStreams(t testing.TB, tn *testNode, want int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for tn.srv.StreamsInProgress() != want {
@@ -31,7 +31,7 @@ func awaitStreams(t *testing.T, tn *testNode, want int) {
 
 // dialBoard connects to the node with stream and connection flow control windows fixed at window bytes (no
 // dynamic window), so that a stream the client does not read blocks the server's Send after a known amount.
-func dialBoard(t *testing.T, addr string, window int32) recountv1.BoardServiceClient {
+func dialBoard(t testing.TB, addr string, window int32) recountv1.BoardServiceClient {
 	t.Helper()
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window),
