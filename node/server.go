@@ -104,7 +104,7 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 	if stall == 0 {
 		stall = DefaultStreamStall
 	}
-	s := &Server{n: n, health: health.NewServer(), logger: logger, streams: newStreamGuard(perConn, maxStreams, stall)}
+	s := &Server{n: n, health: health.NewServer(), logger: logger, streams: newStreamGuard(perConn, maxStreams, stall, logger)}
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.MaxSendMsgSize(maxSendBytes),
@@ -113,7 +113,7 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, deadlineUnary(timeout), adminUnary(opts.Admin)),
 		grpc.InTapHandle(s.streams.tap),
-		grpc.ChainStreamInterceptor(s.recoverStream, s.streams.interceptor(logger), adminStream(opts.Admin)),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.streams.interceptor(), adminStream(opts.Admin)),
 	}
 	if opts.TLS != nil {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(opts.TLS)))

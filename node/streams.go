@@ -36,10 +36,15 @@ var (
 // control window, since grpc-go's Send watches the transport stream's context and nothing else. The slot is
 // freed when that context ends, which grpc does whenever the stream ends (handler returned, client cancelled,
 // connection closed), so no path leaks one.
+//
+// A stream that ended while its client was not reading (cut off for a stall, or finished) leaves up to grpc-go's
+// 64 KiB send quota and its status queued behind the client's window until the client reads or the connection
+// closes; grpc keeps such a stream in the connection's MaxConcurrentStreams until then, which bounds them.
 type streamGuard struct {
 	perConn, global int
 	stall           time.Duration
 	streaming       map[string]bool // the full method names of the streaming calls; filled before Serve
+	logger          *slog.Logger
 
 	mu      sync.Mutex
 	open    int
@@ -56,8 +61,8 @@ type streamSlot struct {
 
 type streamSlotKey struct{}
 
-func newStreamGuard(perConn, global int, stall time.Duration) *streamGuard {
-	return &streamGuard{perConn: perConn, global: global, stall: stall, streaming: map[string]bool{},
+func newStreamGuard(perConn, global int, stall time.Duration, logger *slog.Logger) *streamGuard {
+	return &streamGuard{perConn: perConn, global: global, stall: stall, streaming: map[string]bool{}, logger: logger,
 		conns: map[string]int{}, cancels: map[*streamSlot]struct{}{}}
 }
 
@@ -89,10 +94,12 @@ func (g *streamGuard) tap(ctx context.Context, info *tap.Info) (context.Context,
 		return nil, refusal(codes.Unavailable, ReasonShuttingDown, nil, "the node is shutting down")
 	case g.conns[conn] >= g.perConn:
 		g.mu.Unlock()
+		g.logger.Info("rpc refused: too many streams on the connection", "method", info.FullMethodName, "peer", conn, "max", g.perConn)
 		return nil, refusal(codes.ResourceExhausted, ReasonTooManyStreams, map[string]string{"limit": "connection", "max": strconv.Itoa(g.perConn)},
 			"this connection already has %d streaming calls in progress, the most the node allows: end one first", g.perConn)
 	case g.open >= g.global:
 		g.mu.Unlock()
+		g.logger.Warn("rpc refused: too many streams on the node", "method", info.FullMethodName, "peer", conn, "max", g.global)
 		return nil, refusal(codes.ResourceExhausted, ReasonTooManyStreams, map[string]string{"limit": "node", "max": strconv.Itoa(g.global)},
 			"the node already has %d streaming calls in progress, the most it allows: try again later", g.global)
 	}
@@ -144,7 +151,7 @@ func (g *streamGuard) stop() {
 // the status Unavailable (SHUTTING_DOWN), so that a follower reconnects and goes on from its next index. A Send
 // cut off (for a stall, or by Shutdown while the client's window was full) ends the stream with the status
 // grpc-go writes for it, Canceled, which a follower treats the same way.
-func (g *streamGuard) interceptor(logger *slog.Logger) grpc.StreamServerInterceptor {
+func (g *streamGuard) interceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx := ss.Context()
 		slot, _ := ctx.Value(streamSlotKey{}).(*streamSlot)
@@ -157,7 +164,7 @@ func (g *streamGuard) interceptor(logger *slog.Logger) grpc.StreamServerIntercep
 				if p, ok := peerAddr(ctx); ok {
 					attrs = append(attrs, "peer", p)
 				}
-				logger.Info("rpc stream ended: the client read nothing", attrs...)
+				g.logger.Info("rpc stream ended: the client read nothing", attrs...)
 				g.mu.Lock()
 				g.stalled++
 				g.mu.Unlock()

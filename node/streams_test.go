@@ -2,6 +2,9 @@ package node_test
 
 import (
 	"context"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -218,3 +221,39 @@ func TestStalledStreamEnds(t *testing.T) {
 		t.Fatalf("the stalled stream delivered %d entries of 64", n)
 	}
 }
+
+// TestTrusteeWaitsForAStreamSlot: a trustee whose follow stream is refused because the node's streams are all
+// taken (by anyone: they are open to all) tries again later instead of giving up.
+func TestTrusteeWaitsForAStreamSlot(t *testing.T) {
+	refused := make(chan struct{})
+	var once sync.Once
+	logger := slog.New(onMessage{contains: "too many streams", do: func() { once.Do(func() { close(refused) }) }})
+	tn := startNodeWith(t, t.TempDir(), "", node.ServerOptions{MaxStreams: 1, Logger: logger})
+	newFixture(t, tn.target(), setup{trustees: 1, threshold: 1, voters: 1, noOpen: true, beforeTrustees: func(f *fixture) {
+		ctx, cancel := context.WithCancel(context.Background())
+		if _, err := tn.anon.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{Follow: true}); err != nil {
+			t.Fatal(err)
+		}
+		awaitStreams(t, tn, 1)
+		go func() {
+			<-refused // the trustee was refused a stream: free the slot
+			cancel()
+		}()
+	}})
+}
+
+// onMessage is a slog.Handler that calls do for each record whose message contains contains.
+type onMessage struct {
+	contains string
+	do       func()
+}
+
+func (h onMessage) Enabled(context.Context, slog.Level) bool { return true }
+func (h onMessage) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.contains) {
+		h.do()
+	}
+	return nil
+}
+func (h onMessage) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h onMessage) WithGroup(string) slog.Handler      { return h }
