@@ -50,6 +50,8 @@ const (
 	exportEnd         = "RCNTEND\n"
 	exportVersion     = 1
 	maxVerifierKeyLen = 1024
+	// exportBufferSize is Export's write buffer: a reader that does not read holds it (with one read chunk).
+	exportBufferSize = 64 << 10
 )
 
 // appendExportHeader appends the header of an export.
@@ -82,7 +84,7 @@ func appendExportTrailer(b []byte, signed []byte) []byte {
 // appends.
 func (l *Log) Export(ctx context.Context, w io.Writer) error {
 	cp := l.Latest()
-	bw := bufio.NewWriterSize(w, 256<<10)
+	bw := bufio.NewWriterSize(w, exportBufferSize)
 	werr := func(err error) error { return fmt.Errorf("ledger: export: writing: %w", err) }
 	if _, err := bw.Write(appendExportHeader(nil, l.origin, l.vkey, cp.Size)); err != nil {
 		return werr(err)

@@ -97,7 +97,7 @@ const (
 	queueLen        = 1024     // pending requests before Append blocks
 	maxBatchEntries = 8192     // the committer stops gathering requests past this many entries...
 	maxBatchBytes   = 32 << 20 // ...or this many bytes (a single larger AppendMany still commits alone)
-	readChunkBytes  = 1 << 20  // streaming reads copy about this much per read transaction
+	readChunkBytes  = 64 << 10 // streaming reads copy about this much per read transaction (a slow reader holds it)
 	readChunkCount  = 4096
 )
 
@@ -628,10 +628,20 @@ func (l *Log) Entries(ctx context.Context, from uint64) iter.Seq2[Entry, error] 
 	}
 }
 
-// WaitSize blocks until the board has at least size entries, ctx ends (it returns ctx.Err()), or the Log is
-// closed (ErrClosed).
+// WaitSize blocks until the board has at least size entries (any size: one the board will never reach waits
+// until ctx ends), ctx ends (it returns ctx.Err()), or the Log is closed (ErrClosed). It checks ctx and Close
+// first, even when the board already has size entries, so that a caller looping on WaitSize ends when its
+// context does.
 func (l *Log) WaitSize(ctx context.Context, size uint64) error {
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		select {
+		case <-l.closedCh:
+			return fmt.Errorf("ledger: waiting for size %d: %w", size, ErrClosed)
+		default:
+		}
 		l.mu.Lock()
 		n, ch := l.size, l.changed
 		l.mu.Unlock()

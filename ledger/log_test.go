@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -463,6 +464,40 @@ func TestWaitSize(t *testing.T) {
 	}
 	if err := l.WaitSize(ctx, 0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWaitSizeHonoursContext: a caller that loops on WaitSize (a follower) must end when its context does, even
+// when the size it waits for is already there or can never be reached. StreamEntries{from: 2^64-1, follow: true}
+// once spun at a full core after its client had gone, because WaitSize(0) returned at once without looking at
+// the context.
+func TestWaitSizeHonoursContext(t *testing.T) {
+	t.Parallel()
+	l, _ := newTestLog(t)
+	appendN(t, l, 2)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, size := range []uint64{0, 1, 2, 3, math.MaxUint64} {
+		if err := l.WaitSize(cancelled, size); err != context.Canceled {
+			t.Errorf("WaitSize(cancelled context, %d) = %v, want context.Canceled", size, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.WaitSize(ctx, math.MaxUint64) }()
+	appendN(t, l, 1) // a commit wakes the waiter, which must go on waiting
+	select {
+	case err := <-done:
+		t.Fatalf("WaitSize(2^64-1) returned at size 3: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("WaitSize(2^64-1) after cancel = %v, want context.Canceled", err)
+	}
+	l.Close()
+	if err := l.WaitSize(context.Background(), 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("WaitSize on a closed Log = %v, want ErrClosed", err)
 	}
 }
 

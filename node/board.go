@@ -77,32 +77,24 @@ func (b boardServer) GetConsistencyProof(ctx context.Context, req *recountv1.Get
 }
 
 // StreamEntries sends the entries from req.From on; with req.Follow it then waits for new ones, until the
-// client goes away or the node shuts down (Unavailable: reconnect and go on from the next index).
+// client goes away or the node shuts down (Unavailable: reconnect and go on from the next index). A From beyond
+// the board's size is refused with OutOfRange, with Follow too: a follower goes on from at most the size it saw.
 func (b boardServer) StreamEntries(req *recountv1.StreamEntriesRequest, stream grpc.ServerStreamingServer[recountv1.StreamEntriesResponse]) error {
-	ctx, cancel := context.WithCancel(stream.Context())
-	defer cancel()
-	go func() {
-		select {
-		case <-b.n.stopping:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx := stream.Context()
 	next := req.From
+	if size := b.n.log.Size(); next > size {
+		return refusal(codes.OutOfRange, ReasonNotFound, nil, "from %d: the board has %d entries", next, size)
+	}
 	for {
-		if size := b.n.log.Size(); next > size && !req.Follow {
-			return refusal(codes.OutOfRange, ReasonNotFound, nil, "from %d: the board has %d entries", next, size)
-		}
-		if next <= b.n.log.Size() {
-			for e, err := range b.n.log.Entries(ctx, next) {
-				if err != nil {
-					return b.streamEnd(err)
-				}
-				if err := stream.Send(&recountv1.StreamEntriesResponse{Index: e.Index, Kind: recountv1.EntryKind(e.Kind), Payload: e.Payload}); err != nil {
-					return err
-				}
-				next = e.Index + 1
+		// next is at most the board's size, far below 2^64-1, so next+1 does not wrap.
+		for e, err := range b.n.log.Entries(ctx, next) {
+			if err != nil {
+				return b.streamEnd(err)
 			}
+			if err := stream.Send(&recountv1.StreamEntriesResponse{Index: e.Index, Kind: recountv1.EntryKind(e.Kind), Payload: e.Payload}); err != nil {
+				return err
+			}
+			next = e.Index + 1
 		}
 		if !req.Follow {
 			return nil
@@ -123,8 +115,11 @@ func (b boardServer) streamEnd(err error) error {
 	}
 }
 
-// exportChunk bounds one ExportResponse message.
-const exportChunk = 1 << 20
+// exportChunk bounds one ExportResponse message. Encoded (a 3-byte field header), it fits the 16 KiB buffer
+// grpc-go's pool gives it: one byte more and the pool hands out 32 KiB, and at 32 KiB, a 1 MiB buffer. An export
+// whose client does not read holds the messages of grpc-go's 64 KiB send quota, besides ledger.Export's buffer
+// and read chunk.
+const exportChunk = 16<<10 - 3
 
 // streamWriter sends what is written to it as ExportResponse messages of at most exportChunk bytes.
 type streamWriter struct {

@@ -23,8 +23,11 @@ import (
 //	AlreadyExists       the ballot or trustee entry is already on the board (BALLOT_UNIQUE, ...)
 //	PermissionDenied    an admin call without the commission's credentials (ADMIN_AUTH)
 //	NotFound            an unknown tracking code or index (NOT_FOUND)
-//	Unavailable         the node is starting (STARTING: try again shortly), shutting down, or its board refuses
-//	                    appends (BOARD_FAILED: restart it)
+//	OutOfRange          an index beyond the board (NOT_FOUND)
+//	ResourceExhausted   too many streaming calls in progress, on the connection or on the node
+//	                    (TOO_MANY_STREAMS, Metadata["limit"] "connection" or "node"), or a request too large
+//	Unavailable         the node is starting (STARTING: try again shortly), shutting down (SHUTTING_DOWN), or its
+//	                    board refuses appends (BOARD_FAILED: restart it)
 //
 // A refused request appends nothing.
 
@@ -47,6 +50,7 @@ const (
 	ReasonShuttingDown    = "SHUTTING_DOWN"
 	ReasonBoardFailed     = "BOARD_FAILED"
 	ReasonNotEnoughShares = "NOT_ENOUGH_SHARES"
+	ReasonTooManyStreams  = "TOO_MANY_STREAMS"
 )
 
 // CheckReason returns the ErrorInfo reason of a numbered check: its name in upper snake case.

@@ -42,6 +42,12 @@ type testNode struct {
 // startNode opens (or creates) the node in dir and serves it on 127.0.0.1 (on addr if set, else any port).
 func startNode(t testing.TB, dir, addr string) *testNode {
 	t.Helper()
+	return startNodeWith(t, dir, addr, node.ServerOptions{})
+}
+
+// startNodeWith is startNode with server options (the admin token is set).
+func startNodeWith(t testing.TB, dir, addr string, opts node.ServerOptions) *testNode {
+	t.Helper()
 	n, err := node.Open(dir, node.Options{Origin: "test.recount.local/board"})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +67,8 @@ func startNode(t testing.TB, dir, addr string) *testNode {
 		t.Fatal(err)
 	}
 	tn := &testNode{t: t, dir: dir, n: n, addr: lis.Addr().String(), done: make(chan error, 1)}
-	tn.srv = node.NewServer(n, node.ServerOptions{Admin: node.AdminAuth{Token: testToken}})
+	opts.Admin = node.AdminAuth{Token: testToken}
+	tn.srv = node.NewServer(n, opts)
 	go func() { tn.done <- tn.srv.Serve(lis) }()
 	if tn.admin, err = node.Dial(tn.addr, node.DialOptions{Plaintext: true, Token: testToken}); err != nil {
 		t.Fatal(err)

@@ -37,6 +37,15 @@ type ServerOptions struct {
 	DefaultTimeout time.Duration
 	// MaxConcurrentStreams bounds the calls in progress on one connection (256 when 0).
 	MaxConcurrentStreams uint32
+	// MaxStreams bounds the streaming calls (StreamEntries, Export, health's Watch, reflection) in progress on
+	// the whole node, and MaxStreamsPerConn those on one connection (DefaultMaxStreams and
+	// DefaultMaxStreamsPerConn when 0). A streaming call beyond either is refused with ResourceExhausted
+	// (reason TOO_MANY_STREAMS); unary calls are not counted.
+	MaxStreams, MaxStreamsPerConn int
+	// StreamStall ends a streaming call whose client has read nothing for this long (one Send blocked on the
+	// client's flow control window), with Canceled, so that a client that never reads does not hold a slot
+	// forever (DefaultStreamStall when 0; never when negative).
+	StreamStall time.Duration
 	// Logger receives one line per call (debug; refusals at info; failures at warn). Nil means none.
 	Logger *slog.Logger
 }
@@ -55,10 +64,11 @@ const (
 // are served), SERVING once it is ready, and NOT_SERVING for good once an append failed and the node refuses
 // every change, or once the server shuts down.
 type Server struct {
-	n      *Node
-	grpc   *grpc.Server
-	health *health.Server
-	logger *slog.Logger
+	n       *Node
+	grpc    *grpc.Server
+	health  *health.Server
+	logger  *slog.Logger
+	streams *streamGuard
 }
 
 // services lists the node's services, for health.
@@ -87,7 +97,17 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 	if streams == 0 {
 		streams = 256
 	}
-	s := &Server{n: n, health: health.NewServer(), logger: logger}
+	maxStreams, perConn, stall := opts.MaxStreams, opts.MaxStreamsPerConn, opts.StreamStall
+	if maxStreams <= 0 {
+		maxStreams = DefaultMaxStreams
+	}
+	if perConn <= 0 {
+		perConn = DefaultMaxStreamsPerConn
+	}
+	if stall == 0 {
+		stall = DefaultStreamStall
+	}
+	s := &Server{n: n, health: health.NewServer(), logger: logger, streams: newStreamGuard(perConn, maxStreams, stall, logger)}
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.MaxSendMsgSize(maxSendBytes),
@@ -95,7 +115,8 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, deadlineUnary(timeout), s.readyUnary, adminUnary(opts.Admin)),
-		grpc.ChainStreamInterceptor(s.recoverStream, s.readyStream, adminStream(opts.Admin)),
+		grpc.InTapHandle(s.streams.tap),
+		grpc.ChainStreamInterceptor(s.recoverStream, s.streams.interceptor(), s.readyStream, adminStream(opts.Admin)),
 	}
 	if opts.TLS != nil {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
@@ -107,6 +128,7 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 	recountv1.RegisterBoardServiceServer(s.grpc, boardServer{n: n})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	s.streams.register(s.grpc)
 	s.updateHealth()
 	go s.followNode()
 	return s
@@ -183,12 +205,14 @@ func (s *Server) readyStream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 // Serve serves on lis until Shutdown.
 func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
 
-// Shutdown stops the server gracefully: health turns NOT_SERVING, new calls are refused, followers are told to
-// end, and the calls in progress (appends among them) finish, until ctx ends, when the rest are cut off. It
-// does not close the node.
+// Shutdown stops the server gracefully: health turns NOT_SERVING, new calls are refused, every streaming call
+// (followers, exports, health watches) is ended with Unavailable, and the unary calls in progress (appends
+// among them) finish, until ctx ends, when the rest are cut off. A stream whose client reads nothing can still
+// hold its last status behind the client's flow control window until then. It does not close the node.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.health.Shutdown()
 	s.n.BeginShutdown()
+	s.streams.stop()
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()

@@ -66,6 +66,10 @@ type config struct {
 	callTimeout, shutdownTimeout time.Duration
 	maxConcurrentStreams         uint
 	stderr                       io.Writer
+
+	// The stream guard (node.ServerOptions).
+	maxStreams, maxStreamsPerConn int
+	streamStall                   time.Duration
 }
 
 // envName is the environment variable of a flag: RECOUNTD_ and the flag's name in upper case, dashes as
@@ -95,6 +99,9 @@ func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Write
 	fs.DurationVar(&c.callTimeout, "call-timeout", node.DefaultCallTimeout, "deadline given to calls that come without one")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for the calls in progress")
 	fs.UintVar(&c.maxConcurrentStreams, "max-concurrent-streams", 256, "calls in progress per connection")
+	fs.IntVar(&c.maxStreams, "max-streams", node.DefaultMaxStreams, "streaming calls (StreamEntries, Export, health watches) in progress on the node")
+	fs.IntVar(&c.maxStreamsPerConn, "max-streams-per-connection", node.DefaultMaxStreamsPerConn, "streaming calls in progress per connection")
+	fs.DurationVar(&c.streamStall, "stream-stall-timeout", node.DefaultStreamStall, "end a stream whose client has read nothing for this long (0: never)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: recountd [flags]\n\nrecountd is the Recount node: one election's bulletin board, served over gRPC.\n"+
 			"Every flag can be set in the environment as RECOUNTD_<FLAG> (e.g. RECOUNTD_DATA_DIR); the command line wins.\n\nFlags:\n")
@@ -177,6 +184,14 @@ func prepareDataDir(dir string, logger *slog.Logger) error {
 			dir, fi.Mode().Perm(), dir)
 	}
 	return nil
+}
+
+// streamStall turns --stream-stall-timeout into ServerOptions.StreamStall, where never is negative.
+func streamStall(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func newLogger(c *config) (*slog.Logger, error) {
@@ -264,7 +279,8 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, listening func(g
 		}
 	}()
 	srv := node.NewServer(n, node.ServerOptions{TLS: tlsCfg, Admin: auth, MaxMessageBytes: c.maxMessageBytes,
-		DefaultTimeout: c.callTimeout, MaxConcurrentStreams: uint32(c.maxConcurrentStreams), Logger: logger})
+		DefaultTimeout: c.callTimeout, MaxConcurrentStreams: uint32(c.maxConcurrentStreams),
+		MaxStreams: c.maxStreams, MaxStreamsPerConn: c.maxStreamsPerConn, StreamStall: streamStall(c.streamStall), Logger: logger})
 
 	var metricsSrv *http.Server
 	metricsAddr := ""

@@ -163,8 +163,11 @@ func (r *runner) receive(ctx context.Context, entries chan<- *recountv1.StreamEn
 		if ctx.Err() != nil {
 			return
 		}
-		switch status.Code(err) {
-		case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
+		reason, _ := node.Reason(err)
+		switch code := status.Code(err); {
+		case code == codes.Unavailable, code == codes.Canceled, code == codes.DeadlineExceeded:
+		case code == codes.ResourceExhausted && reason == node.ReasonTooManyStreams:
+			// The node has as many streams open as it allows (perhaps held by others): try again later.
 		default:
 			if !errors.Is(err, io.EOF) {
 				errc <- fmt.Errorf("following the board: %w", err)
