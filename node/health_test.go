@@ -61,14 +61,13 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
-// TestServesWhileReplaying: a server over a node that is replaying its board answers on its port: health is
-// NOT_SERVING (BoardService SERVING: the board is open), voter and admin calls are refused with Unavailable and
-// reason STARTING saying how far the replay got, board reads are served; once the replay is done, everything
-// is SERVING. The replay is held at entry 2 by a hook until the test releases it.
-func TestServesWhileReplaying(t *testing.T) {
+// boardToReplay makes a board with an election set up through a node (polls open), closes the node, and returns
+// the board's directory, the node's options and its size.
+func boardToReplay(t *testing.T, seed uint64) (string, node.Options, uint64) {
+	t.Helper()
 	dir := t.TempDir()
 	opts := node.Options{Origin: "test.recount.local/board"}
-	e, err := electiontest.Setup(electiontest.Config{Trustees: 1, Threshold: 1, Voters: 2, Seed: 9})
+	e, err := electiontest.Setup(electiontest.Config{Trustees: 1, Threshold: 1, Voters: 2, Seed: seed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +80,15 @@ func TestServesWhileReplaying(t *testing.T) {
 	if err := n0.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return dir, opts, size
+}
+
+// TestServesWhileReplaying: a server over a node that is replaying its board answers on its port: health is
+// NOT_SERVING (BoardService SERVING: the board is open), voter and admin calls are refused with Unavailable and
+// reason STARTING saying how far the replay got, board reads are served; once the replay is done, everything
+// is SERVING. The replay is held at entry 2 by a hook until the test releases it.
+func TestServesWhileReplaying(t *testing.T) {
+	dir, opts, size := boardToReplay(t, 9)
 
 	reg := prometheus.NewRegistry()
 	opts.Metrics = node.NewMetrics(reg)
@@ -233,20 +241,7 @@ func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 // TestStopWhileReplaying: a node shut down in the middle of its replay (SIGTERM while starting) stops replaying
 // at the next entry instead of replaying the whole board first, and Close closes the board.
 func TestStopWhileReplaying(t *testing.T) {
-	dir := t.TempDir()
-	opts := node.Options{Origin: "test.recount.local/board"}
-	e, err := electiontest.Setup(electiontest.Config{Trustees: 1, Threshold: 1, Voters: 2, Seed: 11})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n0, err := node.Open(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	setUpThroughNode(t, n0, e)
-	if err := n0.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir, opts, _ := boardToReplay(t, 11)
 
 	n := node.New(dir, opts)
 	held, release := make(chan struct{}), make(chan struct{})
