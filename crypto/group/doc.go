@@ -19,8 +19,11 @@
 // For the provers and verifiers of package zkp, beyond the plain operations:
 //
 //   - FixedBasePair multiplies two fixed elements (g and the election key K) by many secret scalars in one call;
-//     on amd64 with AVX-512 IFMA it runs eight multiplications at once (fixedbase_ifma_amd64.s, about 2.5 µs per
-//     multiplication against 12 µs), elsewhere or with the purego build tag it calls FixedBase.ScalarMult;
+//     it calls FixedBase.ScalarMult for each scalar. Built with the opt-in tag recount_ifma, on amd64 with
+//     AVX-512 IFMA it runs eight multiplications at once instead (fixedbase_ifma_amd64.s, about 2.5 µs per
+//     multiplication against 12 µs). The default build has no assembly of this project's: the vector code speeds
+//     up only the voter's prover, whose phones and browsers lack AVX-512, and what a verifier or the node runs
+//     must be pure Go on filippo.io/edwards25519. CI tests the tagged build against the plain one;
 //   - AppendDoubledBytes encodes the doubles of a batch of points with one field inversion for the whole batch
 //     instead of one inverse square root per point;
 //   - VarTimeTable and VarTimeTableMult multiply public points by public scalars with one chain of 64 doublings

@@ -1,4 +1,4 @@
-//go:build amd64 && !purego
+//go:build amd64 && recount_ifma && !purego
 
 // Code for FixedBasePair on amd64 with AVX-512 IFMA: eight constant-time fixed-base scalar multiplications side
 // by side, one per 64-bit lane (P's in the even lanes, Q's in the odd lanes). See fixedbase_pair.go.

@@ -10,10 +10,10 @@ import (
 // FixedBasePair multiplies two fixed elements P and Q by many secret scalars at once, in constant time: a prover
 // computes all its commitments, with base g or the election key K, in one call.
 //
-// On amd64 processors with AVX-512 IFMA (52-bit integer multiply-add) it runs eight multiplications side by side,
-// one per 64-bit lane of the vector registers (P's in the even lanes, Q's in the odd lanes), with the same
-// radix-16 table and the same additions as FixedBase.ScalarMult; see fixedbase_ifma_amd64.s. Elsewhere, and when
-// built with the purego tag, it calls FixedBase.ScalarMult for each scalar. Both give the same elements.
+// By default it calls FixedBase.ScalarMult for each scalar. Built with the opt-in tag recount_ifma, on amd64
+// processors with AVX-512 IFMA (52-bit integer multiply-add), it runs eight multiplications side by side, one per
+// 64-bit lane of the vector registers (P's in the even lanes, Q's in the odd lanes), with the same radix-16 table
+// and the same additions as FixedBase.ScalarMult; see fixedbase_ifma_amd64.s. Both give the same elements.
 type FixedBasePair struct {
 	p, q *FixedBase
 

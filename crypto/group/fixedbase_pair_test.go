@@ -37,7 +37,7 @@ func randomLimbs(t testing.TB, bound uint64) [5]uint64 {
 // callers give it (2^52 - 1), including all-maximal limbs.
 func TestFeMul8(t *testing.T) {
 	if !useIFMA {
-		t.Skip("no AVX-512 IFMA on this machine")
+		t.Skip("no vector code in this build (the recount_ifma tag) or no AVX-512 IFMA on this machine")
 	}
 	const max52 = 1<<52 - 1
 	var cases [][2][5]uint64
