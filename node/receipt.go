@@ -88,6 +88,9 @@ func ParseReceipt(data []byte) (*Receipt, error) {
 
 // ReceiptFromProto builds a receipt from VoterService's answer.
 func ReceiptFromProto(pb *recountv1.Receipt, electionID election.ID, kind election.Kind) (*Receipt, error) {
+	if pb == nil {
+		return nil, fmt.Errorf("%w: the node sent no receipt", ErrReceipt)
+	}
 	if len(pb.TrackingCode) != 32 {
 		return nil, errors.New("receipt: the tracking code is not 32 bytes")
 	}

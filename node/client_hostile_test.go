@@ -1,0 +1,64 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
+	"github.com/recount-vote/recount/node"
+)
+
+// receiptlessVoter is a hostile node: it answers a cast with no receipt, or (lost) with Unavailable, and every
+// receipt look-up with an empty answer.
+type receiptlessVoter struct {
+	recountv1.UnimplementedVoterServiceServer
+	lost bool
+}
+
+func (v receiptlessVoter) CastBallot(context.Context, *recountv1.CastBallotRequest) (*recountv1.CastBallotResponse, error) {
+	if v.lost {
+		return nil, status.Error(codes.Unavailable, "connection lost")
+	}
+	return &recountv1.CastBallotResponse{}, nil
+}
+
+func (receiptlessVoter) GetReceipt(context.Context, *recountv1.GetReceiptRequest) (*recountv1.GetReceiptResponse, error) {
+	return &recountv1.GetReceiptResponse{}, nil
+}
+
+// TestSubmitWithoutReceipt: a node that answers a cast, or the in-doubt search after a lost answer, with no
+// receipt at all gets an ErrReceipt; the client used to panic on the nil receipt.
+func TestSubmitWithoutReceipt(t *testing.T) {
+	e, err := electiontest.Setup(electiontest.Config{Trustees: 1, Threshold: 1, Voters: 1, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := &node.ElectionInfo{Manifest: e.Manifest, Key: e.State.Key().PublicKey}
+	for _, lost := range []bool{false, true} {
+		srv := grpc.NewServer()
+		recountv1.RegisterVoterServiceServer(srv, receiptlessVoter{lost: lost})
+		lis := listen(t)
+		go srv.Serve(lis)
+		c, err := node.Dial(lis.Addr().String(), node.DialOptions{Plaintext: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := election.EncryptBallot(e.Manifest, info.Key, e.Credentials[0], election.RandomChoices(e.Manifest, nil), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.SubmitWith(context.Background(), info, b, node.SubmitOptions{})
+		if !errors.Is(err, node.ErrReceipt) {
+			t.Errorf("lost answer %v: SubmitWith = %v, want ErrReceipt", lost, err)
+		}
+		c.Close()
+		srv.Stop()
+	}
+}
