@@ -165,6 +165,7 @@ func parseCredentialList(payload []byte) ([][32]byte, error) {
 		return nil, errors.New("the list is empty")
 	}
 	out := make([][32]byte, len(pb.PublicKeys))
+	at := make(map[[32]byte]int, len(pb.PublicKeys))
 	for i, k := range pb.PublicKeys {
 		if len(k) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("public_keys[%d] is %d bytes, want 32", i, len(k))
@@ -173,6 +174,11 @@ func parseCredentialList(payload []byte) ([][32]byte, error) {
 			return nil, fmt.Errorf("public_keys[%d] is not an Ed25519 public key", i)
 		}
 		copy(out[i][:], k)
+		// No key twice on the whole board (record.md 3.2): within a list as across lists.
+		if j, dup := at[out[i]]; dup {
+			return nil, fmt.Errorf("public_keys[%d] repeats public_keys[%d]", i, j)
+		}
+		at[out[i]] = i
 	}
 	return out, nil
 }

@@ -188,6 +188,15 @@ func TestTamperCredentials(t *testing.T) {
 	pk := e.Credentials[0].PublicKey()
 	d := election.Draft{Kind: election.KindCredentials, Payload: mustMarshal(t, &recountv1.CredentialList{PublicKeys: [][]byte{pk[:]}})}
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindCredentials, 0)+1, d), nil), election.CheckCredentials)
+
+	// A list naming a new key twice (found by review: it passed).
+	extra, _, err := election.GenerateCredentials(e.Manifest.ID(), 1, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk = extra[0].PublicKey()
+	d = election.Draft{Kind: election.KindCredentials, Payload: mustMarshal(t, &recountv1.CredentialList{PublicKeys: [][]byte{pk[:], pk[:]}})}
+	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindCredentials, 0)+1, d), nil), election.CheckCredentials)
 }
 
 func TestTamperKeyCommitment(t *testing.T) {
