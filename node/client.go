@@ -361,13 +361,7 @@ func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*recountv1.GetRe
 	}
 	// The entry is the same leaf in both trees: check its inclusion in the latest one with the receipt's
 	// leaf, recomputed from the entry itself.
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	e, err := c.Board.StreamEntries(sctx, &recountv1.StreamEntriesRequest{From: r.Index})
-	if err != nil {
-		return nil, latest, err
-	}
-	first, err := e.Recv()
+	first, err := c.entryAt(ctx, r.Index)
 	if err != nil {
 		return nil, latest, err
 	}
@@ -378,6 +372,37 @@ func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*recountv1.GetRe
 		return nil, latest, fmt.Errorf("%w: inclusion in the latest checkpoint: %v", ErrReceipt, err)
 	}
 	return resp, latest, nil
+}
+
+// entryAt reads the board's entry at index. The board serves entries only as a stream, and a node bounds the
+// streams of a connection (TOO_MANY_STREAMS): a Client shared by many goroutines, each checking a receipt, waits
+// for a slot rather than fail.
+func (c *Client) entryAt(ctx context.Context, index uint64) (*recountv1.StreamEntriesResponse, error) {
+	pause := 20 * time.Millisecond
+	for {
+		e, err := c.readEntryAt(ctx, index)
+		if reason, _ := Reason(err); status.Code(err) != codes.ResourceExhausted || reason != ReasonTooManyStreams {
+			return e, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+func (c *Client) readEntryAt(ctx context.Context, index uint64) (*recountv1.StreamEntriesResponse, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.Board.StreamEntries(sctx, &recountv1.StreamEntriesRequest{From: index})
+	if err != nil {
+		return nil, err
+	}
+	return stream.Recv()
 }
 
 // peerAddr returns the caller's address.

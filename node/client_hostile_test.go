@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -61,4 +62,22 @@ func TestSubmitWithoutReceipt(t *testing.T) {
 		c.Close()
 		srv.Stop()
 	}
+}
+
+// TestCheckReceiptsBeyondStreamLimit: one Client checking many receipts at once, more than the node's streams per
+// connection (the demo's 64 voters against the default 32), waits for stream slots instead of failing with
+// TOO_MANY_STREAMS.
+func TestCheckReceiptsBeyondStreamLimit(t *testing.T) {
+	tn := startNodeWith(t, t.TempDir(), "", node.ServerOptions{Admin: node.AdminAuth{Token: testToken}, MaxStreamsPerConn: 2})
+	f := newFixture(t, tn.target(), setup{trustees: 1, threshold: 1, voters: 16})
+	v := f.vote(t, tn.anon, seq(16), never, never)
+	var wg sync.WaitGroup
+	for voter, r := range v.last {
+		wg.Go(func() {
+			if _, _, err := tn.anon.CheckReceipt(context.Background(), r); err != nil {
+				t.Errorf("voter %d: %v", voter, err)
+			}
+		})
+	}
+	wg.Wait()
 }
