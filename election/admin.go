@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 )
 
 // The commission's own entries: the election key (computed, never chosen), opening and closing the polls.
@@ -71,7 +71,7 @@ func (s *State) Open(now int64) (Draft, error) {
 			time.Unix(s.manifest.pb.OpensAt, 0).UTC().Format(time.RFC3339), time.Unix(s.manifest.pb.ClosesAt, 0).UTC().Format(time.RFC3339),
 			time.Unix(now, 0).UTC().Format(time.RFC3339))
 	}
-	return Draft{Kind: KindOpen, Payload: marshal(&recountv1.PollsOpen{Time: now})}, nil
+	return Draft{Kind: KindOpen, Payload: marshal(&recordv1.PollsOpen{Time: now})}, nil
 }
 
 // Close returns the entry that closes the polls at time now (Unix seconds).
@@ -82,5 +82,5 @@ func (s *State) Close(now int64) (Draft, error) {
 	case s.closed:
 		return Draft{}, errors.New("the polls are already closed")
 	}
-	return Draft{Kind: KindClose, Payload: marshal(&recountv1.PollsClosed{Time: now})}, nil
+	return Draft{Kind: KindClose, Payload: marshal(&recordv1.PollsClosed{Time: now})}, nil
 }

@@ -3,7 +3,7 @@ package election
 import (
 	"maps"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 )
 
 // Admit applies the next entry only if it passes every check; when it fails, the state is left exactly as it
@@ -41,7 +41,7 @@ type admitSnapshot struct {
 	key        *ElectionKey
 	tally      *encryptedTally
 	partials   map[int]*partialDecryption
-	result     *recountv1.Result
+	result     *recordv1.Result
 	resultNext bool
 }
 

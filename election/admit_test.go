@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 )
@@ -21,7 +21,7 @@ func TestAdmitLeavesNoTrace(t *testing.T) {
 	m := e.Manifest
 	s := election.NewState()
 	resign := func(en election.Entry, change func(body []byte) []byte) []byte {
-		var ts recountv1.TrusteeSigned
+		var ts recordv1.TrusteeSigned
 		if err := proto.Unmarshal(en.Payload, &ts); err != nil {
 			t.Fatal(err)
 		}
@@ -53,25 +53,25 @@ func TestAdmitLeavesNoTrace(t *testing.T) {
 			}
 		case election.KindKeyCommitment:
 			bad = append(bad, resign(en, func(body []byte) []byte {
-				var kc recountv1.KeyCommitment
+				var kc recordv1.KeyCommitment
 				return remarshal(body, &kc, func() { kc.Coefficients[0], kc.Coefficients[1] = kc.Coefficients[1], kc.Coefficients[0] })
 			}))
 		case election.KindElectionKey:
-			var k recountv1.ElectionKey
+			var k recordv1.ElectionKey
 			bad = append(bad, remarshal(en.Payload, &k, func() { k.JointKey = k.VerificationKeys[0] }))
 		case election.KindEncryptedTally:
-			var tl recountv1.EncryptedTally
+			var tl recordv1.EncryptedTally
 			bad = append(bad, remarshal(en.Payload, &tl, func() { tl.Counted = tl.Counted[1:] }))
 		case election.KindPartialDecryption:
 			bad = append(bad, resign(en, func(body []byte) []byte {
-				var pd recountv1.PartialDecryption
+				var pd recordv1.PartialDecryption
 				return remarshal(body, &pd, func() {
 					sh := pd.Contests[0].Shares
 					sh[0], sh[1] = sh[1], sh[0]
 				})
 			}))
 		case election.KindResult:
-			var r recountv1.Result
+			var r recordv1.Result
 			bad = append(bad, remarshal(en.Payload, &r, func() { r.Contests[0].Counts[0]++ }))
 		}
 		for i, payload := range bad {

@@ -8,7 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/crypto/group"
 	"github.com/recount-vote/recount/crypto/zkp"
@@ -106,10 +106,10 @@ func EncryptBallot(m *Manifest, pk *elgamal.PublicKey, cred *Credential, ch Choi
 		return nil, err
 	}
 	credPK := cred.PublicKey()
-	b := &recountv1.Ballot{Election: m.id[:], Credential: credPK[:]}
+	b := &recordv1.Ballot{Election: m.id[:], Credential: credPK[:]}
 	pb := &PreparedBallot{choices: ch}
 	for c, rule := range m.rules {
-		cb := &recountv1.ContestBallot{}
+		cb := &recordv1.ContestBallot{}
 		sum := elgamal.NewCiphertext()
 		sumNonce := group.NewScalar()
 		var total uint64
@@ -144,10 +144,10 @@ func EncryptBallot(m *Manifest, pk *elgamal.PublicKey, cred *Credential, ch Choi
 }
 
 // SignBallot encodes b, signs it with the credential, and returns the SignedBallot payload.
-func SignBallot(cred *Credential, b *recountv1.Ballot) []byte {
+func SignBallot(cred *Credential, b *recordv1.Ballot) []byte {
 	body := marshal(b)
 	sig := cred.sign(append([]byte(ballotSignaturePrefix), body...))
-	return marshal(&recountv1.SignedBallot{Ballot: body, Signature: sig})
+	return marshal(&recordv1.SignedBallot{Ballot: body, Signature: sig})
 }
 
 // TrackingCode returns the ballot's tracking code, SHA-256 of the signed ballot's bytes.
@@ -159,9 +159,9 @@ func (b *PreparedBallot) Cast() Draft { return Draft{Kind: KindBallot, Payload: 
 // Challenge returns the board entry that spoils the ballot and reveals its nonces (the Benaloh challenge).
 // After it the ballot can never be cast.
 func (b *PreparedBallot) Challenge() Draft {
-	sp := &recountv1.SpoiledBallot{SignedBallot: b.signed}
+	sp := &recordv1.SpoiledBallot{SignedBallot: b.signed}
 	for c, vals := range b.choices {
-		op := &recountv1.ContestOpening{Values: append([]uint64(nil), vals...)}
+		op := &recordv1.ContestOpening{Values: append([]uint64(nil), vals...)}
 		for _, n := range b.nonces[c] {
 			op.Nonces = append(op.Nonces, n.Bytes())
 		}
@@ -217,17 +217,17 @@ type Ballot struct {
 	election    []byte
 	body        []byte
 	signature   []byte
-	pb          *recountv1.Ballot
+	pb          *recordv1.Ballot
 }
 
 // ParseBallot decodes a SignedBallot payload and checks its shape against the manifest: contest and option
 // counts, canonical ciphertexts, proof lengths. It does not check the signature, the election or the proofs.
 func ParseBallot(m *Manifest, payload []byte) (*Ballot, error) {
-	var sb recountv1.SignedBallot
+	var sb recordv1.SignedBallot
 	if err := unmarshal(payload, &sb); err != nil {
 		return nil, fmt.Errorf("signed ballot: %w", err)
 	}
-	var pb recountv1.Ballot
+	var pb recordv1.Ballot
 	if err := unmarshal(sb.Ballot, &pb); err != nil {
 		return nil, fmt.Errorf("ballot: %w", err)
 	}

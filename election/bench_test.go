@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 )
 
 // tenOptions is the benchmark ballot: 10 options in 2 contests, a 1-of-5 and an approval of up to 3 of 5.
-func tenOptions() *recountv1.Manifest {
+func tenOptions() *recordv1.Manifest {
 	m := electiontest.Mixed()
 	m.Contests = m.Contests[:2]
 	m.Contests[1].Options = m.Contests[1].Options[:5]

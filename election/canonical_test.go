@@ -7,7 +7,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 )
 
 // TestUnmarshalCanonicalOnly: every way of encoding the same values other than the canonical one (docs/record.md,
@@ -23,24 +23,24 @@ func TestUnmarshalCanonicalOnly(t *testing.T) {
 		}
 		return protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), inner)
 	}
-	exactly := marshal(&recountv1.Contest{Id: "c", Rule: &recountv1.Contest_Exactly{Exactly: &recountv1.ExactlyRule{K: 1}}})
-	approval := marshal(&recountv1.Contest{Rule: &recountv1.Contest_Approval{Approval: &recountv1.ApprovalRule{Max: 1}}})
+	exactly := marshal(&recordv1.Contest{Id: "c", Rule: &recordv1.Contest_Exactly{Exactly: &recordv1.ExactlyRule{K: 1}}})
+	approval := marshal(&recordv1.Contest{Rule: &recordv1.Contest_Approval{Approval: &recordv1.ApprovalRule{Max: 1}}})
 	for _, c := range []struct {
 		name      string
 		payload   []byte
 		msg       proto.Message
 		canonical bool
 	}{
-		{"varint", v(nil, 1, 5), &recountv1.PollsOpen{}, true},
-		{"overlong varint", []byte{0x08, 0x85, 0x00}, &recountv1.PollsOpen{}, false},
-		{"default written", v(nil, 1, 0), &recountv1.PollsOpen{}, false},
-		{"field twice", v(v(nil, 1, 4), 1, 5), &recountv1.PollsOpen{}, false},
-		{"packed", packed(1, 3), &recountv1.Result{}, true},
-		{"unpacked", v(v(nil, 1, 1), 1, 3), &recountv1.Result{}, false},
-		{"uint32 above 2^32-1", packed(1<<32+1, 3), &recountv1.Result{}, false},
-		{"empty packed field", packed(), &recountv1.Result{}, false},
-		{"one rule", exactly, &recountv1.Contest{}, true},
-		{"two rules of a oneof", append(exactly, approval...), &recountv1.Contest{}, false},
+		{"varint", v(nil, 1, 5), &recordv1.PollsOpen{}, true},
+		{"overlong varint", []byte{0x08, 0x85, 0x00}, &recordv1.PollsOpen{}, false},
+		{"default written", v(nil, 1, 0), &recordv1.PollsOpen{}, false},
+		{"field twice", v(v(nil, 1, 4), 1, 5), &recordv1.PollsOpen{}, false},
+		{"packed", packed(1, 3), &recordv1.Result{}, true},
+		{"unpacked", v(v(nil, 1, 1), 1, 3), &recordv1.Result{}, false},
+		{"uint32 above 2^32-1", packed(1<<32+1, 3), &recordv1.Result{}, false},
+		{"empty packed field", packed(), &recordv1.Result{}, false},
+		{"one rule", exactly, &recordv1.Contest{}, true},
+		{"two rules of a oneof", append(exactly, approval...), &recordv1.Contest{}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := unmarshal(c.payload, c.msg)

@@ -11,7 +11,7 @@ import (
 	"github.com/cloudflare/circl/hpke"
 	"github.com/cloudflare/circl/kem"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/crypto/dkg"
 	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/crypto/group"
@@ -79,9 +79,9 @@ func ParseTrusteeKeys(b []byte) (*TrusteeKeys, error) {
 func (k *TrusteeKeys) Bytes() []byte { return append(slices.Clone(k.signing.Seed()), k.encSeed...) }
 
 // Public returns the trustee's entry for the manifest.
-func (k *TrusteeKeys) Public(index int, name string) *recountv1.Trustee {
+func (k *TrusteeKeys) Public(index int, name string) *recordv1.Trustee {
 	enc, _ := k.encryptionP.MarshalBinary()
-	return &recountv1.Trustee{Index: uint32(index), Name: name, SigningKey: slices.Clone(k.signing.Public().(ed25519.PublicKey)), EncryptionKey: enc}
+	return &recordv1.Trustee{Index: uint32(index), Name: name, SigningKey: slices.Clone(k.signing.Public().(ed25519.PublicKey)), EncryptionKey: enc}
 }
 
 // trusteeSignedMessage is what a trustee signs for an entry of kind with body.
@@ -102,12 +102,12 @@ func (k *TrusteeKeys) Sign(m *Manifest, kind Kind, index int, body []byte) Draft
 // signAs wraps body in a TrusteeSigned entry of kind, signed by trustee index.
 func (k *TrusteeKeys) signAs(m *Manifest, kind Kind, index int, body []byte) Draft {
 	sig := ed25519.Sign(k.signing, trusteeSignedMessage(kind, m.id, uint32(index), body))
-	return Draft{Kind: kind, Payload: marshal(&recountv1.TrusteeSigned{Trustee: uint32(index), Body: body, Signature: sig})}
+	return Draft{Kind: kind, Payload: marshal(&recordv1.TrusteeSigned{Trustee: uint32(index), Body: body, Signature: sig})}
 }
 
 // openTrusteeSigned decodes a TrusteeSigned payload of kind and checks its signature against the manifest.
 func openTrusteeSigned(m *Manifest, kind Kind, payload []byte) (int, []byte, error) {
-	var ts recountv1.TrusteeSigned
+	var ts recordv1.TrusteeSigned
 	if err := unmarshal(payload, &ts); err != nil {
 		return 0, nil, err
 	}
@@ -145,7 +145,7 @@ func (k *TrusteeKeys) Commit(m *Manifest, index int, r io.Reader) (Draft, DealtS
 		return Draft{}, nil, err
 	}
 	c := dealer.Commitment()
-	body := &recountv1.KeyCommitment{}
+	body := &recordv1.KeyCommitment{}
 	for i := range c.Coefficients {
 		body.Coefficients = append(body.Coefficients, c.Coefficients[i].Bytes())
 		body.Proofs = append(body.Proofs, c.Proofs[i].Bytes())
@@ -173,7 +173,7 @@ func (k *TrusteeKeys) Commit(m *Manifest, index int, r io.Reader) (Draft, DealtS
 		if err != nil {
 			return Draft{}, nil, err
 		}
-		body.Shares = append(body.Shares, &recountv1.EncryptedShare{Recipient: uint32(j), Enc: enc, Ciphertext: ct})
+		body.Shares = append(body.Shares, &recordv1.EncryptedShare{Recipient: uint32(j), Enc: enc, Ciphertext: ct})
 	}
 	return k.signAs(m, KindKeyCommitment, index, marshal(body)), dealt, nil
 }
@@ -182,12 +182,12 @@ func (k *TrusteeKeys) Commit(m *Manifest, index int, r io.Reader) (Draft, DealtS
 type keyCommitment struct {
 	entry      uint64
 	commitment *dkg.Commitment
-	shares     map[int]*recountv1.EncryptedShare
+	shares     map[int]*recordv1.EncryptedShare
 }
 
 // parseKeyCommitment decodes and fully checks a KeyCommitment body from dealer.
 func parseKeyCommitment(m *Manifest, dealer int, body []byte) (*keyCommitment, error) {
-	var pb recountv1.KeyCommitment
+	var pb recordv1.KeyCommitment
 	if err := unmarshal(body, &pb); err != nil {
 		return nil, err
 	}
@@ -207,7 +207,7 @@ func parseKeyCommitment(m *Manifest, dealer int, body []byte) (*keyCommitment, e
 	if err := c.Verify(p); err != nil {
 		return nil, err
 	}
-	kc := &keyCommitment{commitment: c, shares: map[int]*recountv1.EncryptedShare{}}
+	kc := &keyCommitment{commitment: c, shares: map[int]*recordv1.EncryptedShare{}}
 	for _, s := range pb.Shares {
 		j := int(s.Recipient)
 		if j < 1 || j > p.N || j == dealer {
@@ -259,7 +259,7 @@ func (k *TrusteeKeys) Verdict(m *Manifest, index int, own DealtShares, s *State)
 		return Draft{}, nil, errors.New("the key ceremony has not started")
 	}
 	received := map[int]*group.Scalar{index: own[index]}
-	verdict := &recountv1.KeyVerdict{}
+	verdict := &recordv1.KeyVerdict{}
 	n, _ := m.Trustees()
 	for i := 1; i <= n; i++ {
 		if i == index {
@@ -289,7 +289,7 @@ func (k *TrusteeKeys) Reveals(m *Manifest, index int, own DealtShares, s *State)
 		if s.ceremony.reveals[[2]int{index, j}] != nil {
 			continue
 		}
-		body := marshal(&recountv1.KeyReveal{Recipient: uint32(j), Share: own[j].Bytes()})
+		body := marshal(&recordv1.KeyReveal{Recipient: uint32(j), Share: own[j].Bytes()})
 		out = append(out, k.signAs(m, KindKeyReveal, index, body))
 	}
 	return out
@@ -407,8 +407,8 @@ func (c *ceremony) outcome() (*ElectionKey, error) {
 	return key, nil
 }
 
-func (k *ElectionKey) proto() *recountv1.ElectionKey {
-	pb := &recountv1.ElectionKey{JointKey: k.PublicKey.Bytes()}
+func (k *ElectionKey) proto() *recordv1.ElectionKey {
+	pb := &recordv1.ElectionKey{JointKey: k.PublicKey.Bytes()}
 	for _, i := range k.Qualified {
 		pb.Qualified = append(pb.Qualified, uint32(i))
 	}

@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 )
@@ -95,8 +95,8 @@ func TestCeremonyWithComplaint(t *testing.T) {
 
 // corruptShareFor returns trustee 2's commitment entry with the share for recipient damaged, signed again.
 func corruptShareFor(t *testing.T, e *electiontest.Election, d election.Draft, recipient uint32) election.Draft {
-	var ts recountv1.TrusteeSigned
-	var kc recountv1.KeyCommitment
+	var ts recordv1.TrusteeSigned
+	var kc recordv1.KeyCommitment
 	if err := proto.Unmarshal(d.Payload, &ts); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@ package election
 import (
 	"fmt"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/crypto/group"
 )
@@ -23,7 +23,7 @@ type SpoiledBallot struct {
 
 // ParseSpoiledBallot decodes a SpoiledBallot payload and checks its shape against the manifest.
 func ParseSpoiledBallot(m *Manifest, payload []byte) (*SpoiledBallot, error) {
-	var pb recountv1.SpoiledBallot
+	var pb recordv1.SpoiledBallot
 	if err := unmarshal(payload, &pb); err != nil {
 		return nil, fmt.Errorf("spoiled ballot: %w", err)
 	}

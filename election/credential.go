@@ -14,7 +14,7 @@ import (
 
 	"filippo.io/edwards25519"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 )
 
 // A credential is what makes a ballot count (as in Belenios): an Ed25519 key pair made by the registrar. The
@@ -49,7 +49,7 @@ func GenerateCredentials(election ID, n, batch int, r io.Reader) ([]*Credential,
 	}
 	creds := make([]*Credential, n)
 	var drafts []Draft
-	list := &recountv1.CredentialList{}
+	list := &recordv1.CredentialList{}
 	for i := range creds {
 		var seed [ed25519.SeedSize]byte
 		if _, err := io.ReadFull(r, seed[:]); err != nil {
@@ -60,7 +60,7 @@ func GenerateCredentials(election ID, n, batch int, r io.Reader) ([]*Credential,
 		list.PublicKeys = append(list.PublicKeys, pk[:])
 		if len(list.PublicKeys) == batch || i == n-1 {
 			drafts = append(drafts, Draft{Kind: KindCredentials, Payload: marshal(list)})
-			list = &recountv1.CredentialList{}
+			list = &recordv1.CredentialList{}
 		}
 	}
 	return creds, drafts, nil
@@ -157,7 +157,7 @@ func (c *Credential) sign(msg []byte) []byte { return ed25519.Sign(c.key, msg) }
 
 // parseCredentialList decodes a CredentialList entry: every key 32 bytes and a valid Ed25519 point.
 func parseCredentialList(payload []byte) ([][32]byte, error) {
-	var pb recountv1.CredentialList
+	var pb recordv1.CredentialList
 	if err := unmarshal(payload, &pb); err != nil {
 		return nil, err
 	}

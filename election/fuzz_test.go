@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 )
@@ -84,19 +84,19 @@ func FuzzCheckBallot(f *testing.F) {
 
 // entryMessages gives the message of each kind's payload.
 var entryMessages = map[election.Kind]func() proto.Message{
-	election.KindManifest:          func() proto.Message { return &recountv1.Manifest{} },
-	election.KindCredentials:       func() proto.Message { return &recountv1.CredentialList{} },
-	election.KindKeyCommitment:     func() proto.Message { return &recountv1.TrusteeSigned{} },
-	election.KindKeyVerdict:        func() proto.Message { return &recountv1.TrusteeSigned{} },
-	election.KindKeyReveal:         func() proto.Message { return &recountv1.TrusteeSigned{} },
-	election.KindElectionKey:       func() proto.Message { return &recountv1.ElectionKey{} },
-	election.KindOpen:              func() proto.Message { return &recountv1.PollsOpen{} },
-	election.KindBallot:            func() proto.Message { return &recountv1.SignedBallot{} },
-	election.KindSpoiledBallot:     func() proto.Message { return &recountv1.SpoiledBallot{} },
-	election.KindClose:             func() proto.Message { return &recountv1.PollsClosed{} },
-	election.KindEncryptedTally:    func() proto.Message { return &recountv1.EncryptedTally{} },
-	election.KindPartialDecryption: func() proto.Message { return &recountv1.TrusteeSigned{} },
-	election.KindResult:            func() proto.Message { return &recountv1.Result{} },
+	election.KindManifest:          func() proto.Message { return &recordv1.Manifest{} },
+	election.KindCredentials:       func() proto.Message { return &recordv1.CredentialList{} },
+	election.KindKeyCommitment:     func() proto.Message { return &recordv1.TrusteeSigned{} },
+	election.KindKeyVerdict:        func() proto.Message { return &recordv1.TrusteeSigned{} },
+	election.KindKeyReveal:         func() proto.Message { return &recordv1.TrusteeSigned{} },
+	election.KindElectionKey:       func() proto.Message { return &recordv1.ElectionKey{} },
+	election.KindOpen:              func() proto.Message { return &recordv1.PollsOpen{} },
+	election.KindBallot:            func() proto.Message { return &recordv1.SignedBallot{} },
+	election.KindSpoiledBallot:     func() proto.Message { return &recordv1.SpoiledBallot{} },
+	election.KindClose:             func() proto.Message { return &recordv1.PollsClosed{} },
+	election.KindEncryptedTally:    func() proto.Message { return &recordv1.EncryptedTally{} },
+	election.KindPartialDecryption: func() proto.Message { return &recordv1.TrusteeSigned{} },
+	election.KindResult:            func() proto.Message { return &recordv1.Result{} },
 }
 
 // requireCanonical fails unless payload, accepted as an entry of kind, is the canonical encoding of what it

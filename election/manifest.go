@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 )
 
 // ManifestVersion is the only manifest version this package reads.
@@ -30,7 +30,7 @@ var ErrManifest = errors.New("invalid manifest")
 
 // Manifest is a validated election manifest together with its bytes as they stand on the board.
 type Manifest struct {
-	pb    *recountv1.Manifest
+	pb    *recordv1.Manifest
 	bytes []byte
 	id    ID
 	rules []Rule
@@ -48,17 +48,17 @@ type Rule struct {
 
 // NewManifest validates m and fixes its encoding: the returned manifest's Bytes are the payload of the board's
 // entry 0, and their SHA-256 is the election's identity.
-func NewManifest(m *recountv1.Manifest) (*Manifest, error) {
+func NewManifest(m *recordv1.Manifest) (*Manifest, error) {
 	return parseManifest(marshal(m))
 }
 
 // ParseManifest decodes and validates a manifest entry's payload.
 func ParseManifest(payload []byte) (*Manifest, error) { return parseManifest(payload) }
 
-// ManifestFromJSON reads a manifest written by a person, in the protobuf JSON form of recountv1.Manifest
+// ManifestFromJSON reads a manifest written by a person, in the protobuf JSON form of recordv1.Manifest
 // (field names in lowerCamelCase or as in the .proto), and validates it.
 func ManifestFromJSON(data []byte) (*Manifest, error) {
-	var pb recountv1.Manifest
+	var pb recordv1.Manifest
 	if err := (protojson.UnmarshalOptions{}).Unmarshal(data, &pb); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrManifest, err)
 	}
@@ -66,7 +66,7 @@ func ManifestFromJSON(data []byte) (*Manifest, error) {
 }
 
 func parseManifest(payload []byte) (*Manifest, error) {
-	var pb recountv1.Manifest
+	var pb recordv1.Manifest
 	if err := unmarshal(payload, &pb); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrManifest, err)
 	}
@@ -180,24 +180,24 @@ func (m *Manifest) validate() error {
 }
 
 // contestRule turns a contest's rule into ranges.
-func contestRule(c *recountv1.Contest) (Rule, error) {
+func contestRule(c *recordv1.Contest) (Rule, error) {
 	n := uint64(len(c.Options))
 	r := Rule{Options: len(c.Options)}
 	switch rule := c.Rule.(type) {
-	case *recountv1.Contest_Exactly:
+	case *recordv1.Contest_Exactly:
 		k := uint64(rule.Exactly.K)
 		if k == 0 || k > n {
 			return r, fmt.Errorf("exactly.k is %d, want 1 to %d", k, n)
 		}
 		r.OptionMax, r.TotalMin, r.TotalMax, r.NeedsTotalProof = 1, k, k, true
-	case *recountv1.Contest_Approval:
+	case *recordv1.Contest_Approval:
 		lo, hi := uint64(rule.Approval.Min), uint64(rule.Approval.Max)
 		if hi == 0 || lo > hi || hi > n {
 			return r, fmt.Errorf("approval min %d, max %d: want 0 <= min <= max, 1 <= max <= %d", lo, hi, n)
 		}
 		r.OptionMax, r.TotalMin, r.TotalMax = 1, lo, hi
 		r.NeedsTotalProof = lo > 0 || hi < n
-	case *recountv1.Contest_Score:
+	case *recordv1.Contest_Score:
 		R, T := uint64(rule.Score.MaxScore), uint64(rule.Score.MaxTotal)
 		if R == 0 || R > MaxScore {
 			return r, fmt.Errorf("score.max_score is %d, want 1 to %d", R, MaxScore)
@@ -222,7 +222,7 @@ func (m *Manifest) ID() ID { return m.id }
 func (m *Manifest) Bytes() []byte { return m.bytes }
 
 // Proto returns the manifest's fields. It must not be modified.
-func (m *Manifest) Proto() *recountv1.Manifest { return m.pb }
+func (m *Manifest) Proto() *recordv1.Manifest { return m.pb }
 
 // Rules returns each contest's rule, in order.
 func (m *Manifest) Rules() []Rule { return m.rules }

@@ -11,27 +11,27 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 )
 
-// Kind is the kind of a board entry, the ledger kind of the entry. Its values are those of recountv1.EntryKind.
-type Kind = recountv1.EntryKind
+// Kind is the kind of a board entry, the ledger kind of the entry. Its values are those of recordv1.EntryKind.
+type Kind = recordv1.EntryKind
 
 // The entry kinds, in the order an election writes them.
 const (
-	KindManifest          = recountv1.EntryKind_ENTRY_KIND_MANIFEST
-	KindCredentials       = recountv1.EntryKind_ENTRY_KIND_CREDENTIALS
-	KindKeyCommitment     = recountv1.EntryKind_ENTRY_KIND_KEY_COMMITMENT
-	KindKeyVerdict        = recountv1.EntryKind_ENTRY_KIND_KEY_VERDICT
-	KindKeyReveal         = recountv1.EntryKind_ENTRY_KIND_KEY_REVEAL
-	KindElectionKey       = recountv1.EntryKind_ENTRY_KIND_ELECTION_KEY
-	KindOpen              = recountv1.EntryKind_ENTRY_KIND_OPEN
-	KindBallot            = recountv1.EntryKind_ENTRY_KIND_BALLOT
-	KindSpoiledBallot     = recountv1.EntryKind_ENTRY_KIND_SPOILED_BALLOT
-	KindClose             = recountv1.EntryKind_ENTRY_KIND_CLOSE
-	KindEncryptedTally    = recountv1.EntryKind_ENTRY_KIND_ENCRYPTED_TALLY
-	KindPartialDecryption = recountv1.EntryKind_ENTRY_KIND_PARTIAL_DECRYPTION
-	KindResult            = recountv1.EntryKind_ENTRY_KIND_RESULT
+	KindManifest          = recordv1.EntryKind_ENTRY_KIND_MANIFEST
+	KindCredentials       = recordv1.EntryKind_ENTRY_KIND_CREDENTIALS
+	KindKeyCommitment     = recordv1.EntryKind_ENTRY_KIND_KEY_COMMITMENT
+	KindKeyVerdict        = recordv1.EntryKind_ENTRY_KIND_KEY_VERDICT
+	KindKeyReveal         = recordv1.EntryKind_ENTRY_KIND_KEY_REVEAL
+	KindElectionKey       = recordv1.EntryKind_ENTRY_KIND_ELECTION_KEY
+	KindOpen              = recordv1.EntryKind_ENTRY_KIND_OPEN
+	KindBallot            = recordv1.EntryKind_ENTRY_KIND_BALLOT
+	KindSpoiledBallot     = recordv1.EntryKind_ENTRY_KIND_SPOILED_BALLOT
+	KindClose             = recordv1.EntryKind_ENTRY_KIND_CLOSE
+	KindEncryptedTally    = recordv1.EntryKind_ENTRY_KIND_ENCRYPTED_TALLY
+	KindPartialDecryption = recordv1.EntryKind_ENTRY_KIND_PARTIAL_DECRYPTION
+	KindResult            = recordv1.EntryKind_ENTRY_KIND_RESULT
 )
 
 // Entry is one board entry as this package sees it: its index on the board, its kind and its payload bytes.

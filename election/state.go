@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/crypto/group"
 )
@@ -40,7 +40,7 @@ type State struct {
 
 	tally      *encryptedTally
 	partials   map[int]*partialDecryption
-	result     *recountv1.Result
+	result     *recordv1.Result
 	resultNext bool // an entry came after the result
 }
 
@@ -270,7 +270,7 @@ func (s *State) applyCeremony(e Entry) []*CheckError {
 		if _, dup := c.verdict[j]; dup {
 			return []*CheckError{fail(CheckKeyComplaints, e.Index, "trustee %d gave two verdicts", j)}
 		}
-		var v recountv1.KeyVerdict
+		var v recordv1.KeyVerdict
 		if err := unmarshal(body, &v); err != nil {
 			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}
 		}
@@ -287,7 +287,7 @@ func (s *State) applyCeremony(e Entry) []*CheckError {
 		if err != nil {
 			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}
 		}
-		var r recountv1.KeyReveal
+		var r recordv1.KeyReveal
 		if err := unmarshal(body, &r); err != nil {
 			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}
 		}
@@ -311,7 +311,7 @@ func (s *State) applyElectionKey(e Entry) []*CheckError {
 	if s.key != nil {
 		return []*CheckError{fail(CheckRecord, e.Index, "a second election key")}
 	}
-	var pb recountv1.ElectionKey
+	var pb recordv1.ElectionKey
 	if err := unmarshal(e.Payload, &pb); err != nil {
 		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
 	}
@@ -331,7 +331,7 @@ func (s *State) applyElectionKey(e Entry) []*CheckError {
 	return nil
 }
 
-func parseElectionKey(m *Manifest, pb *recountv1.ElectionKey) (*ElectionKey, error) {
+func parseElectionKey(m *Manifest, pb *recordv1.ElectionKey) (*ElectionKey, error) {
 	pk, err := elgamal.ParsePublicKey(pb.JointKey)
 	if err != nil {
 		return nil, err
@@ -355,7 +355,7 @@ func parseElectionKey(m *Manifest, pb *recountv1.ElectionKey) (*ElectionKey, err
 }
 
 func (s *State) applyOpen(e Entry) []*CheckError {
-	var pb recountv1.PollsOpen
+	var pb recordv1.PollsOpen
 	if err := unmarshal(e.Payload, &pb); err != nil {
 		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
 	}
@@ -375,7 +375,7 @@ func (s *State) applyOpen(e Entry) []*CheckError {
 }
 
 func (s *State) applyClose(e Entry) []*CheckError {
-	var pb recountv1.PollsClosed
+	var pb recordv1.PollsClosed
 	if err := unmarshal(e.Payload, &pb); err != nil {
 		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
 	}

@@ -7,7 +7,7 @@ import (
 	"io"
 	"slices"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/crypto/dkg"
 	"github.com/recount-vote/recount/crypto/dlog"
 	"github.com/recount-vote/recount/crypto/elgamal"
@@ -60,9 +60,9 @@ func (s *State) EncryptedTally() (Draft, error) {
 	case s.tally != nil:
 		return Draft{}, errors.New("the encrypted tally is already on the board")
 	}
-	pb := &recountv1.EncryptedTally{Counted: s.countedSet()}
+	pb := &recordv1.EncryptedTally{Counted: s.countedSet()}
 	for c, r := range s.manifest.rules {
-		ct := &recountv1.ContestTally{}
+		ct := &recordv1.ContestTally{}
 		for o := 0; o < r.Options; o++ {
 			sum := elgamal.NewCiphertext()
 			if s.sums != nil {
@@ -95,7 +95,7 @@ func (s *State) applyTally(e Entry) []*CheckError {
 	if !s.closed || s.tally != nil {
 		return []*CheckError{fail(CheckRecord, e.Index, "an encrypted tally before the close, or a second one")}
 	}
-	var pb recountv1.EncryptedTally
+	var pb recordv1.EncryptedTally
 	if err := unmarshal(e.Payload, &pb); err != nil {
 		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
 	}
@@ -193,9 +193,9 @@ func PartialDecryption(m *Manifest, keys *TrusteeKeys, ks *dkg.KeyShare, s *Stat
 	if s.tally == nil {
 		return Draft{}, errors.New("the encrypted tally is not on the board")
 	}
-	pb := &recountv1.PartialDecryption{}
+	pb := &recordv1.PartialDecryption{}
 	for c := range s.tally.sums {
-		cs := &recountv1.ContestShares{}
+		cs := &recordv1.ContestShares{}
 		for o, sum := range s.tally.sums[c] {
 			pd, err := threshold.PartiallyDecrypt(decryptionContext(m, c, o), ks, sum, r)
 			if err != nil {
@@ -222,7 +222,7 @@ func (s *State) applyPartial(e Entry) []*CheckError {
 	}
 	pd := &partialDecryption{entry: e.Index}
 	s.partials[j] = pd
-	var pb recountv1.PartialDecryption
+	var pb recordv1.PartialDecryption
 	if err := unmarshal(body, &pb); err != nil {
 		return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: %v", j, err)}
 	}
@@ -314,14 +314,14 @@ func (s *State) Result() (Draft, error) {
 	if err != nil {
 		return Draft{}, err
 	}
-	pb := &recountv1.Result{}
+	pb := &recordv1.Result{}
 	for _, j := range use {
 		pb.Trustees = append(pb.Trustees, uint32(j))
 	}
 	for c, r := range s.manifest.rules {
 		max := uint64(len(s.tally.counted)) * r.OptionMax
 		table := dlog.Cached(s.key.PublicKey.Element(), max)
-		cr := &recountv1.ContestResult{}
+		cr := &recordv1.ContestResult{}
 		for o := range mK[c] {
 			n, err := table.Log(mK[c][o])
 			if err != nil {
@@ -338,7 +338,7 @@ func (s *State) applyResult(e Entry) []*CheckError {
 	if s.tally == nil {
 		return []*CheckError{fail(CheckRecord, e.Index, "a result before the encrypted tally")}
 	}
-	var pb recountv1.Result
+	var pb recordv1.Result
 	if err := unmarshal(e.Payload, &pb); err != nil {
 		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
 	}

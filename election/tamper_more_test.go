@@ -7,7 +7,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 )
@@ -26,7 +26,7 @@ func unmarshalT(t *testing.T, b []byte, m proto.Message) {
 
 // trusteeBody returns the body of a trustee-signed entry.
 func trusteeBody(t *testing.T, payload []byte) []byte {
-	var ts recountv1.TrusteeSigned
+	var ts recordv1.TrusteeSigned
 	unmarshalT(t, payload, &ts)
 	return ts.Body
 }
@@ -44,7 +44,7 @@ func TestTamperBallotBeforeOpen(t *testing.T) {
 // The polls opened a second time.
 func TestTamperTwoOpens(t *testing.T) {
 	e := honestElection(t)
-	d := election.Draft{Kind: election.KindOpen, Payload: mustMarshal(t, &recountv1.PollsOpen{Time: 1})}
+	d := election.Draft{Kind: election.KindOpen, Payload: mustMarshal(t, &recordv1.PollsOpen{Time: 1})}
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindOpen, 0)+1, d), nil), election.CheckRecord)
 }
 
@@ -73,7 +73,7 @@ func TestTamperEntryAfterResult(t *testing.T) {
 // A credential list holding a small-order key (y = 0, of order 4), for which signatures can be forged.
 func TestTamperSmallOrderCredential(t *testing.T) {
 	e := honestElection(t)
-	d := election.Draft{Kind: election.KindCredentials, Payload: mustMarshal(t, &recountv1.CredentialList{PublicKeys: [][]byte{make([]byte, 32)}})}
+	d := election.Draft{Kind: election.KindCredentials, Payload: mustMarshal(t, &recordv1.CredentialList{PublicKeys: [][]byte{make([]byte, 32)}})}
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindCredentials, 0)+1, d), nil), election.CheckCredentials)
 }
 
@@ -88,7 +88,7 @@ func TestTamperCommitmentUnknownTrustee(t *testing.T) {
 // A dealer reveals a share that nobody complained about.
 func TestTamperRevealWithoutComplaint(t *testing.T) {
 	e := honestElection(t)
-	body := mustMarshal(t, &recountv1.KeyReveal{Recipient: 2, Share: e.Trustees[0].Dealt[2].Bytes()})
+	body := mustMarshal(t, &recordv1.KeyReveal{Recipient: 2, Share: e.Trustees[0].Dealt[2].Bytes()})
 	d := e.Trustees[0].Keys.Sign(e.Manifest, election.KindKeyReveal, 1, body)
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindElectionKey, 0), d), nil), election.CheckKeyComplaints)
 }
@@ -98,7 +98,7 @@ func TestTamperQualifiedSet(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindElectionKey, 0)
-	var pb recountv1.ElectionKey
+	var pb recordv1.ElectionKey
 	unmarshalT(t, entries[i].Payload, &pb)
 	pb.Qualified = []uint32{1, 2}
 	entries[i].Payload = mustMarshal(t, &pb)
@@ -110,7 +110,7 @@ func TestTamperBallotUnknownField(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindBallot, 0) // voter 0's first ballot, superseded: the tally stands
-	entries[i].Payload = resign(t, e, entries[i].Payload, voterOf(t, e, entries, i), func(b *recountv1.Ballot) {
+	entries[i].Payload = resign(t, e, entries[i].Payload, voterOf(t, e, entries, i), func(b *recordv1.Ballot) {
 		unknown := protowire.AppendTag(nil, 15, protowire.VarintType)
 		b.ProtoReflect().SetUnknown(protowire.AppendVarint(unknown, 1))
 	})
@@ -122,7 +122,7 @@ func TestTamperProofMovedToOtherOption(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindBallot, 4)
-	entries[i].Payload = resign(t, e, entries[i].Payload, voterOf(t, e, entries, i), func(b *recountv1.Ballot) {
+	entries[i].Payload = resign(t, e, entries[i].Payload, voterOf(t, e, entries, i), func(b *recordv1.Ballot) {
 		p := b.Contests[0].Proofs
 		p[0], p[1] = p[1], p[0]
 	})
@@ -132,7 +132,7 @@ func TestTamperProofMovedToOtherOption(t *testing.T) {
 // A challenged ballot cast afterwards: the spoiled ballot's signed ballot posted again as a cast ballot.
 func TestTamperChallengedBallotCast(t *testing.T) {
 	e := honestElection(t)
-	var sp recountv1.SpoiledBallot
+	var sp recordv1.SpoiledBallot
 	unmarshalT(t, e.Entries[find(e.Entries, election.KindSpoiledBallot, 0)].Payload, &sp)
 	d := election.Draft{Kind: election.KindBallot, Payload: sp.SignedBallot}
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindClose, 0), d), nil), election.CheckBallotUnique)
@@ -143,7 +143,7 @@ func TestTamperSpoiledOtherChoices(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindSpoiledBallot, 0)
-	var sp recountv1.SpoiledBallot
+	var sp recordv1.SpoiledBallot
 	unmarshalT(t, entries[i].Payload, &sp)
 	v := sp.Openings[0].Values // 1-of-5: move the choice to the next candidate, a valid choice
 	o := slices.Index(v, 1)
@@ -161,7 +161,7 @@ func TestTamperCountedNotABallot(t *testing.T) {
 		if err != nil {
 			return d, err
 		}
-		var pb recountv1.EncryptedTally
+		var pb recordv1.EncryptedTally
 		unmarshalT(t, d.Payload, &pb)
 		pb.Counted = append(pb.Counted, uint64(find(e.Entries, election.KindOpen, 0)))
 		slices.Sort(pb.Counted)
@@ -208,7 +208,7 @@ func TestTamperResultTooFewTrustees(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindResult, 0)
-	var pb recountv1.Result
+	var pb recordv1.Result
 	unmarshalT(t, entries[i].Payload, &pb)
 	pb.Trustees = pb.Trustees[:1]
 	entries[i].Payload = mustMarshal(t, &pb)
@@ -220,7 +220,7 @@ func TestTamperResultOtherContest(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindResult, 0)
-	var pb recountv1.Result
+	var pb recordv1.Result
 	unmarshalT(t, entries[i].Payload, &pb)
 	pb.Contests[2].Counts[1]++
 	entries[i].Payload = mustMarshal(t, &pb)

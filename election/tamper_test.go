@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/crypto/group"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
@@ -111,7 +111,7 @@ func retally(t *testing.T, e *electiontest.Election, entries []election.Entry, t
 
 // counted returns the honest record's counted list.
 func counted(t *testing.T, entries []election.Entry) []uint64 {
-	var pb recountv1.EncryptedTally
+	var pb recordv1.EncryptedTally
 	if err := proto.Unmarshal(entries[find(entries, election.KindEncryptedTally, 0)].Payload, &pb); err != nil {
 		t.Fatal(err)
 	}
@@ -119,9 +119,9 @@ func counted(t *testing.T, entries []election.Entry) []uint64 {
 }
 
 // resign returns voter v's ballot entry payload with its Ballot changed by f and signed again.
-func resign(t *testing.T, e *electiontest.Election, payload []byte, v int, f func(*recountv1.Ballot)) []byte {
-	var sb recountv1.SignedBallot
-	var b recountv1.Ballot
+func resign(t *testing.T, e *electiontest.Election, payload []byte, v int, f func(*recordv1.Ballot)) []byte {
+	var sb recordv1.SignedBallot
+	var b recordv1.Ballot
 	if err := proto.Unmarshal(payload, &sb); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestTamperRecordStructure(t *testing.T) {
 func TestTamperManifest(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
-	var m recountv1.Manifest
+	var m recordv1.Manifest
 	if err := proto.Unmarshal(entries[0].Payload, &m); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestTamperCredentials(t *testing.T) {
 	e := honestElection(t)
 	// A second list repeating a credential of the first.
 	pk := e.Credentials[0].PublicKey()
-	d := election.Draft{Kind: election.KindCredentials, Payload: mustMarshal(t, &recountv1.CredentialList{PublicKeys: [][]byte{pk[:]}})}
+	d := election.Draft{Kind: election.KindCredentials, Payload: mustMarshal(t, &recordv1.CredentialList{PublicKeys: [][]byte{pk[:]}})}
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindCredentials, 0)+1, d), nil), election.CheckCredentials)
 
 	// A list naming a new key twice (found by review: it passed).
@@ -209,7 +209,7 @@ func TestTamperKeyCommitment(t *testing.T) {
 func TestTamperKeyComplaints(t *testing.T) {
 	e := honestElection(t)
 	// A second verdict by trustee 1, complaining against trustee 2.
-	body := mustMarshal(t, &recountv1.KeyVerdict{Complaints: []uint32{2}})
+	body := mustMarshal(t, &recordv1.KeyVerdict{Complaints: []uint32{2}})
 	d := e.Trustees[0].Keys.Sign(e.Manifest, election.KindKeyVerdict, 1, body)
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindElectionKey, 0), d), nil), election.CheckKeyComplaints)
 }
@@ -218,7 +218,7 @@ func TestTamperElectionKey(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindElectionKey, 0)
-	var pb recountv1.ElectionKey
+	var pb recordv1.ElectionKey
 	if err := proto.Unmarshal(entries[i].Payload, &pb); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestTamperBallotElection(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindBallot, 0)
-	entries[i].Payload = resign(t, e, entries[i].Payload, voterOf(t, e, entries, i), func(b *recountv1.Ballot) { b.Election[0] ^= 1 })
+	entries[i].Payload = resign(t, e, entries[i].Payload, voterOf(t, e, entries, i), func(b *recordv1.Ballot) { b.Election[0] ^= 1 })
 	expectOnly(t, retally(t, e, entries, nil), election.CheckBallotElection)
 }
 
@@ -245,7 +245,7 @@ func TestTamperBallotSignature(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindBallot, 0)
-	var sb recountv1.SignedBallot
+	var sb recordv1.SignedBallot
 	if err := proto.Unmarshal(entries[i].Payload, &sb); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestTamperBallotProofs(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindBallot, 0)
-	entries[i].Payload = resign(t, e, entries[i].Payload, voterOf(t, e, entries, i), func(b *recountv1.Ballot) {
+	entries[i].Payload = resign(t, e, entries[i].Payload, voterOf(t, e, entries, i), func(b *recordv1.Ballot) {
 		b.Contests[0].Proofs[0][0] ^= 1 // a challenge of the first option's proof
 	})
 	expectOnly(t, retally(t, e, entries, nil), election.CheckBallotProofs)
@@ -301,7 +301,7 @@ func TestTamperSpoiledOpening(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindSpoiledBallot, 0)
-	var sp recountv1.SpoiledBallot
+	var sp recordv1.SpoiledBallot
 	if err := proto.Unmarshal(entries[i].Payload, &sp); err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestTamperEncryptedTally(t *testing.T) {
 		if err != nil {
 			return d, err
 		}
-		var pb recountv1.EncryptedTally
+		var pb recordv1.EncryptedTally
 		if err := proto.Unmarshal(d.Payload, &pb); err != nil {
 			return d, err
 		}
@@ -376,8 +376,8 @@ func TestTamperPartialDecryption(t *testing.T) {
 	entries := clone(e.Entries)
 	// Trustee 3's partial decryption (not among the two combined) with one share altered, signed again.
 	i := find(entries, election.KindPartialDecryption, 2)
-	var ts recountv1.TrusteeSigned
-	var pd recountv1.PartialDecryption
+	var ts recordv1.TrusteeSigned
+	var pd recordv1.PartialDecryption
 	if err := proto.Unmarshal(entries[i].Payload, &ts); err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,7 @@ func TestTamperResult(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindResult, 0)
-	var pb recountv1.Result
+	var pb recordv1.Result
 	if err := proto.Unmarshal(entries[i].Payload, &pb); err != nil {
 		t.Fatal(err)
 	}
@@ -409,11 +409,11 @@ func TestTamperPollsWindow(t *testing.T) {
 	entries := clone(e.Entries)
 	i := find(entries, election.KindOpen, 0)
 	// The polls opened before the manifest's window.
-	entries[i].Payload = mustMarshal(t, &recountv1.PollsOpen{Time: e.Manifest.Proto().OpensAt - 3600})
+	entries[i].Payload = mustMarshal(t, &recordv1.PollsOpen{Time: e.Manifest.Proto().OpensAt - 3600})
 	expectOnly(t, entries, election.CheckPollsWindow)
 
 	entries = clone(e.Entries)
 	i = find(entries, election.KindClose, 0)
-	entries[i].Payload = mustMarshal(t, &recountv1.PollsClosed{Time: 5})
+	entries[i].Payload = mustMarshal(t, &recordv1.PollsClosed{Time: 5})
 	expectOnly(t, entries, election.CheckPollsWindow)
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 )
@@ -98,7 +98,7 @@ func TestVerifyTallyFailuresCounted(t *testing.T) {
 	const bad = 20000
 	entries := clone(honestElection(t).Entries)
 	i := find(entries, election.KindEncryptedTally, 0)
-	var pb recountv1.EncryptedTally
+	var pb recordv1.EncryptedTally
 	unmarshalT(t, entries[i].Payload, &pb)
 	for j := range bad {
 		pb.Counted = append(pb.Counted, uint64(1<<40+j))

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 )
@@ -49,7 +50,7 @@ func (n *Node) PublishCredentials(ctx context.Context, keys [][]byte) (*recountv
 	if len(keys) == 0 {
 		return nil, refusal(codes.InvalidArgument, ReasonBadRequest, nil, "no public keys")
 	}
-	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(&recountv1.CredentialList{PublicKeys: keys})
+	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(&recordv1.CredentialList{PublicKeys: keys})
 	if err != nil {
 		return nil, refusal(codes.InvalidArgument, ReasonBadRequest, nil, "%v", err)
 	}

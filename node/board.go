@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/ledger"
 )
@@ -91,7 +92,7 @@ func (b boardServer) StreamEntries(req *recountv1.StreamEntriesRequest, stream g
 			if err != nil {
 				return b.streamEnd(err)
 			}
-			if err := stream.Send(&recountv1.StreamEntriesResponse{Index: e.Index, Kind: recountv1.EntryKind(e.Kind), Payload: e.Payload}); err != nil {
+			if err := stream.Send(&recountv1.StreamEntriesResponse{Index: e.Index, Kind: recordv1.EntryKind(e.Kind), Payload: e.Payload}); err != nil {
 				return err
 			}
 			next = e.Index + 1

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 )
@@ -23,8 +24,8 @@ func TestComplaintAnswered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var ts recountv1.TrusteeSigned
-		var kc recountv1.KeyCommitment
+		var ts recordv1.TrusteeSigned
+		var kc recordv1.KeyCommitment
 		if err := proto.Unmarshal(d.Payload, &ts); err != nil {
 			t.Fatal(err)
 		}
@@ -59,8 +60,8 @@ func TestComplaintAnswered(t *testing.T) {
 		case election.KindKeyReveal:
 			reveals++
 		case election.KindKeyVerdict:
-			var ts recountv1.TrusteeSigned
-			var v recountv1.KeyVerdict
+			var ts recordv1.TrusteeSigned
+			var v recordv1.KeyVerdict
 			proto.Unmarshal(e.Payload, &ts)
 			proto.Unmarshal(ts.Body, &v)
 			complaints += len(v.Complaints)

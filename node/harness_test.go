@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
@@ -123,9 +124,9 @@ type fixture struct {
 type setup struct {
 	trustees, threshold, voters int
 	noOpen                      bool
-	pb                          *recountv1.Manifest // electiontest.Mixed() when nil
-	absent                      []int               // trustees who stop after the ceremony
-	trustShapes                 bool                // the trustees check ballots' shapes only
+	pb                          *recordv1.Manifest // electiontest.Mixed() when nil
+	absent                      []int              // trustees who stop after the ceremony
+	trustShapes                 bool               // the trustees check ballots' shapes only
 	// beforeTrustees, if set, runs once the election is created, before the trustees start.
 	beforeTrustees func(f *fixture)
 }
@@ -166,7 +167,7 @@ func newFixture(t testing.TB, tn target, cfg setup) *fixture {
 	}
 	f.creds = creds
 	for _, d := range drafts {
-		var list recountv1.CredentialList
+		var list recordv1.CredentialList
 		if err := proto.Unmarshal(d.Payload, &list); err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger"
@@ -106,7 +107,7 @@ var ErrReceipt = errors.New("the receipt does not check out")
 // SignedBallot bytes (for a spoiled ballot, those inside it).
 func TrackingCodeOf(kind election.Kind, payload []byte) (election.ID, error) {
 	if kind == election.KindSpoiledBallot {
-		var sp recountv1.SpoiledBallot
+		var sp recordv1.SpoiledBallot
 		if err := proto.Unmarshal(payload, &sp); err != nil {
 			return election.ID{}, err
 		}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
@@ -69,8 +70,8 @@ func TestBallotRefusals(t *testing.T) {
 
 	// Bad shape: not a ballot at all, and a ballot with a contest missing.
 	refused(t, tn, size, cast([]byte{0xff, 0xff, 0xff}), codes.InvalidArgument, "BALLOT_SHAPE", election.CheckBallotShape)
-	var sb recountv1.SignedBallot
-	var b recountv1.Ballot
+	var sb recordv1.SignedBallot
+	var b recordv1.Ballot
 	parse := func(payload []byte) {
 		t.Helper()
 		if err := proto.Unmarshal(payload, &sb); err != nil {
@@ -124,7 +125,7 @@ func TestBallotRefusals(t *testing.T) {
 	refused(t, tn, size, cast(election.SignBallot(f.creds[0], &b)), codes.InvalidArgument, "BALLOT_PROOFS", election.CheckBallotProofs)
 
 	// A challenge whose nonces do not open the ciphertexts.
-	var sp recountv1.SpoiledBallot
+	var sp recordv1.SpoiledBallot
 	if err := proto.Unmarshal(f.ballot(t, 1).Challenge().Payload, &sp); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func TestBallotRefusals(t *testing.T) {
 	size = tn.size()
 
 	// Trustee entries: a forged signature, and a ceremony entry after the key.
-	var ts recountv1.TrusteeSigned
+	var ts recordv1.TrusteeSigned
 	ts.Trustee, ts.Body, ts.Signature = 1, []byte{}, make([]byte, 64)
 	_, err = tn.anon.Trustee.PostPartialDecryption(ctx, &recountv1.PostPartialDecryptionRequest{Payload: mustMarshal(t, &ts)})
 	refused(t, tn, size, err, codes.FailedPrecondition, node.ReasonWrongPhase, 0)

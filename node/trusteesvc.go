@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 )
@@ -16,7 +17,7 @@ import (
 
 // signer returns the trustee named in a TrusteeSigned payload, without checking anything (Admit does).
 func signer(payload []byte) (int, error) {
-	var ts recountv1.TrusteeSigned
+	var ts recordv1.TrusteeSigned
 	if err := proto.Unmarshal(payload, &ts); err != nil {
 		return 0, refusal(codes.InvalidArgument, ReasonBadRequest, nil, "the payload is not a TrusteeSigned message: %v", err)
 	}
@@ -25,8 +26,8 @@ func signer(payload []byte) (int, error) {
 
 // revealRecipient returns the recipient named in a KEY_REVEAL payload, without checking anything.
 func revealRecipient(payload []byte) (int, bool) {
-	var ts recountv1.TrusteeSigned
-	var r recountv1.KeyReveal
+	var ts recordv1.TrusteeSigned
+	var r recordv1.KeyReveal
 	if proto.Unmarshal(payload, &ts) != nil || proto.Unmarshal(ts.Body, &r) != nil {
 		return 0, false
 	}

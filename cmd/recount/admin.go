@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/node"
@@ -67,7 +68,7 @@ func readManifest(path string, trusteeFiles []string) (*election.Manifest, error
 	if len(trusteeFiles) == 0 {
 		return election.ManifestFromJSON(data)
 	}
-	var pb recountv1.Manifest
+	var pb recordv1.Manifest
 	if err := protojson.Unmarshal(data, &pb); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", election.ErrManifest, path, err)
 	}
@@ -79,7 +80,7 @@ func readManifest(path string, trusteeFiles []string) (*election.Manifest, error
 		if err != nil {
 			return nil, err
 		}
-		var t recountv1.Trustee
+		var t recordv1.Trustee
 		if err := protojson.Unmarshal(b, &t); err != nil {
 			return nil, fmt.Errorf("trustee file %s: %v", f, err)
 		}
@@ -95,7 +96,7 @@ func (l *listFlag) String() string     { return fmt.Sprint(*l) }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 func adminCreate(fs *flag.FlagSet) func(context.Context, []string) error {
-	manifest := fs.String("manifest", "", "the manifest, a JSON file (the protobuf JSON form of recount.v1.Manifest)")
+	manifest := fs.String("manifest", "", "the manifest, a JSON file (the protobuf JSON form of recount.record.v1.Manifest)")
 	var trustees listFlag
 	fs.Var(&trustees, "trustee", "a trustee's public keys, as printed by `recount trustee init` (repeat, in order: trustee 1, 2, ...)")
 	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
@@ -327,7 +328,7 @@ func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
 }
 
 // readResult reads the board's Result and EncryptedTally entries.
-func readResult(ctx context.Context, c *node.Client) (*recountv1.Result, int, error) {
+func readResult(ctx context.Context, c *node.Client) (*recordv1.Result, int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{})
@@ -345,13 +346,13 @@ func readResult(ctx context.Context, c *node.Client) (*recountv1.Result, int, er
 		}
 		switch e.Kind {
 		case election.KindEncryptedTally:
-			var et recountv1.EncryptedTally
+			var et recordv1.EncryptedTally
 			if err := proto.Unmarshal(e.Payload, &et); err != nil {
 				return nil, 0, err
 			}
 			counted = len(et.Counted)
 		case election.KindResult:
-			var r recountv1.Result
+			var r recordv1.Result
 			if err := proto.Unmarshal(e.Payload, &r); err != nil {
 				return nil, 0, err
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger"
@@ -74,25 +75,25 @@ func demoSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 }
 
 // demoManifest is the demo's election: three contests, one of each rule.
-func demoManifest() *recountv1.Manifest {
-	opts := func(ids ...string) []*recountv1.Option {
-		var o []*recountv1.Option
+func demoManifest() *recordv1.Manifest {
+	opts := func(ids ...string) []*recordv1.Option {
+		var o []*recordv1.Option
 		for i := 0; i < len(ids); i += 2 {
-			o = append(o, &recountv1.Option{Id: ids[i], Title: ids[i+1]})
+			o = append(o, &recordv1.Option{Id: ids[i], Title: ids[i+1]})
 		}
 		return o
 	}
 	now := time.Now().Unix()
-	return &recountv1.Manifest{
+	return &recordv1.Manifest{
 		Version: election.ManifestVersion, ElectionRef: fmt.Sprintf("demo-%d", now), Title: "Recount demo: Springfield 2026",
 		OpensAt: now - 60, ClosesAt: now + 3600, Threshold: 2,
-		Contests: []*recountv1.Contest{
-			{Id: "mayor", Title: "Mayor", Rule: &recountv1.Contest_Exactly{Exactly: &recountv1.ExactlyRule{K: 1}},
+		Contests: []*recordv1.Contest{
+			{Id: "mayor", Title: "Mayor", Rule: &recordv1.Contest_Exactly{Exactly: &recordv1.ExactlyRule{K: 1}},
 				Options: opts("ada", "Ada Lovelace", "alan", "Alan Turing", "grace", "Grace Hopper", "claude", "Claude Shannon")},
-			{Id: "council", Title: "City council", Rule: &recountv1.Contest_Approval{Approval: &recountv1.ApprovalRule{Min: 0, Max: 3}},
+			{Id: "council", Title: "City council", Rule: &recordv1.Contest_Approval{Approval: &recordv1.ApprovalRule{Min: 0, Max: 3}},
 				Options: opts("barbara", "Barbara Liskov", "edsger", "Edsger Dijkstra", "donald", "Donald Knuth",
 					"frances", "Frances Allen", "ken", "Ken Thompson", "radia", "Radia Perlman")},
-			{Id: "budget", Title: "Participatory budget", Rule: &recountv1.Contest_Score{Score: &recountv1.ScoreRule{MaxScore: 5, MaxTotal: 12}},
+			{Id: "budget", Title: "Participatory budget", Rule: &recordv1.Contest_Score{Score: &recordv1.ScoreRule{MaxScore: 5, MaxTotal: 12}},
 				Options: opts("park", "A new park", "library", "Library hours", "bikes", "Bike lanes", "wifi", "Public wifi")},
 		},
 	}
@@ -349,10 +350,10 @@ var demoKDF *trustee.KDFParams
 
 // makeTrustees creates the three trustees' stores, each sealed under its own passphrase (in parallel: the key
 // derivation is meant to be slow).
-func (d *demo) makeTrustees() ([]*trustee.Store, []*recountv1.Trustee, error) {
+func (d *demo) makeTrustees() ([]*trustee.Store, []*recordv1.Trustee, error) {
 	names := []string{"Trustee 1 (the university)", "Trustee 2 (the bar association)", "Trustee 3 (the press club)"}
 	stores := make([]*trustee.Store, len(names))
-	pubs := make([]*recountv1.Trustee, len(names))
+	pubs := make([]*recordv1.Trustee, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {

@@ -14,7 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/node"
@@ -59,20 +59,20 @@ func recordDocFacts(t *testing.T) []string {
 
 	// OPEN and RESULT, whole.
 	add("%s", indentLines(hex.Dump(entries[9].Payload), "    "))
-	var open recountv1.PollsOpen
+	var open recordv1.PollsOpen
 	unmarshalDoc(t, entries[9].Payload, &open)
 	add("`time` = %d", open.Time)
 	add("%s", indentLines(hex.Dump(entries[19].Payload), "    "))
 
 	// A trustee-signed entry: trustee 1's verdict.
-	var ts recountv1.TrusteeSigned
+	var ts recordv1.TrusteeSigned
 	unmarshalDoc(t, entries[5].Payload, &ts)
 	msg := []byte("recount/trustee-signed/v1\x00")
 	msg = binary.BigEndian.AppendUint32(msg, uint32(election.KindKeyVerdict))
 	msg = append(msg, id[:]...)
 	msg = binary.BigEndian.AppendUint32(msg, ts.Trustee)
 	msg = append(msg, ts.Body...)
-	var m recountv1.Manifest
+	var m recordv1.Manifest
 	unmarshalDoc(t, entries[0].Payload, &m)
 	if ts.Trustee != 1 || len(ts.Body) != 0 || !ed25519.Verify(m.Trustees[0].SigningKey, msg, ts.Signature) {
 		t.Fatal("entry 5 is not trustee 1's empty verdict, signed as docs/record.md says")
@@ -83,9 +83,9 @@ func recordDocFacts(t *testing.T) []string {
 	// A ballot: tracking code and signature.
 	code := sha256.Sum256(entries[12].Payload)
 	add("    tracking code = SHA-256(payload of entry 12)\n                  = %x\n    shown as        %s", code, election.HumanTrackingCode(code))
-	var sb recountv1.SignedBallot
+	var sb recordv1.SignedBallot
 	unmarshalDoc(t, entries[12].Payload, &sb)
-	var ballot recountv1.Ballot
+	var ballot recordv1.Ballot
 	unmarshalDoc(t, sb.Ballot, &ballot)
 	if !ed25519.Verify(ballot.Credential, append([]byte("recount/ballot/v1\x00"), sb.Ballot...), sb.Signature) || !bytes.Equal(ballot.Election, id[:]) {
 		t.Fatal("entry 12's signature or election is not as docs/record.md says")
@@ -94,7 +94,7 @@ func recordDocFacts(t *testing.T) []string {
 	add("the `Ballot` is %d bytes, the signature 64; the ballot holds 5 ciphertexts (64 bytes each), 5 option proofs of 128 bytes (two branches each), and 2 total proofs: 64 bytes for exactly 1 of 2 (one branch), 192 bytes for 0 to 2 of 3 (three branches)", len(sb.Ballot))
 
 	// The tally.
-	var et recountv1.EncryptedTally
+	var et recordv1.EncryptedTally
 	unmarshalDoc(t, entries[16].Payload, &et)
 	add("`counted` = %v", et.Counted)
 

@@ -6,12 +6,12 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 )
 
 // tallyOf pairs a Result entry with the manifest's contests and options.
-func tallyOf(m *election.Manifest, r *recountv1.Result) *election.Tally {
+func tallyOf(m *election.Manifest, r *recordv1.Result) *election.Tally {
 	t := &election.Tally{}
 	for _, j := range r.Trustees {
 		t.Trustees = append(t.Trustees, int(j))
@@ -31,13 +31,13 @@ func tallyOf(m *election.Manifest, r *recountv1.Result) *election.Tally {
 }
 
 // ruleText describes a contest's rule for people.
-func ruleText(c *recountv1.Contest) string {
+func ruleText(c *recordv1.Contest) string {
 	switch r := c.Rule.(type) {
-	case *recountv1.Contest_Exactly:
+	case *recordv1.Contest_Exactly:
 		return fmt.Sprintf("choose exactly %d", r.Exactly.K)
-	case *recountv1.Contest_Approval:
+	case *recordv1.Contest_Approval:
 		return fmt.Sprintf("approve %d to %d", r.Approval.Min, r.Approval.Max)
-	case *recountv1.Contest_Score:
+	case *recordv1.Contest_Score:
 		if r.Score.MaxTotal > 0 {
 			return fmt.Sprintf("score 0..%d each, at most %d in all", r.Score.MaxScore, r.Score.MaxTotal)
 		}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
@@ -36,16 +36,16 @@ var smallReceipts = map[string]string{
 
 // smallManifest is the small record's manifest: a yes/no question and an approval vote of up to 2 of 3. Its
 // window is the 12 hours from the last hour started, so that the polls open inside it.
-func smallManifest() *recountv1.Manifest {
+func smallManifest() *recordv1.Manifest {
 	opens := time.Now().Truncate(time.Hour).Unix()
-	return &recountv1.Manifest{
+	return &recordv1.Manifest{
 		Version: election.ManifestVersion, ElectionRef: "small-2026", Title: "Small example election",
 		OpensAt: opens, ClosesAt: opens + 12*3600,
-		Contests: []*recountv1.Contest{
-			{Id: "question", Title: "Adopt the proposal?", Options: []*recountv1.Option{{Id: "yes", Title: "Yes"}, {Id: "no", Title: "No"}},
-				Rule: &recountv1.Contest_Exactly{Exactly: &recountv1.ExactlyRule{K: 1}}},
-			{Id: "committee", Title: "Committee", Options: []*recountv1.Option{{Id: "ada", Title: "Ada"}, {Id: "brook", Title: "Brook"}, {Id: "cyd", Title: "Cyd"}},
-				Rule: &recountv1.Contest_Approval{Approval: &recountv1.ApprovalRule{Min: 0, Max: 2}}},
+		Contests: []*recordv1.Contest{
+			{Id: "question", Title: "Adopt the proposal?", Options: []*recordv1.Option{{Id: "yes", Title: "Yes"}, {Id: "no", Title: "No"}},
+				Rule: &recordv1.Contest_Exactly{Exactly: &recordv1.ExactlyRule{K: 1}}},
+			{Id: "committee", Title: "Committee", Options: []*recordv1.Option{{Id: "ada", Title: "Ada"}, {Id: "brook", Title: "Brook"}, {Id: "cyd", Title: "Cyd"}},
+				Rule: &recordv1.Contest_Approval{Approval: &recordv1.ApprovalRule{Min: 0, Max: 2}}},
 		},
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
@@ -135,7 +135,7 @@ func TestVerifyIOError(t *testing.T) {
 func TestVerifySemanticFailure(t *testing.T) {
 	entries := readEntries(t, readFile(t, smallRecord))
 	last := len(entries) - 1
-	var res recountv1.Result
+	var res recordv1.Result
 	if err := proto.Unmarshal(entries[last].Payload, &res); err != nil {
 		t.Fatal(err)
 	}

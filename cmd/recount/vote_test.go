@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
@@ -135,7 +136,7 @@ func (ln *lossyNode) StreamEntries(req *recountv1.StreamEntriesRequest, stream g
 		if err != nil {
 			return err
 		}
-		if err := stream.Send(&recountv1.StreamEntriesResponse{Index: e.Index, Kind: recountv1.EntryKind(e.Kind), Payload: e.Payload}); err != nil {
+		if err := stream.Send(&recountv1.StreamEntriesResponse{Index: e.Index, Kind: recordv1.EntryKind(e.Kind), Payload: e.Payload}); err != nil {
 			return err
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/recount-vote/recount/crypto/dkg"
@@ -26,29 +26,29 @@ type Config struct {
 	Challenges          int   // this many voters challenge a ballot before casting
 	Absent              []int // trustees who do not decrypt
 	// Manifest overrides the default contests (Mixed) when set; its trustees are filled in.
-	Manifest *recountv1.Manifest
+	Manifest *recordv1.Manifest
 	// Seed makes the voters' choices repeatable. Cryptographic randomness always comes from crypto/rand.
 	Seed uint64
 }
 
 // Mixed returns a manifest with a 1-of-5 contest, an approval contest of up to 3 of 6, and a score contest 0..5
 // over 4 options with a total of at most 12.
-func Mixed() *recountv1.Manifest {
-	opts := func(prefix string, n int) []*recountv1.Option {
-		var o []*recountv1.Option
+func Mixed() *recordv1.Manifest {
+	opts := func(prefix string, n int) []*recordv1.Option {
+		var o []*recordv1.Option
 		for i := 1; i <= n; i++ {
-			o = append(o, &recountv1.Option{Id: fmt.Sprintf("%s-%d", prefix, i), Title: fmt.Sprintf("%s %d", prefix, i)})
+			o = append(o, &recordv1.Option{Id: fmt.Sprintf("%s-%d", prefix, i), Title: fmt.Sprintf("%s %d", prefix, i)})
 		}
 		return o
 	}
 	now := time.Now().Unix()
-	return &recountv1.Manifest{
+	return &recordv1.Manifest{
 		Version: election.ManifestVersion, ElectionRef: "test-election", Title: "Test election",
 		OpensAt: now - 60, ClosesAt: now + 3600,
-		Contests: []*recountv1.Contest{
-			{Id: "mayor", Title: "Mayor", Options: opts("candidate", 5), Rule: &recountv1.Contest_Exactly{Exactly: &recountv1.ExactlyRule{K: 1}}},
-			{Id: "council", Title: "Council", Options: opts("member", 6), Rule: &recountv1.Contest_Approval{Approval: &recountv1.ApprovalRule{Min: 0, Max: 3}}},
-			{Id: "budget", Title: "Budget", Options: opts("project", 4), Rule: &recountv1.Contest_Score{Score: &recountv1.ScoreRule{MaxScore: 5, MaxTotal: 12}}},
+		Contests: []*recordv1.Contest{
+			{Id: "mayor", Title: "Mayor", Options: opts("candidate", 5), Rule: &recordv1.Contest_Exactly{Exactly: &recordv1.ExactlyRule{K: 1}}},
+			{Id: "council", Title: "Council", Options: opts("member", 6), Rule: &recordv1.Contest_Approval{Approval: &recordv1.ApprovalRule{Min: 0, Max: 3}}},
+			{Id: "budget", Title: "Budget", Options: opts("project", 4), Rule: &recordv1.Contest_Score{Score: &recordv1.ScoreRule{MaxScore: 5, MaxTotal: 12}}},
 		},
 	}
 }
@@ -375,9 +375,9 @@ func TallyOf(m *election.Manifest, entries []election.Entry, counted []uint64) (
 			}
 		}
 	}
-	pb := &recountv1.EncryptedTally{Counted: counted}
+	pb := &recordv1.EncryptedTally{Counted: counted}
 	for c := range sums {
-		ct := &recountv1.ContestTally{}
+		ct := &recordv1.ContestTally{}
 		for _, sum := range sums[c] {
 			ct.Ciphertexts = append(ct.Ciphertexts, sum.Bytes())
 		}

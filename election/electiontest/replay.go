@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 )
 
@@ -26,7 +26,7 @@ import (
 // field given twice (a reader keeps the last), and the ballot's length as an overlong varint. None of them
 // changes a byte that the signature covers.
 func ReencodedSignedBallots(payload []byte) (map[string][]byte, error) {
-	var sb recountv1.SignedBallot
+	var sb recordv1.SignedBallot
 	if err := proto.Unmarshal(payload, &sb); err != nil {
 		return nil, fmt.Errorf("reencode: %w", err)
 	}
@@ -50,7 +50,7 @@ func ReencodedSignedBallots(payload []byte) (map[string][]byte, error) {
 
 // SignedBallotOf returns the SignedBallot a SpoiledBallot payload carries: the ballot that was challenged.
 func SignedBallotOf(spoiled []byte) ([]byte, error) {
-	var sp recountv1.SpoiledBallot
+	var sp recordv1.SpoiledBallot
 	if err := proto.Unmarshal(spoiled, &sp); err != nil {
 		return nil, fmt.Errorf("spoiled ballot: %w", err)
 	}
@@ -62,7 +62,7 @@ func SignedBallotOf(spoiled []byte) ([]byte, error) {
 // (Ed25519 signing is deterministic, so an honest client never does). It stands for every way of giving a ballot
 // already on the board a new tracking code with its content unchanged.
 func SignAgain(cred *election.Credential, payload []byte) ([]byte, error) {
-	var sb recountv1.SignedBallot
+	var sb recordv1.SignedBallot
 	if err := proto.Unmarshal(payload, &sb); err != nil {
 		return nil, fmt.Errorf("sign again: %w", err)
 	}
@@ -102,5 +102,5 @@ func SignAgain(cred *election.Credential, payload []byte) ([]byte, error) {
 	if string(sig) == string(sb.Signature) {
 		return nil, fmt.Errorf("sign again: the same signature came out")
 	}
-	return proto.MarshalOptions{Deterministic: true}.Marshal(&recountv1.SignedBallot{Ballot: sb.Ballot, Signature: sig})
+	return proto.MarshalOptions{Deterministic: true}.Marshal(&recordv1.SignedBallot{Ballot: sb.Ballot, Signature: sig})
 }

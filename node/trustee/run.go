@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/crypto/dkg"
 	"github.com/recount-vote/recount/crypto/group"
@@ -184,7 +185,7 @@ func (r *runner) receive(ctx context.Context, entries chan<- *recountv1.StreamEn
 	}
 }
 
-func isBallot(k recountv1.EntryKind) bool {
+func isBallot(k recordv1.EntryKind) bool {
 	return k == election.KindBallot || k == election.KindSpoiledBallot
 }
 

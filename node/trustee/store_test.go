@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/crypto/group"
 	"github.com/recount-vote/recount/election"
@@ -124,7 +125,7 @@ func TestRunPostsTheStoredCommitment(t *testing.T) {
 	defer s.Close()
 	pb := electiontest.Mixed()
 	pb.Threshold = 1
-	pb.Trustees = []*recountv1.Trustee{keys.Public(1, "Trustee 1")}
+	pb.Trustees = []*recordv1.Trustee{keys.Public(1, "Trustee 1")}
 	m, err := election.NewManifest(pb)
 	if err != nil {
 		t.Fatal(err)

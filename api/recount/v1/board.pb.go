@@ -7,6 +7,7 @@
 package recountv1
 
 import (
+	v1 "github.com/recount-vote/recount/api/recount/record/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -175,7 +176,7 @@ func (x *StreamEntriesRequest) GetFollow() bool {
 type StreamEntriesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Kind          EntryKind              `protobuf:"varint,2,opt,name=kind,proto3,enum=recount.v1.EntryKind" json:"kind,omitempty"`
+	Kind          v1.EntryKind           `protobuf:"varint,2,opt,name=kind,proto3,enum=recount.record.v1.EntryKind" json:"kind,omitempty"`
 	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -218,11 +219,11 @@ func (x *StreamEntriesResponse) GetIndex() uint64 {
 	return 0
 }
 
-func (x *StreamEntriesResponse) GetKind() EntryKind {
+func (x *StreamEntriesResponse) GetKind() v1.EntryKind {
 	if x != nil {
 		return x.Kind
 	}
-	return EntryKind_ENTRY_KIND_UNSPECIFIED
+	return v1.EntryKind(0)
 }
 
 func (x *StreamEntriesResponse) GetPayload() []byte {
@@ -545,7 +546,7 @@ var File_recount_v1_board_proto protoreflect.FileDescriptor
 const file_recount_v1_board_proto_rawDesc = "" +
 	"\n" +
 	"\x16recount/v1/board.proto\x12\n" +
-	"recount.v1\x1a\x17recount/v1/record.proto\"*\n" +
+	"recount.v1\x1a\x1erecount/record/v1/record.proto\"*\n" +
 	"\x14GetCheckpointRequest\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x04R\x04size\"Z\n" +
 	"\x15GetCheckpointResponse\x12\x1e\n" +
@@ -555,10 +556,10 @@ const file_recount_v1_board_proto_rawDesc = "" +
 	"\fverifier_key\x18\x02 \x01(\tR\vverifierKey\"B\n" +
 	"\x14StreamEntriesRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x16\n" +
-	"\x06follow\x18\x02 \x01(\bR\x06follow\"r\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06follow\"y\n" +
 	"\x15StreamEntriesResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\x12)\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x15.recount.v1.EntryKindR\x04kind\x12\x18\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x120\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1c.recount.record.v1.EntryKindR\x04kind\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\"M\n" +
 	"\x18GetInclusionProofRequest\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1b\n" +
@@ -612,10 +613,10 @@ var file_recount_v1_board_proto_goTypes = []any{
 	(*GetConsistencyProofResponse)(nil), // 7: recount.v1.GetConsistencyProofResponse
 	(*ExportRequest)(nil),               // 8: recount.v1.ExportRequest
 	(*ExportResponse)(nil),              // 9: recount.v1.ExportResponse
-	(EntryKind)(0),                      // 10: recount.v1.EntryKind
+	(v1.EntryKind)(0),                   // 10: recount.record.v1.EntryKind
 }
 var file_recount_v1_board_proto_depIdxs = []int32{
-	10, // 0: recount.v1.StreamEntriesResponse.kind:type_name -> recount.v1.EntryKind
+	10, // 0: recount.v1.StreamEntriesResponse.kind:type_name -> recount.record.v1.EntryKind
 	0,  // 1: recount.v1.BoardService.GetCheckpoint:input_type -> recount.v1.GetCheckpointRequest
 	2,  // 2: recount.v1.BoardService.StreamEntries:input_type -> recount.v1.StreamEntriesRequest
 	4,  // 3: recount.v1.BoardService.GetInclusionProof:input_type -> recount.v1.GetInclusionProofRequest
@@ -638,7 +639,6 @@ func file_recount_v1_board_proto_init() {
 	if File_recount_v1_board_proto != nil {
 		return
 	}
-	file_recount_v1_record_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

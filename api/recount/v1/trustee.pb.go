@@ -7,6 +7,7 @@
 package recountv1
 
 import (
+	v1 "github.com/recount-vote/recount/api/recount/record/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -23,7 +24,7 @@ const (
 
 type PostCeremonyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Kind  EntryKind              `protobuf:"varint,1,opt,name=kind,proto3,enum=recount.v1.EntryKind" json:"kind,omitempty"`
+	Kind  v1.EntryKind           `protobuf:"varint,1,opt,name=kind,proto3,enum=recount.record.v1.EntryKind" json:"kind,omitempty"`
 	// A TrusteeSigned payload.
 	Payload       []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -60,11 +61,11 @@ func (*PostCeremonyRequest) Descriptor() ([]byte, []int) {
 	return file_recount_v1_trustee_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *PostCeremonyRequest) GetKind() EntryKind {
+func (x *PostCeremonyRequest) GetKind() v1.EntryKind {
 	if x != nil {
 		return x.Kind
 	}
-	return EntryKind_ENTRY_KIND_UNSPECIFIED
+	return v1.EntryKind(0)
 }
 
 func (x *PostCeremonyRequest) GetPayload() []byte {
@@ -212,9 +213,9 @@ var File_recount_v1_trustee_proto protoreflect.FileDescriptor
 const file_recount_v1_trustee_proto_rawDesc = "" +
 	"\n" +
 	"\x18recount/v1/trustee.proto\x12\n" +
-	"recount.v1\x1a\x17recount/v1/record.proto\"Z\n" +
-	"\x13PostCeremonyRequest\x12)\n" +
-	"\x04kind\x18\x01 \x01(\x0e2\x15.recount.v1.EntryKindR\x04kind\x12\x18\n" +
+	"recount.v1\x1a\x1erecount/record/v1/record.proto\"a\n" +
+	"\x13PostCeremonyRequest\x120\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1c.recount.record.v1.EntryKindR\x04kind\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\",\n" +
 	"\x14PostCeremonyResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"8\n" +
@@ -244,10 +245,10 @@ var file_recount_v1_trustee_proto_goTypes = []any{
 	(*PostCeremonyResponse)(nil),          // 1: recount.v1.PostCeremonyResponse
 	(*PostPartialDecryptionRequest)(nil),  // 2: recount.v1.PostPartialDecryptionRequest
 	(*PostPartialDecryptionResponse)(nil), // 3: recount.v1.PostPartialDecryptionResponse
-	(EntryKind)(0),                        // 4: recount.v1.EntryKind
+	(v1.EntryKind)(0),                     // 4: recount.record.v1.EntryKind
 }
 var file_recount_v1_trustee_proto_depIdxs = []int32{
-	4, // 0: recount.v1.PostCeremonyRequest.kind:type_name -> recount.v1.EntryKind
+	4, // 0: recount.v1.PostCeremonyRequest.kind:type_name -> recount.record.v1.EntryKind
 	0, // 1: recount.v1.TrusteeService.PostCeremony:input_type -> recount.v1.PostCeremonyRequest
 	2, // 2: recount.v1.TrusteeService.PostPartialDecryption:input_type -> recount.v1.PostPartialDecryptionRequest
 	1, // 3: recount.v1.TrusteeService.PostCeremony:output_type -> recount.v1.PostCeremonyResponse
@@ -264,7 +265,6 @@ func file_recount_v1_trustee_proto_init() {
 	if File_recount_v1_trustee_proto != nil {
 		return
 	}
-	file_recount_v1_record_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -10,9 +10,9 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        (unknown)
-// source: recount/v1/record.proto
+// source: recount/record/v1/record.proto
 
-package recountv1
+package recordv1
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -109,11 +109,11 @@ func (x EntryKind) String() string {
 }
 
 func (EntryKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_recount_v1_record_proto_enumTypes[0].Descriptor()
+	return file_recount_record_v1_record_proto_enumTypes[0].Descriptor()
 }
 
 func (EntryKind) Type() protoreflect.EnumType {
-	return &file_recount_v1_record_proto_enumTypes[0]
+	return &file_recount_record_v1_record_proto_enumTypes[0]
 }
 
 func (x EntryKind) Number() protoreflect.EnumNumber {
@@ -122,7 +122,7 @@ func (x EntryKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EntryKind.Descriptor instead.
 func (EntryKind) EnumDescriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{0}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{0}
 }
 
 // Manifest describes the election. Its serialized bytes, as stored in entry 0, hash (SHA-256) to the election's
@@ -150,7 +150,7 @@ type Manifest struct {
 
 func (x *Manifest) Reset() {
 	*x = Manifest{}
-	mi := &file_recount_v1_record_proto_msgTypes[0]
+	mi := &file_recount_record_v1_record_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -162,7 +162,7 @@ func (x *Manifest) String() string {
 func (*Manifest) ProtoMessage() {}
 
 func (x *Manifest) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[0]
+	mi := &file_recount_record_v1_record_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -175,7 +175,7 @@ func (x *Manifest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Manifest.ProtoReflect.Descriptor instead.
 func (*Manifest) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{0}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Manifest) GetVersion() string {
@@ -252,7 +252,7 @@ type Contest struct {
 
 func (x *Contest) Reset() {
 	*x = Contest{}
-	mi := &file_recount_v1_record_proto_msgTypes[1]
+	mi := &file_recount_record_v1_record_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -264,7 +264,7 @@ func (x *Contest) String() string {
 func (*Contest) ProtoMessage() {}
 
 func (x *Contest) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[1]
+	mi := &file_recount_record_v1_record_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -277,7 +277,7 @@ func (x *Contest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contest.ProtoReflect.Descriptor instead.
 func (*Contest) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{1}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Contest) GetId() string {
@@ -370,7 +370,7 @@ type Option struct {
 
 func (x *Option) Reset() {
 	*x = Option{}
-	mi := &file_recount_v1_record_proto_msgTypes[2]
+	mi := &file_recount_record_v1_record_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -382,7 +382,7 @@ func (x *Option) String() string {
 func (*Option) ProtoMessage() {}
 
 func (x *Option) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[2]
+	mi := &file_recount_record_v1_record_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -395,7 +395,7 @@ func (x *Option) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Option.ProtoReflect.Descriptor instead.
 func (*Option) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{2}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Option) GetId() string {
@@ -421,7 +421,7 @@ type ExactlyRule struct {
 
 func (x *ExactlyRule) Reset() {
 	*x = ExactlyRule{}
-	mi := &file_recount_v1_record_proto_msgTypes[3]
+	mi := &file_recount_record_v1_record_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +433,7 @@ func (x *ExactlyRule) String() string {
 func (*ExactlyRule) ProtoMessage() {}
 
 func (x *ExactlyRule) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[3]
+	mi := &file_recount_record_v1_record_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +446,7 @@ func (x *ExactlyRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExactlyRule.ProtoReflect.Descriptor instead.
 func (*ExactlyRule) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{3}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ExactlyRule) GetK() uint32 {
@@ -466,7 +466,7 @@ type ApprovalRule struct {
 
 func (x *ApprovalRule) Reset() {
 	*x = ApprovalRule{}
-	mi := &file_recount_v1_record_proto_msgTypes[4]
+	mi := &file_recount_record_v1_record_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +478,7 @@ func (x *ApprovalRule) String() string {
 func (*ApprovalRule) ProtoMessage() {}
 
 func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[4]
+	mi := &file_recount_record_v1_record_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +491,7 @@ func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalRule.ProtoReflect.Descriptor instead.
 func (*ApprovalRule) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{4}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ApprovalRule) GetMin() uint32 {
@@ -519,7 +519,7 @@ type ScoreRule struct {
 
 func (x *ScoreRule) Reset() {
 	*x = ScoreRule{}
-	mi := &file_recount_v1_record_proto_msgTypes[5]
+	mi := &file_recount_record_v1_record_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -531,7 +531,7 @@ func (x *ScoreRule) String() string {
 func (*ScoreRule) ProtoMessage() {}
 
 func (x *ScoreRule) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[5]
+	mi := &file_recount_record_v1_record_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -544,7 +544,7 @@ func (x *ScoreRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreRule.ProtoReflect.Descriptor instead.
 func (*ScoreRule) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{5}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ScoreRule) GetMaxScore() uint32 {
@@ -577,7 +577,7 @@ type Trustee struct {
 
 func (x *Trustee) Reset() {
 	*x = Trustee{}
-	mi := &file_recount_v1_record_proto_msgTypes[6]
+	mi := &file_recount_record_v1_record_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +589,7 @@ func (x *Trustee) String() string {
 func (*Trustee) ProtoMessage() {}
 
 func (x *Trustee) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[6]
+	mi := &file_recount_record_v1_record_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +602,7 @@ func (x *Trustee) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trustee.ProtoReflect.Descriptor instead.
 func (*Trustee) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{6}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Trustee) GetIndex() uint32 {
@@ -644,7 +644,7 @@ type CredentialList struct {
 
 func (x *CredentialList) Reset() {
 	*x = CredentialList{}
-	mi := &file_recount_v1_record_proto_msgTypes[7]
+	mi := &file_recount_record_v1_record_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +656,7 @@ func (x *CredentialList) String() string {
 func (*CredentialList) ProtoMessage() {}
 
 func (x *CredentialList) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[7]
+	mi := &file_recount_record_v1_record_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +669,7 @@ func (x *CredentialList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CredentialList.ProtoReflect.Descriptor instead.
 func (*CredentialList) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{7}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CredentialList) GetPublicKeys() [][]byte {
@@ -693,7 +693,7 @@ type TrusteeSigned struct {
 
 func (x *TrusteeSigned) Reset() {
 	*x = TrusteeSigned{}
-	mi := &file_recount_v1_record_proto_msgTypes[8]
+	mi := &file_recount_record_v1_record_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +705,7 @@ func (x *TrusteeSigned) String() string {
 func (*TrusteeSigned) ProtoMessage() {}
 
 func (x *TrusteeSigned) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[8]
+	mi := &file_recount_record_v1_record_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +718,7 @@ func (x *TrusteeSigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrusteeSigned.ProtoReflect.Descriptor instead.
 func (*TrusteeSigned) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{8}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TrusteeSigned) GetTrustee() uint32 {
@@ -758,7 +758,7 @@ type KeyCommitment struct {
 
 func (x *KeyCommitment) Reset() {
 	*x = KeyCommitment{}
-	mi := &file_recount_v1_record_proto_msgTypes[9]
+	mi := &file_recount_record_v1_record_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +770,7 @@ func (x *KeyCommitment) String() string {
 func (*KeyCommitment) ProtoMessage() {}
 
 func (x *KeyCommitment) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[9]
+	mi := &file_recount_record_v1_record_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +783,7 @@ func (x *KeyCommitment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyCommitment.ProtoReflect.Descriptor instead.
 func (*KeyCommitment) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{9}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *KeyCommitment) GetCoefficients() [][]byte {
@@ -820,7 +820,7 @@ type EncryptedShare struct {
 
 func (x *EncryptedShare) Reset() {
 	*x = EncryptedShare{}
-	mi := &file_recount_v1_record_proto_msgTypes[10]
+	mi := &file_recount_record_v1_record_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +832,7 @@ func (x *EncryptedShare) String() string {
 func (*EncryptedShare) ProtoMessage() {}
 
 func (x *EncryptedShare) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[10]
+	mi := &file_recount_record_v1_record_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +845,7 @@ func (x *EncryptedShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptedShare.ProtoReflect.Descriptor instead.
 func (*EncryptedShare) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{10}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *EncryptedShare) GetRecipient() uint32 {
@@ -880,7 +880,7 @@ type KeyVerdict struct {
 
 func (x *KeyVerdict) Reset() {
 	*x = KeyVerdict{}
-	mi := &file_recount_v1_record_proto_msgTypes[11]
+	mi := &file_recount_record_v1_record_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +892,7 @@ func (x *KeyVerdict) String() string {
 func (*KeyVerdict) ProtoMessage() {}
 
 func (x *KeyVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[11]
+	mi := &file_recount_record_v1_record_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +905,7 @@ func (x *KeyVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyVerdict.ProtoReflect.Descriptor instead.
 func (*KeyVerdict) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{11}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *KeyVerdict) GetComplaints() []uint32 {
@@ -926,7 +926,7 @@ type KeyReveal struct {
 
 func (x *KeyReveal) Reset() {
 	*x = KeyReveal{}
-	mi := &file_recount_v1_record_proto_msgTypes[12]
+	mi := &file_recount_record_v1_record_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +938,7 @@ func (x *KeyReveal) String() string {
 func (*KeyReveal) ProtoMessage() {}
 
 func (x *KeyReveal) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[12]
+	mi := &file_recount_record_v1_record_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +951,7 @@ func (x *KeyReveal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyReveal.ProtoReflect.Descriptor instead.
 func (*KeyReveal) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{12}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *KeyReveal) GetRecipient() uint32 {
@@ -983,7 +983,7 @@ type ElectionKey struct {
 
 func (x *ElectionKey) Reset() {
 	*x = ElectionKey{}
-	mi := &file_recount_v1_record_proto_msgTypes[13]
+	mi := &file_recount_record_v1_record_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +995,7 @@ func (x *ElectionKey) String() string {
 func (*ElectionKey) ProtoMessage() {}
 
 func (x *ElectionKey) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[13]
+	mi := &file_recount_record_v1_record_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1008,7 @@ func (x *ElectionKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ElectionKey.ProtoReflect.Descriptor instead.
 func (*ElectionKey) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{13}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ElectionKey) GetQualified() []uint32 {
@@ -1042,7 +1042,7 @@ type PollsOpen struct {
 
 func (x *PollsOpen) Reset() {
 	*x = PollsOpen{}
-	mi := &file_recount_v1_record_proto_msgTypes[14]
+	mi := &file_recount_record_v1_record_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1054,7 @@ func (x *PollsOpen) String() string {
 func (*PollsOpen) ProtoMessage() {}
 
 func (x *PollsOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[14]
+	mi := &file_recount_record_v1_record_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1067,7 @@ func (x *PollsOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollsOpen.ProtoReflect.Descriptor instead.
 func (*PollsOpen) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{14}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PollsOpen) GetTime() int64 {
@@ -1086,7 +1086,7 @@ type PollsClosed struct {
 
 func (x *PollsClosed) Reset() {
 	*x = PollsClosed{}
-	mi := &file_recount_v1_record_proto_msgTypes[15]
+	mi := &file_recount_record_v1_record_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1098,7 @@ func (x *PollsClosed) String() string {
 func (*PollsClosed) ProtoMessage() {}
 
 func (x *PollsClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[15]
+	mi := &file_recount_record_v1_record_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1111,7 @@ func (x *PollsClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollsClosed.ProtoReflect.Descriptor instead.
 func (*PollsClosed) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{15}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PollsClosed) GetTime() int64 {
@@ -1134,7 +1134,7 @@ type SignedBallot struct {
 
 func (x *SignedBallot) Reset() {
 	*x = SignedBallot{}
-	mi := &file_recount_v1_record_proto_msgTypes[16]
+	mi := &file_recount_record_v1_record_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1146,7 @@ func (x *SignedBallot) String() string {
 func (*SignedBallot) ProtoMessage() {}
 
 func (x *SignedBallot) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[16]
+	mi := &file_recount_record_v1_record_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1159,7 @@ func (x *SignedBallot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedBallot.ProtoReflect.Descriptor instead.
 func (*SignedBallot) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{16}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SignedBallot) GetBallot() []byte {
@@ -1190,7 +1190,7 @@ type Ballot struct {
 
 func (x *Ballot) Reset() {
 	*x = Ballot{}
-	mi := &file_recount_v1_record_proto_msgTypes[17]
+	mi := &file_recount_record_v1_record_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1202,7 @@ func (x *Ballot) String() string {
 func (*Ballot) ProtoMessage() {}
 
 func (x *Ballot) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[17]
+	mi := &file_recount_record_v1_record_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1215,7 @@ func (x *Ballot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ballot.ProtoReflect.Descriptor instead.
 func (*Ballot) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{17}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Ballot) GetElection() []byte {
@@ -1253,7 +1253,7 @@ type ContestBallot struct {
 
 func (x *ContestBallot) Reset() {
 	*x = ContestBallot{}
-	mi := &file_recount_v1_record_proto_msgTypes[18]
+	mi := &file_recount_record_v1_record_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1265,7 @@ func (x *ContestBallot) String() string {
 func (*ContestBallot) ProtoMessage() {}
 
 func (x *ContestBallot) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[18]
+	mi := &file_recount_record_v1_record_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1278,7 @@ func (x *ContestBallot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContestBallot.ProtoReflect.Descriptor instead.
 func (*ContestBallot) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{18}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ContestBallot) GetCiphertexts() [][]byte {
@@ -1316,7 +1316,7 @@ type SpoiledBallot struct {
 
 func (x *SpoiledBallot) Reset() {
 	*x = SpoiledBallot{}
-	mi := &file_recount_v1_record_proto_msgTypes[19]
+	mi := &file_recount_record_v1_record_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1328,7 @@ func (x *SpoiledBallot) String() string {
 func (*SpoiledBallot) ProtoMessage() {}
 
 func (x *SpoiledBallot) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[19]
+	mi := &file_recount_record_v1_record_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1341,7 @@ func (x *SpoiledBallot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpoiledBallot.ProtoReflect.Descriptor instead.
 func (*SpoiledBallot) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{19}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SpoiledBallot) GetSignedBallot() []byte {
@@ -1370,7 +1370,7 @@ type ContestOpening struct {
 
 func (x *ContestOpening) Reset() {
 	*x = ContestOpening{}
-	mi := &file_recount_v1_record_proto_msgTypes[20]
+	mi := &file_recount_record_v1_record_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1382,7 @@ func (x *ContestOpening) String() string {
 func (*ContestOpening) ProtoMessage() {}
 
 func (x *ContestOpening) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[20]
+	mi := &file_recount_record_v1_record_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1395,7 @@ func (x *ContestOpening) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContestOpening.ProtoReflect.Descriptor instead.
 func (*ContestOpening) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{20}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ContestOpening) GetValues() []uint64 {
@@ -1424,7 +1424,7 @@ type EncryptedTally struct {
 
 func (x *EncryptedTally) Reset() {
 	*x = EncryptedTally{}
-	mi := &file_recount_v1_record_proto_msgTypes[21]
+	mi := &file_recount_record_v1_record_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1436,7 @@ func (x *EncryptedTally) String() string {
 func (*EncryptedTally) ProtoMessage() {}
 
 func (x *EncryptedTally) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[21]
+	mi := &file_recount_record_v1_record_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1449,7 @@ func (x *EncryptedTally) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptedTally.ProtoReflect.Descriptor instead.
 func (*EncryptedTally) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{21}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EncryptedTally) GetCounted() []uint64 {
@@ -1476,7 +1476,7 @@ type ContestTally struct {
 
 func (x *ContestTally) Reset() {
 	*x = ContestTally{}
-	mi := &file_recount_v1_record_proto_msgTypes[22]
+	mi := &file_recount_record_v1_record_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1488,7 @@ func (x *ContestTally) String() string {
 func (*ContestTally) ProtoMessage() {}
 
 func (x *ContestTally) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[22]
+	mi := &file_recount_record_v1_record_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1501,7 @@ func (x *ContestTally) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContestTally.ProtoReflect.Descriptor instead.
 func (*ContestTally) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{22}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ContestTally) GetCiphertexts() [][]byte {
@@ -1521,7 +1521,7 @@ type PartialDecryption struct {
 
 func (x *PartialDecryption) Reset() {
 	*x = PartialDecryption{}
-	mi := &file_recount_v1_record_proto_msgTypes[23]
+	mi := &file_recount_record_v1_record_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1533,7 @@ func (x *PartialDecryption) String() string {
 func (*PartialDecryption) ProtoMessage() {}
 
 func (x *PartialDecryption) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[23]
+	mi := &file_recount_record_v1_record_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1546,7 @@ func (x *PartialDecryption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartialDecryption.ProtoReflect.Descriptor instead.
 func (*PartialDecryption) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{23}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PartialDecryption) GetContests() []*ContestShares {
@@ -1568,7 +1568,7 @@ type ContestShares struct {
 
 func (x *ContestShares) Reset() {
 	*x = ContestShares{}
-	mi := &file_recount_v1_record_proto_msgTypes[24]
+	mi := &file_recount_record_v1_record_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1580,7 +1580,7 @@ func (x *ContestShares) String() string {
 func (*ContestShares) ProtoMessage() {}
 
 func (x *ContestShares) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[24]
+	mi := &file_recount_record_v1_record_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1593,7 +1593,7 @@ func (x *ContestShares) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContestShares.ProtoReflect.Descriptor instead.
 func (*ContestShares) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{24}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ContestShares) GetShares() [][]byte {
@@ -1622,7 +1622,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_recount_v1_record_proto_msgTypes[25]
+	mi := &file_recount_record_v1_record_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1634,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[25]
+	mi := &file_recount_record_v1_record_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1647,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{25}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Result) GetTrustees() []uint32 {
@@ -1673,7 +1673,7 @@ type ContestResult struct {
 
 func (x *ContestResult) Reset() {
 	*x = ContestResult{}
-	mi := &file_recount_v1_record_proto_msgTypes[26]
+	mi := &file_recount_record_v1_record_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +1685,7 @@ func (x *ContestResult) String() string {
 func (*ContestResult) ProtoMessage() {}
 
 func (x *ContestResult) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_record_proto_msgTypes[26]
+	mi := &file_recount_record_v1_record_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +1698,7 @@ func (x *ContestResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContestResult.ProtoReflect.Descriptor instead.
 func (*ContestResult) Descriptor() ([]byte, []int) {
-	return file_recount_v1_record_proto_rawDescGZIP(), []int{26}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ContestResult) GetCounts() []uint64 {
@@ -1708,28 +1708,27 @@ func (x *ContestResult) GetCounts() []uint64 {
 	return nil
 }
 
-var File_recount_v1_record_proto protoreflect.FileDescriptor
+var File_recount_record_v1_record_proto protoreflect.FileDescriptor
 
-const file_recount_v1_record_proto_rawDesc = "" +
+const file_recount_record_v1_record_proto_rawDesc = "" +
 	"\n" +
-	"\x17recount/v1/record.proto\x12\n" +
-	"recount.v1\"\x95\x02\n" +
+	"\x1erecount/record/v1/record.proto\x12\x11recount.record.v1\"\xa3\x02\n" +
 	"\bManifest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12!\n" +
 	"\felection_ref\x18\x02 \x01(\tR\velectionRef\x12\x14\n" +
 	"\x05title\x18\x03 \x01(\tR\x05title\x12\x19\n" +
 	"\bopens_at\x18\x04 \x01(\x03R\aopensAt\x12\x1b\n" +
-	"\tcloses_at\x18\x05 \x01(\x03R\bclosesAt\x12/\n" +
-	"\bcontests\x18\x06 \x03(\v2\x13.recount.v1.ContestR\bcontests\x12/\n" +
-	"\btrustees\x18\a \x03(\v2\x13.recount.v1.TrusteeR\btrustees\x12\x1c\n" +
-	"\tthreshold\x18\b \x01(\rR\tthreshold\"\x81\x02\n" +
+	"\tcloses_at\x18\x05 \x01(\x03R\bclosesAt\x126\n" +
+	"\bcontests\x18\x06 \x03(\v2\x1a.recount.record.v1.ContestR\bcontests\x126\n" +
+	"\btrustees\x18\a \x03(\v2\x1a.recount.record.v1.TrusteeR\btrustees\x12\x1c\n" +
+	"\tthreshold\x18\b \x01(\rR\tthreshold\"\x9d\x02\n" +
 	"\aContest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05title\x18\x02 \x01(\tR\x05title\x12,\n" +
-	"\aoptions\x18\x03 \x03(\v2\x12.recount.v1.OptionR\aoptions\x123\n" +
-	"\aexactly\x18\x04 \x01(\v2\x17.recount.v1.ExactlyRuleH\x00R\aexactly\x126\n" +
-	"\bapproval\x18\x05 \x01(\v2\x18.recount.v1.ApprovalRuleH\x00R\bapproval\x12-\n" +
-	"\x05score\x18\x06 \x01(\v2\x15.recount.v1.ScoreRuleH\x00R\x05scoreB\x06\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x123\n" +
+	"\aoptions\x18\x03 \x03(\v2\x19.recount.record.v1.OptionR\aoptions\x12:\n" +
+	"\aexactly\x18\x04 \x01(\v2\x1e.recount.record.v1.ExactlyRuleH\x00R\aexactly\x12=\n" +
+	"\bapproval\x18\x05 \x01(\v2\x1f.recount.record.v1.ApprovalRuleH\x00R\bapproval\x124\n" +
+	"\x05score\x18\x06 \x01(\v2\x1c.recount.record.v1.ScoreRuleH\x00R\x05scoreB\x06\n" +
 	"\x04rule\".\n" +
 	"\x06Option\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
@@ -1754,11 +1753,11 @@ const file_recount_v1_record_proto_rawDesc = "" +
 	"\rTrusteeSigned\x12\x18\n" +
 	"\atrustee\x18\x01 \x01(\rR\atrustee\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\fR\x04body\x12\x1c\n" +
-	"\tsignature\x18\x03 \x01(\fR\tsignature\"\x7f\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\x86\x01\n" +
 	"\rKeyCommitment\x12\"\n" +
 	"\fcoefficients\x18\x01 \x03(\fR\fcoefficients\x12\x16\n" +
-	"\x06proofs\x18\x02 \x03(\fR\x06proofs\x122\n" +
-	"\x06shares\x18\x03 \x03(\v2\x1a.recount.v1.EncryptedShareR\x06shares\"`\n" +
+	"\x06proofs\x18\x02 \x03(\fR\x06proofs\x129\n" +
+	"\x06shares\x18\x03 \x03(\v2!.recount.record.v1.EncryptedShareR\x06shares\"`\n" +
 	"\x0eEncryptedShare\x12\x1c\n" +
 	"\trecipient\x18\x01 \x01(\rR\trecipient\x12\x10\n" +
 	"\x03enc\x18\x02 \x01(\fR\x03enc\x12\x1e\n" +
@@ -1783,37 +1782,37 @@ const file_recount_v1_record_proto_rawDesc = "" +
 	"\x04time\x18\x01 \x01(\x03R\x04time\"D\n" +
 	"\fSignedBallot\x12\x16\n" +
 	"\x06ballot\x18\x01 \x01(\fR\x06ballot\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"{\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x82\x01\n" +
 	"\x06Ballot\x12\x1a\n" +
 	"\belection\x18\x01 \x01(\fR\belection\x12\x1e\n" +
 	"\n" +
 	"credential\x18\x02 \x01(\fR\n" +
-	"credential\x125\n" +
-	"\bcontests\x18\x03 \x03(\v2\x19.recount.v1.ContestBallotR\bcontests\"j\n" +
+	"credential\x12<\n" +
+	"\bcontests\x18\x03 \x03(\v2 .recount.record.v1.ContestBallotR\bcontests\"j\n" +
 	"\rContestBallot\x12 \n" +
 	"\vciphertexts\x18\x01 \x03(\fR\vciphertexts\x12\x16\n" +
 	"\x06proofs\x18\x02 \x03(\fR\x06proofs\x12\x1f\n" +
 	"\vtotal_proof\x18\x03 \x01(\fR\n" +
-	"totalProof\"l\n" +
+	"totalProof\"s\n" +
 	"\rSpoiledBallot\x12#\n" +
-	"\rsigned_ballot\x18\x01 \x01(\fR\fsignedBallot\x126\n" +
-	"\bopenings\x18\x02 \x03(\v2\x1a.recount.v1.ContestOpeningR\bopenings\"@\n" +
+	"\rsigned_ballot\x18\x01 \x01(\fR\fsignedBallot\x12=\n" +
+	"\bopenings\x18\x02 \x03(\v2!.recount.record.v1.ContestOpeningR\bopenings\"@\n" +
 	"\x0eContestOpening\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\x04R\x06values\x12\x16\n" +
-	"\x06nonces\x18\x02 \x03(\fR\x06nonces\"`\n" +
+	"\x06nonces\x18\x02 \x03(\fR\x06nonces\"g\n" +
 	"\x0eEncryptedTally\x12\x18\n" +
-	"\acounted\x18\x01 \x03(\x04R\acounted\x124\n" +
-	"\bcontests\x18\x02 \x03(\v2\x18.recount.v1.ContestTallyR\bcontests\"0\n" +
+	"\acounted\x18\x01 \x03(\x04R\acounted\x12;\n" +
+	"\bcontests\x18\x02 \x03(\v2\x1f.recount.record.v1.ContestTallyR\bcontests\"0\n" +
 	"\fContestTally\x12 \n" +
-	"\vciphertexts\x18\x01 \x03(\fR\vciphertexts\"J\n" +
-	"\x11PartialDecryption\x125\n" +
-	"\bcontests\x18\x01 \x03(\v2\x19.recount.v1.ContestSharesR\bcontests\"?\n" +
+	"\vciphertexts\x18\x01 \x03(\fR\vciphertexts\"Q\n" +
+	"\x11PartialDecryption\x12<\n" +
+	"\bcontests\x18\x01 \x03(\v2 .recount.record.v1.ContestSharesR\bcontests\"?\n" +
 	"\rContestShares\x12\x16\n" +
 	"\x06shares\x18\x01 \x03(\fR\x06shares\x12\x16\n" +
-	"\x06proofs\x18\x02 \x03(\fR\x06proofs\"[\n" +
+	"\x06proofs\x18\x02 \x03(\fR\x06proofs\"b\n" +
 	"\x06Result\x12\x1a\n" +
-	"\btrustees\x18\x01 \x03(\rR\btrustees\x125\n" +
-	"\bcontests\x18\x02 \x03(\v2\x19.recount.v1.ContestResultR\bcontests\"'\n" +
+	"\btrustees\x18\x01 \x03(\rR\btrustees\x12<\n" +
+	"\bcontests\x18\x02 \x03(\v2 .recount.record.v1.ContestResultR\bcontests\"'\n" +
 	"\rContestResult\x12\x16\n" +
 	"\x06counts\x18\x01 \x03(\x04R\x06counts*\x8a\x03\n" +
 	"\tEntryKind\x12\x1a\n" +
@@ -1831,65 +1830,65 @@ const file_recount_v1_record_proto_rawDesc = "" +
 	"\x12\x1e\n" +
 	"\x1aENTRY_KIND_ENCRYPTED_TALLY\x10\v\x12!\n" +
 	"\x1dENTRY_KIND_PARTIAL_DECRYPTION\x10\f\x12\x15\n" +
-	"\x11ENTRY_KIND_RESULT\x10\rB:Z8github.com/recount-vote/recount/api/recount/v1;recountv1b\x06proto3"
+	"\x11ENTRY_KIND_RESULT\x10\rB@Z>github.com/recount-vote/recount/api/recount/record/v1;recordv1b\x06proto3"
 
 var (
-	file_recount_v1_record_proto_rawDescOnce sync.Once
-	file_recount_v1_record_proto_rawDescData []byte
+	file_recount_record_v1_record_proto_rawDescOnce sync.Once
+	file_recount_record_v1_record_proto_rawDescData []byte
 )
 
-func file_recount_v1_record_proto_rawDescGZIP() []byte {
-	file_recount_v1_record_proto_rawDescOnce.Do(func() {
-		file_recount_v1_record_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_recount_v1_record_proto_rawDesc), len(file_recount_v1_record_proto_rawDesc)))
+func file_recount_record_v1_record_proto_rawDescGZIP() []byte {
+	file_recount_record_v1_record_proto_rawDescOnce.Do(func() {
+		file_recount_record_v1_record_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_recount_record_v1_record_proto_rawDesc), len(file_recount_record_v1_record_proto_rawDesc)))
 	})
-	return file_recount_v1_record_proto_rawDescData
+	return file_recount_record_v1_record_proto_rawDescData
 }
 
-var file_recount_v1_record_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_recount_v1_record_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
-var file_recount_v1_record_proto_goTypes = []any{
-	(EntryKind)(0),            // 0: recount.v1.EntryKind
-	(*Manifest)(nil),          // 1: recount.v1.Manifest
-	(*Contest)(nil),           // 2: recount.v1.Contest
-	(*Option)(nil),            // 3: recount.v1.Option
-	(*ExactlyRule)(nil),       // 4: recount.v1.ExactlyRule
-	(*ApprovalRule)(nil),      // 5: recount.v1.ApprovalRule
-	(*ScoreRule)(nil),         // 6: recount.v1.ScoreRule
-	(*Trustee)(nil),           // 7: recount.v1.Trustee
-	(*CredentialList)(nil),    // 8: recount.v1.CredentialList
-	(*TrusteeSigned)(nil),     // 9: recount.v1.TrusteeSigned
-	(*KeyCommitment)(nil),     // 10: recount.v1.KeyCommitment
-	(*EncryptedShare)(nil),    // 11: recount.v1.EncryptedShare
-	(*KeyVerdict)(nil),        // 12: recount.v1.KeyVerdict
-	(*KeyReveal)(nil),         // 13: recount.v1.KeyReveal
-	(*ElectionKey)(nil),       // 14: recount.v1.ElectionKey
-	(*PollsOpen)(nil),         // 15: recount.v1.PollsOpen
-	(*PollsClosed)(nil),       // 16: recount.v1.PollsClosed
-	(*SignedBallot)(nil),      // 17: recount.v1.SignedBallot
-	(*Ballot)(nil),            // 18: recount.v1.Ballot
-	(*ContestBallot)(nil),     // 19: recount.v1.ContestBallot
-	(*SpoiledBallot)(nil),     // 20: recount.v1.SpoiledBallot
-	(*ContestOpening)(nil),    // 21: recount.v1.ContestOpening
-	(*EncryptedTally)(nil),    // 22: recount.v1.EncryptedTally
-	(*ContestTally)(nil),      // 23: recount.v1.ContestTally
-	(*PartialDecryption)(nil), // 24: recount.v1.PartialDecryption
-	(*ContestShares)(nil),     // 25: recount.v1.ContestShares
-	(*Result)(nil),            // 26: recount.v1.Result
-	(*ContestResult)(nil),     // 27: recount.v1.ContestResult
+var file_recount_record_v1_record_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_recount_record_v1_record_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_recount_record_v1_record_proto_goTypes = []any{
+	(EntryKind)(0),            // 0: recount.record.v1.EntryKind
+	(*Manifest)(nil),          // 1: recount.record.v1.Manifest
+	(*Contest)(nil),           // 2: recount.record.v1.Contest
+	(*Option)(nil),            // 3: recount.record.v1.Option
+	(*ExactlyRule)(nil),       // 4: recount.record.v1.ExactlyRule
+	(*ApprovalRule)(nil),      // 5: recount.record.v1.ApprovalRule
+	(*ScoreRule)(nil),         // 6: recount.record.v1.ScoreRule
+	(*Trustee)(nil),           // 7: recount.record.v1.Trustee
+	(*CredentialList)(nil),    // 8: recount.record.v1.CredentialList
+	(*TrusteeSigned)(nil),     // 9: recount.record.v1.TrusteeSigned
+	(*KeyCommitment)(nil),     // 10: recount.record.v1.KeyCommitment
+	(*EncryptedShare)(nil),    // 11: recount.record.v1.EncryptedShare
+	(*KeyVerdict)(nil),        // 12: recount.record.v1.KeyVerdict
+	(*KeyReveal)(nil),         // 13: recount.record.v1.KeyReveal
+	(*ElectionKey)(nil),       // 14: recount.record.v1.ElectionKey
+	(*PollsOpen)(nil),         // 15: recount.record.v1.PollsOpen
+	(*PollsClosed)(nil),       // 16: recount.record.v1.PollsClosed
+	(*SignedBallot)(nil),      // 17: recount.record.v1.SignedBallot
+	(*Ballot)(nil),            // 18: recount.record.v1.Ballot
+	(*ContestBallot)(nil),     // 19: recount.record.v1.ContestBallot
+	(*SpoiledBallot)(nil),     // 20: recount.record.v1.SpoiledBallot
+	(*ContestOpening)(nil),    // 21: recount.record.v1.ContestOpening
+	(*EncryptedTally)(nil),    // 22: recount.record.v1.EncryptedTally
+	(*ContestTally)(nil),      // 23: recount.record.v1.ContestTally
+	(*PartialDecryption)(nil), // 24: recount.record.v1.PartialDecryption
+	(*ContestShares)(nil),     // 25: recount.record.v1.ContestShares
+	(*Result)(nil),            // 26: recount.record.v1.Result
+	(*ContestResult)(nil),     // 27: recount.record.v1.ContestResult
 }
-var file_recount_v1_record_proto_depIdxs = []int32{
-	2,  // 0: recount.v1.Manifest.contests:type_name -> recount.v1.Contest
-	7,  // 1: recount.v1.Manifest.trustees:type_name -> recount.v1.Trustee
-	3,  // 2: recount.v1.Contest.options:type_name -> recount.v1.Option
-	4,  // 3: recount.v1.Contest.exactly:type_name -> recount.v1.ExactlyRule
-	5,  // 4: recount.v1.Contest.approval:type_name -> recount.v1.ApprovalRule
-	6,  // 5: recount.v1.Contest.score:type_name -> recount.v1.ScoreRule
-	11, // 6: recount.v1.KeyCommitment.shares:type_name -> recount.v1.EncryptedShare
-	19, // 7: recount.v1.Ballot.contests:type_name -> recount.v1.ContestBallot
-	21, // 8: recount.v1.SpoiledBallot.openings:type_name -> recount.v1.ContestOpening
-	23, // 9: recount.v1.EncryptedTally.contests:type_name -> recount.v1.ContestTally
-	25, // 10: recount.v1.PartialDecryption.contests:type_name -> recount.v1.ContestShares
-	27, // 11: recount.v1.Result.contests:type_name -> recount.v1.ContestResult
+var file_recount_record_v1_record_proto_depIdxs = []int32{
+	2,  // 0: recount.record.v1.Manifest.contests:type_name -> recount.record.v1.Contest
+	7,  // 1: recount.record.v1.Manifest.trustees:type_name -> recount.record.v1.Trustee
+	3,  // 2: recount.record.v1.Contest.options:type_name -> recount.record.v1.Option
+	4,  // 3: recount.record.v1.Contest.exactly:type_name -> recount.record.v1.ExactlyRule
+	5,  // 4: recount.record.v1.Contest.approval:type_name -> recount.record.v1.ApprovalRule
+	6,  // 5: recount.record.v1.Contest.score:type_name -> recount.record.v1.ScoreRule
+	11, // 6: recount.record.v1.KeyCommitment.shares:type_name -> recount.record.v1.EncryptedShare
+	19, // 7: recount.record.v1.Ballot.contests:type_name -> recount.record.v1.ContestBallot
+	21, // 8: recount.record.v1.SpoiledBallot.openings:type_name -> recount.record.v1.ContestOpening
+	23, // 9: recount.record.v1.EncryptedTally.contests:type_name -> recount.record.v1.ContestTally
+	25, // 10: recount.record.v1.PartialDecryption.contests:type_name -> recount.record.v1.ContestShares
+	27, // 11: recount.record.v1.Result.contests:type_name -> recount.record.v1.ContestResult
 	12, // [12:12] is the sub-list for method output_type
 	12, // [12:12] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
@@ -1897,12 +1896,12 @@ var file_recount_v1_record_proto_depIdxs = []int32{
 	0,  // [0:12] is the sub-list for field type_name
 }
 
-func init() { file_recount_v1_record_proto_init() }
-func file_recount_v1_record_proto_init() {
-	if File_recount_v1_record_proto != nil {
+func init() { file_recount_record_v1_record_proto_init() }
+func file_recount_record_v1_record_proto_init() {
+	if File_recount_record_v1_record_proto != nil {
 		return
 	}
-	file_recount_v1_record_proto_msgTypes[1].OneofWrappers = []any{
+	file_recount_record_v1_record_proto_msgTypes[1].OneofWrappers = []any{
 		(*Contest_Exactly)(nil),
 		(*Contest_Approval)(nil),
 		(*Contest_Score)(nil),
@@ -1911,18 +1910,18 @@ func file_recount_v1_record_proto_init() {
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_recount_v1_record_proto_rawDesc), len(file_recount_v1_record_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_recount_record_v1_record_proto_rawDesc), len(file_recount_record_v1_record_proto_rawDesc)),
 			NumEnums:      1,
 			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
-		GoTypes:           file_recount_v1_record_proto_goTypes,
-		DependencyIndexes: file_recount_v1_record_proto_depIdxs,
-		EnumInfos:         file_recount_v1_record_proto_enumTypes,
-		MessageInfos:      file_recount_v1_record_proto_msgTypes,
+		GoTypes:           file_recount_record_v1_record_proto_goTypes,
+		DependencyIndexes: file_recount_record_v1_record_proto_depIdxs,
+		EnumInfos:         file_recount_record_v1_record_proto_enumTypes,
+		MessageInfos:      file_recount_record_v1_record_proto_msgTypes,
 	}.Build()
-	File_recount_v1_record_proto = out.File
-	file_recount_v1_record_proto_goTypes = nil
-	file_recount_v1_record_proto_depIdxs = nil
+	File_recount_record_v1_record_proto = out.File
+	file_recount_record_v1_record_proto_goTypes = nil
+	file_recount_record_v1_record_proto_depIdxs = nil
 }
