@@ -195,7 +195,7 @@ func TestTamperCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	pk = extra[0].PublicKey()
-	d = election.Draft{Kind: election.KindCredentials, Payload: mustMarshal(t, &recountv1.CredentialList{PublicKeys: [][]byte{pk[:], pk[:]}})}
+	d = election.Draft{Kind: election.KindCredentials, Payload: mustMarshal(t, &recordv1.CredentialList{PublicKeys: [][]byte{pk[:], pk[:]}})}
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindCredentials, 0)+1, d), nil), election.CheckCredentials)
 }
 
