@@ -1,6 +1,7 @@
 package election
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/base32"
 	"encoding/binary"
@@ -291,10 +292,22 @@ func (b *Ballot) CheckSignature() error {
 
 // CheckProofs verifies every range proof of the ballot, naming the first that fails.
 func (b *Ballot) CheckProofs(m *Manifest, pk *elgamal.PublicKey) error {
+	return b.checkProofs(context.Background(), m, pk)
+}
+
+// checkProofs is CheckProofs, stopping with ctx's error when ctx ends: a ballot of the largest shape a manifest
+// allows takes seconds to verify, and the node stops when its client goes.
+func (b *Ballot) checkProofs(ctx context.Context, m *Manifest, pk *elgamal.PublicKey) error {
 	for c, rule := range m.rules {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		cb := b.pb.Contests[c]
 		sum := elgamal.NewCiphertext()
 		for o, ct := range b.Ciphertexts[c] {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			proof, err := zkp.ParseRangeProof(cb.Proofs[o], 0, rule.OptionMax)
 			if err != nil {
 				return fmt.Errorf("contest %d option %d: %w", c, o, err)

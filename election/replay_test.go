@@ -1,9 +1,12 @@
 package election_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 )
@@ -120,4 +123,38 @@ func TestReplaySameContentSignedAgain(t *testing.T) {
 			t.Fatalf("CheckBallotAdmission = %v, want a failure of check 14", ce)
 		}
 	})
+}
+
+// TestAdmitBallotCheapChecksFirst: the node's admission runs the state's checks before the proofs, so that anyone
+// resubmitting a ballot copied from the board (or one for an unknown credential) costs it no proof verification,
+// and it stops verifying proofs when its client goes (found by review: each resubmission of a large public ballot
+// cost the node a full verification, which went on after the client had gone).
+func TestAdmitBallotCheapChecksFirst(t *testing.T) {
+	e := honestElection(t)
+	pk := e.State.Key().PublicKey
+	i := find(e.Entries, election.KindBallot, 0)
+	// Voter 0's first ballot with a proof broken and signed again: the proofs would fail, but the state refuses
+	// it first.
+	broken := resign(t, e, e.Entries[i].Payload, voterOf(t, e, e.Entries, i), func(b *recordv1.Ballot) {
+		b.Contests[0].Proofs[0][40] ^= 1
+	})
+	entry := election.Entry{Index: uint64(len(e.Entries)), Kind: election.KindBallot, Payload: broken}
+	called := false
+	refuse := func(*election.Ballot) *election.CheckError {
+		called = true
+		return &election.CheckError{Check: election.CheckBallotCredential, Reason: "refused by the state"}
+	}
+	bc, err := election.AdmitBallot(context.Background(), e.Manifest, pk, entry, refuse)
+	if err != nil || !called || bc.Err() == nil || bc.Err().Check != election.CheckBallotCredential {
+		t.Fatalf("AdmitBallot = %v, %v (state check called: %v), want the state's refusal first", bc.Err(), err, called)
+	}
+	if ce := election.CheckBallot(e.Manifest, pk, entry).Err(); ce == nil || ce.Check != election.CheckBallotProofs {
+		t.Fatalf("the verifier's CheckBallot = %v, want check 12", ce)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := election.AdmitBallot(ctx, e.Manifest, pk, e.Entries[i], nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("AdmitBallot with its client gone = %v, want context.Canceled", err)
+	}
 }

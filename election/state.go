@@ -1,6 +1,7 @@
 package election
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -392,40 +393,69 @@ func (s *State) applyClose(e Entry) []*CheckError {
 	return nil
 }
 
-// checkBallotEntry runs the checks on a ballot or spoiled ballot entry that need no state.
+// checkBallotEntry runs the checks on a ballot or spoiled ballot entry that need no state, every one of them, as
+// the verifier does: a tampered ballot fails each check it breaks.
 func checkBallotEntry(m *Manifest, pk *elgamal.PublicKey, e Entry) *ballotCheck {
+	bc, _ := checkBallotStages(context.Background(), m, pk, e, nil, false)
+	return bc
+}
+
+// checkBallotStages runs a ballot entry's stateless checks cheapest first: its shape and election, then before
+// (if set: the caller's checks of the decoded ballot, such as the node's against its state), its signature, then
+// its proofs and openings, the costly part. With firstFailure it stops at the first failure, so that a ballot
+// refused for a cheap reason costs no proof verification. It returns ctx's error, with the checks done so far,
+// if ctx ends before the proofs are done.
+func checkBallotStages(ctx context.Context, m *Manifest, pk *elgamal.PublicKey, e Entry, before func(*Ballot) *CheckError, firstFailure bool) (*ballotCheck, error) {
 	bc := &ballotCheck{}
 	var b *Ballot
 	if e.Kind == KindSpoiledBallot {
 		sp, err := ParseSpoiledBallot(m, e.Payload)
 		if err != nil {
 			bc.errs = append(bc.errs, fail(CheckBallotShape, e.Index, "%v", err))
-			return bc
+			return bc, nil
 		}
 		bc.spoiled, b = sp, sp.Ballot
 	} else {
 		var err error
 		if b, err = ParseBallot(m, e.Payload); err != nil {
 			bc.errs = append(bc.errs, fail(CheckBallotShape, e.Index, "%v", err))
-			return bc
+			return bc, nil
 		}
 	}
 	bc.ballot = b
+	stop := func() bool { return firstFailure && len(bc.errs) > 0 }
 	if err := b.CheckElection(m); err != nil {
 		bc.errs = append(bc.errs, fail(CheckBallotElection, e.Index, "%v", err))
+	}
+	if before != nil && !stop() {
+		if ce := before(b); ce != nil {
+			bc.errs = append(bc.errs, ce)
+		}
+	}
+	if stop() {
+		return bc, nil
 	}
 	if err := b.CheckSignature(); err != nil {
 		bc.errs = append(bc.errs, fail(CheckBallotSignature, e.Index, "%v", err))
 	}
-	if err := b.CheckProofs(m, pk); err != nil {
+	if stop() {
+		return bc, nil
+	}
+	if err := b.checkProofs(ctx, m, pk); err != nil {
+		if ctx.Err() != nil {
+			return bc, ctx.Err()
+		}
 		bc.errs = append(bc.errs, fail(CheckBallotProofs, e.Index, "%v", err))
+	}
+	if stop() {
+		return bc, nil
 	}
 	if bc.spoiled != nil {
 		if err := bc.spoiled.CheckOpenings(m, pk); err != nil {
 			bc.errs = append(bc.errs, fail(CheckSpoiledOpening, e.Index, "%v", err))
 		}
 	}
-	return bc
+	return bc, nil
 }
 
 // CheckBallotAdmission returns the check a new ballot (cast or spoiled) would fail against the state

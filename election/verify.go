@@ -21,6 +21,15 @@ func CheckBallot(m *Manifest, pk *elgamal.PublicKey, e Entry) *BallotCheck {
 	return checkBallotEntry(m, pk, e)
 }
 
+// AdmitBallot runs a ballot or spoiled-ballot entry's stateless checks as a node admitting it does: cheapest
+// first, stopping at the first failure. before, if set, runs once the ballot decodes and names the election, before
+// its signature and proofs are checked: the node's checks against its state (State.CheckBallotAdmission), so that a ballot copied
+// from the board, or one for an unknown credential, costs its sender no proof verification. If ctx ends during
+// the proofs, AdmitBallot returns ctx's error.
+func AdmitBallot(ctx context.Context, m *Manifest, pk *elgamal.PublicKey, e Entry, before func(*Ballot) *CheckError) (*BallotCheck, error) {
+	return checkBallotStages(ctx, m, pk, e, before, true)
+}
+
 // Err returns the first failure of the stateless checks, or nil.
 func (bc *BallotCheck) Err() *CheckError {
 	if len(bc.errs) == 0 {

@@ -78,10 +78,18 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 	if err := n.inWindow(m); err != nil {
 		return nil, err
 	}
-	// The costly checks, outside every lock. The manifest and key never change once set.
-	bc := election.CheckBallot(m, key.PublicKey, election.Entry{Kind: kind, Payload: payload})
+	// The costly checks, outside every lock (the manifest and key never change once set), after the cheap ones:
+	// a ballot that the state refuses (a copy of one on the board, an unknown credential) costs no proof
+	// verification, and the proofs stop when the client goes.
+	bc, err := election.AdmitBallot(ctx, m, key.PublicKey, election.Entry{Kind: kind, Payload: payload}, func(b *election.Ballot) (ce *election.CheckError) {
+		n.View(func(s *election.State) { ce, closed = s.CheckBallotAdmission(b), s.IsClosed() })
+		return ce
+	})
+	if err != nil {
+		return nil, ctxStatus(err)
+	}
 	if ce := bc.Err(); ce != nil {
-		return nil, checkRefusal(codes.InvalidArgument, ce)
+		return nil, admissionRefusal(ce, closed)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, ctxStatus(err)
@@ -103,17 +111,7 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 		ce, closed = s.CheckBallotAdmission(b), s.IsClosed()
 	})
 	if ce != nil {
-		switch {
-		case ce.Check == election.CheckBallotWindow && closed:
-			// The close waited for the ballots in flight; this one came after it.
-			return nil, refusal(codes.FailedPrecondition, ReasonPollsClosed, nil, "the polls are closed")
-		case ce.Check == election.CheckBallotWindow:
-			return nil, refusal(codes.FailedPrecondition, ReasonPollsNotOpen, nil, "the polls are not open yet")
-		case ce.Check == election.CheckBallotUnique:
-			return nil, checkRefusal(codes.AlreadyExists, ce)
-		default:
-			return nil, checkRefusal(codes.InvalidArgument, ce)
-		}
+		return nil, admissionRefusal(ce, closed)
 	}
 	res, err := n.appendDetached(ctx, kind, payload)
 	if err != nil {
@@ -125,6 +123,21 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 		n.logger.Error("node: an appended ballot failed a check when applied", "index", res.Index, "err", errs[0])
 	}
 	return n.receipt(b.TrackingCode, res.Index, res.Checkpoint)
+}
+
+// admissionRefusal is the status that refuses a ballot failing ce; closed says whether the polls had closed.
+func admissionRefusal(ce *election.CheckError, closed bool) error {
+	switch {
+	case ce.Check == election.CheckBallotWindow && closed:
+		// The close waited for the ballots in flight; this one came after it.
+		return refusal(codes.FailedPrecondition, ReasonPollsClosed, nil, "the polls are closed")
+	case ce.Check == election.CheckBallotWindow:
+		return refusal(codes.FailedPrecondition, ReasonPollsNotOpen, nil, "the polls are not open yet")
+	case ce.Check == election.CheckBallotUnique:
+		return checkRefusal(codes.AlreadyExists, ce)
+	default:
+		return checkRefusal(codes.InvalidArgument, ce)
+	}
 }
 
 // inWindow refuses a ballot outside the manifest's voting window, by the node's clock.
