@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/crypto/elgamal"
@@ -19,12 +20,19 @@ import (
 // option's value and a range proof that the value is allowed (0/1, or a score 0..R), and for every contest whose
 // rule limits the total a range proof over the sum of its ciphertexts. Every proof is bound to the election, the
 // voter's credential and its position, so none can be moved to another ballot or place. The voter's credential
-// signs the whole; the SHA-256 of the signed ballot's bytes is its tracking code.
+// signs the whole; the SHA-256 of the Ballot's bytes is its tracking code, the same whether the voter casts it or
+// challenges it, and whatever wraps the signature.
 //
 // This file is all a voting client needs to link: it does no I/O.
 
-// ballotSignaturePrefix is prepended to the Ballot bytes before they are signed.
+// ballotSignaturePrefix is prepended to the Ballot bytes before they are signed for casting.
 const ballotSignaturePrefix = "recount/ballot/v1\x00"
+
+// challengeSignaturePrefix is prepended to the Ballot bytes before they are signed for a challenge. A challenge
+// must carry no signature that casts: a node that received a challenge and kept it off the board could
+// otherwise cast the challenged ballot, whose choices the voter revealed, after the voter's last ballot, and it
+// would count (found by review).
+const challengeSignaturePrefix = "recount/challenge/v1\x00"
 
 // totalPosition is the option number in the proof context of a contest's total proof.
 const totalPosition = 0xFFFFFFFF
@@ -91,10 +99,11 @@ func proofContext(election ID, credential []byte, contest, option uint32) zkp.Co
 // PreparedBallot is an encrypted and signed ballot on the voter's device, not yet cast or challenged. It holds
 // the nonces, which reveal the choices: a client keeps it private and discards it once the ballot is cast.
 type PreparedBallot struct {
-	signed   []byte
-	tracking ID
-	choices  Choices
-	nonces   [][]*group.Scalar
+	signed    []byte // the SignedBallot that casts
+	challenge []byte // the SignedBallot that challenges, signed under challengeSignaturePrefix
+	tracking  ID
+	choices   Choices
+	nonces    [][]*group.Scalar
 }
 
 // EncryptBallot encrypts choices under the election's public key, proves them valid, and signs the ballot with
@@ -139,28 +148,39 @@ func EncryptBallot(m *Manifest, pk *elgamal.PublicKey, cred *Credential, ch Choi
 		b.Contests = append(b.Contests, cb)
 		pb.nonces = append(pb.nonces, nonces)
 	}
-	pb.signed = SignBallot(cred, b)
-	pb.tracking = hashPayload(pb.signed)
+	body := marshal(b)
+	pb.signed = signBallot(cred, body, ballotSignaturePrefix)
+	pb.challenge = signBallot(cred, body, challengeSignaturePrefix)
+	pb.tracking = hashPayload(body)
 	return pb, nil
 }
 
-// SignBallot encodes b, signs it with the credential, and returns the SignedBallot payload.
+// SignBallot encodes b, signs it with the credential for casting, and returns the SignedBallot payload.
 func SignBallot(cred *Credential, b *recordv1.Ballot) []byte {
-	body := marshal(b)
-	sig := cred.sign(append([]byte(ballotSignaturePrefix), body...))
+	return signBallot(cred, marshal(b), ballotSignaturePrefix)
+}
+
+// SignChallenge encodes b, signs it with the credential for a challenge, and returns the SignedBallot that a
+// SpoiledBallot carries.
+func SignChallenge(cred *Credential, b *recordv1.Ballot) []byte {
+	return signBallot(cred, marshal(b), challengeSignaturePrefix)
+}
+
+func signBallot(cred *Credential, body []byte, prefix string) []byte {
+	sig := cred.sign(append([]byte(prefix), body...))
 	return marshal(&recordv1.SignedBallot{Ballot: body, Signature: sig})
 }
 
-// TrackingCode returns the ballot's tracking code, SHA-256 of the signed ballot's bytes.
+// TrackingCode returns the ballot's tracking code, SHA-256 of the Ballot's bytes.
 func (b *PreparedBallot) TrackingCode() ID { return b.tracking }
 
 // Cast returns the board entry that casts the ballot.
 func (b *PreparedBallot) Cast() Draft { return Draft{Kind: KindBallot, Payload: b.signed} }
 
-// Challenge returns the board entry that spoils the ballot and reveals its nonces (the Benaloh challenge).
-// After it the ballot can never be cast.
+// Challenge returns the board entry that spoils the ballot and reveals its nonces (the Benaloh challenge). It
+// carries the ballot signed for a challenge, which cannot be cast; after it the ballot can never be cast.
 func (b *PreparedBallot) Challenge() Draft {
-	sp := &recordv1.SpoiledBallot{SignedBallot: b.signed}
+	sp := &recordv1.SpoiledBallot{SignedBallot: b.challenge}
 	for c, vals := range b.choices {
 		op := &recordv1.ContestOpening{Values: append([]uint64(nil), vals...)}
 		for _, n := range b.nonces[c] {
@@ -206,12 +226,13 @@ func ParseTrackingCode(s string) (ID, error) {
 
 // Ballot is a decoded ballot: its tracking code, credential and ciphertexts, with the bytes its checks need.
 type Ballot struct {
-	// TrackingCode is SHA-256 of the SignedBallot bytes: what the voter is shown and looks the ballot up by.
+	// TrackingCode is SHA-256 of the Ballot bytes the credential signed: what the voter is shown and looks the
+	// ballot up by, and its identity for check 14. A ballot whose tracking code is already on the board, cast or
+	// challenged, is a replay, whatever wraps its signature: the SignedBallot wrapper is covered by no signature,
+	// so its bytes cannot tell a new ballot from an old one.
 	TrackingCode ID
-	// Content is SHA-256 of the Ballot bytes the credential signed: the ballot's identity for check 14. A ballot
-	// whose content is already on the board, cast or challenged, is a replay, whatever its tracking code: the
-	// SignedBallot wrapper is covered by no signature, so its bytes alone cannot tell a new ballot from an old one.
-	Content    ID
+	// Challenged is set for the ballot of a SpoiledBallot, whose signature is under the challenge prefix.
+	Challenged bool
 	Credential [32]byte
 	// Ciphertexts[c][o] is the ciphertext of option o in contest c.
 	Ciphertexts [][]*elgamal.Ciphertext
@@ -232,7 +253,7 @@ func ParseBallot(m *Manifest, payload []byte) (*Ballot, error) {
 	if err := unmarshal(sb.Ballot, &pb); err != nil {
 		return nil, fmt.Errorf("ballot: %w", err)
 	}
-	b := &Ballot{TrackingCode: hashPayload(payload), Content: hashPayload(sb.Ballot), election: pb.Election, body: sb.Ballot, signature: sb.Signature, pb: &pb}
+	b := &Ballot{TrackingCode: hashPayload(sb.Ballot), election: pb.Election, body: sb.Ballot, signature: sb.Signature, pb: &pb}
 	if len(pb.Credential) != len(b.Credential) {
 		return nil, fmt.Errorf("ballot: credential is %d bytes, want 32", len(pb.Credential))
 	}
@@ -271,6 +292,25 @@ func ParseBallot(m *Manifest, payload []byte) (*Ballot, error) {
 	return b, nil
 }
 
+// TrackingCodeOf returns the tracking code of a ballot or spoiled-ballot entry's payload, SHA-256 of the Ballot
+// bytes inside it, without checking anything else of it but its encoding.
+func TrackingCodeOf(kind Kind, payload []byte) (ID, error) {
+	if kind == KindSpoiledBallot {
+		var sp recordv1.SpoiledBallot
+		if err := unmarshal(payload, &sp); err != nil {
+			return ID{}, fmt.Errorf("spoiled ballot: %w", err)
+		}
+		payload = sp.SignedBallot
+	} else if kind != KindBallot {
+		return ID{}, fmt.Errorf("entry kind %s holds no ballot", kind)
+	}
+	var sb recordv1.SignedBallot
+	if err := unmarshal(payload, &sb); err != nil {
+		return ID{}, fmt.Errorf("signed ballot: %w", err)
+	}
+	return hashPayload(sb.Ballot), nil
+}
+
 // CheckElection reports whether the ballot names the election.
 func (b *Ballot) CheckElection(m *Manifest) error {
 	if string(b.election) != string(m.id[:]) {
@@ -284,8 +324,15 @@ func (b *Ballot) CheckSignature() error {
 	if !validEd25519Key(b.Credential[:]) {
 		return fmt.Errorf("the credential is not a valid Ed25519 public key")
 	}
-	if !ed25519.Verify(b.Credential[:], append([]byte(ballotSignaturePrefix), b.body...), b.signature) {
-		return fmt.Errorf("the credential's signature does not verify")
+	prefix := ballotSignaturePrefix
+	if b.Challenged {
+		prefix = challengeSignaturePrefix
+	}
+	if !ed25519.Verify(b.Credential[:], append([]byte(prefix), b.body...), b.signature) {
+		if b.Challenged {
+			return fmt.Errorf("the credential's signature for a challenge (%q) does not verify", strings.TrimSuffix(prefix, "\x00"))
+		}
+		return fmt.Errorf("the credential's signature for casting (%q) does not verify", strings.TrimSuffix(prefix, "\x00"))
 	}
 	return nil
 }

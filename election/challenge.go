@@ -12,7 +12,9 @@ import (
 // decides. If the voter challenges instead of casting, the device reveals the nonces, the board records the
 // spoiled ballot with them, and anyone can check that it encrypted the choices the device showed. A device that
 // cannot know in advance which ballots will be challenged cannot cheat on many without being caught.
-// A spoiled ballot never counts, and its tracking code can never be cast afterwards.
+// A spoiled ballot never counts, and its tracking code can never be cast afterwards. Its ballot is signed for a
+// challenge, not for casting (challengeSignaturePrefix), so that even a node that kept the challenge off the board
+// cannot cast it.
 
 // SpoiledBallot is a decoded challenge: the ballot and the choices and nonces that open it.
 type SpoiledBallot struct {
@@ -31,6 +33,7 @@ func ParseSpoiledBallot(m *Manifest, payload []byte) (*SpoiledBallot, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.Challenged = true
 	s := &SpoiledBallot{Ballot: b}
 	if len(pb.Openings) != len(m.rules) {
 		return nil, fmt.Errorf("spoiled ballot: %d openings, want %d", len(pb.Openings), len(m.rules))

@@ -11,8 +11,8 @@ import (
 	"github.com/recount-vote/recount/election/electiontest"
 )
 
-// The replay attacks of issue 9: a ballot taken from the board and cast again with new bytes, so a new tracking
-// code, but the credential's valid signature and valid proofs. Before the fix each was accepted and became its
+// The replay attacks of issue 9: a ballot taken from the board and cast again with new bytes (then a new tracking
+// code, when it hashed the whole SignedBallot) but the credential's valid signature and valid proofs. Before the fix each was accepted and became its
 // credential's latest ballot (overriding the voter's real last vote, or counting a challenged ballot), and the
 // record passed every check.
 
@@ -66,9 +66,8 @@ func TestReplayReencodedChallengedBallot(t *testing.T) {
 	}
 }
 
-// Uniqueness does not rest on the encoding alone: the same signed content under a second valid signature (a new
-// tracking code, in the canonical encoding) is a replay all the same, for a superseded and for a challenged
-// ballot.
+// Uniqueness does not rest on the encoding alone: the same Ballot under a second valid signature (new canonical
+// bytes) has the same tracking code, and is a replay all the same, for a superseded and for a challenged ballot.
 func TestReplaySameContentSignedAgain(t *testing.T) {
 	e := honestElection(t)
 	signAgain := func(t *testing.T, payload []byte, v int) []byte {
@@ -84,8 +83,8 @@ func TestReplaySameContentSignedAgain(t *testing.T) {
 		payload := signAgain(t, e.Entries[i].Payload, voterOf(t, e, e.Entries, i))
 		entries := castBeforeClose(t, e, payload)
 		expectOnly(t, entries, election.CheckBallotUnique)
-		if f := verify(t, entries).Failed(election.CheckBallotUnique); len(f) != 1 || !strings.Contains(f[0].Reason, "content") {
-			t.Errorf("check 14 failures %v, want one naming the content", f)
+		if f := verify(t, entries).Failed(election.CheckBallotUnique); len(f) != 1 || !strings.Contains(f[0].Reason, "replay") {
+			t.Errorf("check 14 failures %v, want one naming the replay", f)
 		}
 	})
 	t.Run("challenged", func(t *testing.T) {

@@ -31,13 +31,12 @@ type State struct {
 	closeEntry     uint64
 	openTime       int64
 
-	seen     map[ID]seenBallot        // every tracking code on the board
-	contents map[ID]uint64            // every ballot content (Ballot.Content) on the board, cast or spoiled: its first entry
-	cast     map[uint64]*castBallot   // every decodable ballot, cast or spoiled, by entry
-	latest   map[[32]byte]*castBallot // each credential's last cast ballot before the close
-	sums     [][]*elgamal.Ciphertext  // running sums of the latest ballots
-	ncast    int
-	spoiled  int
+	seen    map[ID]seenBallot        // every tracking code on the board, cast or spoiled
+	cast    map[uint64]*castBallot   // every decodable ballot, cast or spoiled, by entry
+	latest  map[[32]byte]*castBallot // each credential's last cast ballot before the close
+	sums    [][]*elgamal.Ciphertext  // running sums of the latest ballots
+	ncast   int
+	spoiled int
 
 	tally      *encryptedTally
 	partials   map[int]*partialDecryption
@@ -61,7 +60,7 @@ type castBallot struct {
 
 // NewState returns the state of an empty board.
 func NewState() *State {
-	return &State{credentials: map[[32]byte]bool{}, seen: map[ID]seenBallot{}, contents: map[ID]uint64{}, cast: map[uint64]*castBallot{},
+	return &State{credentials: map[[32]byte]bool{}, seen: map[ID]seenBallot{}, cast: map[uint64]*castBallot{},
 		latest: map[[32]byte]*castBallot{}, partials: map[int]*partialDecryption{}}
 }
 
@@ -459,7 +458,7 @@ func checkBallotStages(ctx context.Context, m *Manifest, pk *elgamal.PublicKey, 
 }
 
 // CheckBallotAdmission returns the check a new ballot (cast or spoiled) would fail against the state
-// (credential, window, uniqueness of its tracking code and of its content), or nil. The node calls it before
+// (credential, window, uniqueness of its tracking code), or nil. The node calls it before
 // appending.
 func (s *State) CheckBallotAdmission(b *Ballot) *CheckError {
 	switch {
@@ -476,17 +475,13 @@ func (s *State) CheckBallotAdmission(b *Ballot) *CheckError {
 	return nil
 }
 
-// checkUnique is check 14 for a ballot at entry: neither its tracking code nor its content (the Ballot bytes its
-// credential signed) may already stand on the board, as a cast or a spoiled ballot. The content rule is what
-// stops a replay: a ballot copied from the board and cast again, under a wrapper encoded anew or (by the
-// credential's holder) signed anew, has a new tracking code but the same content, and must neither override the
-// voter's later ballot nor, copied from a challenge whose choices are public, count at all.
+// checkUnique is check 14 for a ballot at entry: its tracking code, SHA-256 of the Ballot bytes its credential
+// signed, may not already stand on the board, as a cast or a spoiled ballot. This is what stops a replay: a ballot
+// copied from the board and cast again, under a wrapper encoded anew or (by the credential's holder) signed anew,
+// must neither override the voter's later ballot nor, copied from a challenge whose choices are public, count.
 func (s *State) checkUnique(entry uint64, b *Ballot) *CheckError {
 	if sb, dup := s.seen[b.TrackingCode]; dup {
-		return fail(CheckBallotUnique, entry, "the ballot already stands at entry %d", sb.entry)
-	}
-	if at, dup := s.contents[b.Content]; dup {
-		return fail(CheckBallotUnique, entry, "the same signed ballot content already stands at entry %d (a replay)", at)
+		return fail(CheckBallotUnique, entry, "the ballot already stands at entry %d (a replay)", sb.entry)
 	}
 	return nil
 }
@@ -508,9 +503,6 @@ func (s *State) applyBallot(e Entry, pre *ballotCheck) []*CheckError {
 	}
 	if _, dup := s.seen[b.TrackingCode]; !dup {
 		s.seen[b.TrackingCode] = seenBallot{entry: e.Index, spoiled: e.Kind == KindSpoiledBallot}
-	}
-	if _, dup := s.contents[b.Content]; !dup {
-		s.contents[b.Content] = e.Index
 	}
 	cb := &castBallot{entry: e.Index, credential: b.Credential, spoiled: e.Kind == KindSpoiledBallot}
 	for c := range b.Ciphertexts {

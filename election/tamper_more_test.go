@@ -129,13 +129,42 @@ func TestTamperProofMovedToOtherOption(t *testing.T) {
 	expectOnly(t, entries, election.CheckBallotProofs)
 }
 
-// A challenged ballot cast afterwards: the spoiled ballot's signed ballot posted again as a cast ballot.
+// A challenged ballot cast afterwards: the spoiled ballot's signed ballot posted again as a cast ballot. Its
+// signature is for a challenge (check 10) and its tracking code is on the board (check 14).
 func TestTamperChallengedBallotCast(t *testing.T) {
 	e := honestElection(t)
 	var sp recordv1.SpoiledBallot
 	unmarshalT(t, e.Entries[find(e.Entries, election.KindSpoiledBallot, 0)].Payload, &sp)
 	d := election.Draft{Kind: election.KindBallot, Payload: sp.SignedBallot}
-	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindClose, 0), d), nil), election.CheckBallotUnique)
+	rep := verify(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindClose, 0), d), nil))
+	for _, f := range rep.Failures {
+		if f.Check != election.CheckBallotSignature && f.Check != election.CheckBallotUnique {
+			t.Errorf("unexpected failure: %v", f)
+		}
+	}
+	if len(rep.Failed(election.CheckBallotSignature)) != 1 || len(rep.Failed(election.CheckBallotUnique)) != 1 {
+		t.Errorf("failures %v, want one of check 10 and one of check 14", rep.Failures)
+	}
+}
+
+// A challenge the node kept off the board, its ballot cast after the voter's last ballot (found by review: it
+// counted in place of the voter's vote, and the record passed every check). The challenge carries the ballot
+// signed for a challenge only, so the cast fails check 10, and the voter's last ballot still counts.
+func TestTamperWithheldChallengeCast(t *testing.T) {
+	e := honestElection(t)
+	v := 0
+	withheld, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[v], election.RandomChoices(e.Manifest, nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the node received in the ChallengeBallot call: the spoiled ballot, with the signed ballot inside.
+	var sp recordv1.SpoiledBallot
+	unmarshalT(t, withheld.Challenge().Payload, &sp)
+	d := election.Draft{Kind: election.KindBallot, Payload: sp.SignedBallot}
+	if ce := election.CheckBallot(e.Manifest, e.State.Key().PublicKey, election.Entry{Kind: d.Kind, Payload: d.Payload}).Err(); ce == nil || ce.Check != election.CheckBallotSignature {
+		t.Fatalf("the node's admission of the withheld challenge: %v, want a failure of check 10", ce)
+	}
+	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindClose, 0), d), nil), election.CheckBallotSignature)
 }
 
 // A spoiled ballot whose openings claim other choices than those it encrypted (a cheating device's story).

@@ -22,7 +22,7 @@
 // election.State decides. A ballot is checked first without any lock (election.CheckBallot: shape, election,
 // signature, proofs: the costly part, so concurrent ballots use every core); then, under the read side of the
 // node's phase lock, against the state (State.CheckBallotAdmission: credential, window, uniqueness), with its
-// content reserved so that a concurrent duplicate is refused; then it is appended (the board groups
+// tracking code reserved so that a concurrent duplicate is refused; then it is appended (the board groups
 // concurrent appends into one fsync) and applied in index order. Every other entry (the manifest, credentials,
 // the trustees' entries, opening and closing the polls, the tally and the result) is admitted by State.Admit
 // under the write side of the phase lock, which waits for the ballots in flight: the close is appended after
@@ -466,20 +466,20 @@ func (n *Node) applyInOrder(p *pendingEntry) []*election.CheckError {
 	return p.errs
 }
 
-// reserve claims a ballot's content (election.Ballot.Content, its identity for check 14) while the ballot is in
-// flight; it reports false if another ballot holds it.
-func (n *Node) reserve(content election.ID) bool {
+// reserve claims a ballot's tracking code (its identity for check 14) while the ballot is in flight; it reports
+// false if another ballot holds it.
+func (n *Node) reserve(code election.ID) bool {
 	n.resMu.Lock()
 	defer n.resMu.Unlock()
-	if _, ok := n.inflight[content]; ok {
+	if _, ok := n.inflight[code]; ok {
 		return false
 	}
-	n.inflight[content] = struct{}{}
+	n.inflight[code] = struct{}{}
 	return true
 }
 
-func (n *Node) release(content election.ID) {
+func (n *Node) release(code election.ID) {
 	n.resMu.Lock()
-	delete(n.inflight, content)
+	delete(n.inflight, code)
 	n.resMu.Unlock()
 }

@@ -2,14 +2,10 @@ package node
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
-
-	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger"
@@ -103,21 +99,6 @@ func ReceiptFromProto(pb *recountv1.Receipt, electionID election.ID, kind electi
 // ErrReceipt is returned, wrapped with the reason, when a receipt does not check out.
 var ErrReceipt = errors.New("the receipt does not check out")
 
-// TrackingCodeOf returns the tracking code of a ballot or spoiled-ballot entry's payload: SHA-256 of the
-// SignedBallot bytes (for a spoiled ballot, those inside it).
-func TrackingCodeOf(kind election.Kind, payload []byte) (election.ID, error) {
-	if kind == election.KindSpoiledBallot {
-		var sp recordv1.SpoiledBallot
-		if err := proto.Unmarshal(payload, &sp); err != nil {
-			return election.ID{}, err
-		}
-		payload = sp.SignedBallot
-	} else if kind != election.KindBallot {
-		return election.ID{}, fmt.Errorf("entry kind %s holds no ballot", kind)
-	}
-	return sha256.Sum256(payload), nil
-}
-
 // Verify checks the receipt against the entry payload found at its index: the checkpoint's signature under
 // boardKey (the receipt's own key when boardKey is empty), the tracking code against the payload, and the
 // inclusion proof. It returns the receipt's checkpoint.
@@ -134,7 +115,7 @@ func (r *Receipt) Verify(boardKey string, kind election.Kind, payload []byte) (l
 	if kind != r.Kind {
 		return cp, fmt.Errorf("%w: entry %d is a %s, the receipt is for a %s", ErrReceipt, r.Index, kind, r.Kind)
 	}
-	code, err := TrackingCodeOf(kind, payload)
+	code, err := election.TrackingCodeOf(kind, payload)
 	if err != nil || code != r.TrackingCode {
 		return cp, fmt.Errorf("%w: entry %d does not hold the ballot with tracking code %s", ErrReceipt, r.Index, election.HumanTrackingCode(r.TrackingCode))
 	}

@@ -13,7 +13,7 @@ import (
 
 // TestReplayRefusedOverGRPC is issue 9's replay attack as it was found, over loopback gRPC: anyone who reads the
 // board takes a voter's superseded ballot, or a challenged one, and casts it again under a wrapper encoded anew
-// (or, standing for any other way to a new tracking code, signed anew). Before the fix the node took each one as
+// (or, standing for any other way to new bytes, signed anew). Before the fix the node took each one as
 // the credential's latest ballot. Now each is refused, nothing is appended, and the voter's real last ballot is
 // still the one that counts.
 func TestReplayRefusedOverGRPC(t *testing.T) {
@@ -68,6 +68,32 @@ func TestReplayRefusedOverGRPC(t *testing.T) {
 		}
 		if cast, voters, spoiled := s.Counts(); cast != 2 || voters != 1 || spoiled != 1 {
 			t.Errorf("counts: %d cast by %d voters, %d spoiled; want 2 by 1, 1", cast, voters, spoiled)
+		}
+	})
+}
+
+// TestWithheldChallengeCannotBeCast: a node that received a voter's challenge, kept it off the board and cast the
+// challenged ballot itself after the voter's last ballot made it count (found by review). A challenge now carries
+// the ballot signed for a challenge only: cast, it is refused (check 10), and the voter's last ballot counts.
+func TestWithheldChallengeCannotBeCast(t *testing.T) {
+	tn := startNode(t, t.TempDir(), "")
+	f := newFixture(t, tn.target(), setup{trustees: 1, threshold: 1, voters: 1})
+	ctx := context.Background()
+	challenged, last := f.ballot(t, 0), f.ballot(t, 0)
+	if _, err := tn.anon.Submit(ctx, f.info, last, false); err != nil {
+		t.Fatal(err)
+	}
+	// What the ChallengeBallot call handed the node, which it never posted.
+	signed, err := electiontest.SignedBallotOf(challenged.Challenge().Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := tn.size()
+	_, err = tn.anon.Voter.CastBallot(ctx, &recountv1.CastBallotRequest{SignedBallot: signed})
+	refused(t, tn, size, err, codes.InvalidArgument, "BALLOT_SIGNATURE", election.CheckBallotSignature)
+	tn.n.View(func(s *election.State) {
+		if st, _ := s.BallotStatus(last.TrackingCode()); st != election.StatusCast {
+			t.Errorf("the voter's last ballot: %v, want %v", st, election.StatusCast)
 		}
 	})
 }

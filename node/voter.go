@@ -101,11 +101,11 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 	if err := n.usable(); err != nil {
 		return nil, err
 	}
-	if !n.reserve(b.Content) {
+	if !n.reserve(b.TrackingCode) {
 		return nil, refusal(codes.AlreadyExists, CheckReason(election.CheckBallotUnique), map[string]string{"check": "14"},
 			"check %s: the same ballot is being cast right now", election.CheckBallotUnique)
 	}
-	defer n.release(b.Content)
+	defer n.release(b.TrackingCode)
 	var ce *election.CheckError
 	n.View(func(s *election.State) {
 		ce, closed = s.CheckBallotAdmission(b), s.IsClosed()

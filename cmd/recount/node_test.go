@@ -190,7 +190,7 @@ func TestReceiptFork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := node.TrackingCodeOf(entries[11].Kind, entries[11].Payload)
+	code, err := election.TrackingCodeOf(entries[11].Kind, entries[11].Payload)
 	if err != nil {
 		t.Fatal(err)
 	}

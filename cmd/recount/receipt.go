@@ -97,7 +97,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 			if k != election.KindBallot && k != election.KindSpoiledBallot {
 				return
 			}
-			if got, err := node.TrackingCodeOf(k, e.Payload); err == nil && got == code {
+			if got, err := election.TrackingCodeOf(k, e.Payload); err == nil && got == code {
 				hits = append(hits, found{e.Index, k, e.Payload})
 			}
 		}})

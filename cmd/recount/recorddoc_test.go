@@ -81,10 +81,10 @@ func recordDocFacts(t *testing.T) []string {
 	add("%s", indentLines(hex.Dump(msg), "    "))
 
 	// A ballot: tracking code and signature.
-	code := sha256.Sum256(entries[12].Payload)
-	add("    tracking code = SHA-256(payload of entry 12)\n                  = %x\n    shown as        %s", code, election.HumanTrackingCode(code))
 	var sb recordv1.SignedBallot
 	unmarshalDoc(t, entries[12].Payload, &sb)
+	code := sha256.Sum256(sb.Ballot)
+	add("    tracking code = SHA-256(the ballot field of entry 12's payload)\n                  = %x\n    shown as        %s", code, election.HumanTrackingCode(code))
 	var ballot recordv1.Ballot
 	unmarshalDoc(t, sb.Ballot, &ballot)
 	if !ed25519.Verify(ballot.Credential, append([]byte("recount/ballot/v1\x00"), sb.Ballot...), sb.Signature) || !bytes.Equal(ballot.Election, id[:]) {

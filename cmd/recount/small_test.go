@@ -73,7 +73,7 @@ func generateSmallRecord(t *testing.T) {
 		if en.Kind != election.KindBallot && en.Kind != election.KindSpoiledBallot {
 			continue
 		}
-		code, err := node.TrackingCodeOf(en.Kind, en.Payload)
+		code, err := election.TrackingCodeOf(en.Kind, en.Payload)
 		if err != nil {
 			t.Fatal(err)
 		}

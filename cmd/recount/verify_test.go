@@ -325,8 +325,8 @@ func checkLine(out, name string) string {
 }
 
 // TestVerifyReencodedReplay: issue 9's replay as a dishonest operator would post it. A ballot already on the board
-// is cast again before the close under a wrapper encoded anew (a new tracking code, the same valid signature and
-// proofs), and the board signed again. Before the fix every check passed; now check 8 fails at the replay.
+// is cast again before the close under a wrapper encoded anew (new bytes, the same valid signature and proofs), and
+// the board signed again. Before the fix every check passed; now check 8 fails at the replay.
 func TestVerifyReencodedReplay(t *testing.T) {
 	entries := readEntries(t, readFile(t, smallRecord))
 	first, closeAt := -1, -1

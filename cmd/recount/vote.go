@@ -170,10 +170,12 @@ func printInDoubt(w io.Writer, doubt *node.InDoubtError, conn *connFlags, waited
 	fmt.Fprintln(w, "  Your ballot may be on the board already, or appear there shortly. Check later with its tracking code:")
 	fmt.Fprintf(w, "    %s\n", receiptCommand(code, conn))
 	if doubt.Challenge {
-		fmt.Fprintln(w, "  It was a challenge: if it is on the board, it shows what the ballot encrypted, and it never counts.")
-		fmt.Fprintln(w, "  Voting is safe either way: only your last cast ballot counts.")
+		fmt.Fprintln(w, "  It was a challenge: if it is on the board, it shows what the ballot encrypted, and it never counts")
+		fmt.Fprintln(w, "  (a challenge holds no signature that casts). Voting is safe either way: only your last cast ballot counts.")
 	} else {
-		fmt.Fprintln(w, "  Voting again is safe: only your last ballot counts.")
+		fmt.Fprintln(w, "  Voting again is safe: only your last ballot counts. Once you have, check your last receipt after the")
+		fmt.Fprintln(w, "  polls close with `recount receipt`: it must say COUNTED (a node that held this ballot back could still")
+		fmt.Fprintln(w, "  post it after your last one, and the receipt check would show your last ballot SUPERSEDED).")
 	}
 }
 

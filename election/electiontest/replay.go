@@ -17,8 +17,8 @@ import (
 )
 
 // The replays an attacker can build from what the board shows: a ballot already there (a voter's superseded
-// ballot, or a challenged one whose choices are public) made into new bytes, and so a new tracking code, that
-// still carry the credential's valid signature and valid proofs. Each must be refused, by the node and by every
+// ballot, or a challenged one whose choices are public) made into new bytes that still carry the credential's
+// valid signature and valid proofs. Each must be refused, by the node and by every
 // verifier.
 
 // ReencodedSignedBallots returns encodings of a SignedBallot payload other than the canonical one that a lenient
@@ -60,7 +60,7 @@ func SignedBallotOf(spoiled []byte) ([]byte, error) {
 // SignAgain returns the SignedBallot payload with the same Ballot bytes signed anew by cred under a fresh random
 // nonce: a second valid Ed25519 signature of the same content, which only the credential's holder can make
 // (Ed25519 signing is deterministic, so an honest client never does). It stands for every way of giving a ballot
-// already on the board a new tracking code with its content unchanged.
+// already on the board new bytes with its Ballot unchanged. The signature is for casting.
 func SignAgain(cred *election.Credential, payload []byte) ([]byte, error) {
 	var sb recordv1.SignedBallot
 	if err := proto.Unmarshal(payload, &sb); err != nil {
