@@ -38,10 +38,18 @@ type ServerOptions struct {
 	// MaxConcurrentStreams bounds the calls in progress on one connection (256 when 0).
 	MaxConcurrentStreams uint32
 	// MaxStreams bounds the streaming calls (StreamEntries, Export, health's Watch, reflection) in progress on
-	// the whole node, and MaxStreamsPerConn those on one connection (DefaultMaxStreams and
-	// DefaultMaxStreamsPerConn when 0). A streaming call beyond either is refused with ResourceExhausted
-	// (reason TOO_MANY_STREAMS); unary calls are not counted.
-	MaxStreams, MaxStreamsPerConn int
+	// the whole node, MaxStreamsPerConn those on one connection and MaxStreamsPerClient those from one client
+	// (an IP address; for IPv6, a /64) (DefaultMaxStreams, DefaultMaxStreamsPerConn and
+	// DefaultMaxStreamsPerClient when 0). A streaming call beyond any of them is refused with ResourceExhausted
+	// (reason TOO_MANY_STREAMS); unary calls are not counted. Behind a proxy every client has the proxy's
+	// address: set MaxStreamsPerClient to MaxStreams there.
+	MaxStreams, MaxStreamsPerConn, MaxStreamsPerClient int
+	// AdminStreams are streaming calls that callers who pass the admin check (Admin: the token in the call's
+	// metadata, or the client certificate) may open beyond MaxStreams, so that the commission can export or
+	// watch a node whose other slots are all taken (DefaultAdminStreams when 0, none when negative). Such
+	// calls are bounded by MaxStreams+AdminStreams in all and by MaxStreamsPerConn, not by
+	// MaxStreamsPerClient, and do not take the slots counted by MaxStreams.
+	AdminStreams int
 	// StreamStall ends a streaming call whose client has read nothing for this long (one Send blocked on the
 	// client's flow control window), with Canceled, so that a client that never reads does not hold a slot
 	// forever (DefaultStreamStall when 0; never when negative).
@@ -97,17 +105,20 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 	if streams == 0 {
 		streams = 256
 	}
-	maxStreams, perConn, stall := opts.MaxStreams, opts.MaxStreamsPerConn, opts.StreamStall
-	if maxStreams <= 0 {
-		maxStreams = DefaultMaxStreams
+	limits := streamLimits{
+		global:    positiveOr(opts.MaxStreams, DefaultMaxStreams),
+		perConn:   positiveOr(opts.MaxStreamsPerConn, DefaultMaxStreamsPerConn),
+		perClient: positiveOr(opts.MaxStreamsPerClient, DefaultMaxStreamsPerClient),
+		admin:     max(opts.AdminStreams, 0),
 	}
-	if perConn <= 0 {
-		perConn = DefaultMaxStreamsPerConn
+	if opts.AdminStreams == 0 {
+		limits.admin = DefaultAdminStreams
 	}
+	stall := opts.StreamStall
 	if stall == 0 {
 		stall = DefaultStreamStall
 	}
-	s := &Server{n: n, health: health.NewServer(), logger: logger, streams: newStreamGuard(perConn, maxStreams, stall, logger)}
+	s := &Server{n: n, health: health.NewServer(), logger: logger, streams: newStreamGuard(limits, opts.Admin, stall, logger)}
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.MaxSendMsgSize(maxSendBytes),
@@ -132,6 +143,14 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 	s.updateHealth()
 	go s.followNode()
 	return s
+}
+
+// positiveOr returns v if it is positive, else def.
+func positiveOr(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // updateHealth sets the health statuses from where the node stands.
