@@ -121,13 +121,10 @@ func (g *streamGuard) register(srv *grpc.Server) {
 	}
 }
 
-// tap admits a streaming call, or refuses it with ResourceExhausted (a limit is reached) or Unavailable (the
+// tap admits a streaming call (one of g.streaming), or refuses it with ResourceExhausted (a limit is reached) or Unavailable (the
 // server is shutting down). It runs on the connection's reader goroutine, so it must not block: the admin check
 // reads the call's metadata and the connection's TLS state, both already in ctx.
 func (g *streamGuard) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
-	if !g.streaming[info.FullMethodName] {
-		return ctx, nil
-	}
 	slot := &streamSlot{}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		slot.conn, slot.client = p.Addr.String(), clientKey(p.Addr)

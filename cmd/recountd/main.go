@@ -96,7 +96,7 @@ func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Write
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", node.DefaultMaxMessageBytes, "largest request accepted, in bytes")
-	fs.DurationVar(&c.callTimeout, "call-timeout", node.DefaultCallTimeout, "deadline given to calls that come without one")
+	fs.DurationVar(&c.callTimeout, "call-timeout", node.DefaultCallTimeout, "deadline given to calls that come without one, from their headers; and the longest any call's request may take to arrive")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for the calls in progress")
 	fs.UintVar(&c.maxConcurrentStreams, "max-concurrent-streams", 256, "calls in progress per connection")
 	fs.IntVar(&c.maxStreams, "max-streams", node.DefaultMaxStreams, "streaming calls (StreamEntries, Export, health watches) in progress on the node")
