@@ -26,10 +26,16 @@ import (
 // awaitStreams waits until the server has exactly want streaming calls in progress, for at most 20 s.
 func awaitStreams(t testing.TB, tn *testNode, want int) {
 	t.Helper()
+	awaitServerStreams(t, tn.srv, want)
+}
+
+// awaitServerStreams waits until srv has exactly want streaming calls in progress, for at most 20 s.
+func awaitServerStreams(t testing.TB, srv *node.Server, want int) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for tn.srv.StreamsInProgress() != want {
+	for srv.StreamsInProgress() != want {
 		if time.Now().After(deadline) {
-			t.Fatalf("the server has %d streaming calls in progress after 20 s, want %d", tn.srv.StreamsInProgress(), want)
+			t.Fatalf("the server has %d streaming calls in progress after 20 s, want %d", srv.StreamsInProgress(), want)
 		}
 		time.Sleep(time.Millisecond)
 	}
