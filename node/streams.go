@@ -121,9 +121,9 @@ func (g *streamGuard) register(srv *grpc.Server) {
 	}
 }
 
-// tap admits a streaming call (one of g.streaming), or refuses it with ResourceExhausted (a limit is reached) or Unavailable (the
-// server is shutting down). It runs on the connection's reader goroutine, so it must not block: the admin check
-// reads the call's metadata and the connection's TLS state, both already in ctx.
+// tap admits a streaming call (one of g.streaming), or refuses it with ResourceExhausted (a limit is reached)
+// or Unavailable (the server is shutting down). It runs on the connection's reader goroutine, so it must not
+// block: the admin check reads the call's metadata and the connection's TLS state, both already in ctx.
 func (g *streamGuard) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
 	slot := &streamSlot{}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
