@@ -34,7 +34,8 @@ type DialOptions struct {
 	CertFile, KeyFile string
 	// ServerName overrides the name checked in the node's certificate.
 	ServerName string
-	// Token is the admin bearer token, sent with AdminService calls only.
+	// Token is the admin bearer token, sent with AdminService calls and with streaming calls (StreamEntries,
+	// Export), which then may use the streams the node keeps for the commission (ServerOptions.AdminStreams).
 	Token []byte
 	// Timeout is the deadline given to unary calls whose context has none (DefaultCallTimeout when 0).
 	Timeout time.Duration
@@ -106,6 +107,12 @@ func Dial(target string, opts DialOptions) (*Client, error) {
 				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+string(token))
 			}
 			return invoker(ctx, method, req, reply, cc, callOpts...)
+		}),
+		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
+			if len(token) > 0 {
+				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+string(token))
+			}
+			return streamer(ctx, desc, cc, method, callOpts...)
 		}))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", target, err)

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 )
@@ -33,15 +35,25 @@ type ServerOptions struct {
 	// MaxMessageBytes bounds a request (DefaultMaxMessageBytes when 0). Ballots are a few KiB; credential
 	// lists are sent in parts below it.
 	MaxMessageBytes int
-	// DefaultTimeout is the deadline given to a unary call that came without one (DefaultCallTimeout when 0).
+	// DefaultTimeout bounds the unary calls (DefaultCallTimeout when 0). A unary call whose request has not all
+	// arrived DefaultTimeout after its headers is ended with Canceled, whatever deadline its client gave; and a
+	// call that came without a deadline is given the one DefaultTimeout after its headers arrived.
 	DefaultTimeout time.Duration
 	// MaxConcurrentStreams bounds the calls in progress on one connection (256 when 0).
 	MaxConcurrentStreams uint32
 	// MaxStreams bounds the streaming calls (StreamEntries, Export, health's Watch, reflection) in progress on
-	// the whole node, and MaxStreamsPerConn those on one connection (DefaultMaxStreams and
-	// DefaultMaxStreamsPerConn when 0). A streaming call beyond either is refused with ResourceExhausted
-	// (reason TOO_MANY_STREAMS); unary calls are not counted.
-	MaxStreams, MaxStreamsPerConn int
+	// the whole node, MaxStreamsPerConn those on one connection and MaxStreamsPerClient those from one client
+	// (an IP address; for IPv6, a /64) (DefaultMaxStreams, DefaultMaxStreamsPerConn and
+	// DefaultMaxStreamsPerClient when 0). A streaming call beyond any of them is refused with ResourceExhausted
+	// (reason TOO_MANY_STREAMS); unary calls are not counted. Behind a proxy every client has the proxy's
+	// address: set MaxStreamsPerClient to MaxStreams there.
+	MaxStreams, MaxStreamsPerConn, MaxStreamsPerClient int
+	// AdminStreams are streaming calls that callers who pass the admin check (Admin: the token in the call's
+	// metadata, or the client certificate) may open beyond MaxStreams, so that the commission can export or
+	// watch a node whose other slots are all taken (DefaultAdminStreams when 0, none when negative). Such
+	// calls are bounded by MaxStreams+AdminStreams in all and by MaxStreamsPerConn, not by
+	// MaxStreamsPerClient, and do not take the slots counted by MaxStreams.
+	AdminStreams int
 	// StreamStall ends a streaming call whose client has read nothing for this long (one Send blocked on the
 	// client's flow control window), with Canceled, so that a client that never reads does not hold a slot
 	// forever (DefaultStreamStall when 0; never when negative).
@@ -69,6 +81,7 @@ type Server struct {
 	health  *health.Server
 	logger  *slog.Logger
 	streams *streamGuard
+	timeout time.Duration // ServerOptions.DefaultTimeout
 }
 
 // services lists the node's services, for health.
@@ -97,25 +110,29 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 	if streams == 0 {
 		streams = 256
 	}
-	maxStreams, perConn, stall := opts.MaxStreams, opts.MaxStreamsPerConn, opts.StreamStall
-	if maxStreams <= 0 {
-		maxStreams = DefaultMaxStreams
+	limits := streamLimits{
+		global:    positiveOr(opts.MaxStreams, DefaultMaxStreams),
+		perConn:   positiveOr(opts.MaxStreamsPerConn, DefaultMaxStreamsPerConn),
+		perClient: positiveOr(opts.MaxStreamsPerClient, DefaultMaxStreamsPerClient),
+		admin:     max(opts.AdminStreams, 0),
 	}
-	if perConn <= 0 {
-		perConn = DefaultMaxStreamsPerConn
+	if opts.AdminStreams == 0 {
+		limits.admin = DefaultAdminStreams
 	}
+	stall := opts.StreamStall
 	if stall == 0 {
 		stall = DefaultStreamStall
 	}
-	s := &Server{n: n, health: health.NewServer(), logger: logger, streams: newStreamGuard(perConn, maxStreams, stall, logger)}
+	s := &Server{n: n, health: health.NewServer(), logger: logger, streams: newStreamGuard(limits, opts.Admin, stall, logger),
+		timeout: timeout}
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.MaxSendMsgSize(maxSendBytes),
 		grpc.MaxConcurrentStreams(streams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, deadlineUnary(timeout), s.readyUnary, adminUnary(opts.Admin)),
-		grpc.InTapHandle(s.streams.tap),
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, s.deadlineUnary, s.readyUnary, adminUnary(opts.Admin)),
+		grpc.InTapHandle(s.tap),
 		grpc.ChainStreamInterceptor(s.recoverStream, s.streams.interceptor(), s.readyStream, adminStream(opts.Admin)),
 	}
 	if opts.TLS != nil {
@@ -132,6 +149,14 @@ func NewServer(n *Node, opts ServerOptions) *Server {
 	s.updateHealth()
 	go s.followNode()
 	return s
+}
+
+// positiveOr returns v if it is positive, else def.
+func positiveOr(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // updateHealth sets the health statuses from where the node stands.
@@ -253,16 +278,73 @@ func adminStream(a AdminAuth) grpc.StreamServerInterceptor {
 	}
 }
 
-// deadlineUnary gives a unary call without a deadline the default one; the handlers pass it on.
-func deadlineUnary(d time.Duration) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if _, ok := ctx.Deadline(); !ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, d)
-			defer cancel()
-		}
-		return handler(ctx, req)
+// errRequestLate is why the node ended a unary call whose request had not all arrived in time (the cause of its
+// context).
+var errRequestLate = errors.New("node: the request did not arrive in time")
+
+// tap runs when a call's headers arrive, before grpc reads its request: it admits a streaming call
+// (streamGuard.tap) and bounds the time a unary call's request may take to arrive (boundRequest). It runs on
+// the connection's reader goroutine, so it must not block.
+func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if s.streams.streaming[info.FullMethodName] {
+		return s.streams.tap(ctx, info)
 	}
+	return s.boundRequest(ctx, info.FullMethodName), nil
+}
+
+// A requestArrival is a unary call between the arrival of its headers (boundRequest) and that of its whole
+// request (deadlineUnary).
+type requestArrival struct {
+	headers time.Time
+	// arrived stops the timer that ends the call if its request is late, and reports whether it stopped it
+	// in time.
+	arrived func() bool
+}
+
+type requestArrivalKey struct{}
+
+// boundRequest ends a unary call, with Canceled, if its request has not all arrived s.timeout after its headers.
+// grpc-go reads a unary call's request before any interceptor runs, with no deadline but the client's, so a
+// client that declared a 1 MiB request and sent 3 bytes kept the call and its buffer for as long as it answered
+// keepalive pings, 256 such calls per connection; a deadline of the client's choosing would do the same. Ending
+// the context ends that read: the transport's read of the request waits on the context the tap returns. The
+// timer is stopped once the request has arrived (deadlineUnary), or when the call ends before (the stream's
+// context always ends with it), so that no timer outlives its call.
+func (s *Server) boundRequest(ctx context.Context, method string) context.Context {
+	headers := time.Now()
+	ctx, cancel := context.WithCancelCause(ctx)
+	late := time.AfterFunc(s.timeout, func() {
+		if ctx.Err() != nil {
+			return
+		}
+		attrs := []any{"method", method, "timeout", s.timeout}
+		if p, ok := peerAddr(ctx); ok {
+			attrs = append(attrs, "peer", p)
+		}
+		s.logger.Info("rpc ended: its request did not arrive in time", attrs...)
+		cancel(errRequestLate)
+	})
+	stopAfter := context.AfterFunc(ctx, func() { late.Stop() })
+	return context.WithValue(ctx, requestArrivalKey{}, &requestArrival{headers: headers, arrived: func() bool {
+		stopAfter()
+		return late.Stop()
+	}})
+}
+
+// deadlineUnary runs once grpc has read the whole request: it stops the request's timer (boundRequest) and gives
+// a call without a deadline the one s.timeout after its headers arrived; the handlers pass it on.
+func (s *Server) deadlineUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	headers := time.Now()
+	if a, ok := ctx.Value(requestArrivalKey{}).(*requestArrival); ok {
+		a.arrived() // if too late, the call's context is already ended
+		headers = a.headers
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, headers.Add(s.timeout))
+		defer cancel()
+	}
+	return handler(ctx, req)
 }
 
 func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

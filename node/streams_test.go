@@ -2,7 +2,10 @@ package node_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,10 +26,16 @@ import (
 // awaitStreams waits until the server has exactly want streaming calls in progress, for at most 20 s.
 func awaitStreams(t testing.TB, tn *testNode, want int) {
 	t.Helper()
+	awaitServerStreams(t, tn.srv, want)
+}
+
+// awaitServerStreams waits until srv has exactly want streaming calls in progress, for at most 20 s.
+func awaitServerStreams(t testing.TB, srv *node.Server, want int) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for tn.srv.StreamsInProgress() != want {
+	for srv.StreamsInProgress() != want {
 		if time.Now().After(deadline) {
-			t.Fatalf("the server has %d streaming calls in progress after 20 s, want %d", tn.srv.StreamsInProgress(), want)
+			t.Fatalf("the server has %d streaming calls in progress after 20 s, want %d", srv.StreamsInProgress(), want)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -121,31 +130,13 @@ func TestShutdownEndsStreams(t *testing.T) {
 func TestStreamLimits(t *testing.T) {
 	tn := startNodeWith(t, t.TempDir(), "", node.ServerOptions{MaxStreamsPerConn: 2, MaxStreams: 3})
 	ctx := context.Background()
-	// open starts a follower on an empty board: an admitted one receives nothing, a refused one its status.
 	open := func(c recountv1.BoardServiceClient) (context.CancelFunc, grpc.ServerStreamingClient[recountv1.StreamEntriesResponse]) {
 		t.Helper()
-		sctx, cancel := context.WithCancel(ctx)
-		t.Cleanup(cancel)
-		s, err := c.StreamEntries(sctx, &recountv1.StreamEntriesRequest{Follow: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cancel, s
+		return openFollower(t, c)
 	}
 	refusedWith := func(what string, s grpc.ServerStreamingClient[recountv1.StreamEntriesResponse], limit string) {
 		t.Helper()
-		errc := make(chan error, 1)
-		go func() { _, err := s.Recv(); errc <- err }()
-		var err error
-		select {
-		case err = <-errc:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%s: not refused in 20 s", what)
-		}
-		wantRefusal(t, what, err, codes.ResourceExhausted, node.ReasonTooManyStreams)
-		if got := errorMeta(err)["limit"]; got != limit {
-			t.Fatalf("%s: limit %q, want %q", what, got, limit)
-		}
+		wantStreamRefused(t, what, s, limit, 0)
 	}
 	a := tn.anon.Board
 	b := dialBoard(t, tn.addr, 1<<20)
@@ -162,7 +153,7 @@ func TestStreamLimits(t *testing.T) {
 	_, s = open(b)
 	refusedWith("a fourth stream on the node", s, "node")
 	// Export is a streaming call too.
-	e, err := tn.admin.Board.Export(ctx, &recountv1.ExportRequest{})
+	e, err := tn.anon.Board.Export(ctx, &recountv1.ExportRequest{})
 	if err == nil {
 		_, err = e.Recv()
 	}
@@ -171,6 +162,106 @@ func TestStreamLimits(t *testing.T) {
 	awaitStreams(t, tn, 2)
 	open(b)
 	awaitStreams(t, tn, 3)
+}
+
+// openFollower starts a follower on an empty board: an admitted one receives nothing, a refused one its status.
+// The stream is cancelled by the returned function or at the end of the test.
+func openFollower(t testing.TB, c recountv1.BoardServiceClient) (context.CancelFunc, grpc.ServerStreamingClient[recountv1.StreamEntriesResponse]) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	s, err := c.StreamEntries(ctx, &recountv1.StreamEntriesRequest{Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cancel, s
+}
+
+// wantStreamRefused asserts that the stream s is refused with ResourceExhausted (TOO_MANY_STREAMS) for limit,
+// and, unless most is 0, that the limit admits most.
+func wantStreamRefused[T any](t *testing.T, what string, s grpc.ServerStreamingClient[T], limit string, most int) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { _, err := s.Recv(); errc <- err }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: not refused in 20 s", what)
+	}
+	wantRefusal(t, what, err, codes.ResourceExhausted, node.ReasonTooManyStreams)
+	if got := errorMeta(err)["limit"]; got != limit {
+		t.Fatalf("%s: limit %q, want %q", what, got, limit)
+	}
+	if got := errorMeta(err)["max"]; most != 0 && got != strconv.Itoa(most) {
+		t.Fatalf("%s: max %q, want %d", what, got, most)
+	}
+}
+
+// dialBoardFrom connects to the node from the loopback address local (127.0.0.2, ...), which the node sees as
+// another client than 127.0.0.1: every connection from one address counts against that client's streams.
+func dialBoardFrom(t testing.TB, addr, local string) recountv1.BoardServiceClient {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return recountv1.NewBoardServiceClient(cc)
+}
+
+// TestStreamLimitsPerClient: one client (one IP address) may hold MaxStreamsPerClient streaming calls however
+// many connections it opens, so the node's slots stay open to others; and the commission, with the admin token,
+// may open AdminStreams more when all the others are taken, even from an address at its own limit. One client
+// with 16 connections of 32 idle followers once held all 512 slots of a node, for as long as it liked: followers
+// waiting for entries send nothing, so no stall ends them, and trustees and exports were refused.
+func TestStreamLimitsPerClient(t *testing.T) {
+	tn := startNodeWith(t, t.TempDir(), "", node.ServerOptions{MaxStreams: 6, MaxStreamsPerConn: 2, MaxStreamsPerClient: 3, AdminStreams: 1})
+	fillBoard(t, tn, 1, 10) // a checkpoint to export
+	// A client at 127.0.0.2 holds its 3 streams over two connections; more are refused, on any connection.
+	a1 := dialBoardFrom(t, tn.addr, "127.0.0.2")
+	a2 := dialBoardFrom(t, tn.addr, "127.0.0.2")
+	a3 := dialBoardFrom(t, tn.addr, "127.0.0.2")
+	openFollower(t, a1)
+	openFollower(t, a1)
+	openFollower(t, a2)
+	awaitStreams(t, tn, 3)
+	_, s := openFollower(t, a2)
+	wantStreamRefused(t, "a fourth stream from one address", s, "client", 3)
+	_, s = openFollower(t, a3)
+	wantStreamRefused(t, "a fourth stream from one address, on a new connection", s, "client", 3)
+	// 127.0.0.1 takes the node's other 3 slots; one more from anyone is refused.
+	openFollower(t, tn.anon.Board)
+	openFollower(t, tn.anon.Board)
+	openFollower(t, dialBoard(t, tn.addr, 1<<20))
+	awaitStreams(t, tn, 6)
+	_, s = openFollower(t, dialBoardFrom(t, tn.addr, "127.0.0.3"))
+	wantStreamRefused(t, "a stream from a new address on a full node", s, "node", 6)
+	e, err := dialBoardFrom(t, tn.addr, "127.0.0.4").Export(context.Background(), &recountv1.ExportRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStreamRefused(t, "an anonymous export on a full node", e, "node", 6)
+	// The commission (admin token, from 127.0.0.1, which is at its limit) gets the admin slot, and no more.
+	cancelAdmin, _ := openFollower(t, tn.admin.Board)
+	awaitStreams(t, tn, 7)
+	_, s = openFollower(t, tn.admin.Board)
+	wantStreamRefused(t, "a second admin stream", s, "node", 7)
+	cancelAdmin()
+	awaitStreams(t, tn, 6)
+	e, err = tn.admin.Board.Export(context.Background(), &recountv1.ExportRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := e.Recv(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("the commission's export on a node whose other slots are taken: %v", err)
+		}
+	}
 }
 
 // errorMeta returns the ErrorInfo metadata of a status.

@@ -80,7 +80,8 @@ func (ca *testCA) issue(t *testing.T, dir, name string, server bool) (string, st
 
 // TestMutualTLSAdmin serves the node over TLS with admin calls restricted to client certificates from the
 // commission's CA: voters (no certificate) are served; admin calls without a certificate, or with one from
-// another CA, are refused and change nothing; the commission's certificate is accepted.
+// another CA, are refused and change nothing; the commission's certificate is accepted, and gets the stream kept
+// for the commission when the others are taken.
 func TestMutualTLSAdmin(t *testing.T) {
 	dir := t.TempDir()
 	nodeCA, commission, other := newCA(t, "node CA"), newCA(t, "commission CA"), newCA(t, "another CA")
@@ -104,8 +105,9 @@ func TestMutualTLSAdmin(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(commission.pem)
 	srv := node.NewServer(n, node.ServerOptions{
-		TLS:   &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12},
-		Admin: node.AdminAuth{ClientCert: true},
+		TLS:        &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12},
+		Admin:      node.AdminAuth{ClientCert: true},
+		MaxStreams: 1, AdminStreams: 1,
 	})
 	lis := listen(t)
 	go srv.Serve(lis)
@@ -142,6 +144,14 @@ func TestMutualTLSAdmin(t *testing.T) {
 	if err != nil || st.Phase != recountv1.Phase_PHASE_EMPTY {
 		t.Fatalf("admin with the commission's certificate: %v %v", st, err)
 	}
+	// The voter takes the node's one stream open to all; another CA's certificate gets no more, the commission's
+	// gets the one kept for it.
+	openFollower(t, voter.Board)
+	awaitServerStreams(t, srv, 1)
+	_, s := openFollower(t, intruder.Board)
+	wantStreamRefused(t, "a stream with another CA's certificate on a full node", s, "node", 1)
+	openFollower(t, admin.Board)
+	awaitServerStreams(t, srv, 2)
 	// Plaintext to a TLS node fails.
 	plain, err := node.Dial(addr, node.DialOptions{Plaintext: true})
 	if err != nil {

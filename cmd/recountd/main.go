@@ -68,8 +68,8 @@ type config struct {
 	stderr                       io.Writer
 
 	// The stream guard (node.ServerOptions).
-	maxStreams, maxStreamsPerConn int
-	streamStall                   time.Duration
+	maxStreams, maxStreamsPerConn, maxStreamsPerClient, adminStreams int
+	streamStall                                                      time.Duration
 }
 
 // envName is the environment variable of a flag: RECOUNTD_ and the flag's name in upper case, dashes as
@@ -96,11 +96,13 @@ func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Write
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", node.DefaultMaxMessageBytes, "largest request accepted, in bytes")
-	fs.DurationVar(&c.callTimeout, "call-timeout", node.DefaultCallTimeout, "deadline given to calls that come without one")
+	fs.DurationVar(&c.callTimeout, "call-timeout", node.DefaultCallTimeout, "deadline given to calls that come without one, from their headers; and the longest any call's request may take to arrive")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a shutdown waits for the calls in progress")
 	fs.UintVar(&c.maxConcurrentStreams, "max-concurrent-streams", 256, "calls in progress per connection")
 	fs.IntVar(&c.maxStreams, "max-streams", node.DefaultMaxStreams, "streaming calls (StreamEntries, Export, health watches) in progress on the node")
 	fs.IntVar(&c.maxStreamsPerConn, "max-streams-per-connection", node.DefaultMaxStreamsPerConn, "streaming calls in progress per connection")
+	fs.IntVar(&c.maxStreamsPerClient, "max-streams-per-client", node.DefaultMaxStreamsPerClient, "streaming calls in progress per client IP address (IPv6: per /64), over all its connections; behind a proxy, set it to --max-streams")
+	fs.IntVar(&c.adminStreams, "admin-streams", node.DefaultAdminStreams, "streaming calls kept for admin callers (token or client certificate) beyond --max-streams (0: none)")
 	fs.DurationVar(&c.streamStall, "stream-stall-timeout", node.DefaultStreamStall, "end a stream whose client has read nothing for this long (0: never)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: recountd [flags]\n\nrecountd is the Recount node: one election's bulletin board, served over gRPC.\n"+
@@ -186,12 +188,20 @@ func prepareDataDir(dir string, logger *slog.Logger) error {
 	return nil
 }
 
-// streamStall turns --stream-stall-timeout into ServerOptions.StreamStall, where never is negative.
-func streamStall(d time.Duration) time.Duration {
-	if d == 0 {
+// noneIfZero turns a flag where 0 means never or none (--stream-stall-timeout, --admin-streams) into the
+// node.ServerOptions field, where 0 means the default and never or none is negative.
+func noneIfZero[T int | time.Duration](v T) T {
+	if v == 0 {
 		return -1
 	}
-	return d
+	return v
+}
+
+// serverOptions are the node.ServerOptions of c, but for TLS, admin credentials and the logger.
+func (c *config) serverOptions() node.ServerOptions {
+	return node.ServerOptions{MaxMessageBytes: c.maxMessageBytes, DefaultTimeout: c.callTimeout,
+		MaxConcurrentStreams: uint32(c.maxConcurrentStreams), MaxStreams: c.maxStreams, MaxStreamsPerConn: c.maxStreamsPerConn,
+		MaxStreamsPerClient: c.maxStreamsPerClient, AdminStreams: noneIfZero(c.adminStreams), StreamStall: noneIfZero(c.streamStall)}
 }
 
 func newLogger(c *config) (*slog.Logger, error) {
@@ -278,9 +288,9 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, listening func(g
 			logger.Error("recountd: closing the board", "err", err)
 		}
 	}()
-	srv := node.NewServer(n, node.ServerOptions{TLS: tlsCfg, Admin: auth, MaxMessageBytes: c.maxMessageBytes,
-		DefaultTimeout: c.callTimeout, MaxConcurrentStreams: uint32(c.maxConcurrentStreams),
-		MaxStreams: c.maxStreams, MaxStreamsPerConn: c.maxStreamsPerConn, StreamStall: streamStall(c.streamStall), Logger: logger})
+	opts := c.serverOptions()
+	opts.TLS, opts.Admin, opts.Logger = tlsCfg, auth, logger
+	srv := node.NewServer(n, opts)
 
 	var metricsSrv *http.Server
 	metricsAddr := ""

@@ -344,3 +344,34 @@ func TestRecountdRefusesWritableDataDir(t *testing.T) {
 		}
 	}
 }
+
+// TestRecountdStreamFlags: the stream limits reach node.ServerOptions from flags and the environment, 0 meaning
+// none for --admin-streams and never for --stream-stall-timeout.
+func TestRecountdStreamFlags(t *testing.T) {
+	var stderr bytes.Buffer
+	none := func(string) (string, bool) { return "", false }
+	c, err := parse([]string{"--data-dir", "d", "--plaintext"}, none, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := c.serverOptions()
+	if opts.MaxStreams != node.DefaultMaxStreams || opts.MaxStreamsPerConn != node.DefaultMaxStreamsPerConn ||
+		opts.MaxStreamsPerClient != node.DefaultMaxStreamsPerClient || opts.AdminStreams != node.DefaultAdminStreams ||
+		opts.StreamStall != node.DefaultStreamStall {
+		t.Errorf("defaults: %+v", opts)
+	}
+	env := map[string]string{"RECOUNTD_MAX_STREAMS_PER_CLIENT": "7", "RECOUNTD_ADMIN_STREAMS": "3"}
+	lookup := func(name string) (string, bool) { v, ok := env[name]; return v, ok }
+	if c, err = parse([]string{"--data-dir", "d", "--plaintext"}, lookup, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if opts := c.serverOptions(); opts.MaxStreamsPerClient != 7 || opts.AdminStreams != 3 {
+		t.Errorf("from the environment: per client %d, admin %d; want 7 and 3", opts.MaxStreamsPerClient, opts.AdminStreams)
+	}
+	if c, err = parse([]string{"--data-dir", "d", "--plaintext", "--admin-streams", "0", "--stream-stall-timeout", "0"}, lookup, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if opts := c.serverOptions(); opts.AdminStreams >= 0 || opts.StreamStall >= 0 {
+		t.Errorf("0 for none and never: admin %d, stall %v; want both negative", opts.AdminStreams, opts.StreamStall)
+	}
+}
