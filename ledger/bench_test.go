@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -48,7 +49,7 @@ func bigLog(b *testing.B) *Log {
 				for k := range p {
 					p[k] = byte(r.Uint32())
 				}
-				recs[j] = Record{Kind(j % 7), p}
+				recs[j] = Record{tlog.Kind(j % 7), p}
 			}
 			if _, big.err = big.log.AppendMany(context.Background(), recs); big.err != nil {
 				return
@@ -153,7 +154,7 @@ func BenchmarkVerifyInclusion(b *testing.B) {
 	n := l.Size()
 	cp := l.Latest()
 	type item struct {
-		e Entry
+		e tlog.Entry
 		p [][]byte
 	}
 	var items []item
@@ -169,7 +170,7 @@ func BenchmarkVerifyInclusion(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		it := items[i%len(items)]
-		if err := VerifyInclusion(cp, it.e.Kind, it.e.Payload, it.e.Index, it.p); err != nil {
+		if err := tlog.VerifyInclusion(cp, it.e.Kind, it.e.Payload, it.e.Index, it.p); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -192,7 +193,7 @@ func BenchmarkVerifyConsistency(b *testing.B) {
 	n := l.Size()
 	newer := l.Latest()
 	type item struct {
-		old Checkpoint
+		old tlog.Checkpoint
 		p   [][]byte
 	}
 	var items []item
@@ -209,7 +210,7 @@ func BenchmarkVerifyConsistency(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		it := items[i%len(items)]
-		if err := VerifyConsistency(it.old, newer, it.p); err != nil {
+		if err := tlog.VerifyConsistency(it.old, newer, it.p); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -245,7 +246,7 @@ func BenchmarkVerifyExport(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for b.Loop() {
-		if _, err := VerifyExport(bytes.NewReader(data), vkey); err != nil {
+		if _, err := tlog.VerifyExport(bytes.NewReader(data), vkey); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -303,7 +304,7 @@ func BenchmarkCheckIntegrity(b *testing.B) {
 		recs := make([]Record, 1000)
 		for i := 0; i < 51_000; i += len(recs) {
 			for j := range recs {
-				recs[j] = Record{Kind(j % 7), bytes.Repeat([]byte{byte(i + j)}, 1400)}
+				recs[j] = Record{tlog.Kind(j % 7), bytes.Repeat([]byte{byte(i + j)}, 1400)}
 			}
 			if _, err := l.AppendMany(context.Background(), recs); err != nil {
 				b.Fatal(err)

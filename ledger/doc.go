@@ -1,31 +1,25 @@
 // Package ledger is Recount's bulletin board: an append-only, tamper-evident log of typed entries, stored in a
 // bbolt file, in the manner of a Certificate Transparency log (RFC 9162).
 //
-// The board knows nothing of elections. An entry is a Kind (a uint32 whose values the caller defines) and an
-// opaque payload. Entries get consecutive indexes 0, 1, 2, ...; the API offers no update and no delete.
+// The board is in two packages, in the manner of golang.org/x/mod/sumdb/tlog: package tlog (ledger/tlog) holds
+// what a verifier needs and nothing else (entries, leaf hashing, checkpoints, proof verification, the export
+// reader), with no storage; this package holds the Log, which stores a board in bbolt, signs its checkpoints and
+// serves its entries, proofs and export, and imports tlog for every format. A program that only verifies imports
+// tlog alone and links no database.
 //
-// # Tree
+// The board knows nothing of elections. An entry (tlog.Entry) is a tlog.Kind (a uint32 whose values the caller
+// defines) and an opaque payload. Entries get consecutive indexes 0, 1, 2, ...; the API offers no update and no
+// delete.
 //
-// Each entry is a leaf of an RFC 9162 Merkle tree (SHA-256):
+// # Tree and checkpoints
 //
-//	leaf data = uint32be(kind) || payload
-//	leaf hash = SHA-256(0x00 || leaf data)
-//	node hash = SHA-256(0x01 || left || right)
-//	root of the empty tree = SHA-256("")
+// Each entry is a leaf of an RFC 9162 Merkle tree, hashed as package tlog specifies. The board keeps the hash of
+// every perfect subtree in its database, so inclusion and consistency proofs are O(log n) reads.
 //
-// The tree over n leaves is split, as in RFC 9162, at the largest power of two smaller than n. The board keeps
-// the hash of every perfect subtree in its database, so inclusion and consistency proofs (RFC 9162 sections
-// 2.1.3 and 2.1.4) are O(log n) reads. The hashing and proof logic are those of
-// github.com/transparency-dev/merkle.
-//
-// # Checkpoints
-//
-// Every commit (a group of appends written in one transaction) signs one checkpoint: the transparency-dev
-// checkpoint body "<origin>\n<size>\n<base64 root>\n", signed as a golang.org/x/mod/sumdb/note with the
-// board's Ed25519 key, whose name is the origin (see Checkpoint). All checkpoints are kept and can be fetched by
-// size (CheckpointAt). A verifier holding the board's verifier key (VerifierKey) checks a checkpoint with
-// ParseCheckpoint, an entry with VerifyInclusion, and that a newer checkpoint extends an older one with
-// VerifyConsistency.
+// Every commit (a group of appends written in one transaction) signs one checkpoint (tlog.Checkpoint) with the
+// board's Ed25519 key, whose name is the origin. All checkpoints are kept and can be fetched by size
+// (CheckpointAt). A verifier holding the board's verifier key (VerifierKey) checks them with tlog.ParseCheckpoint,
+// tlog.VerifyInclusion and tlog.VerifyConsistency.
 //
 // # Durability and concurrency
 //
@@ -61,7 +55,7 @@
 //
 // # Export
 //
-// Export writes the whole board as one byte stream (format in export.go and docs/board.md); VerifyExport,
-// ExportReader and Import read it as a stream, rebuild the tree, and check the final signed checkpoint, so that
-// any changed byte is detected.
+// Export writes the whole board as one byte stream (format in tlog's export.go and docs/board.md);
+// tlog.VerifyExport and tlog.ExportReader read it as a stream, rebuild the tree, and check the final signed
+// checkpoint, so that any changed byte is detected; Import does the same while writing it into a new board.
 package ledger

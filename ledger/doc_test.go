@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/hex"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"os"
 	"strconv"
 	"strings"
@@ -9,11 +10,11 @@ import (
 )
 
 // docExample builds the worked example of docs/board.md section 8.
-func docExample(t *testing.T) (vkey string, export []byte, cp Checkpoint) {
+func docExample(t *testing.T) (vkey string, export []byte, cp tlog.Checkpoint) {
 	s, vkey := fixedKey(t, "example.org/board", 1)
 	recs := []Record{{1, []byte("hello")}, {2, []byte{}}}
 	export = buildExport(t, s, vkey, recs)
-	cp, err := VerifyExport(strings.NewReader(string(export)), vkey)
+	cp, err := tlog.VerifyExport(strings.NewReader(string(export)), vkey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,9 +30,9 @@ func TestDocExample(t *testing.T) {
 	}
 	text := string(doc)
 	vkey, export, cp := docExample(t)
-	h0, h1 := LeafHash(1, []byte("hello")), LeafHash(2, nil)
-	abc := LeafHash(1, []byte("abc"))
-	empty := emptyRoot()
+	h0, h1 := tlog.LeafHash(1, []byte("hello")), tlog.LeafHash(2, nil)
+	abc := tlog.LeafHash(1, []byte("abc"))
+	empty := tlog.EmptyRoot()
 	for _, want := range []string{
 		"verifier key: " + vkey,
 		"leaf hash 0:  " + hex.EncodeToString(h0[:]),

@@ -1,15 +1,21 @@
 package ledger
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/recount-vote/recount/ledger/tlog"
+)
 
 // Sentinel errors. Every error the package returns wraps at most a few of these (test with errors.Is) and adds
-// the context: which file, which index, and what the user can do about it.
+// the context: which file, which index, and what the user can do about it. Those that a board shares with its
+// formats (a malformed key, checkpoint, proof or export, a size not found) are the values of package tlog, so
+// that errors.Is matches an error of either package with either name.
 var (
 	// ErrNotFound: the entry, checkpoint or tree size asked for does not exist (yet), or there is no board in
 	// the directory.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = tlog.ErrNotFound
 	// ErrInvalid: an argument is out of range or malformed (an empty origin, a proof asked from size m > n, ...).
-	ErrInvalid = errors.New("invalid argument")
+	ErrInvalid = tlog.ErrInvalid
 	// ErrTooLarge: a payload is larger than MaxPayloadSize.
 	ErrTooLarge = errors.New("too large")
 	// ErrReadOnly: the board was opened read-only or was built by Import; it cannot append. (Also returned by
@@ -30,15 +36,15 @@ var (
 	// ErrExists: Import was asked to write into a directory that already holds a board.
 	ErrExists = errors.New("board already exists")
 	// ErrBadKey: a key (board.key, or a verifier key string) is malformed or has unsafe file permissions.
-	ErrBadKey = errors.New("bad key")
+	ErrBadKey = tlog.ErrBadKey
 	// ErrBadCheckpoint: a checkpoint is not in the exact format the board writes.
-	ErrBadCheckpoint = errors.New("malformed checkpoint")
+	ErrBadCheckpoint = tlog.ErrBadCheckpoint
 	// ErrBadSignature: a checkpoint's signature does not verify with the expected key.
-	ErrBadSignature = errors.New("bad signature")
+	ErrBadSignature = tlog.ErrBadSignature
 	// ErrBadProof: an inclusion or consistency proof does not verify against the checkpoint(s).
-	ErrBadProof = errors.New("proof does not verify")
+	ErrBadProof = tlog.ErrBadProof
 	// ErrBadExport: an export stream is malformed, or its entries do not hash to the root its checkpoint signs.
-	ErrBadExport = errors.New("bad export")
+	ErrBadExport = tlog.ErrBadExport
 	// ErrMaybeAppended: the caller's context ended after its entries were queued for the commit; they may or
 	// may not have been written. Look for them (Entries from the last known size) before appending them again.
 	ErrMaybeAppended = errors.New("append outcome unknown: the entries were queued and may still be written")

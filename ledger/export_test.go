@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -66,7 +67,7 @@ func TestExportRoundTrip(t *testing.T) {
 	}
 	data := exportBytes(t, l)
 	for _, key := range []string{l.VerifierKey(), ""} {
-		cp, err := VerifyExport(bytes.NewReader(data), key)
+		cp, err := tlog.VerifyExport(bytes.NewReader(data), key)
 		if err != nil {
 			t.Fatalf("VerifyExport(key %q): %v", key, err)
 		}
@@ -75,11 +76,11 @@ func TestExportRoundTrip(t *testing.T) {
 		}
 	}
 	_, other := fixedKey(t, testOrigin, 9)
-	_, err := VerifyExport(bytes.NewReader(data), other)
+	_, err := tlog.VerifyExport(bytes.NewReader(data), other)
 	wantErr(t, err, ErrBadSignature, "VerifyExport with another key")
 
 	// Streaming reader: header, entries, checkpoint.
-	x, err := NewExportReader(bytes.NewReader(data))
+	x, err := tlog.NewExportReader(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestExportRoundTrip(t *testing.T) {
 		t.Fatalf("Finish: %v %v", cp, err)
 	}
 	// Finish after a partial read reads the rest.
-	x, _ = NewExportReader(bytes.NewReader(data))
+	x, _ = tlog.NewExportReader(bytes.NewReader(data))
 	x.Next()
 	if _, err := x.Finish(); err != nil {
 		t.Fatalf("Finish after one entry: %v", err)
@@ -158,7 +159,7 @@ func TestExportEmptyBoard(t *testing.T) {
 	t.Parallel()
 	l, _ := newTestLog(t)
 	data := exportBytes(t, l)
-	cp, err := VerifyExport(bytes.NewReader(data), l.VerifierKey())
+	cp, err := tlog.VerifyExport(bytes.NewReader(data), l.VerifierKey())
 	if err != nil || cp.Size != 0 {
 		t.Fatalf("VerifyExport of an empty board: %v %v", cp, err)
 	}
@@ -194,7 +195,7 @@ func TestExportEveryByte(t *testing.T) {
 	check := func(b []byte, what string) {
 		t.Helper()
 		for _, key := range []string{vkey, ""} {
-			if _, err := VerifyExport(bytes.NewReader(b), key); err == nil {
+			if _, err := tlog.VerifyExport(bytes.NewReader(b), key); err == nil {
 				t.Fatalf("%s was not detected (key %q)", what, key)
 			}
 		}
@@ -236,7 +237,7 @@ func TestExportSampledBytes(t *testing.T) {
 		x := byte(1 + r.IntN(255))
 		b := bytes.Clone(data)
 		b[i] ^= x
-		if _, err := VerifyExport(bytes.NewReader(b), ""); err == nil {
+		if _, err := tlog.VerifyExport(bytes.NewReader(b), ""); err == nil {
 			t.Fatalf("changing byte %d of %d by xor %#x was not detected", i, len(data), x)
 		}
 	}
@@ -290,7 +291,7 @@ func TestExportReaderIOError(t *testing.T) {
 	l, _ := newTestLog(t)
 	appendN(t, l, 3)
 	data := exportBytes(t, l)
-	_, err := VerifyExport(io.MultiReader(bytes.NewReader(data[:50]), &failingReader{}), "")
+	_, err := tlog.VerifyExport(io.MultiReader(bytes.NewReader(data[:50]), &failingReader{}), "")
 	if err == nil || errors.Is(err, ErrBadExport) {
 		t.Fatalf("an I/O error is reported as %v; want the I/O error, not ErrBadExport", err)
 	}
@@ -303,7 +304,7 @@ func FuzzExportReader(f *testing.F) {
 	f.Add(buildExport(f, s, vkey, []Record{{1, []byte("a")}, {2, nil}, {3, []byte("ccc")}}))
 	f.Add([]byte("RCNTBRD\n\x00\x01"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		x, err := NewExportReader(bytes.NewReader(data))
+		x, err := tlog.NewExportReader(bytes.NewReader(data))
 		if err != nil {
 			return
 		}
@@ -319,11 +320,11 @@ func FuzzExportReader(f *testing.F) {
 			return
 		}
 		// A verified export is the canonical encoding of what was read.
-		b := appendExportHeader(nil, x.Origin(), x.VerifierKey(), uint64(len(recs)))
+		b := tlog.AppendExportHeader(nil, x.Origin(), x.VerifierKey(), uint64(len(recs)))
 		for _, r := range recs {
-			b = appendExportEntry(b, r.Kind, r.Payload)
+			b = tlog.AppendExportEntry(b, r.Kind, r.Payload)
 		}
-		b = appendExportTrailer(b, cp.Signed)
+		b = tlog.AppendExportTrailer(b, cp.Signed)
 		if !bytes.Equal(b, data) {
 			t.Fatalf("verified an export that is not canonical")
 		}

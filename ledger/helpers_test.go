@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"math/rand/v2"
 	"testing"
 
@@ -39,12 +40,12 @@ func testPayload(i int) []byte {
 	return p
 }
 
-func testKind(i int) Kind { return Kind(i%5 + 1) }
+func testKind(i int) tlog.Kind { return tlog.Kind(i%5 + 1) }
 
 // appendN appends n entries, one per commit, and returns the checkpoint after each commit (index = size).
-func appendN(t testing.TB, l *Log, n int) []Checkpoint {
+func appendN(t testing.TB, l *Log, n int) []tlog.Checkpoint {
 	t.Helper()
-	cps := []Checkpoint{l.Latest()}
+	cps := []tlog.Checkpoint{l.Latest()}
 	start := int(l.Size())
 	for i := start; i < start+n; i++ {
 		res, err := l.Append(context.Background(), testKind(i), testPayload(i))
@@ -152,16 +153,16 @@ func fixedKey(t testing.TB, origin string, seed byte) (note.Signer, string) {
 func buildExport(t testing.TB, s note.Signer, vkey string, recs []Record) []byte {
 	t.Helper()
 	hs := make([][32]byte, len(recs))
-	b := appendExportHeader(nil, s.Name(), vkey, uint64(len(recs)))
+	b := tlog.AppendExportHeader(nil, s.Name(), vkey, uint64(len(recs)))
 	for i, r := range recs {
-		hs[i] = LeafHash(r.Kind, r.Payload)
-		b = appendExportEntry(b, r.Kind, r.Payload)
+		hs[i] = tlog.LeafHash(r.Kind, r.Payload)
+		b = tlog.AppendExportEntry(b, r.Kind, r.Payload)
 	}
-	cp, err := signCheckpoint(s, s.Name(), uint64(len(recs)), RootHash(hs))
+	cp, err := tlog.SignCheckpoint(s, s.Name(), uint64(len(recs)), tlog.RootHash(hs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return appendExportTrailer(b, cp.Signed)
+	return tlog.AppendExportTrailer(b, cp.Signed)
 }
 
 func wantErr(t testing.TB, err error, target error, what string) {

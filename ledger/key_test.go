@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"strings"
 	"testing"
 
@@ -21,10 +22,10 @@ func TestKeyFile(t *testing.T) {
 	if !strings.HasPrefix(vkey, testOrigin+"+") {
 		t.Fatalf("verifier key %q is not named by the origin", vkey)
 	}
-	if fp := KeyFingerprint(vkey); !strings.HasPrefix(fp, "sha256:") || len(fp) != 7+64 {
+	if fp := tlog.KeyFingerprint(vkey); !strings.HasPrefix(fp, "sha256:") || len(fp) != 7+64 {
 		t.Fatalf("fingerprint %q", fp)
 	}
-	if KeyFingerprint(vkey) == KeyFingerprint(mustOtherKey(t)) {
+	if tlog.KeyFingerprint(vkey) == tlog.KeyFingerprint(mustOtherKey(t)) {
 		t.Fatal("two keys with one fingerprint")
 	}
 }
@@ -38,17 +39,17 @@ func FuzzParseKeys(f *testing.F) {
 	f.Add(vkey)
 	f.Add("PRIVATE+KEY+a+00000000+")
 	f.Fuzz(func(t *testing.T, key string) {
-		if v, err := parseVerifierKey(key); err == nil {
+		if v, err := tlog.NewVerifier(key); err == nil {
 			canon, err := note.NewVerifier(key)
 			if err != nil || canon.Name() != v.Name() {
 				t.Fatalf("accepted verifier key %q that note refuses", key)
 			}
-			if checkOrigin(v.Name()) != nil {
+			if tlog.CheckOrigin(v.Name()) != nil {
 				t.Fatalf("accepted verifier key %q with a bad name", key)
 			}
 		}
 		if s, vk, err := parseSignerKey(key); err == nil {
-			if _, err := parseVerifierKey(vk); err != nil {
+			if _, err := tlog.NewVerifier(vk); err != nil {
 				t.Fatalf("private key %q gives an invalid verifier key %q: %v", key, vk, err)
 			}
 			if s.Name() == "" {

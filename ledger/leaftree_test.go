@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"github.com/recount-vote/recount/ledger/tlog"
 	"testing"
 )
 
@@ -10,9 +11,9 @@ func TestLeafTree(t *testing.T) {
 	l, _ := newTestLog(t)
 	const n = 33
 	cps := appendN(t, l, n)
-	var lt LeafTree
+	var lt tlog.LeafTree
 	for i := range n {
-		lt.Append(LeafHash(testKind(i), testPayload(i)))
+		lt.Append(tlog.LeafHash(testKind(i), testPayload(i)))
 	}
 	if lt.Size() != n {
 		t.Fatalf("Size %d, want %d", lt.Size(), n)
@@ -31,7 +32,7 @@ func TestLeafTree(t *testing.T) {
 			if err != nil || !equalProofs(got, want) {
 				t.Fatalf("InclusionProof(%d, %d) differs from the board's (%v)", idx, size, err)
 			}
-			if err := VerifyInclusion(cps[size], testKind(int(idx)), testPayload(int(idx)), idx, got); err != nil {
+			if err := tlog.VerifyInclusion(cps[size], testKind(int(idx)), testPayload(int(idx)), idx, got); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -44,7 +45,7 @@ func TestLeafTree(t *testing.T) {
 			if err != nil || !equalProofs(got, want) {
 				t.Fatalf("ConsistencyProof(%d, %d) differs from the board's (%v)", m, size, err)
 			}
-			if err := VerifyConsistency(cps[m], cps[size], got); err != nil {
+			if err := tlog.VerifyConsistency(cps[m], cps[size], got); err != nil {
 				t.Fatal(err)
 			}
 		}

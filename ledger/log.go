@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"io/fs"
 	"iter"
 	"log/slog"
@@ -47,7 +48,7 @@ type Options struct {
 type AppendResult struct {
 	Index uint64
 	// Checkpoint is the signed checkpoint of the commit that made the entry durable (Checkpoint.Size > Index).
-	Checkpoint Checkpoint
+	Checkpoint tlog.Checkpoint
 }
 
 // A Log is an open board. Its methods are safe for concurrent use.
@@ -66,7 +67,7 @@ type Log struct {
 
 	mu      sync.Mutex // guards size, latest, changed
 	size    uint64
-	latest  Checkpoint
+	latest  tlog.Checkpoint
 	changed chan struct{} // closed and replaced at every commit
 
 	rng *compact.Range // the tree's compact range; owned by the committer goroutine
@@ -86,11 +87,11 @@ type Log struct {
 
 // appendReq is one Append or AppendMany call waiting for the committer.
 type appendReq struct {
-	leaves [][]byte         // leaf data (kind || payload), owned by the request
-	hashes [][HashSize]byte // leaf hashes, computed by the caller's goroutine
-	first  uint64           // set by the committer
-	cp     Checkpoint       // set by the committer
-	done   chan error       // receives the outcome once
+	leaves [][]byte              // leaf data (kind || payload), owned by the request
+	hashes [][tlog.HashSize]byte // leaf hashes, computed by the caller's goroutine
+	first  uint64                // set by the committer
+	cp     tlog.Checkpoint       // set by the committer
+	done   chan error            // receives the outcome once
 }
 
 const (
@@ -116,12 +117,12 @@ func Open(dir string, opts Options) (*Log, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Origin != "" {
-		if err := checkOrigin(opts.Origin); err != nil {
+		if err := tlog.CheckOrigin(opts.Origin); err != nil {
 			return nil, err
 		}
 	}
 	if opts.VerifierKey != "" {
-		if _, err := parseVerifierKey(opts.VerifierKey); err != nil {
+		if _, err := tlog.NewVerifier(opts.VerifierKey); err != nil {
 			return nil, fmt.Errorf("ledger: Options.VerifierKey: %w", err)
 		}
 	}
@@ -167,7 +168,7 @@ func create(dir, dbPath, keyPath string, opts Options, logger *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	logger.Info("ledger: created a new board", "dir", dir, "origin", opts.Origin, "verifier_key", vkey, "fingerprint", KeyFingerprint(vkey))
+	logger.Info("ledger: created a new board", "dir", dir, "origin", opts.Origin, "verifier_key", vkey, "fingerprint", tlog.KeyFingerprint(vkey))
 	return nil
 }
 
@@ -205,7 +206,7 @@ func newLog(dir, dbPath, keyPath string, db *bolt.DB, opts Options, logger *slog
 	if opts.Origin != "" && opts.Origin != m.origin {
 		return nil, fmt.Errorf("ledger: open %s: %w: the board's origin is %q, not %q: check the directory or the configured origin", dbPath, ErrMismatch, m.origin, opts.Origin)
 	}
-	v, err := parseVerifierKey(m.vkey)
+	v, err := tlog.NewVerifier(m.vkey)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w: the stored verifier key is invalid: %v", dbPath, ErrCorrupt, err)
 	}
@@ -231,7 +232,7 @@ func newLog(dir, dbPath, keyPath string, db *bolt.DB, opts Options, logger *slog
 		signer = s
 	}
 	var rng *compact.Range
-	var latest Checkpoint
+	var latest tlog.Checkpoint
 	err = guard(dbPath, func() error {
 		return db.View(func(tx *bolt.Tx) error {
 			var err error
@@ -327,7 +328,7 @@ func (l *Log) Size() uint64 {
 }
 
 // Latest returns the latest signed checkpoint (of size Size()).
-func (l *Log) Latest() Checkpoint {
+func (l *Log) Latest() tlog.Checkpoint {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.latest
@@ -340,7 +341,7 @@ func (l *Log) Latest() Checkpoint {
 // If ctx is done before the entry is queued, Append returns ctx.Err() and nothing is written. If ctx ends after
 // the entry was queued, Append returns an error wrapping both ErrMaybeAppended and ctx.Err(): the entry may or
 // may not have been written, and the caller must look for it before appending it again.
-func (l *Log) Append(ctx context.Context, kind Kind, payload []byte) (AppendResult, error) {
+func (l *Log) Append(ctx context.Context, kind tlog.Kind, payload []byte) (AppendResult, error) {
 	res, err := l.AppendMany(ctx, []Record{{Kind: kind, Payload: payload}})
 	if err != nil {
 		return AppendResult{}, err
@@ -363,15 +364,15 @@ func (l *Log) AppendMany(ctx context.Context, recs []Record) ([]AppendResult, er
 	}
 	req := &appendReq{
 		leaves: make([][]byte, len(recs)),
-		hashes: make([][HashSize]byte, len(recs)),
+		hashes: make([][tlog.HashSize]byte, len(recs)),
 		done:   make(chan error, 1),
 	}
 	for i, r := range recs {
-		if len(r.Payload) > MaxPayloadSize {
-			return nil, fmt.Errorf("ledger: append: %w: record %d has a payload of %d bytes, at most %d are allowed", ErrTooLarge, i, len(r.Payload), MaxPayloadSize)
+		if len(r.Payload) > tlog.MaxPayloadSize {
+			return nil, fmt.Errorf("ledger: append: %w: record %d has a payload of %d bytes, at most %d are allowed", ErrTooLarge, i, len(r.Payload), tlog.MaxPayloadSize)
 		}
-		req.leaves[i] = LeafData(r.Kind, r.Payload)
-		req.hashes[i] = leafHashOf(req.leaves[i])
+		req.leaves[i] = tlog.LeafData(r.Kind, r.Payload)
+		req.hashes[i] = tlog.LeafDataHash(req.leaves[i])
 	}
 
 	l.closeMu.RLock()
@@ -463,7 +464,7 @@ func (l *Log) commit(batch []*appendReq) {
 	// Sign only a checkpoint that extends the last one signed: the range to extend must be the tree of that
 	// checkpoint. (Open refused a board.db behind board.checkpoint; this guards the committer's own state.)
 	last := l.Latest()
-	if l.rng.End() != last.Size || rootOf(l.rng) != last.Root {
+	if l.rng.End() != last.Size || tlog.RangeRoot(l.rng) != last.Root {
 		err := fmt.Errorf("ledger: append to %s: %w: refusing to sign: the tree to extend (size %d) is not that of the last checkpoint signed (%s); appends are refused until the board is reopened", l.path, ErrCorrupt, l.rng.End(), last)
 		l.failed.Store(&err)
 		l.logger.Error("ledger: refusing to sign a checkpoint that does not extend the last one", "dir", l.dir, "err", err)
@@ -472,7 +473,7 @@ func (l *Log) commit(batch []*appendReq) {
 	}
 	start := l.rng.End()
 	rng := cloneRange(l.rng)
-	var cp Checkpoint
+	var cp tlog.Checkpoint
 	err := l.update(func(tx *bolt.Tx) error {
 		entries := tx.Bucket(bucketEntries)
 		entries.FillPercent = 1 // keys are appended in increasing order
@@ -494,7 +495,7 @@ func (l *Log) commit(batch []*appendReq) {
 			}
 		}
 		var err error
-		cp, err = signCheckpoint(l.signer, l.origin, idx, rootOf(rng))
+		cp, err = tlog.SignCheckpoint(l.signer, l.origin, idx, tlog.RangeRoot(rng))
 		if err != nil {
 			return err
 		}
@@ -551,22 +552,22 @@ func (l *Log) view(fn func(tx *bolt.Tx) error) error {
 }
 
 // decodeEntry turns a stored (key, leaf data) pair into an Entry, copying the payload.
-func (l *Log) decodeEntry(want uint64, k, v []byte) (Entry, error) {
+func (l *Log) decodeEntry(want uint64, k, v []byte) (tlog.Entry, error) {
 	if len(k) != 8 || binary.BigEndian.Uint64(k) != want {
-		return Entry{}, fmt.Errorf("ledger: %s: %w: entry %d is missing: run Verify, restore from a backup or rebuild from an export", l.path, ErrCorrupt, want)
+		return tlog.Entry{}, fmt.Errorf("ledger: %s: %w: entry %d is missing: run Verify, restore from a backup or rebuild from an export", l.path, ErrCorrupt, want)
 	}
 	if len(v) < 4 {
-		return Entry{}, fmt.Errorf("ledger: %s: %w: entry %d is too short", l.path, ErrCorrupt, want)
+		return tlog.Entry{}, fmt.Errorf("ledger: %s: %w: entry %d is too short", l.path, ErrCorrupt, want)
 	}
-	return Entry{Index: want, Kind: Kind(binary.BigEndian.Uint32(v)), Payload: bytes.Clone(v[4:])}, nil
+	return tlog.Entry{Index: want, Kind: tlog.Kind(binary.BigEndian.Uint32(v)), Payload: bytes.Clone(v[4:])}, nil
 }
 
 // Entry returns entry i.
-func (l *Log) Entry(i uint64) (Entry, error) {
+func (l *Log) Entry(i uint64) (tlog.Entry, error) {
 	if n := l.Size(); i >= n {
-		return Entry{}, fmt.Errorf("ledger: entry %d: %w: the board has %d entries", i, ErrNotFound, n)
+		return tlog.Entry{}, fmt.Errorf("ledger: entry %d: %w: the board has %d entries", i, ErrNotFound, n)
 	}
-	var e Entry
+	var e tlog.Entry
 	err := l.view(func(tx *bolt.Tx) error {
 		k := u64key(i)
 		var err error
@@ -577,8 +578,8 @@ func (l *Log) Entry(i uint64) (Entry, error) {
 }
 
 // readEntries reads entries [from, end) from one read transaction, stopping after about readChunkBytes.
-func (l *Log) readEntries(from, end uint64) ([]Entry, error) {
-	var out []Entry
+func (l *Log) readEntries(from, end uint64) ([]tlog.Entry, error) {
+	var out []tlog.Entry
 	err := l.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEntries).Cursor()
 		total := 0
@@ -601,21 +602,21 @@ func (l *Log) readEntries(from, end uint64) ([]Entry, error) {
 // transaction is short, so a slow consumer does not hold the database. It yields one error and stops if from
 // is beyond the size, if ctx ends, or if a read fails. To follow the board, call WaitSize and then Entries
 // again from the next index.
-func (l *Log) Entries(ctx context.Context, from uint64) iter.Seq2[Entry, error] {
-	return func(yield func(Entry, error) bool) {
+func (l *Log) Entries(ctx context.Context, from uint64) iter.Seq2[tlog.Entry, error] {
+	return func(yield func(tlog.Entry, error) bool) {
 		end := l.Size()
 		if from > end {
-			yield(Entry{}, fmt.Errorf("ledger: entries from %d: %w: the board has %d entries", from, ErrNotFound, end))
+			yield(tlog.Entry{}, fmt.Errorf("ledger: entries from %d: %w: the board has %d entries", from, ErrNotFound, end))
 			return
 		}
 		for i := from; i < end; {
 			if err := ctx.Err(); err != nil {
-				yield(Entry{}, err)
+				yield(tlog.Entry{}, err)
 				return
 			}
 			chunk, err := l.readEntries(i, end)
 			if err != nil {
-				yield(Entry{}, err)
+				yield(tlog.Entry{}, err)
 				return
 			}
 			for _, e := range chunk {
@@ -660,18 +661,18 @@ func (l *Log) WaitSize(ctx context.Context, size uint64) error {
 
 // CheckpointAt returns the kept checkpoint of exactly the given size. Every commit signs one checkpoint, so
 // sizes inside a group commit have none (ErrNotFound); use Latest and a consistency proof instead.
-func (l *Log) CheckpointAt(size uint64) (Checkpoint, error) {
+func (l *Log) CheckpointAt(size uint64) (tlog.Checkpoint, error) {
 	if n := l.Size(); size > n {
-		return Checkpoint{}, fmt.Errorf("ledger: checkpoint of size %d: %w: the board has %d entries", size, ErrNotFound, n)
+		return tlog.Checkpoint{}, fmt.Errorf("ledger: checkpoint of size %d: %w: the board has %d entries", size, ErrNotFound, n)
 	}
-	var cp Checkpoint
+	var cp tlog.Checkpoint
 	err := l.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketCheckpoints).Get(u64key(size))
 		if v == nil {
 			return fmt.Errorf("ledger: checkpoint of size %d: %w: no commit ended at that size", size, ErrNotFound)
 		}
 		var err error
-		if cp, err = parseCheckpoint(v, l.verifier); err != nil {
+		if cp, err = tlog.OpenCheckpoint(v, l.verifier); err != nil {
 			return fmt.Errorf("ledger: %s: %w: the stored checkpoint of size %d does not verify: %v", l.path, ErrCorrupt, size, err)
 		}
 		if cp.Size != size {
@@ -683,23 +684,23 @@ func (l *Log) CheckpointAt(size uint64) (Checkpoint, error) {
 }
 
 // Checkpoints streams the kept checkpoints of sizes from from to the latest, in increasing size.
-func (l *Log) Checkpoints(ctx context.Context, from uint64) iter.Seq2[Checkpoint, error] {
-	return func(yield func(Checkpoint, error) bool) {
+func (l *Log) Checkpoints(ctx context.Context, from uint64) iter.Seq2[tlog.Checkpoint, error] {
+	return func(yield func(tlog.Checkpoint, error) bool) {
 		end := l.Size()
 		next := from
 		for {
 			if err := ctx.Err(); err != nil {
-				yield(Checkpoint{}, err)
+				yield(tlog.Checkpoint{}, err)
 				return
 			}
-			var chunk []Checkpoint
+			var chunk []tlog.Checkpoint
 			err := l.view(func(tx *bolt.Tx) error {
 				c := tx.Bucket(bucketCheckpoints).Cursor()
 				for k, v := c.Seek(u64key(next)); k != nil && len(chunk) < readChunkCount; k, v = c.Next() {
 					if len(k) != 8 || binary.BigEndian.Uint64(k) > end {
 						break
 					}
-					cp, err := parseCheckpoint(v, l.verifier)
+					cp, err := tlog.OpenCheckpoint(v, l.verifier)
 					if err != nil || cp.Size != binary.BigEndian.Uint64(k) {
 						return fmt.Errorf("ledger: %s: %w: the stored checkpoint of size %d does not verify", l.path, ErrCorrupt, binary.BigEndian.Uint64(k))
 					}
@@ -708,7 +709,7 @@ func (l *Log) Checkpoints(ctx context.Context, from uint64) iter.Seq2[Checkpoint
 				return nil
 			})
 			if err != nil {
-				yield(Checkpoint{}, err)
+				yield(tlog.Checkpoint{}, err)
 				return
 			}
 			for _, cp := range chunk {

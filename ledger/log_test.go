@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"math"
 	"os"
 	"path/filepath"
@@ -29,10 +30,10 @@ func TestOpenCreatesBoard(t *testing.T) {
 		t.Fatalf("new board has size %d", l.Size())
 	}
 	cp := l.Latest()
-	if cp.Size != 0 || cp.Root != emptyRoot() || cp.Origin != testOrigin {
+	if cp.Size != 0 || cp.Root != tlog.EmptyRoot() || cp.Origin != testOrigin {
 		t.Fatalf("new board's checkpoint is %v", cp)
 	}
-	parsed, err := ParseCheckpoint(cp.Signed, l.VerifierKey())
+	parsed, err := tlog.ParseCheckpoint(cp.Signed, l.VerifierKey())
 	if err != nil {
 		t.Fatalf("ParseCheckpoint of the empty checkpoint: %v", err)
 	}
@@ -66,7 +67,7 @@ func TestAppendAndRead(t *testing.T) {
 	if l.Size() != n+3 {
 		t.Fatalf("size %d, want %d", l.Size(), n+3)
 	}
-	want := func(i uint64) (Kind, []byte) {
+	want := func(i uint64) (tlog.Kind, []byte) {
 		switch {
 		case i < n:
 			return testKind(int(i)), testPayload(int(i))
@@ -152,12 +153,12 @@ func TestAppendMany(t *testing.T) {
 		t.Fatalf("AppendMany(nil) = %v, %v; size %d", res, err, l.Size())
 	}
 	// A batch with one oversized record writes nothing.
-	_, err = l.AppendMany(ctx, []Record{{1, []byte("ok")}, {1, make([]byte, MaxPayloadSize+1)}})
+	_, err = l.AppendMany(ctx, []Record{{1, []byte("ok")}, {1, make([]byte, tlog.MaxPayloadSize+1)}})
 	wantErr(t, err, ErrTooLarge, "AppendMany with an oversized record")
 	if l.Size() != 6 {
 		t.Fatalf("a refused batch changed the size to %d", l.Size())
 	}
-	if _, err := l.Append(ctx, 1, make([]byte, MaxPayloadSize)); err != nil {
+	if _, err := l.Append(ctx, 1, make([]byte, tlog.MaxPayloadSize)); err != nil {
 		t.Fatalf("Append of exactly MaxPayloadSize: %v", err)
 	}
 }
@@ -198,10 +199,10 @@ func TestConcurrentAppends(t *testing.T) {
 				var res []AppendResult
 				var err error
 				if i%4 == 3 {
-					res, err = l.AppendMany(ctx, []Record{{Kind(w), p}, {Kind(w), append(p, 1)}})
+					res, err = l.AppendMany(ctx, []Record{{tlog.Kind(w), p}, {tlog.Kind(w), append(p, 1)}})
 				} else {
 					var r AppendResult
-					r, err = l.Append(ctx, Kind(w), p)
+					r, err = l.Append(ctx, tlog.Kind(w), p)
 					res = []AppendResult{r}
 				}
 				if err != nil {
@@ -278,7 +279,7 @@ func TestReopenContinues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := VerifyConsistency(old, newest, p); err != nil {
+		if err := tlog.VerifyConsistency(old, newest, p); err != nil {
 			t.Fatalf("size %d -> %d: %v", old.Size, newest.Size, err)
 		}
 	}
@@ -396,7 +397,7 @@ func TestCloseWaitsForQueuedAppends(t *testing.T) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				res, err := l.Append(ctx, Kind(w), []byte{byte(i)})
+				res, err := l.Append(ctx, tlog.Kind(w), []byte{byte(i)})
 				if err != nil {
 					if !errors.Is(err, ErrClosed) {
 						t.Errorf("Append: %v", err)

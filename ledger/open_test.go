@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -403,7 +404,7 @@ func TestOpenRefusesFlippedByte(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return LeafData(e.Kind, e.Payload)
+			return tlog.LeafData(e.Kind, e.Payload)
 		}, 4 + 10, "entry 123 does not hash to the signed tree"},
 		{"leaf hash", func(t *testing.T, l *Log) []byte { return storedNode(t, l, 0, 77) }, 5, "tree node (level 0, index 77) over entries 77 to 77"},
 		{"interior node", func(t *testing.T, l *Log) []byte { return storedNode(t, l, 3, 5) }, 31, "tree node (level 3, index 5) over entries 40 to 47"},

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"testing"
 )
 
@@ -14,7 +15,7 @@ func TestProofs(t *testing.T) {
 	cps := appendN(t, l, n)
 	var data [][]byte
 	for i := range n {
-		data = append(data, LeafData(testKind(i), testPayload(i)))
+		data = append(data, tlog.LeafData(testKind(i), testPayload(i)))
 	}
 	for size := 1; size <= n; size++ {
 		cp := cps[size]
@@ -27,31 +28,31 @@ func TestProofs(t *testing.T) {
 				t.Fatalf("InclusionProof(%d, %d) differs from RFC 9162 PATH", idx, size)
 			}
 			k, pl := testKind(idx), testPayload(idx)
-			if err := VerifyInclusion(cp, k, pl, uint64(idx), p); err != nil {
+			if err := tlog.VerifyInclusion(cp, k, pl, uint64(idx), p); err != nil {
 				t.Fatalf("VerifyInclusion(%d, %d): %v", idx, size, err)
 			}
 			// Each change is rejected.
-			wantErr(t, VerifyInclusion(cp, k+1, pl, uint64(idx), p), ErrBadProof, "other kind")
-			wantErr(t, VerifyInclusion(cp, k, append(bytes.Clone(pl), 0), uint64(idx), p), ErrBadProof, "other payload")
+			wantErr(t, tlog.VerifyInclusion(cp, k+1, pl, uint64(idx), p), ErrBadProof, "other kind")
+			wantErr(t, tlog.VerifyInclusion(cp, k, append(bytes.Clone(pl), 0), uint64(idx), p), ErrBadProof, "other payload")
 			if size > 1 {
-				wantErr(t, VerifyInclusion(cp, k, pl, uint64((idx+1)%size), p), ErrBadProof, "other index")
+				wantErr(t, tlog.VerifyInclusion(cp, k, pl, uint64((idx+1)%size), p), ErrBadProof, "other index")
 			}
-			wantErr(t, VerifyInclusion(cp, k, pl, uint64(size), p), ErrBadProof, "index beyond size")
+			wantErr(t, tlog.VerifyInclusion(cp, k, pl, uint64(size), p), ErrBadProof, "index beyond size")
 			for j := range p {
 				q := cloneProof(p)
-				q[j][j%HashSize] ^= 1
-				wantErr(t, VerifyInclusion(cp, k, pl, uint64(idx), q), ErrBadProof, "changed proof hash")
-				wantErr(t, VerifyInclusion(cp, k, pl, uint64(idx), append(cloneProof(p[:j]), p[j+1:]...)), ErrBadProof, "dropped proof hash")
+				q[j][j%tlog.HashSize] ^= 1
+				wantErr(t, tlog.VerifyInclusion(cp, k, pl, uint64(idx), q), ErrBadProof, "changed proof hash")
+				wantErr(t, tlog.VerifyInclusion(cp, k, pl, uint64(idx), append(cloneProof(p[:j]), p[j+1:]...)), ErrBadProof, "dropped proof hash")
 				q = cloneProof(p)
-				q[j] = q[j][:HashSize-1]
-				wantErr(t, VerifyInclusion(cp, k, pl, uint64(idx), q), ErrBadProof, "short proof hash")
+				q[j] = q[j][:tlog.HashSize-1]
+				wantErr(t, tlog.VerifyInclusion(cp, k, pl, uint64(idx), q), ErrBadProof, "short proof hash")
 			}
-			wantErr(t, VerifyInclusion(cp, k, pl, uint64(idx), append(cloneProof(p), make([]byte, HashSize))), ErrBadProof, "extra proof hash")
+			wantErr(t, tlog.VerifyInclusion(cp, k, pl, uint64(idx), append(cloneProof(p), make([]byte, tlog.HashSize))), ErrBadProof, "extra proof hash")
 			other := cp
 			other.Root[0] ^= 1
-			wantErr(t, VerifyInclusion(other, k, pl, uint64(idx), p), ErrBadProof, "other root")
+			wantErr(t, tlog.VerifyInclusion(other, k, pl, uint64(idx), p), ErrBadProof, "other root")
 			if size < n {
-				wantErr(t, VerifyInclusion(cps[size+1], k, pl, uint64(idx), p), ErrBadProof, "other checkpoint")
+				wantErr(t, tlog.VerifyInclusion(cps[size+1], k, pl, uint64(idx), p), ErrBadProof, "other checkpoint")
 			}
 		}
 	}
@@ -64,37 +65,37 @@ func TestProofs(t *testing.T) {
 			if !equalProofs(p, refProof(m, data[:size])) {
 				t.Fatalf("ConsistencyProof(%d, %d) differs from RFC 9162 PROOF", m, size)
 			}
-			if err := VerifyConsistency(cps[m], cps[size], p); err != nil {
+			if err := tlog.VerifyConsistency(cps[m], cps[size], p); err != nil {
 				t.Fatalf("VerifyConsistency(%d, %d): %v", m, size, err)
 			}
 			if m > 0 && m < size {
 				for j := range p {
 					q := cloneProof(p)
 					q[j][0] ^= 0x80
-					wantErr(t, VerifyConsistency(cps[m], cps[size], q), ErrBadProof, "changed proof hash")
+					wantErr(t, tlog.VerifyConsistency(cps[m], cps[size], q), ErrBadProof, "changed proof hash")
 				}
-				wantErr(t, VerifyConsistency(cps[m], cps[size], p[1:]), ErrBadProof, "dropped proof hash")
+				wantErr(t, tlog.VerifyConsistency(cps[m], cps[size], p[1:]), ErrBadProof, "dropped proof hash")
 				old := cps[m]
 				old.Root[5] ^= 4
-				wantErr(t, VerifyConsistency(old, cps[size], p), ErrBadProof, "changed older root")
+				wantErr(t, tlog.VerifyConsistency(old, cps[size], p), ErrBadProof, "changed older root")
 				nw := cps[size]
 				nw.Root[31] ^= 1
-				wantErr(t, VerifyConsistency(cps[m], nw, p), ErrBadProof, "changed newer root")
+				wantErr(t, tlog.VerifyConsistency(cps[m], nw, p), ErrBadProof, "changed newer root")
 				if m+1 < size {
-					wantErr(t, VerifyConsistency(cps[m+1], cps[size], p), ErrBadProof, "other older size")
+					wantErr(t, tlog.VerifyConsistency(cps[m+1], cps[size], p), ErrBadProof, "other older size")
 				}
-				wantErr(t, VerifyConsistency(cps[size], cps[m], p), ErrBadProof, "sizes swapped")
+				wantErr(t, tlog.VerifyConsistency(cps[size], cps[m], p), ErrBadProof, "sizes swapped")
 			}
 		}
 	}
 	// A size-0 checkpoint must have the empty root; checkpoints of other boards do not mix.
 	bad := cps[0]
 	bad.Root[0] ^= 1
-	wantErr(t, VerifyConsistency(bad, cps[3], nil), ErrBadProof, "size 0 with a non-empty root")
+	wantErr(t, tlog.VerifyConsistency(bad, cps[3], nil), ErrBadProof, "size 0 with a non-empty root")
 	foreign := cps[3]
 	foreign.Origin = "other.example/board"
 	p, _ := l.ConsistencyProof(2, 3)
-	wantErr(t, VerifyConsistency(cps[2], foreign, p), ErrBadProof, "different origins")
+	wantErr(t, tlog.VerifyConsistency(cps[2], foreign, p), ErrBadProof, "different origins")
 
 	_, err := l.InclusionProof(n, n)
 	wantErr(t, err, ErrNotFound, "inclusion of index == size")

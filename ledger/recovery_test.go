@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -89,7 +90,7 @@ func crashChild(dir string, round, writers int) {
 				}
 				recs := make([]Record, n)
 				for pos := range recs {
-					recs[pos] = Record{Kind(w + 1), crashPayload(round, w, seq, pos, n)}
+					recs[pos] = Record{tlog.Kind(w + 1), crashPayload(round, w, seq, pos, n)}
 				}
 				var res []AppendResult
 				var err error
@@ -124,7 +125,7 @@ func crashChild(dir string, round, writers int) {
 }
 
 type crashAck struct {
-	kind Kind
+	kind tlog.Kind
 	sum  string
 }
 
@@ -132,12 +133,12 @@ type crashAck struct {
 type crashRun struct {
 	dir   string
 	acked map[uint64]crashAck
-	seen  map[uint64]Checkpoint // checkpoints acknowledged by any child, by size
+	seen  map[uint64]tlog.Checkpoint // checkpoints acknowledged by any child, by size
 	vkey  string
 }
 
 func newCrashRun(t *testing.T) *crashRun {
-	return &crashRun{dir: t.TempDir(), acked: map[uint64]crashAck{}, seen: map[uint64]Checkpoint{}}
+	return &crashRun{dir: t.TempDir(), acked: map[uint64]crashAck{}, seen: map[uint64]tlog.Checkpoint{}}
 }
 
 // round runs a child appending from writers goroutines, sends it sig (SIGKILL: a crash, or SIGTERM: a clean
@@ -186,12 +187,12 @@ func (c *crashRun) round(t *testing.T, round, writers, killAfter int, sig os.Sig
 		if _, dup := c.acked[idx]; dup {
 			t.Fatalf("round %d: index %d acknowledged twice", round, idx)
 		}
-		c.acked[idx] = crashAck{Kind(kind), f[3]}
+		c.acked[idx] = crashAck{tlog.Kind(kind), f[3]}
 		signed, err := base64.StdEncoding.DecodeString(f[4])
 		if err != nil {
 			t.Fatal(err)
 		}
-		cp, err := ParseCheckpoint(signed, c.vkey)
+		cp, err := tlog.ParseCheckpoint(signed, c.vkey)
 		if err != nil {
 			t.Fatalf("round %d: acknowledged checkpoint: %v", round, err)
 		}
@@ -218,7 +219,7 @@ func (c *crashRun) round(t *testing.T, round, writers, killAfter int, sig os.Sig
 }
 
 // checkNotSeenOther fails if a different checkpoint of cp's size was acknowledged before, and records cp.
-func (c *crashRun) checkNotSeenOther(t *testing.T, round int, cp Checkpoint) {
+func (c *crashRun) checkNotSeenOther(t *testing.T, round int, cp tlog.Checkpoint) {
 	t.Helper()
 	if old, ok := c.seen[cp.Size]; ok && !bytes.Equal(old.Signed, cp.Signed) {
 		t.Fatalf("round %d: two different checkpoints of size %d: the board signed two histories", round, cp.Size)
@@ -245,7 +246,7 @@ func (c *crashRun) checkAcked(t *testing.T, round int, l *Log) {
 		if err != nil {
 			t.Fatalf("round %d: acknowledged checkpoint of size %d, board of size %d: %v", round, size, latest.Size, err)
 		}
-		if err := VerifyConsistency(cp, latest, p); err != nil {
+		if err := tlog.VerifyConsistency(cp, latest, p); err != nil {
 			t.Fatalf("round %d: checkpoint %d -> %d: %v", round, size, latest.Size, err)
 		}
 		kept, err := l.CheckpointAt(size)
@@ -276,7 +277,7 @@ func TestCrashRecovery(t *testing.T) {
 		latest := l.Latest()
 		c.checkAcked(t, round, l)
 		// The root recomputed from all entries matches; every entry is well formed; batches are whole.
-		var hashes [][HashSize]byte
+		var hashes [][tlog.HashSize]byte
 		type batchKey struct{ round, w, seq int }
 		open := map[batchKey]int{}
 		var cur *batchKey
@@ -284,14 +285,14 @@ func TestCrashRecovery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			hashes = append(hashes, LeafHash(e.Kind, e.Payload))
+			hashes = append(hashes, tlog.LeafHash(e.Kind, e.Payload))
 			p := e.Payload
 			if len(p) < 16 {
 				t.Fatalf("entry %d is not a crash payload", e.Index)
 			}
 			k := batchKey{int(binary.BigEndian.Uint32(p)), int(binary.BigEndian.Uint32(p[4:])), int(binary.BigEndian.Uint32(p[8:]))}
 			pos, cnt := int(binary.BigEndian.Uint16(p[12:])), int(binary.BigEndian.Uint16(p[14:]))
-			if !bytes.Equal(p, crashPayload(k.round, k.w, k.seq, pos, cnt)) || e.Kind != Kind(k.w+1) {
+			if !bytes.Equal(p, crashPayload(k.round, k.w, k.seq, pos, cnt)) || e.Kind != tlog.Kind(k.w+1) {
 				t.Fatalf("entry %d does not hold what was appended", e.Index)
 			}
 			// AppendMany batches are consecutive and whole.
@@ -312,7 +313,7 @@ func TestCrashRecovery(t *testing.T) {
 		if cur != nil && open[*cur] != -1 {
 			t.Fatalf("the last batch %v is not whole", *cur)
 		}
-		if uint64(len(hashes)) != latest.Size || RootHash(hashes) != latest.Root {
+		if uint64(len(hashes)) != latest.Size || tlog.RootHash(hashes) != latest.Root {
 			t.Fatalf("round %d: the root recomputed from %d entries does not match the latest checkpoint %v", round, len(hashes), latest)
 		}
 		if err := l.Verify(ctx); err != nil {

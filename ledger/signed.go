@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"io"
 	"io/fs"
 	"os"
@@ -36,7 +37,7 @@ type signedFile struct {
 }
 
 // write records cp in the next slot and syncs the file.
-func (s *signedFile) write(cp Checkpoint) error {
+func (s *signedFile) write(cp tlog.Checkpoint) error {
 	if len(cp.Signed) > signedSlotSize {
 		return fmt.Errorf("the checkpoint is %d bytes, more than a slot's %d", len(cp.Signed), signedSlotSize)
 	}
@@ -53,11 +54,11 @@ func (s *signedFile) write(cp Checkpoint) error {
 }
 
 // parseSignedFile returns the checkpoint recorded in the content of a board.checkpoint file, and its slot.
-func parseSignedFile(data []byte, v note.Verifier) (Checkpoint, int, error) {
+func parseSignedFile(data []byte, v note.Verifier) (tlog.Checkpoint, int, error) {
 	if len(data) != signedFileSize {
-		return Checkpoint{}, 0, fmt.Errorf("%w: the file has %d bytes, not %d", ErrBadCheckpoint, len(data), signedFileSize)
+		return tlog.Checkpoint{}, 0, fmt.Errorf("%w: the file has %d bytes, not %d", ErrBadCheckpoint, len(data), signedFileSize)
 	}
-	var cps [2]Checkpoint
+	var cps [2]tlog.Checkpoint
 	var errs [2]error
 	for i := range cps {
 		body := bytes.TrimRight(data[i*signedSlotSize:(i+1)*signedSlotSize], "\x00")
@@ -65,17 +66,17 @@ func parseSignedFile(data []byte, v note.Verifier) (Checkpoint, int, error) {
 			errs[i] = errors.New("empty")
 			continue
 		}
-		cps[i], errs[i] = parseCheckpoint(body, v)
+		cps[i], errs[i] = tlog.OpenCheckpoint(body, v)
 	}
 	switch {
 	case errs[0] != nil && errs[1] != nil:
-		return Checkpoint{}, 0, fmt.Errorf("%w: neither slot holds a checkpoint signed by the board's key (slot 0: %v; slot 1: %v)", ErrBadCheckpoint, errs[0], errs[1])
+		return tlog.Checkpoint{}, 0, fmt.Errorf("%w: neither slot holds a checkpoint signed by the board's key (slot 0: %v; slot 1: %v)", ErrBadCheckpoint, errs[0], errs[1])
 	case errs[1] != nil:
 		return cps[0], 0, nil
 	case errs[0] != nil:
 		return cps[1], 1, nil
 	case cps[0].Size == cps[1].Size && cps[0].Root != cps[1].Root:
-		return Checkpoint{}, 0, fmt.Errorf("%w: its slots hold two checkpoints of size %d with different roots", ErrBadCheckpoint, cps[0].Size)
+		return tlog.Checkpoint{}, 0, fmt.Errorf("%w: its slots hold two checkpoints of size %d with different roots", ErrBadCheckpoint, cps[0].Size)
 	case cps[1].Size > cps[0].Size:
 		return cps[1], 1, nil
 	}
@@ -84,21 +85,21 @@ func parseSignedFile(data []byte, v note.Verifier) (Checkpoint, int, error) {
 
 // readSignedFile reads dir/board.checkpoint and returns the checkpoint it records, and its slot. It returns an
 // error wrapping fs.ErrNotExist if there is none.
-func (l *Log) readSignedFile() (Checkpoint, int, error) {
+func (l *Log) readSignedFile() (tlog.Checkpoint, int, error) {
 	f, err := os.Open(l.signedPath)
 	if err != nil {
-		return Checkpoint{}, 0, err
+		return tlog.Checkpoint{}, 0, err
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, signedFileSize+1))
 	if err != nil {
-		return Checkpoint{}, 0, err
+		return tlog.Checkpoint{}, 0, err
 	}
 	return parseSignedFile(data, l.verifier)
 }
 
 // createSignedFile writes a new board.checkpoint recording cp (in slot 0) and opens it for writing.
-func (l *Log) createSignedFile(cp Checkpoint) error {
+func (l *Log) createSignedFile(cp tlog.Checkpoint) error {
 	data := make([]byte, signedFileSize)
 	copy(data, cp.Signed)
 	if err := writeFileAtomic(l.signedPath, data, 0o600); err != nil {
@@ -146,7 +147,7 @@ func (l *Log) checkNotRolledBack() error {
 	case rec.Size < latest.Size:
 		p, err := l.ConsistencyProof(rec.Size, latest.Size)
 		if err == nil {
-			err = VerifyConsistency(rec, latest, p)
+			err = tlog.VerifyConsistency(rec, latest, p)
 		}
 		if err != nil {
 			return fmt.Errorf("ledger: open %s: %w: the board's latest checkpoint (%s) does not extend the one recorded in %s (%s): board.db does not hold the history the board signed (%v). Stop, and restore the copy of %s that holds the recorded checkpoint (a backup)", l.path, ErrRolledBack, latest, l.signedPath, rec, err, DBFileName)

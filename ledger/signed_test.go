@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,7 +22,7 @@ func readSigned(t *testing.T, dir string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := parseVerifierKey(vkey)
+	v, err := tlog.NewVerifier(vkey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestCheckpointFileOnOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		other, err := signCheckpoint(s, testOrigin, 10, [HashSize]byte{1})
+		other, err := tlog.SignCheckpoint(s, testOrigin, 10, [tlog.HashSize]byte{1})
 		l.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -171,7 +172,7 @@ func TestCheckpointFileOnOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		other, err := signCheckpoint(s, testOrigin, 4, [HashSize]byte{1})
+		other, err := tlog.SignCheckpoint(s, testOrigin, 4, [tlog.HashSize]byte{1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"hash/fnv"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -290,7 +290,7 @@ func readBoardMeta(tx *bolt.Tx, path string) (boardMeta, error) {
 	if m.mode != modeSigning && m.mode != modeImported {
 		return corrupt(fmt.Sprintf("unknown mode %q", m.mode))
 	}
-	if err := checkOrigin(m.origin); err != nil {
+	if err := tlog.CheckOrigin(m.origin); err != nil {
 		return corrupt(fmt.Sprintf("bad origin: %v", err))
 	}
 	if tx.Bucket(bucketEntries) == nil || tx.Bucket(bucketNodes) == nil || tx.Bucket(bucketCheckpoints) == nil {
@@ -336,7 +336,7 @@ func createBoard(path string, origin, vkey string, signer note.Signer, beforeRen
 	if err != nil {
 		return fmt.Errorf("ledger: creating %s: %w", path, err)
 	}
-	cp, err := signCheckpoint(signer, origin, 0, emptyRoot())
+	cp, err := tlog.SignCheckpoint(signer, origin, 0, tlog.EmptyRoot())
 	if err == nil {
 		err = db.Update(func(tx *bolt.Tx) error {
 			if err := initBoard(tx, boardMeta{origin: origin, vkey: vkey, mode: modeSigning}); err != nil {
@@ -385,7 +385,7 @@ func (r *nodeReader) get(id compact.NodeID) []byte {
 		r.levels[id.Level] = b
 	}
 	v := b.Get(u64key(id.Index))
-	if len(v) != HashSize {
+	if len(v) != tlog.HashSize {
 		return nil
 	}
 	return bytes.Clone(v)
@@ -434,9 +434,9 @@ func (w *nodeWriter) visit(id compact.NodeID, hash []byte) {
 
 // loadState checks that the stored tree matches the latest signed checkpoint and returns both. It reads the
 // compact range of the tree (O(log n) nodes), the latest checkpoint, and the last entry.
-func loadState(tx *bolt.Tx, m boardMeta, v note.Verifier, path string) (*compact.Range, Checkpoint, error) {
-	corrupt := func(format string, args ...any) (*compact.Range, Checkpoint, error) {
-		return nil, Checkpoint{}, fmt.Errorf("ledger: open %s: %w: %s: restore it from a backup, or rebuild the board from an export with Import", path, ErrCorrupt, fmt.Sprintf(format, args...))
+func loadState(tx *bolt.Tx, m boardMeta, v note.Verifier, path string) (*compact.Range, tlog.Checkpoint, error) {
+	corrupt := func(format string, args ...any) (*compact.Range, tlog.Checkpoint, error) {
+		return nil, tlog.Checkpoint{}, fmt.Errorf("ledger: open %s: %w: %s: restore it from a backup, or rebuild the board from an export with Import", path, ErrCorrupt, fmt.Sprintf(format, args...))
 	}
 	k, sv := tx.Bucket(bucketCheckpoints).Cursor().Last()
 	if k == nil {
@@ -445,7 +445,7 @@ func loadState(tx *bolt.Tx, m boardMeta, v note.Verifier, path string) (*compact
 	if len(k) != 8 || binary.BigEndian.Uint64(k) != m.size {
 		return corrupt("the latest checkpoint is not for the recorded size %d", m.size)
 	}
-	cp, err := parseCheckpoint(sv, v)
+	cp, err := tlog.OpenCheckpoint(sv, v)
 	if err != nil {
 		return corrupt("the latest checkpoint does not verify: %v", err)
 	}
@@ -462,20 +462,20 @@ func loadState(tx *bolt.Tx, m boardMeta, v note.Verifier, path string) (*compact
 	nr := newNodeReader(tx)
 	hashes, err := nr.getAll(compact.RangeNodes(0, m.size, nil), path)
 	if err != nil {
-		return nil, Checkpoint{}, err
+		return nil, tlog.Checkpoint{}, err
 	}
 	rng, err := rangeFactory.NewRange(0, m.size, hashes)
 	if err != nil {
 		return corrupt("the tree: %v", err)
 	}
-	if root := rootOf(rng); root != cp.Root {
+	if root := tlog.RangeRoot(rng); root != cp.Root {
 		return corrupt("the stored tree's root does not match the latest signed checkpoint")
 	}
 	if m.size > 0 {
 		if len(ev) < 4 {
 			return corrupt("entry %d is too short", m.size-1)
 		}
-		lh := leafHashOf(ev)
+		lh := tlog.LeafDataHash(ev)
 		if stored := nr.get(compact.NewNodeID(0, m.size-1)); !bytes.Equal(stored, lh[:]) {
 			return corrupt("entry %d does not match its leaf hash", m.size-1)
 		}
@@ -489,24 +489,4 @@ func mapClosed(err error) error {
 		return fmt.Errorf("ledger: %w", ErrClosed)
 	}
 	return err
-}
-
-// readN is io.ReadFull for a length given by untrusted input: it allocates as data arrives, not up front.
-func readN(r io.Reader, n int) ([]byte, error) {
-	const chunk = 64 << 10
-	if n <= chunk {
-		b := make([]byte, n)
-		_, err := io.ReadFull(r, b)
-		return b, err
-	}
-	var buf bytes.Buffer
-	buf.Grow(chunk)
-	m, err := io.CopyN(&buf, r, int64(n))
-	if err != nil {
-		if m < int64(n) && errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/recount-vote/recount/ledger/tlog"
 
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
@@ -61,7 +62,7 @@ func (l *Log) Verify(ctx context.Context) error {
 // the whole range even after a mismatch, so that it can tell a damaged entry from a damaged tree node: if the
 // entries still hash to the signed root, the entries are intact and the first mismatching node is damaged;
 // otherwise the first entry whose hash differs from the leaf hash stored when it was appended is named.
-func (l *Log) rehash(ctx context.Context, cp Checkpoint, checkpoints bool, progress func(checked, total uint64)) error {
+func (l *Log) rehash(ctx context.Context, cp tlog.Checkpoint, checkpoints bool, progress func(checked, total uint64)) error {
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("ledger: checking %s: %w: %s: %s", l.path, ErrCorrupt, fmt.Sprintf(format, args...), recoveryAdvice)
 	}
@@ -105,7 +106,7 @@ func (l *Log) rehash(ctx context.Context, cp Checkpoint, checkpoints bool, progr
 				if len(v) < 4 {
 					return corrupt("entry %d is too short", i)
 				}
-				lh := leafHashOf(v)
+				lh := tlog.LeafDataHash(v)
 				if err := rng.Append(lh[:], visit); err != nil {
 					return corrupt("rebuilding the tree: %v", err)
 				}
@@ -131,7 +132,7 @@ func (l *Log) rehash(ctx context.Context, cp Checkpoint, checkpoints bool, progr
 			progress(i, cp.Size)
 		}
 	}
-	if root := rootOf(rng); root != cp.Root {
+	if root := tlog.RangeRoot(rng); root != cp.Root {
 		if badNode != nil && badNode.Level == 0 {
 			return corrupt("entry %d does not hash to the signed tree: its bytes differ from those appended (they do not hash to the leaf hash stored for it, and the entries do not hash to the root signed by the checkpoint of size %d)", badNode.Index, cp.Size)
 		}
@@ -149,14 +150,14 @@ const recoveryAdvice = "stop the node and restore board.db from a backup, or reb
 
 // checkStoredCheckpoint checks a stored checkpoint of the given size against the recomputed tree.
 func (l *Log) checkStoredCheckpoint(size uint64, signed []byte, rng *compact.Range) error {
-	cp, err := parseCheckpoint(signed, l.verifier)
+	cp, err := tlog.OpenCheckpoint(signed, l.verifier)
 	if err != nil {
 		return fmt.Errorf("ledger: verify %s: %w: the checkpoint of size %d does not verify: %v", l.path, ErrCorrupt, size, err)
 	}
 	if cp.Size != size {
 		return fmt.Errorf("ledger: verify %s: %w: the checkpoint stored for size %d has size %d", l.path, ErrCorrupt, size, cp.Size)
 	}
-	if cp.Root != rootOf(rng) {
+	if cp.Root != tlog.RangeRoot(rng) {
 		return fmt.Errorf("ledger: verify %s: %w: the checkpoint of size %d signs a root that the entries do not have", l.path, ErrCorrupt, size)
 	}
 	return nil

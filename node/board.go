@@ -10,6 +10,7 @@ import (
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // boardServer is BoardService: the board, read-only, to anyone.
@@ -34,7 +35,7 @@ func boardError(err error) error {
 }
 
 // checkpoint returns the latest checkpoint (size 0) or the one of exactly size.
-func (b boardServer) checkpoint(size uint64) (ledger.Checkpoint, error) {
+func (b boardServer) checkpoint(size uint64) (tlog.Checkpoint, error) {
 	if size == 0 {
 		return b.n.log.Latest(), nil
 	}

@@ -21,7 +21,7 @@ import (
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // DialOptions configure Dial.
@@ -344,23 +344,23 @@ func (c *Client) find(ctx context.Context, code election.ID, wait time.Duration)
 // CheckReceipt asks the node where a receipt's ballot stands now and checks the answer: the entry is in the
 // latest checkpoint, and the latest checkpoint extends the receipt's (the board was not rewritten since). It
 // returns the node's answer and the latest checkpoint.
-func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*recountv1.GetReceiptResponse, ledger.Checkpoint, error) {
-	old, err := ledger.ParseCheckpoint(r.Checkpoint, r.BoardKey)
+func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*recountv1.GetReceiptResponse, tlog.Checkpoint, error) {
+	old, err := tlog.ParseCheckpoint(r.Checkpoint, r.BoardKey)
 	if err != nil {
-		return nil, ledger.Checkpoint{}, fmt.Errorf("%w: checkpoint: %v", ErrReceipt, err)
+		return nil, tlog.Checkpoint{}, fmt.Errorf("%w: checkpoint: %v", ErrReceipt, err)
 	}
 	resp, err := c.Voter.GetReceipt(ctx, &recountv1.GetReceiptRequest{TrackingCode: r.TrackingCode[:], SinceSize: old.Size})
 	if err != nil {
-		return nil, ledger.Checkpoint{}, err
+		return nil, tlog.Checkpoint{}, err
 	}
 	if resp.Receipt == nil {
-		return nil, ledger.Checkpoint{}, fmt.Errorf("%w: the node sent no proof", ErrReceipt)
+		return nil, tlog.Checkpoint{}, fmt.Errorf("%w: the node sent no proof", ErrReceipt)
 	}
-	latest, err := ledger.ParseCheckpoint(resp.Receipt.Checkpoint, r.BoardKey)
+	latest, err := tlog.ParseCheckpoint(resp.Receipt.Checkpoint, r.BoardKey)
 	if err != nil {
-		return nil, ledger.Checkpoint{}, fmt.Errorf("%w: the latest checkpoint: %v", ErrReceipt, err)
+		return nil, tlog.Checkpoint{}, fmt.Errorf("%w: the latest checkpoint: %v", ErrReceipt, err)
 	}
-	if err := ledger.VerifyConsistency(old, latest, resp.ConsistencyProof); err != nil {
+	if err := tlog.VerifyConsistency(old, latest, resp.ConsistencyProof); err != nil {
 		return nil, latest, fmt.Errorf("%w: %v", ErrReceipt, err)
 	}
 	if resp.Receipt.Index != r.Index {
@@ -375,7 +375,7 @@ func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*recountv1.GetRe
 	if _, err := r.Verify(r.BoardKey, election.Kind(first.Kind), first.Payload); err != nil {
 		return nil, latest, err
 	}
-	if err := ledger.VerifyInclusion(latest, ledger.Kind(first.Kind), first.Payload, r.Index, resp.Receipt.InclusionProof); err != nil {
+	if err := tlog.VerifyInclusion(latest, tlog.Kind(first.Kind), first.Payload, r.Index, resp.Receipt.InclusionProof); err != nil {
 		return nil, latest, fmt.Errorf("%w: inclusion in the latest checkpoint: %v", ErrReceipt, err)
 	}
 	return resp, latest, nil

@@ -13,7 +13,7 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -37,13 +37,13 @@ func export(t *testing.T, c *node.Client) []byte {
 	}
 }
 
-// verifyExport checks an export as a stranger would: the board (ledger.VerifyExport) and every numbered check.
+// verifyExport checks an export as a stranger would: the board (tlog.VerifyExport) and every numbered check.
 func verifyExport(t *testing.T, data []byte, boardKey string) *election.Report {
 	t.Helper()
-	if _, err := ledger.VerifyExport(bytes.NewReader(data), boardKey); err != nil {
+	if _, err := tlog.VerifyExport(bytes.NewReader(data), boardKey); err != nil {
 		t.Fatal(err)
 	}
-	x, err := ledger.NewExportReader(bytes.NewReader(data))
+	x, err := tlog.NewExportReader(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}

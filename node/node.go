@@ -48,6 +48,7 @@ import (
 
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // Options configure Open.
@@ -391,7 +392,7 @@ func (n *Node) breakOn(err error) error {
 // the board fails), so no entry is left in doubt by a client that went away.
 func (n *Node) appendDetached(ctx context.Context, kind election.Kind, payload []byte) (ledger.AppendResult, error) {
 	start := time.Now()
-	res, err := n.log.Append(context.WithoutCancel(ctx), ledger.Kind(kind), payload)
+	res, err := n.log.Append(context.WithoutCancel(ctx), tlog.Kind(kind), payload)
 	n.metrics.appended(time.Since(start), err)
 	return res, err
 }

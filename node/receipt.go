@@ -8,7 +8,7 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // Receipt is what a voter keeps after casting or challenging a ballot: proof that the ballot is on the board.
@@ -102,13 +102,13 @@ var ErrReceipt = errors.New("the receipt does not check out")
 // Verify checks the receipt against the entry payload found at its index: the checkpoint's signature under
 // boardKey (the receipt's own key when boardKey is empty), the tracking code against the payload, and the
 // inclusion proof. It returns the receipt's checkpoint.
-func (r *Receipt) Verify(boardKey string, kind election.Kind, payload []byte) (ledger.Checkpoint, error) {
+func (r *Receipt) Verify(boardKey string, kind election.Kind, payload []byte) (tlog.Checkpoint, error) {
 	if boardKey == "" {
 		boardKey = r.BoardKey
 	} else if r.BoardKey != "" && r.BoardKey != boardKey {
-		return ledger.Checkpoint{}, fmt.Errorf("%w: it was signed by board key %s, not %s", ErrReceipt, r.BoardKey, boardKey)
+		return tlog.Checkpoint{}, fmt.Errorf("%w: it was signed by board key %s, not %s", ErrReceipt, r.BoardKey, boardKey)
 	}
-	cp, err := ledger.ParseCheckpoint(r.Checkpoint, boardKey)
+	cp, err := tlog.ParseCheckpoint(r.Checkpoint, boardKey)
 	if err != nil {
 		return cp, fmt.Errorf("%w: checkpoint: %v", ErrReceipt, err)
 	}
@@ -119,7 +119,7 @@ func (r *Receipt) Verify(boardKey string, kind election.Kind, payload []byte) (l
 	if err != nil || code != r.TrackingCode {
 		return cp, fmt.Errorf("%w: entry %d does not hold the ballot with tracking code %s", ErrReceipt, r.Index, election.HumanTrackingCode(r.TrackingCode))
 	}
-	if err := ledger.VerifyInclusion(cp, ledger.Kind(kind), payload, r.Index, r.Inclusion); err != nil {
+	if err := tlog.VerifyInclusion(cp, tlog.Kind(kind), payload, r.Index, r.Inclusion); err != nil {
 		return cp, fmt.Errorf("%w: inclusion proof: %v", ErrReceipt, err)
 	}
 	return cp, nil

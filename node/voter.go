@@ -7,7 +7,7 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // PhaseOf returns where an election stands.
@@ -62,8 +62,8 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 	if err := n.usable(); err != nil {
 		return nil, err
 	}
-	if len(payload) == 0 || len(payload) > ledger.MaxPayloadSize {
-		return nil, refusal(codes.InvalidArgument, CheckReason(election.CheckBallotShape), nil, "check %s: the ballot is empty or larger than %d bytes", election.CheckBallotShape, ledger.MaxPayloadSize)
+	if len(payload) == 0 || len(payload) > tlog.MaxPayloadSize {
+		return nil, refusal(codes.InvalidArgument, CheckReason(election.CheckBallotShape), nil, "check %s: the ballot is empty or larger than %d bytes", election.CheckBallotShape, tlog.MaxPayloadSize)
 	}
 	var m *election.Manifest
 	var key *election.ElectionKey
@@ -154,7 +154,7 @@ func (n *Node) inWindow(m *election.Manifest) error {
 }
 
 // receipt proves that entry index, with tracking code code, is in the tree of checkpoint cp.
-func (n *Node) receipt(code election.ID, index uint64, cp ledger.Checkpoint) (*recountv1.Receipt, error) {
+func (n *Node) receipt(code election.ID, index uint64, cp tlog.Checkpoint) (*recountv1.Receipt, error) {
 	proof, err := n.log.InclusionProof(index, cp.Size)
 	if err != nil {
 		return nil, refusal(codes.Internal, ReasonBoardFailed, nil, "inclusion proof of entry %d: %v", index, err)

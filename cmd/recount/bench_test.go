@@ -13,6 +13,7 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // Verification figures: `go test ./cmd/recount -run '^$' -bench Verify -benchtime 3x`. Building each record
@@ -90,7 +91,7 @@ func buildRecord(b *testing.B, dir string, voters, revotes, challenges int) (str
 	defer l.Close()
 	var recs []ledger.Record
 	for _, en := range e.Entries {
-		recs = append(recs, ledger.Record{Kind: ledger.Kind(en.Kind), Payload: en.Payload})
+		recs = append(recs, ledger.Record{Kind: tlog.Kind(en.Kind), Payload: en.Payload})
 	}
 	for len(recs) > 0 {
 		n := min(len(recs), 2000)

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 	"github.com/recount-vote/recount/node/trustee"
 )
@@ -205,7 +205,7 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	x, err := ledger.NewExportReader(f)
+	x, err := tlog.NewExportReader(f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 	"github.com/recount-vote/recount/node/trustee"
 )
@@ -327,7 +327,7 @@ func (d *demo) startNode() error {
 	if d.voters, err = node.Dial(d.addr, node.DialOptions{Plaintext: true}); err != nil {
 		return err
 	}
-	d.step("node: serving gRPC on %s, board in %s (bbolt), board key %s", d.addr, filepath.Join(d.dir, "board"), ledger.KeyFingerprint(n.Log().VerifierKey()))
+	d.step("node: serving gRPC on %s, board in %s (bbolt), board key %s", d.addr, filepath.Join(d.dir, "board"), tlog.KeyFingerprint(n.Log().VerifierKey()))
 	return nil
 }
 
@@ -570,7 +570,7 @@ func (d *demo) export(ctx context.Context, path string) error {
 
 // verify checks the exported record as a stranger would, with checkRecord as `recount verify` does: the board
 // (every entry hashes to the signed checkpoint) and every numbered check of docs/verification.md, on all cores.
-func (d *demo) verify(ctx context.Context, path string) (*election.Report, ledger.Checkpoint, time.Duration, error) {
+func (d *demo) verify(ctx context.Context, path string) (*election.Report, tlog.Checkpoint, time.Duration, error) {
 	start := time.Now()
 	var progress io.Writer
 	if d.bars {
@@ -578,7 +578,7 @@ func (d *demo) verify(ctx context.Context, path string) (*election.Report, ledge
 	}
 	rc, err := checkRecord(ctx, fileSource(path), checkOptions{boardKey: d.info.BoardKey, progress: progress, progressAlways: true})
 	if err != nil {
-		return nil, ledger.Checkpoint{}, 0, err
+		return nil, tlog.Checkpoint{}, 0, err
 	}
 	if rc.BoardErr != nil {
 		return nil, rc.Checkpoint, 0, rc.BoardErr
@@ -654,7 +654,7 @@ func (d *demo) checkReceipts(ctx context.Context, vs *demoVotes) (receiptStats, 
 	return st, nil
 }
 
-func (d *demo) summary(vs *demoVotes, rep *election.Report, cp ledger.Checkpoint, rs receiptStats, record string, voting, verifyTime time.Duration) {
+func (d *demo) summary(vs *demoVotes, rep *election.Report, cp tlog.Checkpoint, rs receiptStats, record string, voting, verifyTime time.Duration) {
 	w := d.cfg.stdout
 	fmt.Fprintf(w, "\nWhat each party could check, without trusting the node:\n")
 	fmt.Fprintf(w, "  Each voter      their receipt: the ballot sits at its entry in a checkpoint signed by the board, every later\n"+

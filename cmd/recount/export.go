@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 func init() {
@@ -83,7 +83,7 @@ func (c *exportCmd) run(ctx context.Context, args []string) error {
 	}
 	stdout, _ := outputs(ctx)
 	fmt.Fprintf(stdout, "Saved %s: %d entries, verified up to the checkpoint of size %d, root %s,\nsigned by board key %s (fingerprint %s).\nRun 'recount verify %s' to check the election.\n",
-		c.out, cp.Size, cp.Size, hex.EncodeToString(cp.Root[:]), vkey, ledger.KeyFingerprint(vkey), c.out)
+		c.out, cp.Size, cp.Size, hex.EncodeToString(cp.Root[:]), vkey, tlog.KeyFingerprint(vkey), c.out)
 	return nil
 }
 
@@ -104,13 +104,13 @@ func (w errWriter) Write(p []byte) (int, error) {
 
 // exportTo copies the export read from r to w, verifying it on the way, and returns its final checkpoint and
 // verifier key.
-func exportTo(w io.Writer, r io.Reader, boardKey string) (ledger.Checkpoint, string, error) {
-	x, err := ledger.NewExportReader(io.TeeReader(r, errWriter{w}))
+func exportTo(w io.Writer, r io.Reader, boardKey string) (tlog.Checkpoint, string, error) {
+	x, err := tlog.NewExportReader(io.TeeReader(r, errWriter{w}))
 	if err != nil {
-		return ledger.Checkpoint{}, "", err
+		return tlog.Checkpoint{}, "", err
 	}
 	if boardKey != "" && !keyMatches(x.VerifierKey(), boardKey) {
-		return ledger.Checkpoint{}, "", fmt.Errorf("%w: it is signed by board key %s (fingerprint %s), not the expected %s", ledger.ErrBadSignature, x.VerifierKey(), ledger.KeyFingerprint(x.VerifierKey()), boardKey)
+		return tlog.Checkpoint{}, "", fmt.Errorf("%w: it is signed by board key %s (fingerprint %s), not the expected %s", tlog.ErrBadSignature, x.VerifierKey(), tlog.KeyFingerprint(x.VerifierKey()), boardKey)
 	}
 	cp, err := x.Finish()
 	return cp, x.VerifierKey(), err

@@ -13,6 +13,7 @@ import (
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // runCmd runs recount with args and returns the exit status, stdout and stderr.
@@ -45,7 +46,7 @@ func writeTemp(t *testing.T, name string, b []byte) string {
 // readEntries reads and verifies an export's entries.
 func readEntries(t *testing.T, export []byte) []election.Entry {
 	t.Helper()
-	x, err := ledger.NewExportReader(bytes.NewReader(export))
+	x, err := tlog.NewExportReader(bytes.NewReader(export))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func newBoard(t *testing.T, dir string, entries []election.Entry) *ledger.Log {
 	}
 	t.Cleanup(func() { l.Close() })
 	for _, e := range entries {
-		if _, err := l.Append(context.Background(), ledger.Kind(e.Kind), e.Payload); err != nil {
+		if _, err := l.Append(context.Background(), tlog.Kind(e.Kind), e.Payload); err != nil {
 			t.Fatal(err)
 		}
 	}

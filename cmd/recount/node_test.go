@@ -11,6 +11,7 @@ import (
 
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -181,7 +182,7 @@ func TestReceiptFork(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	res, err := a.Append(context.Background(), ledger.Kind(entries[13].Kind), entries[13].Payload)
+	res, err := a.Append(context.Background(), tlog.Kind(entries[13].Kind), entries[13].Payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestReceiptFork(t *testing.T) {
 	}
 	defer b.Close()
 	for _, e := range entries[12:] {
-		if _, err := b.Append(context.Background(), ledger.Kind(e.Kind), e.Payload); err != nil {
+		if _, err := b.Append(context.Background(), tlog.Kind(e.Kind), e.Payload); err != nil {
 			t.Fatal(err)
 		}
 	}

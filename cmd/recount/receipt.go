@@ -11,7 +11,7 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -87,12 +87,12 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 	ctx, cancel := c.node.withTimeout(ctx)
 	defer cancel()
 
-	var tree ledger.LeafTree
+	var tree tlog.LeafTree
 	var hits []found
 	rc, err := checkRecord(ctx, src, checkOptions{boardKey: c.boardKey,
 		progress: progressWriter(stderr, c.progress), progressAlways: c.progress,
-		entry: func(e ledger.Entry) {
-			tree.Append(ledger.LeafHash(e.Kind, e.Payload))
+		entry: func(e tlog.Entry) {
+			tree.Append(tlog.LeafHash(e.Kind, e.Payload))
 			k := election.Kind(e.Kind)
 			if k != election.KindBallot && k != election.KindSpoiledBallot {
 				return
@@ -111,7 +111,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 		return p.result()
 	}
 	final := rc.Checkpoint
-	p.ok("the record verifies up to its final checkpoint (size %d) under board key %s", final.Size, ledger.KeyFingerprint(rc.VerifierKey))
+	p.ok("the record verifies up to its final checkpoint (size %d) under board key %s", final.Size, tlog.KeyFingerprint(rc.VerifierKey))
 
 	var entry *found
 	if rcpt != nil {
@@ -151,7 +151,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 		entry = &hits[0]
 		proof, err := tree.InclusionProof(entry.index, final.Size)
 		if err == nil {
-			err = ledger.VerifyInclusion(final, ledger.Kind(entry.kind), entry.payload, entry.index, proof)
+			err = tlog.VerifyInclusion(final, tlog.Kind(entry.kind), entry.payload, entry.index, proof)
 		}
 		if err != nil {
 			p.fail("inclusion in the final checkpoint: %v", err)
@@ -181,7 +181,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 
 // consistent checks that the tree of cp is a prefix of the tree of final: with a consistency proof computed from
 // the record's entries, and, from a node (board is not nil), with the node's own proof too.
-func consistent(ctx context.Context, src *source, board recountv1.BoardServiceClient, tree *ledger.LeafTree, cp, final ledger.Checkpoint) error {
+func consistent(ctx context.Context, src *source, board recountv1.BoardServiceClient, tree *tlog.LeafTree, cp, final tlog.Checkpoint) error {
 	if cp.Size > final.Size {
 		return fmt.Errorf("the receipt's checkpoint has size %d, more than the record's %d entries: the record is older than the receipt, or the board shrank", cp.Size, final.Size)
 	}
@@ -189,7 +189,7 @@ func consistent(ctx context.Context, src *source, board recountv1.BoardServiceCl
 	if err != nil {
 		return err
 	}
-	if err := ledger.VerifyConsistency(cp, final, proof); err != nil {
+	if err := tlog.VerifyConsistency(cp, final, proof); err != nil {
 		return err
 	}
 	if board == nil {
@@ -199,7 +199,7 @@ func consistent(ctx context.Context, src *source, board recountv1.BoardServiceCl
 	if err != nil {
 		return fmt.Errorf("%s: consistency proof: %w", src.name, err)
 	}
-	return ledger.VerifyConsistency(cp, final, resp.Proof)
+	return tlog.VerifyConsistency(cp, final, resp.Proof)
 }
 
 // receiptPrinter prints the outcome of each step, and remembers whether one failed.

@@ -20,7 +20,7 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -85,7 +85,7 @@ func nodeSource(addr string, c *node.Client) *source {
 // ("origin+hash+base64") or its fingerprint ("sha256:...").
 func keyMatches(vkey, want string) bool {
 	if strings.HasPrefix(want, "sha256:") {
-		return strings.EqualFold(ledger.KeyFingerprint(vkey), want)
+		return strings.EqualFold(tlog.KeyFingerprint(vkey), want)
 	}
 	return vkey == want
 }
@@ -93,8 +93,8 @@ func keyMatches(vkey, want string) bool {
 // boardError reports whether err says the export is not what the board signed (check 1), rather than that it
 // could not be read.
 func boardError(err error) bool {
-	return errors.Is(err, ledger.ErrBadExport) || errors.Is(err, ledger.ErrBadSignature) ||
-		errors.Is(err, ledger.ErrBadCheckpoint) || errors.Is(err, ledger.ErrBadKey)
+	return errors.Is(err, tlog.ErrBadExport) || errors.Is(err, tlog.ErrBadSignature) ||
+		errors.Is(err, tlog.ErrBadCheckpoint) || errors.Is(err, tlog.ErrBadKey)
 }
 
 // checkOptions tune checkRecord.
@@ -105,7 +105,7 @@ type checkOptions struct {
 	// progressAlways draws it even for a short record (below longRecord entries).
 	progressAlways bool
 	// entry, if set, sees every entry in order as it is read (before it is verified).
-	entry func(ledger.Entry)
+	entry func(tlog.Entry)
 }
 
 // recordCheck is the outcome of checking a record.
@@ -115,7 +115,7 @@ type recordCheck struct {
 	VerifierKey string
 	Size        uint64 // entries announced by the header
 	// Checkpoint is the export's final checkpoint, verified (when BoardErr is nil).
-	Checkpoint ledger.Checkpoint
+	Checkpoint tlog.Checkpoint
 	// BoardErr is check 1's failure, if any.
 	BoardErr error
 	// Report is the outcome of checks 2-22, or nil when they did not run (the export could not be read, or,
@@ -184,13 +184,13 @@ func (rc *recordCheck) readBoard(ctx context.Context, src *source, opts checkOpt
 		}
 		return false, ioErr(err)
 	}
-	x, err := ledger.NewExportReader(f)
+	x, err := tlog.NewExportReader(f)
 	if err != nil {
 		return classify(err)
 	}
 	rc.Origin, rc.VerifierKey, rc.Size = x.Origin(), x.VerifierKey(), x.Size()
 	if opts.boardKey != "" && !keyMatches(x.VerifierKey(), opts.boardKey) {
-		rc.BoardErr = fmt.Errorf("the record is signed by board key %s (fingerprint %s), not the expected %s", x.VerifierKey(), ledger.KeyFingerprint(x.VerifierKey()), opts.boardKey)
+		rc.BoardErr = fmt.Errorf("the record is signed by board key %s (fingerprint %s), not the expected %s", x.VerifierKey(), tlog.KeyFingerprint(x.VerifierKey()), opts.boardKey)
 		return true, nil
 	}
 	if withElection {

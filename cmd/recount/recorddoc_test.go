@@ -16,7 +16,7 @@ import (
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -25,13 +25,13 @@ import (
 func recordDocFacts(t *testing.T) []string {
 	t.Helper()
 	b := readFile(t, smallRecord)
-	x, err := ledger.NewExportReader(bytes.NewReader(b))
+	x, err := tlog.NewExportReader(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
 	headerLen := 8 + 2 + 2 + len(x.Origin()) + 2 + len(x.VerifierKey()) + 8
 	entries := readEntries(t, b)
-	cp, err := ledger.VerifyExport(bytes.NewReader(b), "")
+	cp, err := tlog.VerifyExport(bytes.NewReader(b), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,11 +43,11 @@ func recordDocFacts(t *testing.T) []string {
 	add("The file is %d bytes long and holds %d entries.", len(b), len(entries))
 	add("%s", indentLines(hex.Dump(b[:headerLen]), "    "))
 	// The entries.
-	var tree ledger.LeafTree
+	var tree tlog.LeafTree
 	var table strings.Builder
 	table.WriteString("| index | kind | payload bytes | leaf hash |\n|---|---|---|---|\n")
 	for _, e := range entries {
-		lh := ledger.LeafHash(ledger.Kind(e.Kind), e.Payload)
+		lh := tlog.LeafHash(tlog.Kind(e.Kind), e.Payload)
 		tree.Append(lh)
 		fmt.Fprintf(&table, "| %d | %d %s | %d | `%x` |\n", e.Index, int(e.Kind), strings.TrimPrefix(e.Kind.String(), "ENTRY_KIND_"), len(e.Payload), lh)
 	}
@@ -55,7 +55,7 @@ func recordDocFacts(t *testing.T) []string {
 	add("    election identity = SHA-256(payload of entry 0) = %x", id)
 	add("    root of the 20 entries:  %x", cp.Root)
 	add("%s", indentLines(string(cp.Signed), "    "))
-	add("    verifier key:    %s\n    key fingerprint: %s", x.VerifierKey(), ledger.KeyFingerprint(x.VerifierKey()))
+	add("    verifier key:    %s\n    key fingerprint: %s", x.VerifierKey(), tlog.KeyFingerprint(x.VerifierKey()))
 
 	// OPEN and RESULT, whole.
 	add("%s", indentLines(hex.Dump(entries[9].Payload), "    "))
@@ -111,7 +111,7 @@ func recordDocFacts(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ledger.VerifyConsistency(rcp, cp, proof); err != nil {
+	if err := tlog.VerifyConsistency(rcp, cp, proof); err != nil {
 		t.Fatal(err)
 	}
 	var ps strings.Builder

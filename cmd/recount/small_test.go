@@ -13,6 +13,7 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -66,7 +67,7 @@ func generateSmallRecord(t *testing.T) {
 	defer l.Close()
 	receipts := map[uint64]*node.Receipt{}
 	for _, en := range e.Entries {
-		res, err := l.Append(context.Background(), ledger.Kind(en.Kind), en.Payload)
+		res, err := l.Append(context.Background(), tlog.Kind(en.Kind), en.Payload)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 func init() {
@@ -169,7 +169,7 @@ func newVerifyReport(rc *recordCheck) *verifyReport {
 	vr := &verifyReport{OK: rc.OK(), Source: rc.Source, Failures: []failureInfo{},
 		Board: boardInfo{Origin: rc.Origin, VerifierKey: rc.VerifierKey, Size: rc.Size}}
 	if rc.VerifierKey != "" {
-		vr.Board.KeyFingerprint = ledger.KeyFingerprint(rc.VerifierKey)
+		vr.Board.KeyFingerprint = tlog.KeyFingerprint(rc.VerifierKey)
 	}
 	if rc.BoardErr == nil && rc.Checkpoint.Signed != nil {
 		vr.Board.Size = rc.Checkpoint.Size

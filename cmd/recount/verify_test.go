@@ -21,6 +21,7 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 func TestVerifyReport(t *testing.T) {
@@ -28,7 +29,7 @@ func TestVerifyReport(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
-	cp, err := ledger.VerifyExport(strings.NewReader(string(readFile(t, smallRecord))), "")
+	cp, err := tlog.VerifyExport(strings.NewReader(string(readFile(t, smallRecord))), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,12 +77,12 @@ func TestVerifyJSON(t *testing.T) {
 }
 
 func TestVerifyBoardKey(t *testing.T) {
-	x, err := ledger.NewExportReader(strings.NewReader(string(readFile(t, smallRecord))))
+	x, err := tlog.NewExportReader(strings.NewReader(string(readFile(t, smallRecord))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	vkey := x.VerifierKey()
-	for _, key := range []string{vkey, ledger.KeyFingerprint(vkey)} {
+	for _, key := range []string{vkey, tlog.KeyFingerprint(vkey)} {
 		if code, out, _ := runCmd(t, "verify", "--board-key", key, smallRecord); code != 0 {
 			t.Errorf("--board-key %s: exit %d\n%s", key, code, out)
 		}
@@ -183,7 +184,7 @@ func TestVerifyHostileRecordBounded(t *testing.T) {
 	l := newBoard(t, t.TempDir(), entries[:i])
 	recs := make([]ledger.Record, bad)
 	for j := range recs {
-		recs[j] = ledger.Record{Kind: ledger.Kind(election.KindBallot), Payload: []byte{0xff, byte(j)}}
+		recs[j] = ledger.Record{Kind: tlog.Kind(election.KindBallot), Payload: []byte{0xff, byte(j)}}
 	}
 	if _, err := l.AppendMany(context.Background(), recs); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -87,7 +87,7 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 			return fmt.Errorf("the polls are not open (%s)", phaseName(info.Phase))
 		}
 		if *boardKey != "" && !keyMatches(info.BoardKey, *boardKey) {
-			return fmt.Errorf("the node's board key is %s (fingerprint %s), not the expected %s: do not vote through this node", info.BoardKey, ledger.KeyFingerprint(info.BoardKey), *boardKey)
+			return fmt.Errorf("the node's board key is %s (fingerprint %s), not the expected %s: do not vote through this node", info.BoardKey, tlog.KeyFingerprint(info.BoardKey), *boardKey)
 		}
 		if err := c.CheckElectionKey(ctx, info, cred.Election); err != nil {
 			return fmt.Errorf("checking the election key against the board: %w", err)

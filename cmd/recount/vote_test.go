@@ -24,6 +24,7 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -171,7 +172,7 @@ func startLossyNode(t *testing.T, record when) (*lossyNode, string, string) {
 	}
 	recs := make([]ledger.Record, len(e.Entries))
 	for i, en := range e.Entries {
-		recs[i] = ledger.Record{Kind: ledger.Kind(en.Kind), Payload: en.Payload}
+		recs[i] = ledger.Record{Kind: tlog.Kind(en.Kind), Payload: en.Payload}
 	}
 	if _, err := l.AppendMany(context.Background(), recs); err != nil {
 		t.Fatal(err)

@@ -45,6 +45,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -338,7 +339,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, listening func(g
 	} else if ctx.Err() == nil {
 		status := n.Status()
 		logger.Info("recountd: serving", "origin", n.Log().Origin(), "verifier_key", n.Log().VerifierKey(),
-			"fingerprint", ledger.KeyFingerprint(n.Log().VerifierKey()), "phase", status.Phase.String(), "entries", status.BoardSize)
+			"fingerprint", tlog.KeyFingerprint(n.Log().VerifierKey()), "phase", status.Phase.String(), "entries", status.BoardSize)
 		select {
 		case <-ctx.Done():
 		case err := <-errc:

@@ -1,4 +1,4 @@
-package ledger
+package tlog
 
 import (
 	"bytes"
@@ -45,8 +45,8 @@ func CheckpointBody(origin string, size uint64, root [HashSize]byte) string {
 	return origin + "\n" + strconv.FormatUint(size, 10) + "\n" + base64.StdEncoding.EncodeToString(root[:]) + "\n"
 }
 
-// signCheckpoint signs the checkpoint of (origin, size, root).
-func signCheckpoint(s note.Signer, origin string, size uint64, root [HashSize]byte) (Checkpoint, error) {
+// SignCheckpoint signs the checkpoint of (origin, size, root).
+func SignCheckpoint(s note.Signer, origin string, size uint64, root [HashSize]byte) (Checkpoint, error) {
 	signed, err := note.Sign(&note.Note{Text: CheckpointBody(origin, size, root)}, s)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("ledger: signing the checkpoint of size %d: %w", size, err)
@@ -55,17 +55,19 @@ func signCheckpoint(s note.Signer, origin string, size uint64, root [HashSize]by
 }
 
 // ParseCheckpoint parses a signed checkpoint and verifies its signature with verifierKey (the note verifier key
-// "<origin>+<hash>+<base64 key>", as returned by Log.VerifierKey). It accepts only the canonical form the board
+// "<origin>+<hash>+<base64 key>", as returned by ledger.Log.VerifierKey). It accepts only the canonical form the board
 // writes (see Checkpoint) and the checkpoint's origin must be the key's name.
 func ParseCheckpoint(signed []byte, verifierKey string) (Checkpoint, error) {
-	v, err := parseVerifierKey(verifierKey)
+	v, err := NewVerifier(verifierKey)
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	return parseCheckpoint(signed, v)
+	return OpenCheckpoint(signed, v)
 }
 
-func parseCheckpoint(signed []byte, v note.Verifier) (Checkpoint, error) {
+// OpenCheckpoint is ParseCheckpoint with a verifier already made by NewVerifier, for a caller that checks many
+// checkpoints of one board.
+func OpenCheckpoint(signed []byte, v note.Verifier) (Checkpoint, error) {
 	bad := func(format string, args ...any) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("ledger: checkpoint: %w: %s", ErrBadCheckpoint, fmt.Sprintf(format, args...))
 	}

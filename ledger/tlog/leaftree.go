@@ -1,4 +1,4 @@
-package ledger
+package tlog
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 
 // A LeafTree is the RFC 9162 tree of a list of leaf hashes held in memory: what a verifier has after reading an
 // export (32 bytes per entry) rather than a board. It gives the root of any prefix, and the same inclusion and
-// consistency proofs as the board (Log.InclusionProof, Log.ConsistencyProof), for example to check that a
+// consistency proofs as the board (ledger.Log.InclusionProof and ConsistencyProof), for example to check that a
 // checkpoint kept in a voter's receipt is consistent with an export's final checkpoint. Each proof takes time
 // linear in the tree's size. A LeafTree is not safe for concurrent use.
 type LeafTree struct {
@@ -70,7 +70,7 @@ func (t *LeafTree) build(nodes proof.Nodes) ([][]byte, error) {
 		h := RootHash(t.leaves[begin:end])
 		hashes[i] = h[:]
 	}
-	p, err := nodes.Rehash(hashes, hashChildren)
+	p, err := nodes.Rehash(hashes, HashChildren)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: building a proof: %w", err)
 	}
