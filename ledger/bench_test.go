@@ -3,12 +3,13 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"math/rand/v2"
 	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // Benchmarks. The big ones share one board of benchEntries entries, built once (in batches of 10,000 with

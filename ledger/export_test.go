@@ -5,13 +5,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 func exportBytes(t testing.TB, l *Log) []byte {
@@ -295,41 +296,4 @@ func TestExportReaderIOError(t *testing.T) {
 	if err == nil || errors.Is(err, ErrBadExport) {
 		t.Fatalf("an I/O error is reported as %v; want the I/O error, not ErrBadExport", err)
 	}
-}
-
-func FuzzExportReader(f *testing.F) {
-	s, vkey := fixedKey(f, testOrigin, 1)
-	f.Add(buildExport(f, s, vkey, nil))
-	f.Add(buildExport(f, s, vkey, []Record{{1, []byte("a")}}))
-	f.Add(buildExport(f, s, vkey, []Record{{1, []byte("a")}, {2, nil}, {3, []byte("ccc")}}))
-	f.Add([]byte("RCNTBRD\n\x00\x01"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		x, err := tlog.NewExportReader(bytes.NewReader(data))
-		if err != nil {
-			return
-		}
-		var recs []Record
-		for e, err := range x.Entries() {
-			if err != nil {
-				return
-			}
-			recs = append(recs, Record{e.Kind, e.Payload})
-		}
-		cp, err := x.Finish()
-		if err != nil {
-			return
-		}
-		// A verified export is the canonical encoding of what was read.
-		b := tlog.AppendExportHeader(nil, x.Origin(), x.VerifierKey(), uint64(len(recs)))
-		for _, r := range recs {
-			b = tlog.AppendExportEntry(b, r.Kind, r.Payload)
-		}
-		b = tlog.AppendExportTrailer(b, cp.Signed)
-		if !bytes.Equal(b, data) {
-			t.Fatalf("verified an export that is not canonical")
-		}
-		if x.VerifierKey() != vkey {
-			t.Fatalf("verified an export signed by a key other than the seeds'")
-		}
-	})
 }

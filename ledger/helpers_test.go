@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/recount-vote/recount/ledger/tlog"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -147,22 +147,6 @@ func fixedKey(t testing.TB, origin string, seed byte) (note.Signer, string) {
 		t.Fatal(err)
 	}
 	return s, vkey
-}
-
-// buildExport builds an export of the given records signed by s, without a board.
-func buildExport(t testing.TB, s note.Signer, vkey string, recs []Record) []byte {
-	t.Helper()
-	hs := make([][32]byte, len(recs))
-	b := tlog.AppendExportHeader(nil, s.Name(), vkey, uint64(len(recs)))
-	for i, r := range recs {
-		hs[i] = tlog.LeafHash(r.Kind, r.Payload)
-		b = tlog.AppendExportEntry(b, r.Kind, r.Payload)
-	}
-	cp, err := tlog.SignCheckpoint(s, s.Name(), uint64(len(recs)), tlog.RootHash(hs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tlog.AppendExportTrailer(b, cp.Signed)
 }
 
 func wantErr(t testing.TB, err error, target error, what string) {

@@ -2,10 +2,10 @@ package ledger
 
 import (
 	"bytes"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"strings"
 	"testing"
 
+	"github.com/recount-vote/recount/ledger/tlog"
 	"golang.org/x/mod/sumdb/note"
 )
 

@@ -1,8 +1,9 @@
 package ledger
 
 import (
-	"github.com/recount-vote/recount/ledger/tlog"
 	"testing"
+
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // TestLeafTree checks that a LeafTree gives exactly the board's roots and proofs, for every size, index and

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"io/fs"
 	"iter"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 func TestOpenCreatesBoard(t *testing.T) {

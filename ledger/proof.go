@@ -2,8 +2,8 @@ package ledger
 
 import (
 	"fmt"
-	"github.com/recount-vote/recount/ledger/tlog"
 
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/transparency-dev/merkle/proof"
 	bolt "go.etcd.io/bbolt"
 )

@@ -2,8 +2,9 @@ package ledger
 
 import (
 	"bytes"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"testing"
+
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // TestProofs checks every inclusion and consistency proof of a board of 33 entries against the RFC 9162

@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -23,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // The crash test re-executes the test binary as a child that appends from several goroutines and prints every

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"io"
 	"io/fs"
 	"os"
 
+	"github.com/recount-vote/recount/ledger/tlog"
 	"golang.org/x/mod/sumdb/note"
 )
 

@@ -3,12 +3,13 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // readSigned returns the checkpoint recorded in dir/board.checkpoint (signed by the board with testOrigin).

@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"github.com/recount-vote/recount/ledger/tlog"
 
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/transparency-dev/merkle/compact"
 	bolt "go.etcd.io/bbolt"
 )

@@ -1,9 +1,8 @@
-package ledger
+package tlog
 
 import (
 	"bytes"
 	"encoding/base64"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"strings"
 	"testing"
 
@@ -13,11 +12,11 @@ import (
 func TestCheckpointFormat(t *testing.T) {
 	t.Parallel()
 	s, vkey := fixedKey(t, testOrigin, 1)
-	var root [tlog.HashSize]byte
+	var root [HashSize]byte
 	for i := range root {
 		root[i] = byte(i)
 	}
-	cp, err := tlog.SignCheckpoint(s, testOrigin, 1234, root)
+	cp, err := SignCheckpoint(s, testOrigin, 1234, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +34,7 @@ func TestCheckpointFormat(t *testing.T) {
 	if err != nil || n.Text != body {
 		t.Fatalf("note.Open: %v", err)
 	}
-	got, err := tlog.ParseCheckpoint(cp.Signed, vkey)
+	got, err := ParseCheckpoint(cp.Signed, vkey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,13 +43,13 @@ func TestCheckpointFormat(t *testing.T) {
 	}
 	// Another key: bad signature.
 	_, other := fixedKey(t, testOrigin, 2)
-	_, err = tlog.ParseCheckpoint(cp.Signed, other)
+	_, err = ParseCheckpoint(cp.Signed, other)
 	wantErr(t, err, ErrBadSignature, "checkpoint checked with another key")
 	// A key of another name.
 	_, otherName := fixedKey(t, "other.example", 1)
-	_, err = tlog.ParseCheckpoint(cp.Signed, otherName)
+	_, err = ParseCheckpoint(cp.Signed, otherName)
 	wantErr(t, err, ErrBadSignature, "checkpoint checked with a key of another name")
-	_, err = tlog.ParseCheckpoint(cp.Signed, "not a key")
+	_, err = ParseCheckpoint(cp.Signed, "not a key")
 	wantErr(t, err, ErrBadKey, "malformed verifier key")
 }
 
@@ -58,7 +57,7 @@ func TestCheckpointFormat(t *testing.T) {
 func TestCheckpointEveryByte(t *testing.T) {
 	t.Parallel()
 	s, vkey := fixedKey(t, testOrigin, 1)
-	cp, err := tlog.SignCheckpoint(s, testOrigin, 77, tlog.LeafHash(1, []byte("x")))
+	cp, err := SignCheckpoint(s, testOrigin, 77, LeafHash(1, []byte("x")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,17 +65,17 @@ func TestCheckpointEveryByte(t *testing.T) {
 		for _, x := range byteChanges() {
 			b := bytes.Clone(cp.Signed)
 			b[i] ^= x
-			if _, err := tlog.ParseCheckpoint(b, vkey); err == nil {
+			if _, err := ParseCheckpoint(b, vkey); err == nil {
 				t.Fatalf("changing byte %d (xor %#x) of the checkpoint was not detected", i, x)
 			}
 		}
 	}
 	for i := range len(cp.Signed) {
-		if _, err := tlog.ParseCheckpoint(cp.Signed[:i], vkey); err == nil {
+		if _, err := ParseCheckpoint(cp.Signed[:i], vkey); err == nil {
 			t.Fatalf("truncation to %d bytes was not detected", i)
 		}
 	}
-	if _, err := tlog.ParseCheckpoint(append(bytes.Clone(cp.Signed), '\n'), vkey); err == nil {
+	if _, err := ParseCheckpoint(append(bytes.Clone(cp.Signed), '\n'), vkey); err == nil {
 		t.Fatal("an added newline was not detected")
 	}
 }
@@ -99,7 +98,7 @@ func TestCheckpointNonCanonical(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = tlog.ParseCheckpoint(signed, vkey)
+		_, err = ParseCheckpoint(signed, vkey)
 		wantErr(t, err, ErrBadCheckpoint, "non-canonical body "+strings.ReplaceAll(body, "\n", `\n`))
 	}
 	// Two signatures (the board's and another key's).
@@ -108,14 +107,14 @@ func TestCheckpointNonCanonical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = tlog.ParseCheckpoint(signed, vkey)
+	_, err = ParseCheckpoint(signed, vkey)
 	wantErr(t, err, ErrBadCheckpoint, "a second signature")
 	// A verifier key whose hash is written in upper case is not canonical.
 	name, rest, _ := strings.Cut(vkey, "+")
 	hash, key, _ := strings.Cut(rest, "+")
 	upper := name + "+" + strings.ToUpper(hash) + "+" + key
 	if upper != vkey {
-		_, err = tlog.ParseCheckpoint(signed, upper)
+		_, err = ParseCheckpoint(signed, upper)
 		wantErr(t, err, ErrBadKey, "upper-case verifier key hash")
 	}
 }
@@ -123,7 +122,7 @@ func TestCheckpointNonCanonical(t *testing.T) {
 func FuzzParseCheckpoint(f *testing.F) {
 	s, vkey := fixedKey(f, testOrigin, 1)
 	for _, size := range []uint64{0, 1, 1 << 40} {
-		cp, err := tlog.SignCheckpoint(s, testOrigin, size, tlog.LeafHash(tlog.Kind(size), nil))
+		cp, err := SignCheckpoint(s, testOrigin, size, LeafHash(Kind(size), nil))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -131,7 +130,7 @@ func FuzzParseCheckpoint(f *testing.F) {
 	}
 	f.Add([]byte("test.example/board\n1\nAAAA\n\n— test.example/board AAAA\n"))
 	f.Fuzz(func(t *testing.T, signed []byte) {
-		cp, err := tlog.ParseCheckpoint(signed, vkey)
+		cp, err := ParseCheckpoint(signed, vkey)
 		if err != nil {
 			return
 		}

@@ -1,8 +1,7 @@
-package ledger
+package tlog
 
 import (
 	"encoding/hex"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"os"
 	"strconv"
 	"strings"
@@ -10,11 +9,11 @@ import (
 )
 
 // docExample builds the worked example of docs/board.md section 8.
-func docExample(t *testing.T) (vkey string, export []byte, cp tlog.Checkpoint) {
+func docExample(t *testing.T) (vkey string, export []byte, cp Checkpoint) {
 	s, vkey := fixedKey(t, "example.org/board", 1)
-	recs := []Record{{1, []byte("hello")}, {2, []byte{}}}
-	export = buildExport(t, s, vkey, recs)
-	cp, err := tlog.VerifyExport(strings.NewReader(string(export)), vkey)
+	entries := []Entry{{Kind: 1, Payload: []byte("hello")}, {Kind: 2, Payload: []byte{}}}
+	export = buildExport(t, s, vkey, entries)
+	cp, err := VerifyExport(strings.NewReader(string(export)), vkey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,15 +23,15 @@ func docExample(t *testing.T) (vkey string, export []byte, cp tlog.Checkpoint) {
 // TestDocExample checks that the worked example in docs/board.md is what the code produces.
 func TestDocExample(t *testing.T) {
 	t.Parallel()
-	doc, err := os.ReadFile("../docs/board.md")
+	doc, err := os.ReadFile("../../docs/board.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(doc)
 	vkey, export, cp := docExample(t)
-	h0, h1 := tlog.LeafHash(1, []byte("hello")), tlog.LeafHash(2, nil)
-	abc := tlog.LeafHash(1, []byte("abc"))
-	empty := tlog.EmptyRoot()
+	h0, h1 := LeafHash(1, []byte("hello")), LeafHash(2, nil)
+	abc := LeafHash(1, []byte("abc"))
+	empty := EmptyRoot()
 	for _, want := range []string{
 		"verifier key: " + vkey,
 		"leaf hash 0:  " + hex.EncodeToString(h0[:]),
