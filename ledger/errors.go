@@ -16,7 +16,7 @@ var (
 	ErrNotFound = tlog.ErrNotFound
 	// ErrInvalid: an argument is out of range or malformed (an empty origin, a proof asked from size m > n, ...).
 	ErrInvalid = tlog.ErrInvalid
-	// ErrTooLarge: a payload is larger than MaxPayloadSize.
+	// ErrTooLarge: a payload is larger than tlog.MaxPayloadSize.
 	ErrTooLarge = errors.New("too large")
 	// ErrReadOnly: the board was opened read-only or was built by Import; it cannot append. (Also returned by
 	// appends to a board opened with Options.DeferIntegrityCheck until CheckIntegrity has passed.)

@@ -13,7 +13,7 @@ import (
 // and at most O(log n) hashes for the one subtree at the right edge that is not perfect.
 
 // InclusionProof returns the proof that entry index is in the tree of the given size (index < size <= Size()).
-// Verify it with VerifyInclusion against a checkpoint of that size.
+// Verify it with tlog.VerifyInclusion against a checkpoint of that size.
 func (l *Log) InclusionProof(index, size uint64) ([][]byte, error) {
 	if n := l.Size(); size > n {
 		return nil, fmt.Errorf("ledger: inclusion proof in tree size %d: %w: the board has %d entries", size, ErrNotFound, n)
@@ -29,7 +29,7 @@ func (l *Log) InclusionProof(index, size uint64) ([][]byte, error) {
 }
 
 // ConsistencyProof returns the proof that the tree of size m is a prefix of the tree of size n
-// (m <= n <= Size()). Verify it with VerifyConsistency against checkpoints of sizes m and n.
+// (m <= n <= Size()). Verify it with tlog.VerifyConsistency against checkpoints of sizes m and n.
 func (l *Log) ConsistencyProof(m, n uint64) ([][]byte, error) {
 	if m > n {
 		return nil, fmt.Errorf("ledger: consistency proof from size %d to %d: %w: the first size must not be larger", m, n, ErrInvalid)
