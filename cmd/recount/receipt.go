@@ -13,6 +13,7 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
+	"github.com/recount-vote/recount/verify"
 )
 
 func init() {
@@ -111,12 +112,12 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 		return p.result()
 	}
 	final := rc.Checkpoint
-	p.ok("the record verifies up to its final checkpoint (size %d) under board key %s", final.Size, tlog.KeyFingerprint(rc.VerifierKey))
+	p.ok("the record verifies up to its final checkpoint (size %d) under board key %s", final.Size, tlog.KeyFingerprint(rc.Board.VerifierKey))
 
 	var entry *found
 	if rcpt != nil {
-		if rcpt.Election != rc.Report.Election {
-			p.fail("the receipt is for election %s, the record is of election %s", rcpt.Election, rc.Report.Election)
+		if rcpt.Election != rc.ElectionReport.Election {
+			p.fail("the receipt is for election %s, the record is of election %s", rcpt.Election, rc.ElectionReport.Election)
 			return p.result()
 		}
 		for i := range hits {
@@ -132,7 +133,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 			return p.result()
 		}
 		// The receipt's own checkpoint and inclusion proof, then the receipt's tree is a prefix of the final one.
-		cp, err := rcpt.Verify(rc.VerifierKey, entry.kind, entry.payload)
+		cp, err := rcpt.Verify(rc.Board.VerifierKey, entry.kind, entry.payload)
 		if err != nil {
 			p.fail("%v", err)
 			return p.result()
@@ -161,7 +162,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 		p.say("  (with a receipt file, this command also checks that the checkpoint you were given is consistent with the final one)")
 	}
 
-	st, by := rc.Report.State.BallotStatus(code)
+	st, by := rc.ElectionReport.State.BallotStatus(code)
 	switch st {
 	case election.StatusCounted:
 		p.ok("the ballot is COUNTED in the encrypted tally")
@@ -170,7 +171,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 		p.say("  If you did not vote again, someone else has used your credential: tell the election's commission.")
 	case election.StatusSpoiled:
 		p.ok("the ballot is SPOILED: you challenged it; it never counts, and its openings reveal what it encrypted:")
-		p.spoiled(rc.Report.State.Manifest(), entry.payload)
+		p.spoiled(rc.ElectionReport.State.Manifest(), entry.payload)
 	case election.StatusCast:
 		p.ok("the ballot is CAST and is its credential's latest; it will be counted if it is still the latest when the polls close (no tally on the board yet)")
 	default:
@@ -216,18 +217,18 @@ func (p *receiptPrinter) fail(format string, args ...any) {
 }
 
 // recordOK reports on the record's own verification; the receipt means nothing on a record that fails.
-func (p *receiptPrinter) recordOK(rc *recordCheck) bool {
+func (p *receiptPrinter) recordOK(rc *verify.Report) bool {
 	if rc.BoardErr != nil {
 		p.fail("the record is not what the board signed (check 1): %v", rc.BoardErr)
 		return false
 	}
-	if rc.Report == nil || rc.Report.State.Manifest() == nil {
+	if rc.ElectionReport == nil || rc.ElectionReport.State.Manifest() == nil {
 		p.fail("the record has no valid manifest")
 		return false
 	}
-	p.say("Election     %s (%s)", rc.Report.Title, rc.Report.Election)
-	if !rc.Report.OK() {
-		for _, l := range failureLines(rc.Report) {
+	p.say("Election     %s (%s)", rc.ElectionReport.Title, rc.ElectionReport.Election)
+	if !rc.ElectionReport.OK() {
+		for _, l := range failureLines(rc.ElectionReport) {
 			p.fail("the record fails %s", l)
 		}
 		p.say("  The record fails checks: whatever it says of your ballot, its result cannot be trusted. Run 'recount verify' for the whole report.")

@@ -22,6 +22,7 @@ import (
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/ledger/tlog"
+	"github.com/recount-vote/recount/verify"
 )
 
 func TestVerifyReport(t *testing.T) {
@@ -56,7 +57,7 @@ func TestVerifyJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	var vr verifyReport
+	var vr verify.Report
 	if err := json.Unmarshal([]byte(out), &vr); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestVerifySemanticFailure(t *testing.T) {
 		t.Errorf("stderr: %q", errs)
 	}
 	code, out, _ = runCmd(t, "verify", "--json", path)
-	var vr verifyReport
+	var vr verify.Report
 	if err := json.Unmarshal([]byte(out), &vr); err != nil || code != 1 {
 		t.Fatalf("--json: exit %d, %v", code, err)
 	}
@@ -213,7 +214,7 @@ func TestVerifyHostileRecordBounded(t *testing.T) {
 	}
 
 	code, out, _ = runCmd(t, "verify", "--json", path)
-	var vr verifyReport
+	var vr verify.Report
 	if err := json.Unmarshal([]byte(out), &vr); err != nil || code != 1 {
 		t.Fatalf("--json: exit %d, %v", code, err)
 	}
@@ -268,7 +269,7 @@ func TestVerifyEveryByte(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
-		if rc.BoardErr == nil || rc.OK() {
+		if rc.BoardErr == nil || rc.OK {
 			t.Fatalf("%s: check 1 passes", what)
 		}
 		if rng.IntN(100) == 0 {
@@ -297,7 +298,7 @@ func TestVerifyEveryByte(t *testing.T) {
 			t.Fatal(err)
 		}
 		code, out, _ := runCmd(t, "verify", "--json", path)
-		var vr verifyReport
+		var vr verify.Report
 		if err := json.Unmarshal([]byte(out), &vr); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
@@ -310,7 +311,7 @@ func TestVerifyEveryByte(t *testing.T) {
 
 // memSource is a record in memory.
 func memSource(b []byte) *source {
-	return &source{name: "memory", rereadable: true, open: func(context.Context) (io.ReadCloser, error) {
+	return &source{name: "memory", open: func(context.Context) (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}}
 }
