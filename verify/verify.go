@@ -12,6 +12,10 @@
 // ballot counts; and, for each check, how many entries passed it and the first failures with their entries and
 // reasons. Its JSON encoding is what `recount verify --json` prints.
 //
+// A voter's [Receipt] is checked against a record with [CheckReceipt] (or, without the receipt file, a tracking
+// code with [CheckTrackingCode]): the record verifies, the ballot is on it, included in the final checkpoint, and
+// the receipt's checkpoint is consistent with it; then the ballot's status (counted, superseded, spoiled).
+//
 // The checks themselves are specified in docs/verification.md, and the record's bytes in docs/record.md.
 package verify
 

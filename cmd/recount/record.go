@@ -20,7 +20,6 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 	"github.com/recount-vote/recount/verify"
 )
@@ -87,8 +86,6 @@ type checkOptions struct {
 	progress io.Writer // where to draw a progress bar, or nil
 	// progressAlways draws it even for a short record (below longRecord entries).
 	progressAlways bool
-	// entry, if set, sees every entry in order as it is read (before it is verified).
-	entry func(tlog.Entry)
 }
 
 // failureLines describes a report's failures, one line each for those it kept, then one line per check for
@@ -111,12 +108,19 @@ func failureLines(rep *election.Report) []string {
 // returned only when the record could not be read (I/O, cancellation); a record that fails checks gives a report
 // saying which.
 func checkRecord(ctx context.Context, src *source, opts checkOptions) (*verify.Report, error) {
+	return withRecord(ctx, src, opts, verify.Verify)
+}
+
+// withRecord opens the record of src and runs check (verify.Verify, or a receipt's check) on it with the options
+// of opts, drawing its progress.
+func withRecord[T any](ctx context.Context, src *source, opts checkOptions, check func(context.Context, io.Reader, verify.Options) (T, error)) (T, error) {
 	f, err := src.open(ctx)
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
 	defer f.Close()
-	vopts := verify.Options{Source: src.name, BoardKey: opts.boardKey, Workers: opts.workers, Entry: opts.entry}
+	vopts := verify.Options{Source: src.name, BoardKey: opts.boardKey, Workers: opts.workers}
 	var bar *progressbar.ProgressBar
 	if opts.progress != nil {
 		vopts.Progress = func(checked, total uint64) {
@@ -128,11 +132,11 @@ func checkRecord(ctx context.Context, src *source, opts checkOptions) (*verify.R
 			}
 		}
 	}
-	rep, err := verify.Verify(ctx, f, vopts)
+	res, err := check(ctx, f, vopts)
 	if bar != nil {
 		bar.Finish()
 	}
-	return rep, err
+	return res, err
 }
 
 // longRecord is the number of entries from which a record gets a progress bar on a terminal.
