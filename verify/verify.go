@@ -1,5 +1,5 @@
-// Package verify checks an election record, as a third party would: every check of docs/verification.md, on
-// one stream, without holding the record in memory.
+// Package verify checks an election record, as a third party would: every check of docs/verification.md,
+// reading the record as a stream, without holding it in memory.
 //
 // [Verify] reads a record (the board's export, as `recount export` writes it) and runs check 1, the board's
 // integrity (every entry hashes to the tree of the final checkpoint, signed by the board's key), with
