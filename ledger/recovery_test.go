@@ -466,6 +466,15 @@ func TestCrashRollbackMetaPages(t *testing.T) {
 			}
 			c.checkAcked(t, round, l)
 			res, err := l.Append(ctx, 1, []byte("after the restart"))
+			if errors.Is(err, ErrCorrupt) && page == newer {
+				// Started from the older state (the lost commit was never acknowledged), whose pages that
+				// commit partly reused: the entries and tree still hash right, so the start passed, but
+				// bbolt's free-page bookkeeping is damaged and the first append refuses. Nothing
+				// acknowledged is lost and nothing is signed; a restore is needed.
+				damaged++
+				l.Close()
+				continue
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
