@@ -12,6 +12,7 @@ import (
 // 1-of-5, an approval of up to 3 of 6, a score 0..5), 20 revotes, 10 challenges, one trustee absent at
 // decryption. The verifier must pass and the result must equal the plaintext sums.
 func TestWholeElection(t *testing.T) {
+	t.Parallel()
 	voters := 200
 	if testing.Short() {
 		voters = 30
