@@ -422,10 +422,11 @@ func TestOpenRefusesRolledBackMetaPage(t *testing.T) {
 // checkpoints that extend every acknowledged one: never a silent start with an acknowledged entry missing, nor a
 // second checkpoint of an acknowledged size.
 func TestCrashRollbackMetaPages(t *testing.T) {
-	rounds, maxKill := 4, 600
 	if testing.Short() {
-		rounds, maxKill = 2, 150
+		// -short keeps TestOpenRefusesRolledBackMetaPage, the same rollback without a crash loop.
+		t.Skip("starts child processes: 4 rounds of 64 writers killed at random points, in the full run")
 	}
+	rounds, maxKill := 4, 600
 	c := newCrashRun(t)
 	ctx := context.Background()
 	seed := uint64(time.Now().UnixNano())
