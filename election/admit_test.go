@@ -17,6 +17,7 @@ import (
 // of it, made so that State.Apply would have changed the state before finding the fault. Each must be refused,
 // and the honest entry that follows must still be admitted: a refused entry leaves no trace.
 func TestAdmitLeavesNoTrace(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	m := e.Manifest
 	s := election.NewState()

@@ -105,6 +105,31 @@ func (k *TrusteeKeys) signAs(m *Manifest, kind Kind, index int, body []byte) Dra
 	return Draft{Kind: kind, Payload: marshal(&recordv1.TrusteeSigned{Trustee: uint32(index), Body: body, Signature: sig})}
 }
 
+// TrusteeSigner returns the trustee index a TrusteeSigned payload (a key ceremony or partial decryption entry)
+// names. It decodes the payload as State.Apply does, refusing a non-canonical encoding, but checks neither the
+// index nor the signature: State.Apply does, so a server may use the index only to refuse early, never to trust.
+func TrusteeSigner(payload []byte) (int, error) {
+	var ts recordv1.TrusteeSigned
+	if err := unmarshal(payload, &ts); err != nil {
+		return 0, err
+	}
+	return int(ts.Trustee), nil
+}
+
+// RevealRecipient returns the trustee a KEY_REVEAL payload reveals a share for. Like TrusteeSigner it decodes
+// strictly and checks no signature.
+func RevealRecipient(payload []byte) (int, error) {
+	var ts recordv1.TrusteeSigned
+	if err := unmarshal(payload, &ts); err != nil {
+		return 0, err
+	}
+	var r recordv1.KeyReveal
+	if err := unmarshal(ts.Body, &r); err != nil {
+		return 0, err
+	}
+	return int(r.Recipient), nil
+}
+
 // openTrusteeSigned decodes a TrusteeSigned payload of kind and checks its signature against the manifest.
 func openTrusteeSigned(m *Manifest, kind Kind, payload []byte) (int, []byte, error) {
 	var ts recordv1.TrusteeSigned

@@ -36,6 +36,7 @@ func reencodings(t *testing.T, payload []byte) map[string][]byte {
 // A voter's superseded ballot, its SignedBallot wrapper re-encoded and cast again to override the voter's later
 // ballot: refused by the node's checks and failing check 8 in the record, whatever the encoding.
 func TestReplayReencodedSupersededBallot(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	first := e.Entries[find(e.Entries, election.KindBallot, 0)] // voter 0's first ballot: superseded
 	pk := e.State.Key().PublicKey
@@ -54,6 +55,7 @@ func TestReplayReencodedSupersededBallot(t *testing.T) {
 // A challenged ballot, whose choices and nonces are public, re-encoded and cast to count in place of the voter's
 // real vote.
 func TestReplayReencodedChallengedBallot(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	signed, err := electiontest.SignedBallotOf(e.Entries[find(e.Entries, election.KindSpoiledBallot, 0)].Payload)
 	if err != nil {
@@ -69,6 +71,7 @@ func TestReplayReencodedChallengedBallot(t *testing.T) {
 // Uniqueness does not rest on the encoding alone: the same Ballot under a second valid signature (new canonical
 // bytes) has the same tracking code, and is a replay all the same, for a superseded and for a challenged ballot.
 func TestReplaySameContentSignedAgain(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	signAgain := func(t *testing.T, payload []byte, v int) []byte {
 		t.Helper()
@@ -129,6 +132,7 @@ func TestReplaySameContentSignedAgain(t *testing.T) {
 // and it stops verifying proofs when its client goes (found by review: each resubmission of a large public ballot
 // cost the node a full verification, which went on after the client had gone).
 func TestAdmitBallotCheapChecksFirst(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	pk := e.State.Key().PublicKey
 	i := find(e.Entries, election.KindBallot, 0)

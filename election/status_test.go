@@ -10,6 +10,7 @@ import (
 // not "superseded" by its credential's ballot inside the window (which, for a ballot after the close, is an
 // earlier one).
 func TestBallotStatusOutsideWindow(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	late, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[5], election.RandomChoices(e.Manifest, nil), nil)
 	if err != nil {

@@ -403,13 +403,33 @@ func (s *State) Tally() *Tally {
 	if s.result == nil || len(s.result.Contests) != len(s.manifest.pb.Contests) {
 		return nil
 	}
+	return tallyOf(s.manifest, s.result)
+}
+
+// ParseResult decodes a RESULT payload as State.Apply does and pairs its counts with m's contests and options.
+// It checks no proof: the counts are what the payload says, which State.Apply (and so `recount verify`) checks
+// against the trustees' partial decryptions. It fails if the payload does not have one result per contest.
+func ParseResult(m *Manifest, payload []byte) (*Tally, error) {
+	var pb recordv1.Result
+	if err := unmarshal(payload, &pb); err != nil {
+		return nil, err
+	}
+	if len(pb.Contests) != len(m.pb.Contests) {
+		return nil, fmt.Errorf("the result has %d contests, the manifest %d", len(pb.Contests), len(m.pb.Contests))
+	}
+	return tallyOf(m, &pb), nil
+}
+
+// tallyOf pairs r, which has one result per contest of m, with m's contests and options; a count missing from
+// r is 0.
+func tallyOf(m *Manifest, r *recordv1.Result) *Tally {
 	t := &Tally{}
-	for _, j := range s.result.Trustees {
+	for _, j := range r.Trustees {
 		t.Trustees = append(t.Trustees, int(j))
 	}
-	for c, contest := range s.manifest.pb.Contests {
+	for c, contest := range m.pb.Contests {
 		cc := ContestCounts{ID: contest.Id, Title: contest.Title}
-		counts := s.result.Contests[c].Counts
+		counts := r.Contests[c].Counts
 		for o, opt := range contest.Options {
 			var n uint64
 			if o < len(counts) {
@@ -420,4 +440,14 @@ func (s *State) Tally() *Tally {
 		t.Contests = append(t.Contests, cc)
 	}
 	return t
+}
+
+// ParseCounted decodes an ENCRYPTED_TALLY payload as State.Apply does and returns the entries it counts. It
+// checks neither the list nor the sums (State.Apply does).
+func ParseCounted(payload []byte) ([]uint64, error) {
+	var pb recordv1.EncryptedTally
+	if err := unmarshal(payload, &pb); err != nil {
+		return nil, err
+	}
+	return pb.Counted, nil
 }

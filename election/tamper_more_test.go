@@ -33,6 +33,7 @@ func trusteeBody(t *testing.T, payload []byte) []byte {
 
 // A valid ballot posted between the election key and the opening of the polls.
 func TestTamperBallotBeforeOpen(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[5], election.RandomChoices(e.Manifest, nil), nil)
 	if err != nil {
@@ -43,6 +44,7 @@ func TestTamperBallotBeforeOpen(t *testing.T) {
 
 // The polls opened a second time.
 func TestTamperTwoOpens(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	d := election.Draft{Kind: election.KindOpen, Payload: mustMarshal(t, &recordv1.PollsOpen{Time: 1})}
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindOpen, 0)+1, d), nil), election.CheckRecord)
@@ -50,6 +52,7 @@ func TestTamperTwoOpens(t *testing.T) {
 
 // A second election key after the first.
 func TestTamperSecondElectionKey(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	i := find(e.Entries, election.KindElectionKey, 0)
 	expectOnly(t, retally(t, e, insert(e.Entries, i+1, election.Draft{Kind: election.KindElectionKey, Payload: e.Entries[i].Payload}), nil), election.CheckRecord)
@@ -57,6 +60,7 @@ func TestTamperSecondElectionKey(t *testing.T) {
 
 // An entry of a kind the record format does not define.
 func TestTamperUnknownKind(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	d := election.Draft{Kind: election.Kind(99), Payload: []byte("hidden")}
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindClose, 0), d), nil), election.CheckRecord)
@@ -64,6 +68,7 @@ func TestTamperUnknownKind(t *testing.T) {
 
 // An entry after the result: the polls closed once more.
 func TestTamperEntryAfterResult(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	i := find(e.Entries, election.KindClose, 0)
 	entries := insert(e.Entries, len(e.Entries), election.Draft{Kind: election.KindClose, Payload: e.Entries[i].Payload})
@@ -72,6 +77,7 @@ func TestTamperEntryAfterResult(t *testing.T) {
 
 // A credential list holding a small-order key (y = 0, of order 4), for which signatures can be forged.
 func TestTamperSmallOrderCredential(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	d := election.Draft{Kind: election.KindCredentials, Payload: mustMarshal(t, &recordv1.CredentialList{PublicKeys: [][]byte{make([]byte, 32)}})}
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindCredentials, 0)+1, d), nil), election.CheckCredentials)
@@ -79,6 +85,7 @@ func TestTamperSmallOrderCredential(t *testing.T) {
 
 // A key commitment in the name of a trustee the manifest does not have.
 func TestTamperCommitmentUnknownTrustee(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	body := trusteeBody(t, e.Entries[find(e.Entries, election.KindKeyCommitment, 0)].Payload)
 	d := e.Trustees[0].Keys.Sign(e.Manifest, election.KindKeyCommitment, 4, body)
@@ -87,6 +94,7 @@ func TestTamperCommitmentUnknownTrustee(t *testing.T) {
 
 // A dealer reveals a share that nobody complained about.
 func TestTamperRevealWithoutComplaint(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	body := mustMarshal(t, &recordv1.KeyReveal{Recipient: 2, Share: e.Trustees[0].Dealt[2].Bytes()})
 	d := e.Trustees[0].Keys.Sign(e.Manifest, election.KindKeyReveal, 1, body)
@@ -95,6 +103,7 @@ func TestTamperRevealWithoutComplaint(t *testing.T) {
 
 // The election key names a qualified set without trustee 3, keeping the keys.
 func TestTamperQualifiedSet(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindElectionKey, 0)
@@ -107,6 +116,7 @@ func TestTamperQualifiedSet(t *testing.T) {
 
 // A field the format does not define, inside a ballot its voter signed.
 func TestTamperBallotUnknownField(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindBallot, 0) // voter 0's first ballot, superseded: the tally stands
@@ -119,6 +129,7 @@ func TestTamperBallotUnknownField(t *testing.T) {
 
 // A ballot whose option proofs were swapped: each proof is valid, but for the other option's position.
 func TestTamperProofMovedToOtherOption(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindBallot, 4)
@@ -132,6 +143,7 @@ func TestTamperProofMovedToOtherOption(t *testing.T) {
 // A challenged ballot cast afterwards: the spoiled ballot's signed ballot posted again as a cast ballot. Its
 // signature is for a challenge (check 10) and its tracking code is on the board (check 14).
 func TestTamperChallengedBallotCast(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	var sp recordv1.SpoiledBallot
 	unmarshalT(t, e.Entries[find(e.Entries, election.KindSpoiledBallot, 0)].Payload, &sp)
@@ -151,6 +163,7 @@ func TestTamperChallengedBallotCast(t *testing.T) {
 // counted in place of the voter's vote, and the record passed every check). The challenge carries the ballot
 // signed for a challenge only, so the cast fails check 10, and the voter's last ballot still counts.
 func TestTamperWithheldChallengeCast(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	v := 0
 	withheld, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[v], election.RandomChoices(e.Manifest, nil), nil)
@@ -169,6 +182,7 @@ func TestTamperWithheldChallengeCast(t *testing.T) {
 
 // A spoiled ballot whose openings claim other choices than those it encrypted (a cheating device's story).
 func TestTamperSpoiledOtherChoices(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindSpoiledBallot, 0)
@@ -183,6 +197,7 @@ func TestTamperSpoiledOtherChoices(t *testing.T) {
 
 // The encrypted tally counts the polls' opening entry as a ballot.
 func TestTamperCountedNotABallot(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	list := counted(t, e.Entries)
 	entries := retally(t, e, e.Entries, func(*election.State) (election.Draft, error) {
@@ -202,6 +217,7 @@ func TestTamperCountedNotABallot(t *testing.T) {
 
 // The counted list out of order (every ballot once, the sums right).
 func TestTamperCountedNotAscending(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	list := counted(t, e.Entries)
 	list[1], list[2] = list[2], list[1]
@@ -210,6 +226,7 @@ func TestTamperCountedNotAscending(t *testing.T) {
 
 // A partial decryption in the name of a trustee the manifest does not have.
 func TestTamperPartialUnknownTrustee(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	i := find(e.Entries, election.KindPartialDecryption, 2)
 	d := e.Trustees[2].Keys.Sign(e.Manifest, election.KindPartialDecryption, 4, trusteeBody(t, e.Entries[i].Payload))
@@ -218,6 +235,7 @@ func TestTamperPartialUnknownTrustee(t *testing.T) {
 
 // Trustee 3's partial decryption, signed by trustee 1.
 func TestTamperPartialWrongSigner(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindPartialDecryption, 2)
@@ -227,6 +245,7 @@ func TestTamperPartialWrongSigner(t *testing.T) {
 
 // A trustee's partial decryption posted twice.
 func TestTamperPartialTwice(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	i := find(e.Entries, election.KindPartialDecryption, 2)
 	expectOnly(t, insert(e.Entries, i+1, election.Draft{Kind: election.KindPartialDecryption, Payload: e.Entries[i].Payload}), election.CheckPartialDecryption)
@@ -234,6 +253,7 @@ func TestTamperPartialTwice(t *testing.T) {
 
 // A result that combines fewer partial decryptions than the threshold.
 func TestTamperResultTooFewTrustees(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindResult, 0)
@@ -246,6 +266,7 @@ func TestTamperResultTooFewTrustees(t *testing.T) {
 
 // One count off by one in the last contest (the score contest).
 func TestTamperResultOtherContest(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindResult, 0)

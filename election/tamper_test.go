@@ -2,6 +2,8 @@ package election_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"slices"
 	"sync"
 	"testing"
@@ -19,21 +21,46 @@ import (
 // result after the change where that is possible). Each must fail that check and no other.
 
 var (
-	honestOnce sync.Once
-	honest     *electiontest.Election
-	honestErr  error
+	honestOnce   sync.Once
+	honest       *electiontest.Election
+	honestDigest [32]byte
+	honestErr    error
 )
 
 // honestElection: 3 trustees (t = 2), all decrypt; 12 voters, 3 revote, 2 challenge.
+//
+// The election is built once and shared by tests that run in parallel, so it is read-only: a test changes a
+// copy (clone, insert, retally), never its entries nor its state. Each test using it checks at its end that
+// its entries are still the ones built.
 func honestElection(t *testing.T) *electiontest.Election {
 	t.Helper()
 	honestOnce.Do(func() {
 		honest, honestErr = electiontest.Run(electiontest.Config{Trustees: 3, Threshold: 2, Voters: 12, Revotes: 3, Challenges: 2, Seed: 7})
+		if honestErr == nil {
+			honestDigest = entriesDigest(honest.Entries)
+		}
 	})
 	if honestErr != nil {
 		t.Fatal(honestErr)
 	}
+	t.Cleanup(func() {
+		if entriesDigest(honest.Entries) != honestDigest {
+			t.Error("the shared honest election's entries were changed: a test must change a clone")
+		}
+	})
 	return honest
+}
+
+// entriesDigest is SHA-256 over the entries' indices, kinds and payloads.
+func entriesDigest(entries []election.Entry) [32]byte {
+	h := sha256.New()
+	for _, e := range entries {
+		h.Write(binary.BigEndian.AppendUint64(nil, e.Index))
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(e.Kind)))
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(e.Payload))))
+		h.Write(e.Payload)
+	}
+	return [32]byte(h.Sum(nil))
 }
 
 func verify(t *testing.T, entries []election.Entry) *election.Report {
@@ -148,6 +175,7 @@ func voterOf(t *testing.T, e *electiontest.Election, entries []election.Entry, i
 }
 
 func TestHonestRecordPasses(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	rep := verify(t, e.Entries)
 	if !rep.OK() || !rep.Complete {
@@ -161,6 +189,7 @@ func TestHonestRecordPasses(t *testing.T) {
 }
 
 func TestTamperRecordStructure(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	// A credential list slipped in after the polls opened.
 	_, drafts, err := election.GenerateCredentials(e.Manifest.ID(), 1, 0, nil)
@@ -171,6 +200,7 @@ func TestTamperRecordStructure(t *testing.T) {
 }
 
 func TestTamperManifest(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	var m recordv1.Manifest
@@ -183,6 +213,7 @@ func TestTamperManifest(t *testing.T) {
 }
 
 func TestTamperCredentials(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	// A second list repeating a credential of the first.
 	pk := e.Credentials[0].PublicKey()
@@ -200,6 +231,7 @@ func TestTamperCredentials(t *testing.T) {
 }
 
 func TestTamperKeyCommitment(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	i := find(e.Entries, election.KindKeyCommitment, 0)
 	// Trustee 1's commitment posted a second time.
@@ -207,6 +239,7 @@ func TestTamperKeyCommitment(t *testing.T) {
 }
 
 func TestTamperKeyComplaints(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	// A second verdict by trustee 1, complaining against trustee 2.
 	body := mustMarshal(t, &recordv1.KeyVerdict{Complaints: []uint32{2}})
@@ -215,6 +248,7 @@ func TestTamperKeyComplaints(t *testing.T) {
 }
 
 func TestTamperElectionKey(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindElectionKey, 0)
@@ -228,12 +262,14 @@ func TestTamperElectionKey(t *testing.T) {
 }
 
 func TestTamperBallotShape(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	d := election.Draft{Kind: election.KindBallot, Payload: []byte("not a ballot")}
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindClose, 0), d), nil), election.CheckBallotShape)
 }
 
 func TestTamperBallotElection(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindBallot, 0)
@@ -242,6 +278,7 @@ func TestTamperBallotElection(t *testing.T) {
 }
 
 func TestTamperBallotSignature(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindBallot, 0)
@@ -255,6 +292,7 @@ func TestTamperBallotSignature(t *testing.T) {
 }
 
 func TestTamperBallotCredential(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	// A well-made ballot from a credential the registrar never published.
 	creds, _, err := election.GenerateCredentials(e.Manifest.ID(), 1, 0, nil)
@@ -270,6 +308,7 @@ func TestTamperBallotCredential(t *testing.T) {
 }
 
 func TestTamperBallotProofs(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindBallot, 0)
@@ -280,6 +319,7 @@ func TestTamperBallotProofs(t *testing.T) {
 }
 
 func TestTamperBallotWindow(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	// A valid ballot of voter 5 slipped in after the close (it does not count, so the tally stands).
 	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[5], election.RandomChoices(e.Manifest, nil), nil)
@@ -290,6 +330,7 @@ func TestTamperBallotWindow(t *testing.T) {
 }
 
 func TestTamperBallotUnique(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	// A replay: voter 0 revoted, and the operator posts voter 0's first ballot again to make it count.
 	i := find(e.Entries, election.KindBallot, 0)
@@ -298,6 +339,7 @@ func TestTamperBallotUnique(t *testing.T) {
 }
 
 func TestTamperSpoiledOpening(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindSpoiledBallot, 0)
@@ -318,6 +360,7 @@ func withTally(t *testing.T, e *electiontest.Election, list []uint64) []election
 }
 
 func TestTamperCountedValid(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	// A spoiled ballot counted.
 	list := append(counted(t, e.Entries), uint64(find(e.Entries, election.KindSpoiledBallot, 0)))
@@ -326,6 +369,7 @@ func TestTamperCountedValid(t *testing.T) {
 }
 
 func TestTamperCountedUnique(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	list := counted(t, e.Entries)
 	list = slices.Insert(list, 1, list[1]) // the second counted ballot counted twice
@@ -333,6 +377,7 @@ func TestTamperCountedUnique(t *testing.T) {
 }
 
 func TestTamperCountedLatest(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	// Voter 0's superseded first ballot counted as well as the last one.
 	list := append(counted(t, e.Entries), uint64(find(e.Entries, election.KindBallot, 0)))
@@ -341,6 +386,7 @@ func TestTamperCountedLatest(t *testing.T) {
 }
 
 func TestTamperCountedComplete(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	list := counted(t, e.Entries)
 	list = slices.Delete(list, 3, 4) // a ballot dropped from the count
@@ -348,6 +394,7 @@ func TestTamperCountedComplete(t *testing.T) {
 }
 
 func TestTamperEncryptedTally(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := retally(t, e, e.Entries, func(s *election.State) (election.Draft, error) {
 		d, err := s.EncryptedTally()
@@ -372,6 +419,7 @@ func TestTamperEncryptedTally(t *testing.T) {
 }
 
 func TestTamperPartialDecryption(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	// Trustee 3's partial decryption (not among the two combined) with one share altered, signed again.
@@ -391,6 +439,7 @@ func TestTamperPartialDecryption(t *testing.T) {
 }
 
 func TestTamperResult(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindResult, 0)
@@ -405,6 +454,7 @@ func TestTamperResult(t *testing.T) {
 }
 
 func TestTamperPollsWindow(t *testing.T) {
+	t.Parallel()
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindOpen, 0)

@@ -28,6 +28,7 @@ func hostileEntries(t *testing.T, n int) (entries []election.Entry, firstBad uin
 // DefaultFailuresKept of them, with their entries and reasons, and counts all of them exactly. (Before, every
 // failure was kept: 2 million of them cost the verifier 706 MB.)
 func TestVerifyKeepsFewFailures(t *testing.T) {
+	t.Parallel()
 	const bad = 20000
 	entries, firstBad := hostileEntries(t, bad)
 	rep, err := election.Verify(context.Background(), electiontest.Seq(entries), election.VerifyOptions{})
@@ -70,6 +71,7 @@ func TestVerifyKeepsFewFailures(t *testing.T) {
 // TestVerifyFailuresKeptOption: VerifyOptions.FailuresKept sets how many failures of each check are kept, and
 // each check keeps its own first failures.
 func TestVerifyFailuresKeptOption(t *testing.T) {
+	t.Parallel()
 	entries, firstBad := hostileEntries(t, 50)
 	// A result-less record with an entry after the close that is not a ballot: one failure of check 2 after the
 	// 50 of check 8.
@@ -95,6 +97,7 @@ func TestVerifyFailuresKeptOption(t *testing.T) {
 // more than DefaultFailuresKept of them (the rest are its CheckError's More), so a tally of millions of bad
 // indices costs the verifier a counter, not a failure each.
 func TestVerifyTallyFailuresCounted(t *testing.T) {
+	t.Parallel()
 	const bad = 20000
 	entries := clone(honestElection(t).Entries)
 	i := find(entries, election.KindEncryptedTally, 0)

@@ -184,6 +184,9 @@ func byteChanges() []byte {
 // letters), truncates it at every length and appends a byte: verification must fail every time, whether the
 // verifier key is given or taken from the header.
 func TestExportEveryByte(t *testing.T) {
+	if testing.Short() {
+		t.Skip("every byte of an export, six ways: the full run; -short has TestExportSampledBytes")
+	}
 	t.Parallel()
 	l, _ := newTestLog(t)
 	ctx := context.Background()
@@ -230,7 +233,7 @@ func TestExportSampledBytes(t *testing.T) {
 	data := exportBytes(t, l)
 	r := rand.New(rand.NewPCG(1, 2))
 	samples := 1500
-	if raceEnabled {
+	if raceEnabled || testing.Short() {
 		samples = 300
 	}
 	for range samples {

@@ -261,6 +261,13 @@ func newLog(dir, dbPath, keyPath string, db *bolt.DB, opts Options, logger *slog
 		closedCh:   make(chan struct{}),
 		done:       make(chan struct{}),
 	}
+	// The rollback check first: a board behind its recorded checkpoint is best reported as rolled back, even when
+	// the older state it fell back to is also damaged.
+	if m.mode == modeSigning {
+		if err := l.checkNotRolledBack(); err != nil {
+			return nil, err
+		}
+	}
 	if opts.DeferIntegrityCheck {
 		l.failed.Store(&errUnchecked)
 	} else {
@@ -269,11 +276,6 @@ func newLog(dir, dbPath, keyPath string, db *bolt.DB, opts Options, logger *slog
 			return nil, err
 		}
 		logger.Info("ledger: checked the board's integrity", "dir", dir, "size", m.size, "took", time.Since(start).Round(time.Millisecond))
-	}
-	if m.mode == modeSigning {
-		if err := l.checkNotRolledBack(); err != nil {
-			return nil, err
-		}
 	}
 	if readOnly {
 		close(l.done)

@@ -89,6 +89,10 @@ func waitPartials(t *testing.T, c *node.Client, n int) {
 // the decryption; the result equals the plaintext sums; the export verifies; every receipt checks out with its
 // final status.
 func TestElectionOverGRPC(t *testing.T) {
+	if testing.Short() {
+		// -short keeps TestRestartMidVoting, a whole election over gRPC too, with a restart in its middle.
+		t.Skip("a whole election over gRPC with three trustee nodes: the full run")
+	}
 	tn := startNode(t, t.TempDir(), "")
 	const voters = 16
 	f := newFixture(t, tn.target(), setup{trustees: 3, threshold: 2, voters: voters, absent: []int{3}})

@@ -5,9 +5,7 @@ import (
 	"slices"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
 
-	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 )
@@ -15,23 +13,13 @@ import (
 // The trustees' entries need no credential: each is a TrusteeSigned payload, and State.Admit checks its
 // signature against the manifest's trustee keys (and everything else) before the node appends it.
 
-// signer returns the trustee named in a TrusteeSigned payload, without checking anything (Admit does).
+// signer returns the trustee named in a TrusteeSigned payload, without checking its signature (Admit does).
 func signer(payload []byte) (int, error) {
-	var ts recordv1.TrusteeSigned
-	if err := proto.Unmarshal(payload, &ts); err != nil {
+	j, err := election.TrusteeSigner(payload)
+	if err != nil {
 		return 0, refusal(codes.InvalidArgument, ReasonBadRequest, nil, "the payload is not a TrusteeSigned message: %v", err)
 	}
-	return int(ts.Trustee), nil
-}
-
-// revealRecipient returns the recipient named in a KEY_REVEAL payload, without checking anything.
-func revealRecipient(payload []byte) (int, bool) {
-	var ts recordv1.TrusteeSigned
-	var r recordv1.KeyReveal
-	if proto.Unmarshal(payload, &ts) != nil || proto.Unmarshal(ts.Body, &r) != nil {
-		return 0, false
-	}
-	return int(r.Recipient), true
+	return j, nil
 }
 
 // PostCeremony posts a trustee's KEY_COMMITMENT, KEY_VERDICT or KEY_REVEAL entry.
@@ -59,7 +47,7 @@ func (n *Node) PostCeremony(ctx context.Context, kind election.Kind, payload []b
 		case kind == election.KindKeyVerdict && slices.Contains(p.Verdicts, j):
 			return election.Draft{}, refusal(codes.AlreadyExists, CheckReason(election.CheckKeyComplaints), nil, "trustee %d's verdict is already on the board", j)
 		case kind == election.KindKeyReveal:
-			if r, ok := revealRecipient(payload); ok && slices.Contains(p.Revealed, [2]int{j, r}) {
+			if r, err := election.RevealRecipient(payload); err == nil && slices.Contains(p.Revealed, [2]int{j, r}) {
 				return election.Draft{}, refusal(codes.AlreadyExists, CheckReason(election.CheckKeyComplaints), nil, "trustee %d's reveal for trustee %d is already on the board", j, r)
 			}
 		}

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
@@ -318,17 +317,18 @@ func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
 				return err
 			}
 		}
-		res, counted, err := readResult(ctx, c)
+		result, counted, err := readResult(ctx, c, info.Manifest)
 		if err != nil {
 			return err
 		}
-		printTally(stdout, info.Manifest, tallyOf(info.Manifest, res), counted)
+		printTally(stdout, info.Manifest, result, counted)
 		return nil
 	})
 }
 
-// readResult reads the board's Result and EncryptedTally entries.
-func readResult(ctx context.Context, c *node.Client) (*recordv1.Result, int, error) {
+// readResult reads the board's Result, paired with m's contests and options, and the number of ballots its
+// EncryptedTally counts.
+func readResult(ctx context.Context, c *node.Client, m *election.Manifest) (*election.Tally, int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{})
@@ -346,17 +346,17 @@ func readResult(ctx context.Context, c *node.Client) (*recordv1.Result, int, err
 		}
 		switch e.Kind {
 		case election.KindEncryptedTally:
-			var et recordv1.EncryptedTally
-			if err := proto.Unmarshal(e.Payload, &et); err != nil {
-				return nil, 0, err
+			list, err := election.ParseCounted(e.Payload)
+			if err != nil {
+				return nil, 0, fmt.Errorf("entry %d (encrypted tally): %w", e.Index, err)
 			}
-			counted = len(et.Counted)
+			counted = len(list)
 		case election.KindResult:
-			var r recordv1.Result
-			if err := proto.Unmarshal(e.Payload, &r); err != nil {
-				return nil, 0, err
+			t, err := election.ParseResult(m, e.Payload)
+			if err != nil {
+				return nil, 0, fmt.Errorf("entry %d (result): %w", e.Index, err)
 			}
-			return &r, counted, nil
+			return t, counted, nil
 		}
 	}
 }

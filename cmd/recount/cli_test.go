@@ -90,6 +90,10 @@ const testManifest = `{
 // trustee init, admin create with the trustees' files, trustee run, admin credentials, key, open, vote (with a
 // challenge), close, tally, status.
 func TestCLIElection(t *testing.T) {
+	if testing.Short() {
+		// The short run has TestDemo's whole election; the full run (README, CI) also has this one, by the commands.
+		t.Skip("a whole election over gRPC through every command")
+	}
 	addr, tokenFile := startTestNode(t)
 	dir := t.TempDir()
 	conn := []string{"--node", addr, "--plaintext"}

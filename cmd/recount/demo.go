@@ -275,11 +275,10 @@ func runDemo(ctx context.Context, cfg *demoConfig) (err error) {
 	}
 	votingDone := time.Since(d.start)
 
-	result, counted, err := readResult(ctx, d.admin)
+	t, counted, err := readResult(ctx, d.admin, m)
 	if err != nil {
 		return err
 	}
-	t := tallyOf(m, result)
 	fmt.Fprintln(cfg.stdout)
 	printTally(cfg.stdout, m, t, counted)
 	fmt.Fprintln(cfg.stdout)

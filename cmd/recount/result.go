@@ -10,26 +10,6 @@ import (
 	"github.com/recount-vote/recount/election"
 )
 
-// tallyOf pairs a Result entry with the manifest's contests and options.
-func tallyOf(m *election.Manifest, r *recordv1.Result) *election.Tally {
-	t := &election.Tally{}
-	for _, j := range r.Trustees {
-		t.Trustees = append(t.Trustees, int(j))
-	}
-	for c, contest := range m.Proto().Contests {
-		cc := election.ContestCounts{ID: contest.Id, Title: contest.Title}
-		for o, opt := range contest.Options {
-			var n uint64
-			if c < len(r.Contests) && o < len(r.Contests[c].Counts) {
-				n = r.Contests[c].Counts[o]
-			}
-			cc.Options = append(cc.Options, election.OptionCount{ID: opt.Id, Title: opt.Title, Count: n})
-		}
-		t.Contests = append(t.Contests, cc)
-	}
-	return t
-}
-
 // ruleText describes a contest's rule for people.
 func ruleText(c *recordv1.Contest) string {
 	switch r := c.Rule.(type) {

@@ -217,6 +217,7 @@ func trackingCodeOf(t *testing.T, out string) string {
 // reaching it only after vote first looked for it. vote keeps looking by its tracking code, then checks the
 // receipt and saves it, as for a direct answer; a challenge too.
 func TestVoteAnswerLost(t *testing.T) {
+	t.Parallel() // most of its time is spent waiting for the vote command's retries
 	for _, record := range []when{beforeLoss, afterFirstLook} {
 		for _, challenge := range []bool{true, false} {
 			ln, addr, cred := startLossyNode(t, record)
@@ -258,6 +259,7 @@ func TestVoteAnswerLost(t *testing.T) {
 // --in-doubt-wait, then says plainly that the ballot may be on the board, prints the tracking code and the
 // command that checks it, says that voting again is safe, and exits with status 3, saving no receipt.
 func TestVoteInDoubt(t *testing.T) {
+	t.Parallel() // most of its time is spent waiting for the vote command's retries
 	ln, addr, cred := startLossyNode(t, never)
 	dir := t.TempDir()
 	receipt := filepath.Join(dir, "receipt.json")
