@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// forbiddenDeps are the module paths that package election, its test harness and the board's formats
-// (ledger/tlog) must never link: a verifier or a voting client built on them must not carry a gRPC stack, a
-// database or a metrics system. The record messages live in their own package (api/recount/record/v1) for this
+// forbiddenDeps are the module paths that package election, its test harness, the board's formats (ledger/tlog)
+// and the verifier (verify) must never link: a verifier or a voting client built on them must not carry a gRPC
+// stack, a database or a metrics system. The record messages live in their own package (api/recount/record/v1) for this
 // reason; the services beside them use gRPC. For the same reason the board is split: ledger/tlog (formats, proofs,
 // the export reader) beside ledger (the bbolt Log).
 var forbiddenDeps = []string{
@@ -17,9 +17,9 @@ var forbiddenDeps = []string{
 	"github.com/prometheus",
 }
 
-// TestPureDependencies fails if package election, electiontest or ledger/tlog depends, directly or through any
-// import, on a package of forbiddenDeps, naming for each such module the shortest chain of imports that brings it
-// in.
+// TestPureDependencies fails if package election, electiontest, ledger/tlog or verify depends, directly or through
+// any import, on a package of forbiddenDeps, naming for each such module the shortest chain of imports that brings
+// it in.
 func TestPureDependencies(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -29,6 +29,7 @@ func TestPureDependencies(t *testing.T) {
 		"github.com/recount-vote/recount/election",
 		"github.com/recount-vote/recount/election/electiontest",
 		"github.com/recount-vote/recount/ledger/tlog",
+		"github.com/recount-vote/recount/verify",
 	}
 	args := append([]string{"list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`}, roots...)
 	out, err := exec.Command(goTool, args...).Output()

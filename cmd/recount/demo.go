@@ -582,7 +582,7 @@ func (d *demo) verify(ctx context.Context, path string) (*election.Report, tlog.
 	if rc.BoardErr != nil {
 		return nil, rc.Checkpoint, 0, rc.BoardErr
 	}
-	rep, cp, took := rc.Report, rc.Checkpoint, time.Since(start)
+	rep, cp, took := rc.ElectionReport, rc.Checkpoint, time.Since(start)
 	if !rep.OK() {
 		for _, l := range failureLines(rep) {
 			fmt.Fprintf(d.cfg.stdout, "  FAIL %s\n", l)

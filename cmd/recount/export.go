@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/recount-vote/recount/ledger/tlog"
+	"github.com/recount-vote/recount/verify"
 )
 
 func init() {
@@ -109,7 +110,7 @@ func exportTo(w io.Writer, r io.Reader, boardKey string) (tlog.Checkpoint, strin
 	if err != nil {
 		return tlog.Checkpoint{}, "", err
 	}
-	if boardKey != "" && !keyMatches(x.VerifierKey(), boardKey) {
+	if boardKey != "" && !verify.KeyMatches(x.VerifierKey(), boardKey) {
 		return tlog.Checkpoint{}, "", fmt.Errorf("%w: it is signed by board key %s (fingerprint %s), not the expected %s", tlog.ErrBadSignature, x.VerifierKey(), tlog.KeyFingerprint(x.VerifierKey()), boardKey)
 	}
 	cp, err := x.Finish()

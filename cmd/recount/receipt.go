@@ -13,6 +13,7 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
+	"github.com/recount-vote/recount/verify"
 )
 
 func init() {
@@ -36,13 +37,6 @@ type receiptCmd struct {
 	boardKey string
 	progress bool
 	fs       *flag.FlagSet
-}
-
-// found is a ballot entry holding the tracking code looked for.
-type found struct {
-	index   uint64
-	kind    election.Kind
-	payload []byte
 }
 
 func (c *receiptCmd) run(ctx context.Context, args []string) error {
@@ -87,82 +81,50 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 	ctx, cancel := c.node.withTimeout(ctx)
 	defer cancel()
 
-	var tree tlog.LeafTree
-	var hits []found
-	rc, err := checkRecord(ctx, src, checkOptions{boardKey: c.boardKey,
-		progress: progressWriter(stderr, c.progress), progressAlways: c.progress,
-		entry: func(e tlog.Entry) {
-			tree.Append(tlog.LeafHash(e.Kind, e.Payload))
-			k := election.Kind(e.Kind)
-			if k != election.KindBallot && k != election.KindSpoiledBallot {
-				return
+	var ropts verify.ReceiptOptions
+	if board != nil {
+		// The node's own consistency proof, beside the one computed from its export.
+		ropts.BoardProof = func(ctx context.Context, oldSize, newSize uint64) ([][]byte, error) {
+			resp, err := board.GetConsistencyProof(ctx, &recountv1.GetConsistencyProofRequest{OldSize: oldSize, NewSize: newSize})
+			if err != nil {
+				return nil, fmt.Errorf("%s: consistency proof: %w", src.name, err)
 			}
-			if got, err := election.TrackingCodeOf(k, e.Payload); err == nil && got == code {
-				hits = append(hits, found{e.Index, k, e.Payload})
+			return resp.Proof, nil
+		}
+	}
+	rc, err := withRecord(ctx, src, checkOptions{boardKey: c.boardKey, progress: progressWriter(stderr, c.progress), progressAlways: c.progress},
+		func(ctx context.Context, r io.Reader, vopts verify.Options) (*verify.ReceiptCheck, error) {
+			ropts.Options = vopts
+			if rcpt != nil {
+				return verify.CheckReceipt(ctx, r, rcpt, ropts)
 			}
-		}})
+			return verify.CheckTrackingCode(ctx, r, code, ropts)
+		})
 	if err != nil {
 		return err
 	}
 	p := &receiptPrinter{w: stdout}
 	p.say("Tracking code %s", election.HumanTrackingCode(code))
 	p.say("Record       %s", src.name)
-	if !p.recordOK(rc) {
+	if !p.recordOK(rc.Record) {
 		return p.result()
 	}
-	final := rc.Checkpoint
-	p.ok("the record verifies up to its final checkpoint (size %d) under board key %s", final.Size, tlog.KeyFingerprint(rc.VerifierKey))
-
-	var entry *found
-	if rcpt != nil {
-		if rcpt.Election != rc.Report.Election {
-			p.fail("the receipt is for election %s, the record is of election %s", rcpt.Election, rc.Report.Election)
-			return p.result()
+	p.ok("the record verifies up to its final checkpoint (size %d) under board key %s", rc.Record.Checkpoint.Size, tlog.KeyFingerprint(rc.Record.Board.VerifierKey))
+	for _, step := range rc.Steps {
+		if step.OK {
+			p.ok("%s", step.What)
+		} else {
+			p.fail("%s", step.What)
 		}
-		for i := range hits {
-			if hits[i].index == rcpt.Index {
-				entry = &hits[i]
-			}
+		if step.Note != "" {
+			p.say("  %s", step.Note)
 		}
-		if entry == nil {
-			p.fail("entry %d of the record does not hold the ballot of the receipt", rcpt.Index)
-			if len(hits) > 0 {
-				p.say("  (the ballot stands at entry %d instead)", hits[0].index)
-			}
-			return p.result()
-		}
-		// The receipt's own checkpoint and inclusion proof, then the receipt's tree is a prefix of the final one.
-		cp, err := rcpt.Verify(rc.VerifierKey, entry.kind, entry.payload)
-		if err != nil {
-			p.fail("%v", err)
-			return p.result()
-		}
-		p.ok("the receipt's checkpoint (size %d) is signed by the board, and its inclusion proof puts the ballot at entry %d", cp.Size, entry.index)
-		if err := consistent(ctx, src, board, &tree, cp, final); err != nil {
-			p.fail("the receipt's checkpoint is not consistent with the record's final checkpoint: %v", err)
-			return p.result()
-		}
-		p.ok("the receipt's checkpoint (size %d) is consistent with the final checkpoint (size %d): the board did not rewrite the entries before it", cp.Size, final.Size)
-	} else {
-		if len(hits) == 0 {
-			p.fail("no ballot with this tracking code is on the board")
-			return p.result()
-		}
-		entry = &hits[0]
-		proof, err := tree.InclusionProof(entry.index, final.Size)
-		if err == nil {
-			err = tlog.VerifyInclusion(final, tlog.Kind(entry.kind), entry.payload, entry.index, proof)
-		}
-		if err != nil {
-			p.fail("inclusion in the final checkpoint: %v", err)
-			return p.result()
-		}
-		p.ok("the ballot is entry %d, included in the final checkpoint (size %d)", entry.index, final.Size)
-		p.say("  (with a receipt file, this command also checks that the checkpoint you were given is consistent with the final one)")
+	}
+	if !rc.OK() {
+		return p.result()
 	}
 
-	st, by := rc.Report.State.BallotStatus(code)
-	switch st {
+	switch st, by := rc.Status, rc.SupersededBy; st {
 	case election.StatusCounted:
 		p.ok("the ballot is COUNTED in the encrypted tally")
 	case election.StatusSuperseded:
@@ -170,36 +132,13 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 		p.say("  If you did not vote again, someone else has used your credential: tell the election's commission.")
 	case election.StatusSpoiled:
 		p.ok("the ballot is SPOILED: you challenged it; it never counts, and its openings reveal what it encrypted:")
-		p.spoiled(rc.Report.State.Manifest(), entry.payload)
+		p.spoiled(rc.Record.ElectionReport.State.Manifest(), rc.Entry.Payload)
 	case election.StatusCast:
 		p.ok("the ballot is CAST and is its credential's latest; it will be counted if it is still the latest when the polls close (no tally on the board yet)")
 	default:
 		p.fail("the ballot is %s", st)
 	}
 	return p.result()
-}
-
-// consistent checks that the tree of cp is a prefix of the tree of final: with a consistency proof computed from
-// the record's entries, and, from a node (board is not nil), with the node's own proof too.
-func consistent(ctx context.Context, src *source, board recountv1.BoardServiceClient, tree *tlog.LeafTree, cp, final tlog.Checkpoint) error {
-	if cp.Size > final.Size {
-		return fmt.Errorf("the receipt's checkpoint has size %d, more than the record's %d entries: the record is older than the receipt, or the board shrank", cp.Size, final.Size)
-	}
-	proof, err := tree.ConsistencyProof(cp.Size, final.Size)
-	if err != nil {
-		return err
-	}
-	if err := tlog.VerifyConsistency(cp, final, proof); err != nil {
-		return err
-	}
-	if board == nil {
-		return nil
-	}
-	resp, err := board.GetConsistencyProof(ctx, &recountv1.GetConsistencyProofRequest{OldSize: cp.Size, NewSize: final.Size})
-	if err != nil {
-		return fmt.Errorf("%s: consistency proof: %w", src.name, err)
-	}
-	return tlog.VerifyConsistency(cp, final, resp.Proof)
 }
 
 // receiptPrinter prints the outcome of each step, and remembers whether one failed.
@@ -216,18 +155,18 @@ func (p *receiptPrinter) fail(format string, args ...any) {
 }
 
 // recordOK reports on the record's own verification; the receipt means nothing on a record that fails.
-func (p *receiptPrinter) recordOK(rc *recordCheck) bool {
+func (p *receiptPrinter) recordOK(rc *verify.Report) bool {
 	if rc.BoardErr != nil {
 		p.fail("the record is not what the board signed (check 1): %v", rc.BoardErr)
 		return false
 	}
-	if rc.Report == nil || rc.Report.State.Manifest() == nil {
+	if rc.ElectionReport == nil || rc.ElectionReport.State.Manifest() == nil {
 		p.fail("the record has no valid manifest")
 		return false
 	}
-	p.say("Election     %s (%s)", rc.Report.Title, rc.Report.Election)
-	if !rc.Report.OK() {
-		for _, l := range failureLines(rc.Report) {
+	p.say("Election     %s (%s)", rc.ElectionReport.Title, rc.ElectionReport.Election)
+	if !rc.ElectionReport.OK() {
+		for _, l := range failureLines(rc.ElectionReport) {
 			p.fail("the record fails %s", l)
 		}
 		p.say("  The record fails checks: whatever it says of your ballot, its result cannot be trusted. Run 'recount verify' for the whole report.")

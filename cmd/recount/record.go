@@ -20,8 +20,8 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
+	"github.com/recount-vote/recount/verify"
 )
 
 // exportStream reads a node's export (BoardService.Export) as a byte stream.
@@ -56,17 +56,15 @@ func openNodeExport(ctx context.Context, board recountv1.BoardServiceClient, add
 	return &exportStream{addr: addr, stream: stream}, nil
 }
 
-// source is where a record comes from: a file (which can be read twice) or a node's export stream.
+// source is where a record comes from: a file or a node's export stream. A file can be read twice (verify.Verify
+// then runs check 1 alone first); a stream cannot.
 type source struct {
 	name string // the file name, or "node ADDR", for messages
 	open func(ctx context.Context) (io.ReadCloser, error)
-	// rereadable is set for files: check 1 then runs alone first, and a record that fails it is not checked
-	// further (its entries are not what the board signed).
-	rereadable bool
 }
 
 func fileSource(path string) *source {
-	return &source{name: path, rereadable: true, open: func(context.Context) (io.ReadCloser, error) {
+	return &source{name: path, open: func(context.Context) (io.ReadCloser, error) {
 		return os.Open(path)
 	}}
 }
@@ -81,22 +79,6 @@ func nodeSource(addr string, c *node.Client) *source {
 	}}
 }
 
-// keyMatches reports whether the board's verifier key is the one the user expects: the whole key
-// ("origin+hash+base64") or its fingerprint ("sha256:...").
-func keyMatches(vkey, want string) bool {
-	if strings.HasPrefix(want, "sha256:") {
-		return strings.EqualFold(tlog.KeyFingerprint(vkey), want)
-	}
-	return vkey == want
-}
-
-// boardError reports whether err says the export is not what the board signed (check 1), rather than that it
-// could not be read.
-func boardError(err error) bool {
-	return errors.Is(err, tlog.ErrBadExport) || errors.Is(err, tlog.ErrBadSignature) ||
-		errors.Is(err, tlog.ErrBadCheckpoint) || errors.Is(err, tlog.ErrBadKey)
-}
-
 // checkOptions tune checkRecord.
 type checkOptions struct {
 	boardKey string    // required verifier key or fingerprint; empty: the export's own
@@ -104,27 +86,7 @@ type checkOptions struct {
 	progress io.Writer // where to draw a progress bar, or nil
 	// progressAlways draws it even for a short record (below longRecord entries).
 	progressAlways bool
-	// entry, if set, sees every entry in order as it is read (before it is verified).
-	entry func(tlog.Entry)
 }
-
-// recordCheck is the outcome of checking a record.
-type recordCheck struct {
-	Source      string
-	Origin      string
-	VerifierKey string
-	Size        uint64 // entries announced by the header
-	// Checkpoint is the export's final checkpoint, verified (when BoardErr is nil).
-	Checkpoint tlog.Checkpoint
-	// BoardErr is check 1's failure, if any.
-	BoardErr error
-	// Report is the outcome of checks 2-22, or nil when they did not run (the export could not be read, or,
-	// for a file, check 1 failed).
-	Report *election.Report
-}
-
-// OK reports whether every check passed.
-func (rc *recordCheck) OK() bool { return rc.BoardErr == nil && rc.Report != nil && rc.Report.OK() }
 
 // failureLines describes a report's failures, one line each for those it kept, then one line per check for
 // those it only counted: at most len(election.Checks) * (election.DefaultFailuresKept + 1) lines, however many
@@ -142,100 +104,39 @@ func failureLines(rep *election.Report) []string {
 	return lines
 }
 
-// checkRecord runs every check on the record from src. An error is returned only when the record could not be
-// read (I/O, cancellation); a record that fails checks gives a recordCheck saying which.
-func checkRecord(ctx context.Context, src *source, opts checkOptions) (*recordCheck, error) {
-	rc := &recordCheck{Source: src.name}
-	if src.rereadable {
-		// Check 1 alone first: it is fast (hashing), and a record that fails it is not the board's.
-		done, err := rc.readBoard(ctx, src, opts, false)
-		if err != nil || done {
-			return rc, err
-		}
-	}
-	_, err := rc.readBoard(ctx, src, opts, true)
-	if rc.BoardErr != nil {
-		// Found at the end of a single pass (a node's stream): the entries checked are not what the board
-		// signed, and their report proves nothing.
-		rc.Report = nil
-	}
-	return rc, err
+// checkRecord runs every check on the record from src with verify.Verify, drawing its progress. An error is
+// returned only when the record could not be read (I/O, cancellation); a record that fails checks gives a report
+// saying which.
+func checkRecord(ctx context.Context, src *source, opts checkOptions) (*verify.Report, error) {
+	return withRecord(ctx, src, opts, verify.Verify)
 }
 
-// readBoard reads the export from src once, checking check 1 and, with election, the rest. It returns done
-// when check 1 failed.
-func (rc *recordCheck) readBoard(ctx context.Context, src *source, opts checkOptions, withElection bool) (done bool, err error) {
+// withRecord opens the record of src and runs check (verify.Verify, or a receipt's check) on it with the options
+// of opts, drawing its progress.
+func withRecord[T any](ctx context.Context, src *source, opts checkOptions, check func(context.Context, io.Reader, verify.Options) (T, error)) (T, error) {
 	f, err := src.open(ctx)
 	if err != nil {
-		return false, err
+		var zero T
+		return zero, err
 	}
 	defer f.Close()
-	ioErr := func(err error) error {
-		if strings.Contains(err.Error(), src.name) {
-			return err
-		}
-		return fmt.Errorf("%s: %w", src.name, err)
-	}
-	// classify turns a reading error into check 1's failure, or an I/O error.
-	classify := func(err error) (bool, error) {
-		if boardError(err) {
-			rc.BoardErr = err
-			return true, nil
-		}
-		return false, ioErr(err)
-	}
-	x, err := tlog.NewExportReader(f)
-	if err != nil {
-		return classify(err)
-	}
-	rc.Origin, rc.VerifierKey, rc.Size = x.Origin(), x.VerifierKey(), x.Size()
-	if opts.boardKey != "" && !keyMatches(x.VerifierKey(), opts.boardKey) {
-		rc.BoardErr = fmt.Errorf("the record is signed by board key %s (fingerprint %s), not the expected %s", x.VerifierKey(), tlog.KeyFingerprint(x.VerifierKey()), opts.boardKey)
-		return true, nil
-	}
-	if withElection {
-		var readErr error
-		entries := func(yield func(election.Entry, error) bool) {
-			for e, err := range x.Entries() {
-				if err != nil {
-					readErr = err
-					yield(election.Entry{}, err)
-					return
-				}
-				if opts.entry != nil {
-					opts.entry(e)
-				}
-				if !yield(election.Entry{Index: e.Index, Kind: election.Kind(e.Kind), Payload: e.Payload}, nil) {
-					return
-				}
+	vopts := verify.Options{Source: src.name, BoardKey: opts.boardKey, Workers: opts.workers}
+	var bar *progressbar.ProgressBar
+	if opts.progress != nil {
+		vopts.Progress = func(checked, total uint64) {
+			if bar == nil && checked == 0 && total > 0 && (opts.progressAlways || total >= longRecord) {
+				bar = newBar(opts.progress, total)
+			}
+			if bar != nil {
+				bar.Set64(int64(checked))
 			}
 		}
-		vopts := election.VerifyOptions{Workers: opts.workers}
-		var bar *progressbar.ProgressBar
-		if opts.progress != nil && x.Size() > 0 && (opts.progressAlways || x.Size() >= longRecord) {
-			bar = newBar(opts.progress, x.Size())
-		}
-		if bar != nil {
-			vopts.Progress = func(n uint64) { bar.Set64(int64(n)) }
-		}
-		rep, err := election.Verify(ctx, entries, vopts)
-		if bar != nil {
-			bar.Finish()
-		}
-		if err != nil {
-			if readErr != nil {
-				return classify(readErr)
-			}
-			return false, err
-		}
-		rc.Report = rep
 	}
-	cp, err := x.Finish()
-	if err != nil {
-		return classify(err)
+	res, err := check(ctx, f, vopts)
+	if bar != nil {
+		bar.Finish()
 	}
-	rc.Checkpoint = cp
-	return false, nil
+	return res, err
 }
 
 // longRecord is the number of entries from which a record gets a progress bar on a terminal.

@@ -18,6 +18,7 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
+	"github.com/recount-vote/recount/verify"
 )
 
 // The voter's client: `recount vote` encrypts a ballot on this machine with a credential file, casts it (or
@@ -86,7 +87,7 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		if info.Phase != recountv1.Phase_PHASE_OPEN || info.Key == nil {
 			return fmt.Errorf("the polls are not open (%s)", phaseName(info.Phase))
 		}
-		if *boardKey != "" && !keyMatches(info.BoardKey, *boardKey) {
+		if *boardKey != "" && !verify.KeyMatches(info.BoardKey, *boardKey) {
 			return fmt.Errorf("the node's board key is %s (fingerprint %s), not the expected %s: do not vote through this node", info.BoardKey, tlog.KeyFingerprint(info.BoardKey), *boardKey)
 		}
 		if err := c.CheckElectionKey(ctx, info, cred.Election); err != nil {

@@ -1,0 +1,112 @@
+package verify
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/ledger/tlog"
+)
+
+// Receipt is what a voter keeps after casting or challenging a ballot: proof that the ballot is on the board.
+// A node gives a receipt only once the ballot is on disk.
+type Receipt struct {
+	Election     election.ID
+	TrackingCode election.ID
+	Index        uint64
+	// Kind is election.KindBallot or election.KindSpoiledBallot.
+	Kind election.Kind
+	// Checkpoint is the signed checkpoint (note text) of a tree that holds the entry.
+	Checkpoint []byte
+	// Inclusion proves the entry is at Index in Checkpoint's tree.
+	Inclusion [][]byte
+	// BoardKey is the board's note verifier key.
+	BoardKey string
+}
+
+// ReceiptFormat is the format line of a receipt file.
+const ReceiptFormat = "recount-receipt/v1"
+
+type receiptFile struct {
+	Format       string   `json:"format"`
+	Election     string   `json:"election"`
+	TrackingCode string   `json:"tracking_code"`
+	Index        uint64   `json:"index"`
+	Kind         string   `json:"kind"`
+	Checkpoint   string   `json:"checkpoint"`
+	Inclusion    [][]byte `json:"inclusion_proof"`
+	BoardKey     string   `json:"board_key"`
+}
+
+// Marshal returns the receipt as a JSON file.
+func (r *Receipt) Marshal() []byte {
+	kind := "ballot"
+	if r.Kind == election.KindSpoiledBallot {
+		kind = "spoiled"
+	}
+	b, _ := json.MarshalIndent(receiptFile{Format: ReceiptFormat, Election: r.Election.String(),
+		TrackingCode: election.HumanTrackingCode(r.TrackingCode), Index: r.Index, Kind: kind,
+		Checkpoint: string(r.Checkpoint), Inclusion: r.Inclusion, BoardKey: r.BoardKey}, "", "  ")
+	return append(b, '\n')
+}
+
+// ParseReceipt reads a receipt file made by Marshal.
+func ParseReceipt(data []byte) (*Receipt, error) {
+	var f receiptFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	if f.Format != ReceiptFormat {
+		return nil, fmt.Errorf("receipt: format is %q, want %q", f.Format, ReceiptFormat)
+	}
+	r := &Receipt{Index: f.Index, Checkpoint: []byte(f.Checkpoint), Inclusion: f.Inclusion, BoardKey: f.BoardKey}
+	var err error
+	if r.Election, err = election.ParseID(f.Election); err != nil {
+		return nil, fmt.Errorf("receipt: election: %w", err)
+	}
+	if r.TrackingCode, err = election.ParseTrackingCode(f.TrackingCode); err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	switch f.Kind {
+	case "ballot":
+		r.Kind = election.KindBallot
+	case "spoiled":
+		r.Kind = election.KindSpoiledBallot
+	default:
+		return nil, fmt.Errorf("receipt: kind is %q, want \"ballot\" or \"spoiled\"", f.Kind)
+	}
+	return r, nil
+}
+
+// ErrReceipt is returned, wrapped with the reason, when a receipt does not check out.
+var ErrReceipt = errors.New("the receipt does not check out")
+
+// Verify checks the receipt against the entry payload found at its index: the checkpoint's signature under
+// boardKey (the receipt's own key when boardKey is empty), the tracking code against the payload, and the
+// inclusion proof. It returns the receipt's checkpoint.
+func (r *Receipt) Verify(boardKey string, kind election.Kind, payload []byte) (tlog.Checkpoint, error) {
+	if boardKey == "" {
+		boardKey = r.BoardKey
+	} else if r.BoardKey != "" && r.BoardKey != boardKey {
+		return tlog.Checkpoint{}, fmt.Errorf("%w: it was signed by board key %s, not %s", ErrReceipt, r.BoardKey, boardKey)
+	}
+	cp, err := tlog.ParseCheckpoint(r.Checkpoint, boardKey)
+	if err != nil {
+		return cp, fmt.Errorf("%w: checkpoint: %v", ErrReceipt, err)
+	}
+	if kind != r.Kind {
+		return cp, fmt.Errorf("%w: entry %d is a %s, the receipt is for a %s", ErrReceipt, r.Index, kind, r.Kind)
+	}
+	code, err := election.TrackingCodeOf(kind, payload)
+	if err != nil || code != r.TrackingCode {
+		return cp, fmt.Errorf("%w: entry %d does not hold the ballot with tracking code %s", ErrReceipt, r.Index, election.HumanTrackingCode(r.TrackingCode))
+	}
+	if err := tlog.VerifyInclusion(cp, tlog.Kind(kind), payload, r.Index, r.Inclusion); err != nil {
+		return cp, fmt.Errorf("%w: inclusion proof: %v", ErrReceipt, err)
+	}
+	return cp, nil
+}
