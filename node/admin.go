@@ -5,23 +5,22 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 )
 
-// The commission's calls. Authentication is the server's (auth.go): these methods assume an authorized caller.
+// The commission's calls. Authentication is the gRPC server's (grpc_auth.go): these methods assume an
+// authorized caller.
 
 func wrongPhase(format string, args ...any) error {
-	return refusal(codes.FailedPrecondition, ReasonWrongPhase, nil, format, args...)
+	return refuse(FaultPhase, ReasonWrongPhase, nil, format, args...)
 }
 
 func needManifest(s *election.State) error {
 	if s.Manifest() == nil {
-		return refusal(codes.FailedPrecondition, ReasonNoElection, nil, "there is no election on this board yet: create one first")
+		return refuse(FaultPhase, ReasonNoElection, nil, "there is no election on this board yet: create one first")
 	}
 	return nil
 }
@@ -31,12 +30,12 @@ func (n *Node) CreateElection(ctx context.Context, manifest []byte) (election.ID
 	var id election.ID
 	_, err := n.exclusive(ctx, func(s *election.State) (election.Draft, error) {
 		if m := s.Manifest(); m != nil {
-			return election.Draft{}, refusal(codes.AlreadyExists, ReasonElectionExists, map[string]string{"election": m.ID().String()},
+			return election.Draft{}, refuse(FaultExists, ReasonElectionExists, map[string]string{"election": m.ID().String()},
 				"this board already holds election %s: a board holds one election; start another node with another data directory", m.ID())
 		}
 		m, err := election.ParseManifest(manifest)
 		if err != nil {
-			return election.Draft{}, checkRefusal(codes.InvalidArgument, &election.CheckError{Check: election.CheckManifest, Reason: err.Error()})
+			return election.Draft{}, checkRefusal(FaultInvalid, &election.CheckError{Check: election.CheckManifest, Reason: err.Error()})
 		}
 		id = m.ID()
 		return m.Draft(), nil
@@ -44,42 +43,48 @@ func (n *Node) CreateElection(ctx context.Context, manifest []byte) (election.ID
 	return id, err
 }
 
+// CredentialsPosted is what PublishCredentials appended.
+type CredentialsPosted struct {
+	Index uint64 // the credential list's
+	Total int    // the credentials published so far, this list's included
+}
+
 // PublishCredentials posts a list of public credentials (Ed25519 public keys) and returns its index and the
 // number of credentials now published.
-func (n *Node) PublishCredentials(ctx context.Context, keys [][]byte) (*recountv1.PublishCredentialsResponse, error) {
+func (n *Node) PublishCredentials(ctx context.Context, keys [][]byte) (CredentialsPosted, error) {
 	if len(keys) == 0 {
-		return nil, refusal(codes.InvalidArgument, ReasonBadRequest, nil, "no public keys")
+		return CredentialsPosted{}, refuse(FaultInvalid, ReasonBadRequest, nil, "no public keys")
 	}
 	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(&recordv1.CredentialList{PublicKeys: keys})
 	if err != nil {
-		return nil, refusal(codes.InvalidArgument, ReasonBadRequest, nil, "%v", err)
+		return CredentialsPosted{}, refuse(FaultInvalid, ReasonBadRequest, nil, "%v", err)
 	}
 	res, err := n.exclusive(ctx, func(s *election.State) (election.Draft, error) {
 		if err := needManifest(s); err != nil {
 			return election.Draft{}, err
 		}
-		if PhaseOf(s) != recountv1.Phase_PHASE_SETUP {
+		if PhaseOf(s) != PhaseSetup {
 			return election.Draft{}, wrongPhase("credentials can be published only before the polls open")
 		}
 		return election.Draft{Kind: election.KindCredentials, Payload: payload}, nil
 	})
 	if err != nil {
-		return nil, err
+		return CredentialsPosted{}, err
 	}
-	var total int
-	n.View(func(s *election.State) { total = s.Credentials() })
-	return &recountv1.PublishCredentialsResponse{Index: res.Index, Total: uint64(total)}, nil
+	posted := CredentialsPosted{Index: res.Index}
+	n.View(func(s *election.State) { posted.Total = s.Credentials() })
+	return posted, nil
 }
 
-// FinishKeyCeremony computes and posts the election key. Unless force is set it waits (FailedPrecondition) for
-// every trustee that committed to give its verdict and for every complaint to be answered.
-func (n *Node) FinishKeyCeremony(ctx context.Context, force bool) (*recountv1.FinishKeyCeremonyResponse, error) {
+// FinishKeyCeremony computes and posts the election key, and returns it. Unless force is set it waits
+// (FaultPhase) for every trustee that committed to give its verdict and for every complaint to be answered.
+func (n *Node) FinishKeyCeremony(ctx context.Context, force bool) (*election.ElectionKey, error) {
 	_, err := n.exclusive(ctx, func(s *election.State) (election.Draft, error) {
 		if err := needManifest(s); err != nil {
 			return election.Draft{}, err
 		}
 		if s.Key() != nil {
-			return election.Draft{}, refusal(codes.AlreadyExists, ReasonDuplicate, nil, "the election key is already on the board")
+			return election.Draft{}, refuse(FaultExists, ReasonDuplicate, nil, "the election key is already on the board")
 		}
 		p := s.Ceremony()
 		if !force {
@@ -102,15 +107,9 @@ func (n *Node) FinishKeyCeremony(ctx context.Context, force bool) (*recountv1.Fi
 	if err != nil {
 		return nil, err
 	}
-	resp := &recountv1.FinishKeyCeremonyResponse{}
-	n.View(func(s *election.State) {
-		k := s.Key()
-		resp.JointKey = k.PublicKey.Bytes()
-		for _, q := range k.Qualified {
-			resp.Qualified = append(resp.Qualified, uint32(q))
-		}
-	})
-	return resp, nil
+	var k *election.ElectionKey
+	n.View(func(s *election.State) { k = s.Key() })
+	return k, nil
 }
 
 // OpenPolls posts the open entry. The node's clock must be inside the manifest's voting window.
@@ -149,8 +148,14 @@ func (n *Node) ClosePolls(ctx context.Context) (uint64, error) {
 	return res.Index, err
 }
 
+// TallyPosted is what Tally appended.
+type TallyPosted struct {
+	Index   uint64 // the encrypted tally's
+	Counted int    // the ballots it counts: one per voter
+}
+
 // Tally posts the encrypted tally and returns its index and the number of counted ballots.
-func (n *Node) Tally(ctx context.Context) (*recountv1.TallyResponse, error) {
+func (n *Node) Tally(ctx context.Context) (TallyPosted, error) {
 	res, err := n.exclusive(ctx, func(s *election.State) (election.Draft, error) {
 		if err := needManifest(s); err != nil {
 			return election.Draft{}, err
@@ -162,15 +167,21 @@ func (n *Node) Tally(ctx context.Context) (*recountv1.TallyResponse, error) {
 		return d, nil
 	})
 	if err != nil {
-		return nil, err
+		return TallyPosted{}, err
 	}
-	var voters int
-	n.View(func(s *election.State) { _, voters, _ = s.Counts() })
-	return &recountv1.TallyResponse{Index: res.Index, Counted: uint64(voters)}, nil
+	posted := TallyPosted{Index: res.Index}
+	n.View(func(s *election.State) { _, posted.Counted, _ = s.Counts() })
+	return posted, nil
+}
+
+// ResultPosted is what PublishResult appended.
+type ResultPosted struct {
+	Index    uint64 // the result's
+	Trustees []int  // the trustees whose partial decryptions it combines
 }
 
 // PublishResult combines the first t valid partial decryptions and posts the result.
-func (n *Node) PublishResult(ctx context.Context) (*recountv1.PublishResultResponse, error) {
+func (n *Node) PublishResult(ctx context.Context) (ResultPosted, error) {
 	res, err := n.exclusive(ctx, func(s *election.State) (election.Draft, error) {
 		if err := needManifest(s); err != nil {
 			return election.Draft{}, err
@@ -181,99 +192,50 @@ func (n *Node) PublishResult(ctx context.Context) (*recountv1.PublishResultRespo
 		d, err := s.Result()
 		if err != nil {
 			if s.HasResult() {
-				return election.Draft{}, refusal(codes.AlreadyExists, ReasonDuplicate, nil, "the result is already on the board")
+				return election.Draft{}, refuse(FaultExists, ReasonDuplicate, nil, "the result is already on the board")
 			}
-			return election.Draft{}, refusal(codes.FailedPrecondition, ReasonNotEnoughShares, nil, "%v", err)
+			return election.Draft{}, refuse(FaultPhase, ReasonNotEnoughShares, nil, "%v", err)
 		}
 		return d, nil
 	})
 	if err != nil {
-		return nil, err
+		return ResultPosted{}, err
 	}
-	resp := &recountv1.PublishResultResponse{Index: res.Index}
-	n.View(func(s *election.State) {
-		for _, j := range s.Tally().Trustees {
-			resp.Trustees = append(resp.Trustees, uint32(j))
-		}
-	})
-	return resp, nil
+	posted := ResultPosted{Index: res.Index}
+	n.View(func(s *election.State) { posted.Trustees = s.Tally().Trustees })
+	return posted, nil
+}
+
+// Status is an election's progress.
+type Status struct {
+	Phase       Phase
+	BoardSize   uint64 // entries applied
+	Credentials int    // credentials published
+	BallotsCast int    // cast ballots, superseded ones included
+	Voters      int    // voters who cast a ballot
+	Spoiled     int    // challenged ballots
+	Committed   []int  // the trustees whose key commitment is on the board
+	Verdicts    []int  // the trustees whose key verdict is on the board
+	// PartialDecryptions are the trustees whose partial decryption of the encrypted tally is valid.
+	PartialDecryptions []int
 }
 
 // Status reports the election's progress.
-func (n *Node) Status() *recountv1.GetStatusResponse {
+func (n *Node) Status() Status {
 	n.stateMu.RLock()
 	defer n.stateMu.RUnlock()
 	s := n.state
-	cast, voters, spoiled := s.Counts()
-	resp := &recountv1.GetStatusResponse{Phase: PhaseOf(s), BoardSize: s.Size(), Credentials: uint64(s.Credentials()),
-		BallotsCast: uint64(cast), Voters: uint64(voters), Spoiled: uint64(spoiled)}
+	st := Status{Phase: PhaseOf(s), BoardSize: s.Size(), Credentials: s.Credentials()}
+	st.BallotsCast, st.Voters, st.Spoiled = s.Counts()
 	if s.Manifest() == nil {
-		return resp
+		return st
 	}
 	p := s.Ceremony()
-	for _, i := range p.Committed {
-		resp.Committed = append(resp.Committed, uint32(i))
-	}
-	for _, i := range p.Verdicts {
-		resp.Verdicts = append(resp.Verdicts, uint32(i))
-	}
+	st.Committed, st.Verdicts = p.Committed, p.Verdicts
 	if s.HasTally() {
-		valid, _ := s.ValidPartials()
-		for _, j := range valid {
-			resp.PartialDecryptions = append(resp.PartialDecryptions, uint32(j))
-		}
+		st.PartialDecryptions, _ = s.ValidPartials()
 	}
-	return resp
-}
-
-// adminServer is AdminService.
-type adminServer struct {
-	recountv1.UnimplementedAdminServiceServer
-	n *Node
-}
-
-func (a adminServer) CreateElection(ctx context.Context, req *recountv1.CreateElectionRequest) (*recountv1.CreateElectionResponse, error) {
-	id, err := a.n.CreateElection(ctx, req.Manifest)
-	if err != nil {
-		return nil, err
-	}
-	return &recountv1.CreateElectionResponse{ElectionId: id[:]}, nil
-}
-
-func (a adminServer) PublishCredentials(ctx context.Context, req *recountv1.PublishCredentialsRequest) (*recountv1.PublishCredentialsResponse, error) {
-	return a.n.PublishCredentials(ctx, req.PublicKeys)
-}
-
-func (a adminServer) FinishKeyCeremony(ctx context.Context, req *recountv1.FinishKeyCeremonyRequest) (*recountv1.FinishKeyCeremonyResponse, error) {
-	return a.n.FinishKeyCeremony(ctx, req.Force)
-}
-
-func (a adminServer) OpenPolls(ctx context.Context, _ *recountv1.OpenPollsRequest) (*recountv1.OpenPollsResponse, error) {
-	i, err := a.n.OpenPolls(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &recountv1.OpenPollsResponse{Index: i}, nil
-}
-
-func (a adminServer) ClosePolls(ctx context.Context, _ *recountv1.ClosePollsRequest) (*recountv1.ClosePollsResponse, error) {
-	i, err := a.n.ClosePolls(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &recountv1.ClosePollsResponse{Index: i}, nil
-}
-
-func (a adminServer) Tally(ctx context.Context, _ *recountv1.TallyRequest) (*recountv1.TallyResponse, error) {
-	return a.n.Tally(ctx)
-}
-
-func (a adminServer) PublishResult(ctx context.Context, _ *recountv1.PublishResultRequest) (*recountv1.PublishResultResponse, error) {
-	return a.n.PublishResult(ctx)
-}
-
-func (a adminServer) GetStatus(ctx context.Context, _ *recountv1.GetStatusRequest) (*recountv1.GetStatusResponse, error) {
-	return a.n.Status(), nil
+	return st
 }
 
 // FormatTime formats Unix seconds for people.

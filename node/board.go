@@ -3,146 +3,117 @@ package node
 import (
 	"context"
 	"errors"
+	"io"
+	"iter"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-
-	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/ledger/tlog"
 )
 
-// boardServer is BoardService: the board, read-only, to anyone.
-type boardServer struct {
-	recountv1.UnimplementedBoardServiceServer
-	n *Node
-}
+// The board's reads, for anyone. They need only an open board (see notReady).
 
-// boardError maps a ledger error to a status.
+// boardError turns a ledger error into a refusal; a context's error is returned as it is.
 func boardError(err error) error {
 	switch {
 	case errors.Is(err, ledger.ErrNotFound):
-		return refusal(codes.NotFound, ReasonNotFound, nil, "%v", err)
+		return refuse(FaultNotFound, ReasonNotFound, nil, "%v", err)
 	case errors.Is(err, ledger.ErrInvalid):
-		return refusal(codes.InvalidArgument, ReasonBadRequest, nil, "%v", err)
+		return refuse(FaultInvalid, ReasonBadRequest, nil, "%v", err)
 	case errors.Is(err, ledger.ErrClosed):
-		return refusal(codes.Unavailable, ReasonShuttingDown, nil, "the node is shutting down")
+		return refuse(FaultUnavailable, ReasonShuttingDown, nil, "the node is shutting down")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return ctxStatus(err)
+		return err
 	}
-	return refusal(codes.Internal, ReasonBoardFailed, nil, "%v", err)
+	return refuse(FaultInternal, ReasonBoardFailed, nil, "%v", err)
 }
 
-// checkpoint returns the latest checkpoint (size 0) or the one of exactly size.
-func (b boardServer) checkpoint(size uint64) (tlog.Checkpoint, error) {
+// Checkpoint returns the board's latest checkpoint (size 0) or the one of exactly size.
+func (n *Node) Checkpoint(size uint64) (tlog.Checkpoint, error) {
 	if size == 0 {
-		return b.n.log.Latest(), nil
+		return n.log.Latest(), nil
 	}
-	cp, err := b.n.log.CheckpointAt(size)
+	cp, err := n.log.CheckpointAt(size)
 	if err != nil {
 		return cp, boardError(err)
 	}
 	return cp, nil
 }
 
-func (b boardServer) GetCheckpoint(ctx context.Context, req *recountv1.GetCheckpointRequest) (*recountv1.GetCheckpointResponse, error) {
-	cp, err := b.checkpoint(req.Size)
+// InclusionProof returns the checkpoint of treeSize (the latest when 0) and the proof that entry index is in its
+// tree.
+func (n *Node) InclusionProof(index, treeSize uint64) (tlog.Checkpoint, [][]byte, error) {
+	cp, err := n.Checkpoint(treeSize)
 	if err != nil {
-		return nil, err
+		return cp, nil, err
 	}
-	return &recountv1.GetCheckpointResponse{Checkpoint: cp.Signed, VerifierKey: b.n.log.VerifierKey()}, nil
+	p, err := n.log.InclusionProof(index, cp.Size)
+	if err != nil {
+		return cp, nil, boardError(err)
+	}
+	return cp, p, nil
 }
 
-func (b boardServer) GetInclusionProof(ctx context.Context, req *recountv1.GetInclusionProofRequest) (*recountv1.GetInclusionProofResponse, error) {
-	cp, err := b.checkpoint(req.TreeSize)
+// ConsistencyProof returns the checkpoint of newSize (the latest when 0) and the proof that the tree of oldSize
+// is a prefix of its tree.
+func (n *Node) ConsistencyProof(oldSize, newSize uint64) (tlog.Checkpoint, [][]byte, error) {
+	cp, err := n.Checkpoint(newSize)
 	if err != nil {
-		return nil, err
+		return cp, nil, err
 	}
-	p, err := b.n.log.InclusionProof(req.Index, cp.Size)
+	p, err := n.log.ConsistencyProof(oldSize, cp.Size)
 	if err != nil {
-		return nil, boardError(err)
+		return cp, nil, boardError(err)
 	}
-	return &recountv1.GetInclusionProofResponse{TreeSize: cp.Size, Proof: p, Checkpoint: cp.Signed}, nil
+	return cp, p, nil
 }
 
-func (b boardServer) GetConsistencyProof(ctx context.Context, req *recountv1.GetConsistencyProofRequest) (*recountv1.GetConsistencyProofResponse, error) {
-	cp, err := b.checkpoint(req.NewSize)
-	if err != nil {
-		return nil, err
-	}
-	p, err := b.n.log.ConsistencyProof(req.OldSize, cp.Size)
-	if err != nil {
-		return nil, boardError(err)
-	}
-	return &recountv1.GetConsistencyProofResponse{NewSize: cp.Size, Proof: p, Checkpoint: cp.Signed}, nil
-}
-
-// StreamEntries sends the entries from req.From on; with req.Follow it then waits for new ones, until the
-// client goes away or the node shuts down (Unavailable: reconnect and go on from the next index). A From beyond
-// the board's size is refused with OutOfRange, with Follow too: a follower goes on from at most the size it saw.
-func (b boardServer) StreamEntries(req *recountv1.StreamEntriesRequest, stream grpc.ServerStreamingServer[recountv1.StreamEntriesResponse]) error {
-	ctx := stream.Context()
-	next := req.From
-	if size := b.n.log.Size(); next > size {
-		return refusal(codes.OutOfRange, ReasonNotFound, nil, "from %d: the board has %d entries", next, size)
-	}
-	for {
-		// next is at most the board's size, far below 2^64-1, so next+1 does not wrap.
-		for e, err := range b.n.log.Entries(ctx, next) {
-			if err != nil {
-				return b.streamEnd(err)
+// Entries yields the board's entries from index from on; with follow it then waits for new ones, until ctx ends
+// or the node shuts down (a refusal SHUTTING_DOWN: reconnect and go on from the next index). A from beyond the
+// board's size is refused with FaultOutOfRange, with follow too: a follower goes on from at most the size it
+// saw. It yields at most one error, last.
+func (n *Node) Entries(ctx context.Context, from uint64, follow bool) iter.Seq2[tlog.Entry, error] {
+	return func(yield func(tlog.Entry, error) bool) {
+		next := from
+		if size := n.log.Size(); next > size {
+			yield(tlog.Entry{}, refuse(FaultOutOfRange, ReasonNotFound, nil, "from %d: the board has %d entries", next, size))
+			return
+		}
+		for {
+			// next is at most the board's size, far below 2^64-1, so next+1 does not wrap.
+			for e, err := range n.log.Entries(ctx, next) {
+				if err != nil {
+					yield(tlog.Entry{}, n.streamEnd(err))
+					return
+				}
+				if !yield(e, nil) {
+					return
+				}
+				next = e.Index + 1
 			}
-			if err := stream.Send(&recountv1.StreamEntriesResponse{Index: e.Index, Kind: recordv1.EntryKind(e.Kind), Payload: e.Payload}); err != nil {
-				return err
+			if !follow {
+				return
 			}
-			next = e.Index + 1
-		}
-		if !req.Follow {
-			return nil
-		}
-		if err := b.n.log.WaitSize(ctx, next+1); err != nil {
-			return b.streamEnd(err)
+			if err := n.log.WaitSize(ctx, next+1); err != nil {
+				yield(tlog.Entry{}, n.streamEnd(err))
+				return
+			}
 		}
 	}
 }
 
-// streamEnd is the status that ends a stream: Unavailable when the node is shutting down.
-func (b boardServer) streamEnd(err error) error {
+// streamEnd is the error that ends a stream of entries: SHUTTING_DOWN when the node is shutting down.
+func (n *Node) streamEnd(err error) error {
 	select {
-	case <-b.n.stopping:
-		return refusal(codes.Unavailable, ReasonShuttingDown, nil, "the node is shutting down: reconnect and go on from the next index")
+	case <-n.stopping:
+		return refuse(FaultUnavailable, ReasonShuttingDown, nil, "the node is shutting down: reconnect and go on from the next index")
 	default:
 		return boardError(err)
 	}
 }
 
-// exportChunk bounds one ExportResponse message. Encoded (a 3-byte field header), it fits the 16 KiB buffer
-// grpc-go's pool gives it: one byte more and the pool hands out 32 KiB, and at 32 KiB, a 1 MiB buffer. An export
-// whose client does not read holds the messages of grpc-go's 64 KiB send quota, besides ledger.Export's buffer
-// and read chunk.
-const exportChunk = 16<<10 - 3
-
-// streamWriter sends what is written to it as ExportResponse messages of at most exportChunk bytes.
-type streamWriter struct {
-	stream grpc.ServerStreamingServer[recountv1.ExportResponse]
-}
-
-func (w streamWriter) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		c := min(len(p), exportChunk)
-		if err := w.stream.Send(&recountv1.ExportResponse{Data: p[:c]}); err != nil {
-			return n, err
-		}
-		n += c
-		p = p[c:]
-	}
-	return n, nil
-}
-
-func (b boardServer) Export(req *recountv1.ExportRequest, stream grpc.ServerStreamingServer[recountv1.ExportResponse]) error {
-	if err := b.n.log.Export(stream.Context(), streamWriter{stream}); err != nil {
+// Export writes the board to w in the export format (ledger.Log.Export).
+func (n *Node) Export(ctx context.Context, w io.Writer) error {
+	if err := n.log.Export(ctx, w); err != nil {
 		return boardError(err)
 	}
 	return nil

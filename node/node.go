@@ -1,7 +1,14 @@
-// Package node wires package election and package ledger into Recount's gRPC services (api/recount/v1): a Node
-// owns one board (a ledger.Log) and the election.State that replays it, and serves VoterService, TrusteeService,
-// AdminService and BoardService. It also holds the voter's receipt (receipt.go) and a client for the services
-// (client.go).
+// Package node is Recount's server: a Node owns one board (a ledger.Log) and the election.State that replays
+// it, and Server serves it as the gRPC services of api/recount/v1 (VoterService, TrusteeService, AdminService
+// and BoardService).
+//
+// # Core and gRPC side
+//
+// The Node's methods (node.go, voter.go, admin.go, trusteesvc.go, board.go) are the core: admission, appends,
+// checkpoints and reads, with domain values in and out (election and ledger types, and a *Refusal, errors.go,
+// for a refused call). The files grpc_*.go alone know gRPC: the services translate requests and answers to and
+// from the messages of api/recount/v1 and a Refusal to a status (grpc_errors.go), and the server's interceptors
+// bound and authorize the calls. A test keeps gRPC out of the core's imports.
 //
 // # One board, one election
 //
@@ -43,8 +50,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"google.golang.org/grpc/codes"
 
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger"
@@ -229,8 +234,9 @@ func (n *Node) Ready() <-chan struct{} { return n.ready }
 // Broken returns a channel closed once an append failed: the node refuses every change until it is restarted.
 func (n *Node) Broken() <-chan struct{} { return n.brokenCh }
 
-// notReady returns the status that refuses a call while the node is not ready: for a board read (boardRead) only
-// until the board is open, for any other call until the board is replayed. It returns nil once the node is ready.
+// notReady returns the refusal (STARTING) of a call while the node is not ready: for a board read (boardRead)
+// only until the board is open, for any other call until the board is replayed. It returns nil once the node is
+// ready.
 func (n *Node) notReady(boardRead bool) error {
 	select {
 	case <-n.ready:
@@ -239,16 +245,16 @@ func (n *Node) notReady(boardRead bool) error {
 	}
 	switch {
 	case n.startFailed.Load():
-		return refusal(codes.Unavailable, ReasonStarting, nil, "the node failed to start: see its log")
+		return refuse(FaultUnavailable, ReasonStarting, nil, "the node failed to start: see its log")
 	case !n.checking.Load():
-		return refusal(codes.Unavailable, ReasonStarting, nil, "the node is starting: it is opening its board; try again shortly")
+		return refuse(FaultUnavailable, ReasonStarting, nil, "the node is starting: it is opening its board; try again shortly")
 	case !isClosed(n.boardOpen):
-		return refusal(codes.Unavailable, ReasonStarting, nil, "the node is starting: it has checked %d of the board's %d entries against its signed checkpoint; try again shortly",
+		return refuse(FaultUnavailable, ReasonStarting, nil, "the node is starting: it has checked %d of the board's %d entries against its signed checkpoint; try again shortly",
 			n.checked.Load(), n.replayTotal.Load())
 	case boardRead:
 		return nil
 	}
-	return refusal(codes.Unavailable, ReasonStarting, nil, "the node is starting: it has replayed %d of the board's %d entries; try again shortly",
+	return refuse(FaultUnavailable, ReasonStarting, nil, "the node is starting: it has replayed %d of the board's %d entries; try again shortly",
 		n.replayed.Load(), n.replayTotal.Load())
 }
 
@@ -364,15 +370,15 @@ func (n *Node) View(fn func(s *election.State)) {
 // usable returns the error to answer every change with once an append failed.
 func (n *Node) usable() error {
 	if p := n.broken.Load(); p != nil {
-		return refusal(codes.Unavailable, ReasonBoardFailed, nil, "%v: %v", errNodeBroken, *p)
+		return refuse(FaultUnavailable, ReasonBoardFailed, nil, "%v: %v", errNodeBroken, *p)
 	}
 	return nil
 }
 
-// appendFailed turns a failed append into a status; any failure but a shutdown breaks the node.
+// appendFailed turns a failed append into a refusal; any failure but a shutdown breaks the node.
 func (n *Node) appendFailed(err error) error {
 	if errors.Is(err, ledger.ErrClosed) {
-		return refusal(codes.Unavailable, ReasonShuttingDown, nil, "the node is shutting down; nothing was appended: try again")
+		return refuse(FaultUnavailable, ReasonShuttingDown, nil, "the node is shutting down; nothing was appended: try again")
 	}
 	return n.breakOn(err)
 }
@@ -385,7 +391,7 @@ func (n *Node) breakOn(err error) error {
 		n.metrics.setBoardFailed()
 	}
 	n.logger.Error("node: an append failed; refusing every change until restarted", "err", err)
-	return refusal(codes.Unavailable, ReasonBoardFailed, nil, "%v: %v", errNodeBroken, err)
+	return refuse(FaultUnavailable, ReasonBoardFailed, nil, "%v: %v", errNodeBroken, err)
 }
 
 // appendDetached appends one entry without the caller's context: once queued, an entry is always committed (or
@@ -398,7 +404,7 @@ func (n *Node) appendDetached(ctx context.Context, kind election.Kind, payload [
 }
 
 // exclusive admits and appends an entry under the write side of the phase lock: draft computes it from a state
-// that has every appended entry applied (or returns the status to refuse with); State.Admit checks it.
+// that has every appended entry applied (or returns the refusal); State.Admit checks it.
 func (n *Node) exclusive(ctx context.Context, draft func(s *election.State) (election.Draft, error)) (ledger.AppendResult, error) {
 	n.phase.Lock()
 	defer n.phase.Unlock()
@@ -406,7 +412,7 @@ func (n *Node) exclusive(ctx context.Context, draft func(s *election.State) (ele
 		return ledger.AppendResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return ledger.AppendResult{}, ctxStatus(err)
+		return ledger.AppendResult{}, err
 	}
 	// No ballot is in flight and no other entry can come: the state changes only under this lock. The draft
 	// (which may be long: the result's discrete logarithms) is made under the read lock, so that receipts and
@@ -422,7 +428,7 @@ func (n *Node) exclusive(ctx context.Context, draft func(s *election.State) (ele
 	errs := n.state.Admit(election.Entry{Index: idx, Kind: d.Kind, Payload: d.Payload})
 	n.stateMu.Unlock()
 	if len(errs) > 0 {
-		return ledger.AppendResult{}, checkRefusal(codes.InvalidArgument, errs[0])
+		return ledger.AppendResult{}, checkRefusal(FaultInvalid, errs[0])
 	}
 	// From here the state holds the entry: if the append fails, the node is broken (until a restart replays
 	// the board) and refuses every change, so that it never builds on an entry the board does not hold.

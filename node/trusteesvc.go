@@ -4,9 +4,6 @@ import (
 	"context"
 	"slices"
 
-	"google.golang.org/grpc/codes"
-
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 )
 
@@ -17,7 +14,7 @@ import (
 func signer(payload []byte) (int, error) {
 	j, err := election.TrusteeSigner(payload)
 	if err != nil {
-		return 0, refusal(codes.InvalidArgument, ReasonBadRequest, nil, "the payload is not a TrusteeSigned message: %v", err)
+		return 0, refuse(FaultInvalid, ReasonBadRequest, nil, "the payload is not a TrusteeSigned message: %v", err)
 	}
 	return j, nil
 }
@@ -27,7 +24,7 @@ func (n *Node) PostCeremony(ctx context.Context, kind election.Kind, payload []b
 	switch kind {
 	case election.KindKeyCommitment, election.KindKeyVerdict, election.KindKeyReveal:
 	default:
-		return 0, refusal(codes.InvalidArgument, ReasonBadRequest, nil, "kind %s is not a key ceremony entry", kind)
+		return 0, refuse(FaultInvalid, ReasonBadRequest, nil, "kind %s is not a key ceremony entry", kind)
 	}
 	j, err := signer(payload)
 	if err != nil {
@@ -43,12 +40,12 @@ func (n *Node) PostCeremony(ctx context.Context, kind election.Kind, payload []b
 		p := s.Ceremony()
 		switch {
 		case kind == election.KindKeyCommitment && slices.Contains(p.Committed, j):
-			return election.Draft{}, refusal(codes.AlreadyExists, CheckReason(election.CheckKeyCommitment), nil, "trustee %d's commitment is already on the board", j)
+			return election.Draft{}, refuse(FaultExists, CheckReason(election.CheckKeyCommitment), nil, "trustee %d's commitment is already on the board", j)
 		case kind == election.KindKeyVerdict && slices.Contains(p.Verdicts, j):
-			return election.Draft{}, refusal(codes.AlreadyExists, CheckReason(election.CheckKeyComplaints), nil, "trustee %d's verdict is already on the board", j)
+			return election.Draft{}, refuse(FaultExists, CheckReason(election.CheckKeyComplaints), nil, "trustee %d's verdict is already on the board", j)
 		case kind == election.KindKeyReveal:
 			if r, err := election.RevealRecipient(payload); err == nil && slices.Contains(p.Revealed, [2]int{j, r}) {
-				return election.Draft{}, refusal(codes.AlreadyExists, CheckReason(election.CheckKeyComplaints), nil, "trustee %d's reveal for trustee %d is already on the board", j, r)
+				return election.Draft{}, refuse(FaultExists, CheckReason(election.CheckKeyComplaints), nil, "trustee %d's reveal for trustee %d is already on the board", j, r)
 			}
 		}
 		return election.Draft{Kind: kind, Payload: payload}, nil
@@ -74,31 +71,9 @@ func (n *Node) PostPartialDecryption(ctx context.Context, payload []byte) (uint6
 		}
 		valid, invalid := s.ValidPartials()
 		if slices.Contains(valid, j) || slices.Contains(invalid, j) {
-			return election.Draft{}, refusal(codes.AlreadyExists, CheckReason(election.CheckPartialDecryption), nil, "trustee %d's partial decryption is already on the board", j)
+			return election.Draft{}, refuse(FaultExists, CheckReason(election.CheckPartialDecryption), nil, "trustee %d's partial decryption is already on the board", j)
 		}
 		return election.Draft{Kind: election.KindPartialDecryption, Payload: payload}, nil
 	})
 	return res.Index, err
-}
-
-// trusteeServer is TrusteeService.
-type trusteeServer struct {
-	recountv1.UnimplementedTrusteeServiceServer
-	n *Node
-}
-
-func (t trusteeServer) PostCeremony(ctx context.Context, req *recountv1.PostCeremonyRequest) (*recountv1.PostCeremonyResponse, error) {
-	i, err := t.n.PostCeremony(ctx, req.Kind, req.Payload)
-	if err != nil {
-		return nil, err
-	}
-	return &recountv1.PostCeremonyResponse{Index: i}, nil
-}
-
-func (t trusteeServer) PostPartialDecryption(ctx context.Context, req *recountv1.PostPartialDecryptionRequest) (*recountv1.PostPartialDecryptionResponse, error) {
-	i, err := t.n.PostPartialDecryption(ctx, req.Payload)
-	if err != nil {
-		return nil, err
-	}
-	return &recountv1.PostPartialDecryptionResponse{Index: i}, nil
 }

@@ -2,68 +2,101 @@ package node
 
 import (
 	"context"
+	"strconv"
 
-	"google.golang.org/grpc/codes"
-
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 )
 
+// A Phase is where an election stands.
+type Phase int
+
+// The phases, in order.
+const (
+	PhaseEmpty    Phase = iota // no manifest on the board
+	PhaseSetup                 // credentials and the key ceremony, until the polls open
+	PhaseOpen                  // the polls are open
+	PhaseClosed                // the polls are closed
+	PhaseTallying              // the encrypted tally is on the board: the trustees decrypt it
+	PhaseDone                  // the result is on the board
+)
+
+var phaseNames = [...]string{"empty", "setup", "open", "closed", "tallying", "done"}
+
+func (p Phase) String() string {
+	if p < 0 || int(p) >= len(phaseNames) {
+		return "Phase(" + strconv.Itoa(int(p)) + ")"
+	}
+	return phaseNames[p]
+}
+
 // PhaseOf returns where an election stands.
-func PhaseOf(s *election.State) recountv1.Phase {
+func PhaseOf(s *election.State) Phase {
 	switch {
 	case s.Manifest() == nil:
-		return recountv1.Phase_PHASE_EMPTY
+		return PhaseEmpty
 	case s.HasResult():
-		return recountv1.Phase_PHASE_DONE
+		return PhaseDone
 	case s.HasTally():
-		return recountv1.Phase_PHASE_TALLYING
+		return PhaseTallying
 	case s.IsClosed():
-		return recountv1.Phase_PHASE_CLOSED
+		return PhaseClosed
 	case s.IsOpen():
-		return recountv1.Phase_PHASE_OPEN
+		return PhaseOpen
 	default:
-		return recountv1.Phase_PHASE_SETUP
+		return PhaseSetup
 	}
+}
+
+// VotingInfo is what a voting client needs to vote.
+type VotingInfo struct {
+	Phase       Phase
+	Manifest    *election.Manifest    // nil in PhaseEmpty
+	Key         *election.ElectionKey // nil until the key ceremony is over
+	Credentials int                   // the number of credentials published
+	BoardKey    string                // the board's note verifier key
 }
 
 // Election returns what a voting client needs: the manifest, the election key and the phase.
-func (n *Node) Election() *recountv1.GetElectionResponse {
+func (n *Node) Election() VotingInfo {
 	n.stateMu.RLock()
 	defer n.stateMu.RUnlock()
-	resp := &recountv1.GetElectionResponse{Phase: PhaseOf(n.state), Credentials: uint64(n.state.Credentials()), BoardKey: n.log.VerifierKey()}
-	if m := n.state.Manifest(); m != nil {
-		id := m.ID()
-		resp.Manifest, resp.ElectionId = m.Bytes(), id[:]
-	}
-	if k := n.state.Key(); k != nil {
-		resp.JointKey = k.PublicKey.Bytes()
-	}
-	return resp
+	// The manifest and the key never change once set: they may be read outside the lock.
+	return VotingInfo{Phase: PhaseOf(n.state), Manifest: n.state.Manifest(), Key: n.state.Key(),
+		Credentials: n.state.Credentials(), BoardKey: n.log.VerifierKey()}
+}
+
+// An Inclusion shows that the ballot with TrackingCode is entry Index of the board: Proof proves the entry is in
+// the tree that Checkpoint signs. The node gives one for each ballot it appends, and on request.
+type Inclusion struct {
+	TrackingCode election.ID
+	Index        uint64
+	Checkpoint   tlog.Checkpoint
+	Proof        [][]byte
+	BoardKey     string // the board's note verifier key
 }
 
 // SubmitBallot casts (kind election.KindBallot, a SignedBallot payload) or challenges (KindSpoiledBallot, a
-// SpoiledBallot payload) a ballot and returns its receipt once it is on disk. It refuses, appending nothing, a
-// ballot that fails a check (InvalidArgument naming the check), one outside the open polls (FailedPrecondition)
-// and one whose tracking code is on the board or in flight (AlreadyExists).
-func (n *Node) SubmitBallot(ctx context.Context, kind election.Kind, payload []byte) (*recountv1.Receipt, error) {
+// SpoiledBallot payload) a ballot and returns the proof that it is on the board, once it is on disk. It refuses,
+// appending nothing, a ballot that fails a check (FaultInvalid naming the check), one outside the open polls
+// (FaultPhase) and one whose tracking code is on the board or in flight (FaultExists).
+func (n *Node) SubmitBallot(ctx context.Context, kind election.Kind, payload []byte) (Inclusion, error) {
 	r, err := n.submitBallot(ctx, kind, payload)
 	if err != nil {
-		reason, _ := Reason(err)
+		reason, _ := refusalReason(err)
 		n.metrics.refused(reason)
-		return nil, err
+		return Inclusion{}, err
 	}
 	n.metrics.accepted(kind)
 	return r, nil
 }
 
-func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []byte) (*recountv1.Receipt, error) {
+func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []byte) (Inclusion, error) {
 	if err := n.usable(); err != nil {
-		return nil, err
+		return Inclusion{}, err
 	}
 	if len(payload) == 0 || len(payload) > tlog.MaxPayloadSize {
-		return nil, refusal(codes.InvalidArgument, CheckReason(election.CheckBallotShape), nil, "check %s: the ballot is empty or larger than %d bytes", election.CheckBallotShape, tlog.MaxPayloadSize)
+		return Inclusion{}, refuse(FaultInvalid, CheckReason(election.CheckBallotShape), nil, "check %s: the ballot is empty or larger than %d bytes", election.CheckBallotShape, tlog.MaxPayloadSize)
 	}
 	var m *election.Manifest
 	var key *election.ElectionKey
@@ -71,12 +104,12 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 	n.View(func(s *election.State) { m, key, open, closed = s.Manifest(), s.Key(), s.IsOpen(), s.IsClosed() })
 	switch {
 	case closed:
-		return nil, refusal(codes.FailedPrecondition, ReasonPollsClosed, nil, "the polls are closed")
+		return Inclusion{}, refuse(FaultPhase, ReasonPollsClosed, nil, "the polls are closed")
 	case !open:
-		return nil, refusal(codes.FailedPrecondition, ReasonPollsNotOpen, nil, "the polls are not open yet")
+		return Inclusion{}, refuse(FaultPhase, ReasonPollsNotOpen, nil, "the polls are not open yet")
 	}
 	if err := n.inWindow(m); err != nil {
-		return nil, err
+		return Inclusion{}, err
 	}
 	// The costly checks, outside every lock (the manifest and key never change once set), after the cheap ones:
 	// a ballot that the state refuses (a copy of one on the board, an unknown credential) costs no proof
@@ -86,23 +119,23 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 		return ce
 	})
 	if err != nil {
-		return nil, ctxStatus(err)
+		return Inclusion{}, err
 	}
 	if ce := bc.Err(); ce != nil {
-		return nil, admissionRefusal(ce, closed)
+		return Inclusion{}, admissionRefusal(ce, closed)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, ctxStatus(err)
+		return Inclusion{}, err
 	}
 	b := bc.Ballot()
 
 	n.phase.RLock()
 	defer n.phase.RUnlock()
 	if err := n.usable(); err != nil {
-		return nil, err
+		return Inclusion{}, err
 	}
 	if !n.reserve(b.TrackingCode) {
-		return nil, refusal(codes.AlreadyExists, CheckReason(election.CheckBallotUnique), map[string]string{"check": "14"},
+		return Inclusion{}, refuse(FaultExists, CheckReason(election.CheckBallotUnique), map[string]string{"check": "14"},
 			"check %s: the same ballot is being cast right now", election.CheckBallotUnique)
 	}
 	defer n.release(b.TrackingCode)
@@ -111,11 +144,11 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 		ce, closed = s.CheckBallotAdmission(b), s.IsClosed()
 	})
 	if ce != nil {
-		return nil, admissionRefusal(ce, closed)
+		return Inclusion{}, admissionRefusal(ce, closed)
 	}
 	res, err := n.appendDetached(ctx, kind, payload)
 	if err != nil {
-		return nil, n.appendFailed(err)
+		return Inclusion{}, n.appendFailed(err)
 	}
 	e := election.Entry{Index: res.Index, Kind: kind, Payload: payload}
 	if errs := n.applyInOrder(&pendingEntry{e: e, bc: bc}); len(errs) > 0 {
@@ -125,18 +158,18 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 	return n.receipt(b.TrackingCode, res.Index, res.Checkpoint)
 }
 
-// admissionRefusal is the status that refuses a ballot failing ce; closed says whether the polls had closed.
+// admissionRefusal is the refusal of a ballot failing ce; closed says whether the polls had closed.
 func admissionRefusal(ce *election.CheckError, closed bool) error {
 	switch {
 	case ce.Check == election.CheckBallotWindow && closed:
 		// The close waited for the ballots in flight; this one came after it.
-		return refusal(codes.FailedPrecondition, ReasonPollsClosed, nil, "the polls are closed")
+		return refuse(FaultPhase, ReasonPollsClosed, nil, "the polls are closed")
 	case ce.Check == election.CheckBallotWindow:
-		return refusal(codes.FailedPrecondition, ReasonPollsNotOpen, nil, "the polls are not open yet")
+		return refuse(FaultPhase, ReasonPollsNotOpen, nil, "the polls are not open yet")
 	case ce.Check == election.CheckBallotUnique:
-		return checkRefusal(codes.AlreadyExists, ce)
+		return checkRefusal(FaultExists, ce)
 	default:
-		return checkRefusal(codes.InvalidArgument, ce)
+		return checkRefusal(FaultInvalid, ce)
 	}
 }
 
@@ -146,33 +179,35 @@ func (n *Node) inWindow(m *election.Manifest) error {
 	pb := m.Proto()
 	switch {
 	case now < pb.OpensAt:
-		return refusal(codes.FailedPrecondition, ReasonOutsideWindow, nil, "the voting window opens at %s", FormatTime(pb.OpensAt))
+		return refuse(FaultPhase, ReasonOutsideWindow, nil, "the voting window opens at %s", FormatTime(pb.OpensAt))
 	case now > pb.ClosesAt:
-		return refusal(codes.FailedPrecondition, ReasonOutsideWindow, nil, "the voting window closed at %s", FormatTime(pb.ClosesAt))
+		return refuse(FaultPhase, ReasonOutsideWindow, nil, "the voting window closed at %s", FormatTime(pb.ClosesAt))
 	}
 	return nil
 }
 
 // receipt proves that entry index, with tracking code code, is in the tree of checkpoint cp.
-func (n *Node) receipt(code election.ID, index uint64, cp tlog.Checkpoint) (*recountv1.Receipt, error) {
+func (n *Node) receipt(code election.ID, index uint64, cp tlog.Checkpoint) (Inclusion, error) {
 	proof, err := n.log.InclusionProof(index, cp.Size)
 	if err != nil {
-		return nil, refusal(codes.Internal, ReasonBoardFailed, nil, "inclusion proof of entry %d: %v", index, err)
+		return Inclusion{}, refuse(FaultInternal, ReasonBoardFailed, nil, "inclusion proof of entry %d: %v", index, err)
 	}
-	return &recountv1.Receipt{TrackingCode: code[:], Index: index, Checkpoint: cp.Signed, InclusionProof: proof, BoardKey: n.log.VerifierKey()}, nil
+	return Inclusion{TrackingCode: code, Index: index, Checkpoint: cp, Proof: proof, BoardKey: n.log.VerifierKey()}, nil
 }
 
-var ballotStatus = map[election.Status]recountv1.BallotStatus{
-	election.StatusCast:       recountv1.BallotStatus_BALLOT_STATUS_CAST,
-	election.StatusCounted:    recountv1.BallotStatus_BALLOT_STATUS_COUNTED,
-	election.StatusSuperseded: recountv1.BallotStatus_BALLOT_STATUS_SUPERSEDED,
-	election.StatusSpoiled:    recountv1.BallotStatus_BALLOT_STATUS_SPOILED,
-	election.StatusNotCounted: recountv1.BallotStatus_BALLOT_STATUS_NOT_COUNTED,
+// A BallotLookup is where a ballot stands on the board now.
+type BallotLookup struct {
+	Inclusion    Inclusion // in the latest checkpoint
+	Status       election.Status
+	SupersededBy uint64 // the index of the ballot that superseded it, if Status is election.StatusSuperseded
+	// Consistency proves that the tree of the size asked for is a prefix of Inclusion.Checkpoint's (nil if
+	// none was asked for).
+	Consistency [][]byte
 }
 
 // GetReceipt returns the current proof for a tracking code: inclusion in the latest checkpoint, consistency from
 // the tree size sinceSize (0 for none), and what became of the ballot.
-func (n *Node) GetReceipt(code election.ID, sinceSize uint64) (*recountv1.GetReceiptResponse, error) {
+func (n *Node) GetReceipt(code election.ID, sinceSize uint64) (BallotLookup, error) {
 	var entry, by uint64
 	var ok bool
 	var st election.Status
@@ -181,54 +216,21 @@ func (n *Node) GetReceipt(code election.ID, sinceSize uint64) (*recountv1.GetRec
 		st, by = s.BallotStatus(code)
 	})
 	if !ok {
-		return nil, refusal(codes.NotFound, ReasonNotFound, nil, "no ballot with tracking code %s is on the board", election.HumanTrackingCode(code))
+		return BallotLookup{}, refuse(FaultNotFound, ReasonNotFound, nil, "no ballot with tracking code %s is on the board", election.HumanTrackingCode(code))
 	}
 	cp := n.log.Latest()
 	if sinceSize > cp.Size {
-		return nil, refusal(codes.OutOfRange, ReasonBadRequest, nil, "since_size %d is larger than the board (%d entries): keep your checkpoint as evidence", sinceSize, cp.Size)
+		return BallotLookup{}, refuse(FaultOutOfRange, ReasonBadRequest, nil, "since_size %d is larger than the board (%d entries): keep your checkpoint as evidence", sinceSize, cp.Size)
 	}
 	r, err := n.receipt(code, entry, cp)
 	if err != nil {
-		return nil, err
+		return BallotLookup{}, err
 	}
-	resp := &recountv1.GetReceiptResponse{Receipt: r, Status: ballotStatus[st], SupersededBy: by}
+	l := BallotLookup{Inclusion: r, Status: st, SupersededBy: by}
 	if sinceSize > 0 {
-		if resp.ConsistencyProof, err = n.log.ConsistencyProof(sinceSize, cp.Size); err != nil {
-			return nil, refusal(codes.Internal, ReasonBoardFailed, nil, "consistency proof: %v", err)
+		if l.Consistency, err = n.log.ConsistencyProof(sinceSize, cp.Size); err != nil {
+			return BallotLookup{}, refuse(FaultInternal, ReasonBoardFailed, nil, "consistency proof: %v", err)
 		}
 	}
-	return resp, nil
-}
-
-// voterServer is VoterService.
-type voterServer struct {
-	recountv1.UnimplementedVoterServiceServer
-	n *Node
-}
-
-func (v voterServer) GetElection(ctx context.Context, _ *recountv1.GetElectionRequest) (*recountv1.GetElectionResponse, error) {
-	return v.n.Election(), nil
-}
-
-func (v voterServer) CastBallot(ctx context.Context, req *recountv1.CastBallotRequest) (*recountv1.CastBallotResponse, error) {
-	r, err := v.n.SubmitBallot(ctx, election.KindBallot, req.SignedBallot)
-	if err != nil {
-		return nil, err
-	}
-	return &recountv1.CastBallotResponse{Receipt: r}, nil
-}
-
-func (v voterServer) ChallengeBallot(ctx context.Context, req *recountv1.ChallengeBallotRequest) (*recountv1.ChallengeBallotResponse, error) {
-	r, err := v.n.SubmitBallot(ctx, election.KindSpoiledBallot, req.SpoiledBallot)
-	if err != nil {
-		return nil, err
-	}
-	return &recountv1.ChallengeBallotResponse{Receipt: r}, nil
-}
-
-func (v voterServer) GetReceipt(ctx context.Context, req *recountv1.GetReceiptRequest) (*recountv1.GetReceiptResponse, error) {
-	if len(req.TrackingCode) != 32 {
-		return nil, refusal(codes.InvalidArgument, ReasonBadRequest, nil, "tracking_code is %d bytes, want 32", len(req.TrackingCode))
-	}
-	return v.n.GetReceipt(election.ID(req.TrackingCode), req.SinceSize)
+	return l, nil
 }

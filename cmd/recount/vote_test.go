@@ -111,8 +111,8 @@ func (ln *lossyNode) loseAnswer(ctx context.Context, kind election.Kind, payload
 	return status.Error(codes.Unavailable, "the connection was closed")
 }
 
-func (ln *lossyNode) GetElection(context.Context, *recountv1.GetElectionRequest) (*recountv1.GetElectionResponse, error) {
-	return ln.n.Election(), nil
+func (ln *lossyNode) GetElection(ctx context.Context, req *recountv1.GetElectionRequest) (*recountv1.GetElectionResponse, error) {
+	return node.VoterService(ln.n).GetElection(ctx, req)
 }
 
 func (ln *lossyNode) CastBallot(ctx context.Context, req *recountv1.CastBallotRequest) (*recountv1.CastBallotResponse, error) {
@@ -123,11 +123,8 @@ func (ln *lossyNode) ChallengeBallot(ctx context.Context, req *recountv1.Challen
 	return nil, ln.loseAnswer(ctx, election.KindSpoiledBallot, req.SpoiledBallot)
 }
 
-func (ln *lossyNode) GetReceipt(_ context.Context, req *recountv1.GetReceiptRequest) (*recountv1.GetReceiptResponse, error) {
-	if len(req.TrackingCode) != 32 {
-		return nil, status.Error(codes.InvalidArgument, "bad tracking code")
-	}
-	resp, err := ln.n.GetReceipt(election.ID(req.TrackingCode), req.SinceSize)
+func (ln *lossyNode) GetReceipt(ctx context.Context, req *recountv1.GetReceiptRequest) (*recountv1.GetReceiptResponse, error) {
+	resp, err := node.VoterService(ln.n).GetReceipt(ctx, req)
 	ln.lookOnce.Do(func() { close(ln.looked) })
 	return resp, err
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/tap"
 )
@@ -137,7 +136,7 @@ func (g *streamGuard) tap(ctx context.Context, info *tap.Info) (context.Context,
 	switch {
 	case g.stopped:
 		g.mu.Unlock()
-		return nil, refusal(codes.Unavailable, ReasonShuttingDown, nil, "the node is shutting down")
+		return nil, refuse(FaultUnavailable, ReasonShuttingDown, nil, "the node is shutting down").status().Err()
 	case g.conns[slot.conn] >= l.perConn:
 		limit, most = "connection", l.perConn
 	case !admin && g.clients[slot.client] >= l.perClient:
@@ -171,16 +170,16 @@ func (g *streamGuard) refuse(method, conn, limit string, most int) error {
 	switch limit {
 	case "connection":
 		g.logger.Info("rpc refused: too many streams on the connection", "method", method, "peer", conn, "max", most)
-		return refusal(codes.ResourceExhausted, ReasonTooManyStreams, meta,
-			"this connection already has %d streaming calls in progress, the most the node allows: end one first", most)
+		return refuse(FaultExhausted, ReasonTooManyStreams, meta,
+			"this connection already has %d streaming calls in progress, the most the node allows: end one first", most).status().Err()
 	case "client":
 		g.logger.Info("rpc refused: too many streams from the client's address", "method", method, "peer", conn, "max", most)
-		return refusal(codes.ResourceExhausted, ReasonTooManyStreams, meta,
-			"your address already has %d streaming calls in progress, the most the node allows one client: end one first", most)
+		return refuse(FaultExhausted, ReasonTooManyStreams, meta,
+			"your address already has %d streaming calls in progress, the most the node allows one client: end one first", most).status().Err()
 	default:
 		g.logger.Warn("rpc refused: too many streams on the node", "method", method, "peer", conn, "max", most)
-		return refusal(codes.ResourceExhausted, ReasonTooManyStreams, meta,
-			"the node already has %d streaming calls in progress, the most it allows: try again later", most)
+		return refuse(FaultExhausted, ReasonTooManyStreams, meta,
+			"the node already has %d streaming calls in progress, the most it allows: try again later", most).status().Err()
 	}
 }
 
@@ -253,7 +252,7 @@ func (g *streamGuard) interceptor() grpc.StreamServerInterceptor {
 		}
 		err := handler(srv, ss)
 		if context.Cause(ctx) == errServerStopped {
-			return refusal(codes.Unavailable, ReasonShuttingDown, nil, "the node is shutting down: reconnect and go on from the next index")
+			return refuse(FaultUnavailable, ReasonShuttingDown, nil, "the node is shutting down: reconnect and go on from the next index").status().Err()
 		}
 		return err
 	}

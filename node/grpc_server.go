@@ -211,7 +211,7 @@ func isNodeService(method string) bool {
 func (s *Server) readyUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if !isClosed(s.n.Ready()) && isNodeService(info.FullMethod) {
 		if err := s.n.notReady(isBoardRead(info.FullMethod)); err != nil {
-			return nil, err
+			return nil, grpcError(err)
 		}
 	}
 	return handler(ctx, req)
@@ -221,7 +221,7 @@ func (s *Server) readyUnary(ctx context.Context, req any, info *grpc.UnaryServer
 func (s *Server) readyStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if !isClosed(s.n.Ready()) && isNodeService(info.FullMethod) {
 		if err := s.n.notReady(isBoardRead(info.FullMethod)); err != nil {
-			return err
+			return grpcError(err)
 		}
 	}
 	return handler(srv, ss)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
@@ -57,7 +56,7 @@ func ReadTokenFile(path string) ([]byte, error) {
 }
 
 func denied(format string, args ...any) error {
-	return refusal(codes.PermissionDenied, ReasonAdminAuth, nil, format, args...)
+	return refuse(FaultDenied, ReasonAdminAuth, nil, format, args...).status().Err()
 }
 
 // authorize checks an admin call's credentials.
