@@ -59,11 +59,18 @@ func GenerateCredentials(election ID, n, batch int, r io.Reader) ([]*Credential,
 		pk := creds[i].PublicKey()
 		list.PublicKeys = append(list.PublicKeys, pk[:])
 		if len(list.PublicKeys) == batch || i == n-1 {
-			drafts = append(drafts, Draft{Kind: KindCredentials, Payload: marshal(list)})
+			drafts = append(drafts, DraftCredentials(list.PublicKeys))
 			list = &recordv1.CredentialList{}
 		}
 	}
 	return creds, drafts, nil
+}
+
+// DraftCredentials returns the CredentialList entry that publishes these public keys (Ed25519, 32 bytes each),
+// in the canonical encoding. It does not check them: the board's check of the entry (check 4) does, as it does for
+// any list.
+func DraftCredentials(publicKeys [][]byte) Draft {
+	return Draft{Kind: KindCredentials, Payload: marshal(&recordv1.CredentialList{PublicKeys: publicKeys})}
 }
 
 // credentialCode is the alphabet of printed credentials: RFC 4648 base32 without padding.

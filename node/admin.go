@@ -5,9 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
-	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 )
 
@@ -55,10 +52,6 @@ func (n *Node) PublishCredentials(ctx context.Context, keys [][]byte) (Credentia
 	if len(keys) == 0 {
 		return CredentialsPosted{}, refuse(FaultInvalid, ReasonBadRequest, nil, "no public keys")
 	}
-	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(&recordv1.CredentialList{PublicKeys: keys})
-	if err != nil {
-		return CredentialsPosted{}, refuse(FaultInvalid, ReasonBadRequest, nil, "%v", err)
-	}
 	res, err := n.exclusive(ctx, func(s *election.State) (election.Draft, error) {
 		if err := needManifest(s); err != nil {
 			return election.Draft{}, err
@@ -66,7 +59,7 @@ func (n *Node) PublishCredentials(ctx context.Context, keys [][]byte) (Credentia
 		if PhaseOf(s) != PhaseSetup {
 			return election.Draft{}, wrongPhase("credentials can be published only before the polls open")
 		}
-		return election.Draft{Kind: election.KindCredentials, Payload: payload}, nil
+		return election.DraftCredentials(keys), nil
 	})
 	if err != nil {
 		return CredentialsPosted{}, err
