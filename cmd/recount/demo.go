@@ -199,6 +199,8 @@ func runDemo(ctx context.Context, cfg *demoConfig) (err error) {
 	// decryption.
 	tctx, stopTrustees := context.WithCancel(ctx)
 	defer stopTrustees()
+	awayCtx, stayAway := context.WithCancelCause(tctx)
+	defer stayAway(nil)
 	trusteeErrs := make([]chan error, len(stores))
 	for i, s := range stores {
 		c, err := node.Dial(d.addr, node.DialOptions{Plaintext: true})
@@ -207,15 +209,25 @@ func runDemo(ctx context.Context, cfg *demoConfig) (err error) {
 		}
 		defer c.Close()
 		trusteeErrs[i] = make(chan error, 1)
+		rctx := tctx
+		if i == 2 {
+			rctx = awayCtx
+		}
 		go func() {
-			trusteeErrs[i] <- trustee.Run(tctx, trustee.Config{Store: s, Client: c, CheckBallots: true, StopAfterCeremony: i == 2,
+			trusteeErrs[i] <- trustee.Run(rctx, trustee.Config{Store: s, Client: c, CheckBallots: true,
 				Events: func(e trustee.Event) {
 					switch e.Step {
-					case "committed", "verdict", "decrypted":
-						d.step("trustee %d: %s (entry %d)", e.Trustee, map[string]string{"committed": "posted its commitment and encrypted shares",
-							"verdict": "checked the shares it received: no complaint", "decrypted": "checked every ballot, then posted its partial decryption with proofs"}[e.Step], e.Index)
-					case "key share":
+					case trustee.StepCommitted:
+						d.step("trustee %d: posted its commitment and encrypted shares (entry %d)", e.Trustee, e.Index)
+					case trustee.StepVerdict:
+						d.step("trustee %d: checked the shares it received: no complaint (entry %d)", e.Trustee, e.Index)
+					case trustee.StepDecrypted:
+						d.step("trustee %d: checked every ballot, then posted its partial decryption with proofs (entry %d)", e.Trustee, e.Index)
+					case trustee.StepKeyShare:
 						d.step("trustee %d: key share computed, checked against its verification key, sealed in its store", e.Trustee)
+						if i == 2 {
+							stayAway(errAway)
+						}
 					}
 				}})
 		}()
@@ -234,7 +246,7 @@ func runDemo(ctx context.Context, cfg *demoConfig) (err error) {
 	d.step("node: election key %x… posted, recomputable by anyone from the ceremony (qualified: %v)", key.JointKey[:8], key.Qualified)
 	// Trustee 3's node stops once its key share is stored: it stays away from the decryption.
 	go func() {
-		if err := <-trusteeErrs[2]; err != nil {
+		if err := <-trusteeErrs[2]; err != nil && !(errors.Is(err, context.Canceled) && context.Cause(awayCtx) == errAway) {
 			d.step("trustee 3: %v", err)
 		} else {
 			d.step("trustee 3: stays away from now on (its share is not needed: any 2 of 3 decrypt)")
@@ -342,6 +354,9 @@ func (d *demo) stopNode() {
 	d.server.Shutdown(ctx)
 	d.node.Close()
 }
+
+// errAway stops the third trustee once its key share is stored: it stays away from the decryption.
+var errAway = errors.New("the trustee stays away from the decryption")
 
 // demoKDF is the key derivation of the demo's trustee stores (trustee.DefaultKDF when nil; tests make it
 // cheaper).

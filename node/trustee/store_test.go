@@ -143,14 +143,23 @@ func TestRunPostsTheStoredCommitment(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	steps := make(chan string, 16)
+	// The trustee is stopped once its key share is stored.
+	errCeremonyDone := errors.New("the ceremony is done")
+	rctx, stop := context.WithCancelCause(tctx)
+	defer stop(nil)
+	steps := make(chan Step, 16)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(rctx, Config{Store: s, Client: c, StopAfterCeremony: true, Events: func(e Event) { steps <- e.Step }})
+		done <- Run(rctx, Config{Store: s, Client: c, Events: func(e Event) {
+			steps <- e.Step
+			if e.Step == StepKeyShare {
+				stop(errCeremonyDone)
+			}
+		}})
 	}()
-	for st := ""; st != "verdict"; {
+	for st := Step(0); st != StepVerdict; {
 		select {
 		case st = <-steps:
 		case err := <-done:
@@ -160,8 +169,8 @@ func TestRunPostsTheStoredCommitment(t *testing.T) {
 	if _, err := c.Admin.FinishKeyCeremony(ctx, &recountv1.FinishKeyCeremonyRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if err := <-done; !errors.Is(err, context.Canceled) || context.Cause(rctx) != errCeremonyDone {
+		t.Fatalf("the trustee stopped with %v before its key share was stored", err)
 	}
 	e, err := n.Log().Entry(1)
 	if err != nil {
