@@ -183,3 +183,15 @@ func TestRunPostsTheStoredCommitment(t *testing.T) {
 		t.Fatalf("key share: %v %v", ks, err)
 	}
 }
+
+// TestStepNames: the steps print as they did when they were strings (`recount trustee run` and the logs show
+// them).
+func TestStepNames(t *testing.T) {
+	want := map[Step]string{StepJoined: "joined", StepCommitted: "committed", StepVerdict: "verdict", StepRevealed: "revealed",
+		StepKeyShare: "key share", StepDecrypted: "decrypted", StepDone: "done", 0: "Step(0)", StepDone + 1: "Step(8)"}
+	for s, name := range want {
+		if s.String() != name {
+			t.Errorf("step %d prints as %q, want %q", int(s), s.String(), name)
+		}
+	}
+}
