@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -187,24 +188,33 @@ func newFixture(t testing.TB, tn target, cfg setup) *fixture {
 	return f
 }
 
+// errAway stops an absent trustee once its key share is stored: it stays away from the decryption.
+var errAway = errors.New("the trustee stays away from the decryption")
+
 // startTrustees runs each trustee's node in a goroutine, with its own store; they reconnect by themselves.
 func (f *fixture) startTrustees(t testing.TB, absent []int, checkBallots bool) {
 	for i, st := range f.stores {
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancelCause(context.Background())
 		errc := make(chan error, 1)
-		stop := false
-		for _, a := range absent {
-			stop = stop || a == i+1
-		}
+		away := slices.Contains(absent, i+1)
 		client, err := node.Dial(f.tn.addr, node.DialOptions{Plaintext: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		go func() {
 			defer client.Close()
-			errc <- trustee.Run(ctx, trustee.Config{Store: st, Client: client, CheckBallots: checkBallots, StopAfterCeremony: stop})
+			err := trustee.Run(ctx, trustee.Config{Store: st, Client: client, CheckBallots: checkBallots,
+				Events: func(e trustee.Event) {
+					if away && e.Step == trustee.StepKeyShare {
+						cancel(errAway)
+					}
+				}})
+			if errors.Is(err, context.Canceled) && context.Cause(ctx) == errAway {
+				err = nil // stopped as the test wanted
+			}
+			errc <- err
 		}()
-		f.cancel = append(f.cancel, cancel)
+		f.cancel = append(f.cancel, func() { cancel(nil) })
 		f.errs = append(f.errs, errc)
 	}
 	t.Cleanup(func() {

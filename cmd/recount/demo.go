@@ -74,6 +74,178 @@ func demoSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 	}
 }
 
+// runDemo runs the demo's stages in order, each on what the ones before it made:
+//
+//   - set-up: the node serves its board, the three trustees create their stores, the commission posts the
+//     manifest;
+//   - ceremony: the trustees' nodes run the key ceremony while the commission makes the voters' credentials;
+//     the election key is posted and the polls open (the third trustee stops there: it stays away);
+//   - voting: the voters encrypt and cast, some challenge a ballot first, some vote twice;
+//   - tally: the polls close, the encrypted tally is posted, two trustees decrypt it, the result is posted and
+//     compared with the choices the voters made;
+//   - audit: anyone exports the record and verifies it, every voter checks their receipts, and the summary says
+//     what each party could check.
+func runDemo(ctx context.Context, cfg *demoConfig) error {
+	if cfg.cpuprofile != "" {
+		stop, err := startCPUProfile(cfg.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	d, err := newDemo(cfg)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+
+	m, err := d.setUp(ctx)
+	if err != nil {
+		return err
+	}
+	el, err := d.ceremony(ctx, m)
+	if err != nil {
+		return err
+	}
+	vs, err := d.vote(ctx, el)
+	if err != nil {
+		return err
+	}
+	electionTook, err := d.tally(ctx, m, vs)
+	if err != nil {
+		return err
+	}
+	return d.audit(ctx, el, vs, electionTook)
+}
+
+// demo is what runs for the whole demo: its output, its directories, the node with the commission's and the
+// voters' connections, and the trustees' stores and nodes; close releases them. What each stage makes for the
+// next (the manifest, the open election, the votes) is passed along, not kept here.
+type demo struct {
+	cfg   *demoConfig
+	start time.Time
+	dir   string // temporary: the board and the trustees' stores
+	out   string // kept files, or under dir
+	bars  bool
+	logMu sync.Mutex
+
+	node   *node.Node
+	server *node.Server
+	addr   string
+	admin  *node.Client // the commission's connection, with the admin token
+	voters *node.Client // the voters' (and anyone's) connection, anonymous
+
+	stores   []*trustee.Store
+	trustees *demoTrustees
+}
+
+// openElection is what the ceremony hands to the voting: the manifest, the election as the voters' client sees
+// it (its key, the board's key), and the voters' credentials.
+type openElection struct {
+	m     *election.Manifest
+	info  *node.ElectionInfo
+	creds []*election.Credential
+}
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// newDemo checks the options and makes the demo's directories: a temporary one, and the kept files' (--out),
+// which must not hold an earlier run's.
+func newDemo(cfg *demoConfig) (*demo, error) {
+	d := &demo{cfg: cfg, start: time.Now()}
+	switch cfg.progress {
+	case "always":
+		d.bars = true
+	case "auto":
+		f, ok := cfg.stderr.(*os.File)
+		d.bars = ok && term.IsTerminal(int(f.Fd()))
+	case "never":
+	default:
+		return nil, fmt.Errorf("--progress %q: want auto, always or never", cfg.progress)
+	}
+	var err error
+	if d.dir, err = os.MkdirTemp("", "recount-demo-"); err != nil {
+		return nil, err
+	}
+	d.out = cfg.out
+	if d.out == "" {
+		d.out = filepath.Join(d.dir, "out")
+	}
+	for _, sub := range []string{"receipts", "credentials"} {
+		if err := emptyDir(filepath.Join(d.out, sub)); err != nil {
+			os.RemoveAll(d.dir)
+			return nil, err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(d.out, "election.record")); err == nil {
+		os.RemoveAll(d.dir)
+		return nil, fmt.Errorf("%s already exists", filepath.Join(d.out, "election.record"))
+	}
+	return d, nil
+}
+
+// close stops the trustees' nodes and then the node, and removes the temporary directory.
+func (d *demo) close() {
+	if d.trustees != nil {
+		d.trustees.stop()
+	}
+	for _, s := range d.stores {
+		s.Close()
+	}
+	d.stopNode()
+	os.RemoveAll(d.dir)
+}
+
+// step prints one line of the demo's story, with the time since it started.
+func (d *demo) step(format string, args ...any) {
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
+	fmt.Fprintf(d.cfg.stdout, "%7.2fs  %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (d *demo) bar(max int, what string) *progressbar.ProgressBar {
+	return progressbar.NewOptions(max, progressbar.OptionSetWriter(d.cfg.stderr), progressbar.OptionSetDescription("         "+what),
+		progressbar.OptionSetVisibility(d.bars), progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("ballots"),
+		progressbar.OptionSetWidth(30), progressbar.OptionThrottle(80*time.Millisecond), progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetPredictTime(false))
+}
+
+// Stage 1, set-up.
+
+// setUp starts the node, creates the trustees' stores, and posts the manifest naming the trustees' keys. It
+// returns the manifest.
+func (d *demo) setUp(ctx context.Context) (*election.Manifest, error) {
+	fmt.Fprintf(d.cfg.stdout, "Recount demo: %d voters, %d cores. Every party talks gRPC over loopback to one node.\n\n", d.cfg.voters, runtime.GOMAXPROCS(0))
+	if err := d.startNode(); err != nil {
+		return nil, err
+	}
+	pubs, err := d.makeTrustees()
+	if err != nil {
+		return nil, err
+	}
+	pb := demoManifest()
+	pb.Trustees = pubs
+	m, err := election.NewManifest(pb)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.admin.Admin.CreateElection(ctx, &recountv1.CreateElectionRequest{Manifest: m.Bytes()}); err != nil {
+		return nil, err
+	}
+	d.step("commission: election %s… posted: %q, 3 contests, 3 trustees, any 2 decrypt", m.ID().String()[:16], pb.Title)
+	return m, nil
+}
+
 // demoManifest is the demo's election: three contests, one of each rule.
 func demoManifest() *recordv1.Manifest {
 	opts := func(ids ...string) []*recordv1.Option {
@@ -99,210 +271,8 @@ func demoManifest() *recordv1.Manifest {
 	}
 }
 
-// demo holds the demo's moving parts.
-type demo struct {
-	cfg    *demoConfig
-	start  time.Time
-	dir    string // temporary: the board and the trustees' stores
-	out    string // kept files, or under dir
-	bars   bool
-	logMu  sync.Mutex
-	node   *node.Node
-	server *node.Server
-	addr   string
-	admin  *node.Client
-	voters *node.Client
-	info   *node.ElectionInfo
-	creds  []*election.Credential
-}
-
-func (d *demo) step(format string, args ...any) {
-	d.logMu.Lock()
-	defer d.logMu.Unlock()
-	fmt.Fprintf(d.cfg.stdout, "%7.2fs  %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
-}
-
-func (d *demo) bar(max int, what string) *progressbar.ProgressBar {
-	return progressbar.NewOptions(max, progressbar.OptionSetWriter(d.cfg.stderr), progressbar.OptionSetDescription("         "+what),
-		progressbar.OptionSetVisibility(d.bars), progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("ballots"),
-		progressbar.OptionSetWidth(30), progressbar.OptionThrottle(80*time.Millisecond), progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetPredictTime(false))
-}
-
-func runDemo(ctx context.Context, cfg *demoConfig) (err error) {
-	d := &demo{cfg: cfg, start: time.Now()}
-	if cfg.cpuprofile != "" {
-		f, err := os.Create(cfg.cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	switch cfg.progress {
-	case "always":
-		d.bars = true
-	case "auto":
-		f, ok := cfg.stderr.(*os.File)
-		d.bars = ok && term.IsTerminal(int(f.Fd()))
-	case "never":
-	default:
-		return fmt.Errorf("--progress %q: want auto, always or never", cfg.progress)
-	}
-	if d.dir, err = os.MkdirTemp("", "recount-demo-"); err != nil {
-		return err
-	}
-	defer os.RemoveAll(d.dir)
-	d.out = cfg.out
-	if d.out == "" {
-		d.out = filepath.Join(d.dir, "out")
-	}
-	for _, sub := range []string{"receipts", "credentials"} {
-		if err := emptyDir(filepath.Join(d.out, sub)); err != nil {
-			return err
-		}
-	}
-	if _, err := os.Stat(filepath.Join(d.out, "election.record")); err == nil {
-		return fmt.Errorf("%s already exists", filepath.Join(d.out, "election.record"))
-	}
-
-	fmt.Fprintf(cfg.stdout, "Recount demo: %d voters, %d cores. Every party talks gRPC over loopback to one node.\n\n", cfg.voters, runtime.GOMAXPROCS(0))
-	if err := d.startNode(); err != nil {
-		return err
-	}
-	defer d.stopNode()
-
-	stores, pubs, err := d.makeTrustees()
-	if err != nil {
-		return err
-	}
-	defer func() {
-		for _, s := range stores {
-			s.Close()
-		}
-	}()
-	pb := demoManifest()
-	pb.Trustees = pubs
-	m, err := election.NewManifest(pb)
-	if err != nil {
-		return err
-	}
-	if _, err := d.admin.Admin.CreateElection(ctx, &recountv1.CreateElectionRequest{Manifest: m.Bytes()}); err != nil {
-		return err
-	}
-	d.step("commission: election %s… posted: %q, 3 contests, 3 trustees, any 2 decrypt", m.ID().String()[:16], pb.Title)
-
-	// The trustees' nodes, each with its own store and connection; trustee 3 will stay away from the
-	// decryption.
-	tctx, stopTrustees := context.WithCancel(ctx)
-	defer stopTrustees()
-	trusteeErrs := make([]chan error, len(stores))
-	for i, s := range stores {
-		c, err := node.Dial(d.addr, node.DialOptions{Plaintext: true})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		trusteeErrs[i] = make(chan error, 1)
-		go func() {
-			trusteeErrs[i] <- trustee.Run(tctx, trustee.Config{Store: s, Client: c, CheckBallots: true, StopAfterCeremony: i == 2,
-				Events: func(e trustee.Event) {
-					switch e.Step {
-					case "committed", "verdict", "decrypted":
-						d.step("trustee %d: %s (entry %d)", e.Trustee, map[string]string{"committed": "posted its commitment and encrypted shares",
-							"verdict": "checked the shares it received: no complaint", "decrypted": "checked every ballot, then posted its partial decryption with proofs"}[e.Step], e.Index)
-					case "key share":
-						d.step("trustee %d: key share computed, checked against its verification key, sealed in its store", e.Trustee)
-					}
-				}})
-		}()
-	}
-
-	if err := d.credentials(ctx, m); err != nil {
-		return err
-	}
-	if err := waitStatus(ctx, d.admin, time.Minute, func(st *recountv1.GetStatusResponse) bool { return len(st.Verdicts) == 3 }); err != nil {
-		return fmt.Errorf("key ceremony: %w", err)
-	}
-	key, err := d.admin.Admin.FinishKeyCeremony(ctx, &recountv1.FinishKeyCeremonyRequest{})
-	if err != nil {
-		return err
-	}
-	d.step("node: election key %x… posted, recomputable by anyone from the ceremony (qualified: %v)", key.JointKey[:8], key.Qualified)
-	// Trustee 3's node stops once its key share is stored: it stays away from the decryption.
-	go func() {
-		if err := <-trusteeErrs[2]; err != nil {
-			d.step("trustee 3: %v", err)
-		} else {
-			d.step("trustee 3: stays away from now on (its share is not needed: any 2 of 3 decrypt)")
-		}
-	}()
-	if _, err := d.admin.Admin.OpenPolls(ctx, &recountv1.OpenPollsRequest{}); err != nil {
-		return err
-	}
-	if d.info, err = d.voters.Election(ctx); err != nil {
-		return err
-	}
-	d.step("commission: the polls are open")
-
-	vs, err := d.vote(ctx, m)
-	if err != nil {
-		return err
-	}
-	if _, err := d.admin.Admin.ClosePolls(ctx, &recountv1.ClosePollsRequest{}); err != nil {
-		return err
-	}
-	tally, err := d.admin.Admin.Tally(ctx, &recountv1.TallyRequest{})
-	if err != nil {
-		return err
-	}
-	d.step("commission: polls closed; encrypted tally posted (entry %d): the sums of %d ballots, one per voter", tally.Index, tally.Counted)
-	if err := waitStatus(ctx, d.admin, 5*time.Minute, func(st *recountv1.GetStatusResponse) bool { return len(st.PartialDecryptions) >= 2 }); err != nil {
-		return fmt.Errorf("waiting for the trustees: %w", err)
-	}
-	res, err := d.admin.Admin.PublishResult(ctx, &recountv1.PublishResultRequest{})
-	if err != nil {
-		return err
-	}
-	d.step("node: result posted (entry %d), combined from trustees %v", res.Index, res.Trustees)
-	for i := range 2 {
-		if err := <-trusteeErrs[i]; err != nil {
-			return fmt.Errorf("trustee %d: %w", i+1, err)
-		}
-	}
-	votingDone := time.Since(d.start)
-
-	t, counted, err := readResult(ctx, d.admin, m)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(cfg.stdout)
-	printTally(cfg.stdout, m, t, counted)
-	fmt.Fprintln(cfg.stdout)
-	if err := vs.matches(t); err != nil {
-		return err
-	}
-	d.step("the result equals the sums of the choices the voters made (which only this demo knows)")
-
-	record := filepath.Join(d.out, "election.record")
-	if err := d.export(ctx, record); err != nil {
-		return err
-	}
-	rep, cp, verifyTime, err := d.verify(ctx, record)
-	if err != nil {
-		return err
-	}
-	receiptStats, err := d.checkReceipts(ctx, vs)
-	if err != nil {
-		return err
-	}
-	d.summary(vs, rep, cp, receiptStats, record, votingDone, verifyTime)
-	return nil
-}
-
+// startNode opens the board in the temporary directory, serves it on a loopback port, and dials the
+// commission's and the voters' connections.
 func (d *demo) startNode() error {
 	n, err := node.Open(filepath.Join(d.dir, "board"), node.Options{Origin: "demo.recount.local/board",
 		Logger: slog.New(slog.NewTextHandler(d.cfg.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
@@ -330,6 +300,7 @@ func (d *demo) startNode() error {
 	return nil
 }
 
+// stopNode closes the connections, shuts the server down and closes the board, as far as startNode got.
 func (d *demo) stopNode() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -339,17 +310,21 @@ func (d *demo) stopNode() {
 	if d.voters != nil {
 		d.voters.Close()
 	}
-	d.server.Shutdown(ctx)
-	d.node.Close()
+	if d.server != nil {
+		d.server.Shutdown(ctx)
+	}
+	if d.node != nil {
+		d.node.Close()
+	}
 }
 
 // demoKDF is the key derivation of the demo's trustee stores (trustee.DefaultKDF when nil; tests make it
 // cheaper).
 var demoKDF *trustee.KDFParams
 
-// makeTrustees creates the three trustees' stores, each sealed under its own passphrase (in parallel: the key
-// derivation is meant to be slow).
-func (d *demo) makeTrustees() ([]*trustee.Store, []*recordv1.Trustee, error) {
+// makeTrustees creates the three trustees' stores (d.stores), each sealed under its own passphrase (in
+// parallel: the key derivation is meant to be slow), and returns their public keys for the manifest.
+func (d *demo) makeTrustees() ([]*recordv1.Trustee, error) {
 	names := []string{"Trustee 1 (the university)", "Trustee 2 (the bar association)", "Trustee 3 (the press club)"}
 	stores := make([]*trustee.Store, len(names))
 	pubs := make([]*recordv1.Trustee, len(names))
@@ -374,28 +349,149 @@ func (d *demo) makeTrustees() ([]*trustee.Store, []*recordv1.Trustee, error) {
 				s.Close()
 			}
 		}
-		return nil, nil, err
+		return nil, err
 	}
+	d.stores = stores
 	d.step("trustees: 3 stores created, keys sealed under each trustee's passphrase (Argon2id, XChaCha20-Poly1305)")
-	return stores, pubs, nil
+	return pubs, nil
+}
+
+// Stage 2, ceremony.
+
+// ceremony starts the trustees' nodes, which run the key ceremony by themselves, while the commission makes
+// the voters' credentials; once every trustee has given its verdict the commission has the node post the
+// election key, and opens the polls. It returns the open election.
+func (d *demo) ceremony(ctx context.Context, m *election.Manifest) (*openElection, error) {
+	if err := d.startTrustees(ctx); err != nil {
+		return nil, err
+	}
+	creds, err := d.credentials(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitStatus(ctx, d.admin, time.Minute, func(st *recountv1.GetStatusResponse) bool { return len(st.Verdicts) == 3 }); err != nil {
+		return nil, fmt.Errorf("key ceremony: %w", err)
+	}
+	key, err := d.admin.Admin.FinishKeyCeremony(ctx, &recountv1.FinishKeyCeremonyRequest{})
+	if err != nil {
+		return nil, err
+	}
+	d.step("node: election key %x… posted, recomputable by anyone from the ceremony (qualified: %v)", key.JointKey[:8], key.Qualified)
+	d.trustees.sayWhenAwayStops(d)
+	if _, err := d.admin.Admin.OpenPolls(ctx, &recountv1.OpenPollsRequest{}); err != nil {
+		return nil, err
+	}
+	info, err := d.voters.Election(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.step("commission: the polls are open")
+	return &openElection{m: m, info: info, creds: creds}, nil
+}
+
+// errAway stops the absent trustee's node once its key share is stored: it stays away from the decryption.
+var errAway = errors.New("the trustee stays away from the decryption")
+
+// demoTrustees are the trustees' nodes at work, each following the board on its own connection with its own
+// store. The last one is absent: its node stops once its key share is stored.
+type demoTrustees struct {
+	cancel  context.CancelFunc
+	awayCtx context.Context // the absent trustee's, cancelled with errAway once its key share is stored
+	errs    []chan error    // each node's outcome, once it has stopped
+	wg      sync.WaitGroup
+}
+
+// startTrustees runs the trustees' nodes (d.trustees) on d.stores.
+func (d *demo) startTrustees(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	awayCtx, stayAway := context.WithCancelCause(ctx)
+	ts := &demoTrustees{cancel: func() { stayAway(nil); cancel() }, awayCtx: awayCtx}
+	d.trustees = ts
+	away := len(d.stores) - 1
+	for i, s := range d.stores {
+		c, err := node.Dial(d.addr, node.DialOptions{Plaintext: true})
+		if err != nil {
+			return err
+		}
+		rctx := ctx
+		if i == away {
+			rctx = awayCtx
+		}
+		errc := make(chan error, 1)
+		ts.errs = append(ts.errs, errc)
+		ts.wg.Go(func() {
+			defer c.Close()
+			errc <- trustee.Run(rctx, trustee.Config{Store: s, Client: c, CheckBallots: true, Events: func(e trustee.Event) {
+				d.trusteeEvent(e)
+				if i == away && e.Step == trustee.StepKeyShare {
+					stayAway(errAway)
+				}
+			}})
+		})
+	}
+	return nil
+}
+
+// trusteeEvent tells the steps of the trustees' nodes.
+func (d *demo) trusteeEvent(e trustee.Event) {
+	switch e.Step {
+	case trustee.StepCommitted:
+		d.step("trustee %d: posted its commitment and encrypted shares (entry %d)", e.Trustee, e.Index)
+	case trustee.StepVerdict:
+		d.step("trustee %d: checked the shares it received: no complaint (entry %d)", e.Trustee, e.Index)
+	case trustee.StepKeyShare:
+		d.step("trustee %d: key share computed, checked against its verification key, sealed in its store", e.Trustee)
+	case trustee.StepDecrypted:
+		d.step("trustee %d: checked every ballot, then posted its partial decryption with proofs (entry %d)", e.Trustee, e.Index)
+	}
+}
+
+// sayWhenAwayStops tells, once the absent trustee's node has stopped, that it stays away (or why it stopped).
+func (ts *demoTrustees) sayWhenAwayStops(d *demo) {
+	away := len(ts.errs) - 1
+	ts.wg.Go(func() {
+		if err := <-ts.errs[away]; err != nil && !(errors.Is(err, context.Canceled) && context.Cause(ts.awayCtx) == errAway) {
+			d.step("trustee %d: %v", away+1, err)
+		} else {
+			d.step("trustee %d: stays away from now on (its share is not needed: any 2 of 3 decrypt)", away+1)
+		}
+	})
+}
+
+// waitDecrypting waits for the nodes of the trustees who decrypt (all but the absent one) to finish, once the
+// result is on the board.
+func (ts *demoTrustees) waitDecrypting() error {
+	for i, errc := range ts.errs[:len(ts.errs)-1] {
+		if err := <-errc; err != nil {
+			return fmt.Errorf("trustee %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// stop stops the trustees' nodes and waits for them.
+func (ts *demoTrustees) stop() {
+	ts.cancel()
+	ts.wg.Wait()
 }
 
 // credentials generates the voters' credentials, writes their files, and publishes the public keys.
-func (d *demo) credentials(ctx context.Context, m *election.Manifest) error {
+func (d *demo) credentials(ctx context.Context, m *election.Manifest) ([]*election.Credential, error) {
 	creds, _, err := election.GenerateCredentials(m.ID(), d.cfg.voters, 0, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := writeCredentials(filepath.Join(d.out, "credentials"), creds); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := publishCredentials(ctx, d.admin, creds, 0); err != nil {
-		return err
+		return nil, err
 	}
-	d.creds = creds
 	d.step("commission: %d credentials made; secrets to the voters' files, only the public keys to the board", len(creds))
-	return nil
+	return creds, nil
 }
+
+// Stage 3, voting.
 
 // demoVotes is what the voters did.
 type demoVotes struct {
@@ -408,41 +504,28 @@ type demoVotes struct {
 	took       time.Duration
 }
 
-// matches compares the result with the plaintext sums of the voters' last choices.
-func (vs *demoVotes) matches(t *election.Tally) error {
-	for c, cc := range t.Contests {
-		for o, oc := range cc.Options {
-			var want uint64
-			for _, ch := range vs.choices {
-				want += ch[c][o]
-			}
-			if oc.Count != want {
-				return fmt.Errorf("contest %s option %s: the result says %d, the voters chose %d", cc.ID, oc.ID, oc.Count, want)
-			}
-		}
-	}
-	return nil
-}
+// voterPlan is what a voter will do besides casting a ballot.
+type voterPlan struct{ challenge, revote bool }
 
-// vote has every voter encrypt on the client side and cast through VoterService, cfg.clients at a time.
-func (d *demo) vote(ctx context.Context, m *election.Manifest) (*demoVotes, error) {
+// vote has every voter encrypt on the client side and cast through VoterService, cfg.clients at a time. It
+// returns what they did.
+func (d *demo) vote(ctx context.Context, el *openElection) (*demoVotes, error) {
 	cfg := d.cfg
 	seed := cfg.seed
 	if seed == 0 {
 		seed = mrand.Uint64()
 	}
-	plan := mrand.New(mrand.NewPCG(seed, 1))
-	challenges, revotes := map[int]bool{}, map[int]bool{}
-	for v := range cfg.voters {
-		challenges[v] = plan.Float64() < cfg.challenge
-		revotes[v] = plan.Float64() < cfg.revote
+	rng := mrand.New(mrand.NewPCG(seed, 1))
+	plans := make([]voterPlan, cfg.voters)
+	challenges, revotes := 0, 0
+	for v := range plans {
+		plans[v] = voterPlan{challenge: rng.Float64() < cfg.challenge, revote: rng.Float64() < cfg.revote}
+		challenges += btoi(plans[v].challenge)
+		revotes += btoi(plans[v].revote)
 	}
-	total := cfg.voters
-	for v := range cfg.voters {
-		total += btoi(challenges[v]) + btoi(revotes[v])
-	}
+	total := cfg.voters + challenges + revotes
 	vs := &demoVotes{last: map[int]*node.Receipt{}, superseded: map[int]*node.Receipt{}, spoiled: map[int]*node.Receipt{}, choices: map[int]election.Choices{}, ballots: total}
-	d.step("voters: %d voters cast %d ballots (%d challenges, %d second votes), %d clients at a time", cfg.voters, total, countTrue(challenges), countTrue(revotes), cfg.clients)
+	d.step("voters: %d voters cast %d ballots (%d challenges, %d second votes), %d clients at a time", cfg.voters, total, challenges, revotes, cfg.clients)
 	bar := d.bar(total, "casting")
 	start := time.Now()
 	next := make(chan int)
@@ -455,7 +538,7 @@ func (d *demo) vote(ctx context.Context, m *election.Manifest) (*demoVotes, erro
 		wg.Go(func() {
 			rng := mrand.New(mrand.NewPCG(seed, uint64(w)+2))
 			for v := range next {
-				if err := d.voter(vctx, m, v, challenges[v], revotes[v], rng, vs, bar); err != nil {
+				if err := d.voter(vctx, el, v, plans[v], rng, vs, bar); err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("voter %d: %w", v+1, err); cancel() })
 				}
 			}
@@ -486,30 +569,23 @@ func btoi(b bool) int {
 	return 0
 }
 
-func countTrue(m map[int]bool) int {
-	n := 0
-	for _, b := range m {
-		n += btoi(b)
-	}
-	return n
-}
-
-// voter is one voter: perhaps a challenge first, then a ballot, perhaps a second one.
-func (d *demo) voter(ctx context.Context, m *election.Manifest, v int, challenge, revote bool, rng *mrand.Rand, vs *demoVotes, bar *progressbar.ProgressBar) error {
+// voter is one voter, v: perhaps a challenge first, then a ballot, perhaps a second one. Their receipts go to
+// files and to vs.
+func (d *demo) voter(ctx context.Context, el *openElection, v int, plan voterPlan, rng *mrand.Rand, vs *demoVotes, bar *progressbar.ProgressBar) error {
 	save := func(r *node.Receipt, suffix string) error {
 		return os.WriteFile(filepath.Join(d.out, "receipts", fmt.Sprintf("voter-%06d%s.json", v+1, suffix)), r.Marshal(), 0o644)
 	}
 	submit := func(ch election.Choices, chal bool) (*node.Receipt, error) {
-		b, err := election.EncryptBallot(m, d.info.Key, d.creds[v], ch, nil)
+		b, err := election.EncryptBallot(el.m, el.info.Key, el.creds[v], ch, nil)
 		if err != nil {
 			return nil, err
 		}
-		r, err := d.voters.Submit(ctx, d.info, b, chal)
+		r, err := d.voters.Submit(ctx, el.info, b, chal)
 		bar.Add(1)
 		return r, err
 	}
-	if challenge {
-		r, err := submit(election.RandomChoices(m, rng), true)
+	if plan.challenge {
+		r, err := submit(election.RandomChoices(el.m, rng), true)
 		if err != nil {
 			return fmt.Errorf("challenge: %w", err)
 		}
@@ -520,8 +596,8 @@ func (d *demo) voter(ctx context.Context, m *election.Manifest, v int, challenge
 			return err
 		}
 	}
-	for i := range 1 + btoi(revote) {
-		ch := election.RandomChoices(m, rng)
+	for i := range 1 + btoi(plan.revote) {
+		ch := election.RandomChoices(el.m, rng)
 		r, err := submit(ch, false)
 		if err != nil {
 			return err
@@ -542,6 +618,85 @@ func (d *demo) voter(ctx context.Context, m *election.Manifest, v int, challenge
 			return err
 		}
 	}
+	return nil
+}
+
+// Stage 4, tally.
+
+// tally closes the polls and has the node post the encrypted tally; once two trustees have posted their
+// partial decryptions it has the node combine them into the result, prints the result and compares it with the
+// voters' choices. It returns the time the election took, from the start of the demo to the result.
+func (d *demo) tally(ctx context.Context, m *election.Manifest, vs *demoVotes) (time.Duration, error) {
+	if _, err := d.admin.Admin.ClosePolls(ctx, &recountv1.ClosePollsRequest{}); err != nil {
+		return 0, err
+	}
+	tally, err := d.admin.Admin.Tally(ctx, &recountv1.TallyRequest{})
+	if err != nil {
+		return 0, err
+	}
+	d.step("commission: polls closed; encrypted tally posted (entry %d): the sums of %d ballots, one per voter", tally.Index, tally.Counted)
+	if err := waitStatus(ctx, d.admin, 5*time.Minute, func(st *recountv1.GetStatusResponse) bool { return len(st.PartialDecryptions) >= 2 }); err != nil {
+		return 0, fmt.Errorf("waiting for the trustees: %w", err)
+	}
+	res, err := d.admin.Admin.PublishResult(ctx, &recountv1.PublishResultRequest{})
+	if err != nil {
+		return 0, err
+	}
+	d.step("node: result posted (entry %d), combined from trustees %v", res.Index, res.Trustees)
+	if err := d.trustees.waitDecrypting(); err != nil {
+		return 0, err
+	}
+	took := time.Since(d.start)
+
+	t, counted, err := readResult(ctx, d.admin, m)
+	if err != nil {
+		return 0, err
+	}
+	fmt.Fprintln(d.cfg.stdout)
+	printTally(d.cfg.stdout, m, t, counted)
+	fmt.Fprintln(d.cfg.stdout)
+	if err := vs.matches(t); err != nil {
+		return 0, err
+	}
+	d.step("the result equals the sums of the choices the voters made (which only this demo knows)")
+	return took, nil
+}
+
+// matches compares the result with the plaintext sums of the voters' last choices.
+func (vs *demoVotes) matches(t *election.Tally) error {
+	for c, cc := range t.Contests {
+		for o, oc := range cc.Options {
+			var want uint64
+			for _, ch := range vs.choices {
+				want += ch[c][o]
+			}
+			if oc.Count != want {
+				return fmt.Errorf("contest %s option %s: the result says %d, the voters chose %d", cc.ID, oc.ID, oc.Count, want)
+			}
+		}
+	}
+	return nil
+}
+
+// Stage 5, audit.
+
+// audit has anyone export the record and verify it, and every voter check their receipts; then it prints what
+// each party could check, the record's fingerprint and the times (electionTook: the election's, up to the
+// result).
+func (d *demo) audit(ctx context.Context, el *openElection, vs *demoVotes, electionTook time.Duration) error {
+	record := filepath.Join(d.out, "election.record")
+	if err := d.export(ctx, record); err != nil {
+		return err
+	}
+	rep, cp, verifyTook, err := d.verify(ctx, record, el.info.BoardKey)
+	if err != nil {
+		return err
+	}
+	receiptStats, err := d.checkReceipts(ctx, vs)
+	if err != nil {
+		return err
+	}
+	d.summary(vs, rep, cp, receiptStats, record, electionTook, verifyTook)
 	return nil
 }
 
@@ -569,13 +724,13 @@ func (d *demo) export(ctx context.Context, path string) error {
 
 // verify checks the exported record as a stranger would, with checkRecord as `recount verify` does: the board
 // (every entry hashes to the signed checkpoint) and every numbered check of docs/verification.md, on all cores.
-func (d *demo) verify(ctx context.Context, path string) (*election.Report, tlog.Checkpoint, time.Duration, error) {
+func (d *demo) verify(ctx context.Context, path, boardKey string) (*election.Report, tlog.Checkpoint, time.Duration, error) {
 	start := time.Now()
 	var progress io.Writer
 	if d.bars {
 		progress = d.cfg.stderr
 	}
-	rc, err := checkRecord(ctx, fileSource(path), checkOptions{boardKey: d.info.BoardKey, progress: progress, progressAlways: true})
+	rc, err := checkRecord(ctx, fileSource(path), checkOptions{boardKey: boardKey, progress: progress, progressAlways: true})
 	if err != nil {
 		return nil, tlog.Checkpoint{}, 0, err
 	}

@@ -37,19 +37,50 @@ type Config struct {
 	// Grace is how long the trustee waits, once t trustees have committed, for the others before it gives its
 	// verdict. 0 waits for all n.
 	Grace time.Duration
-	// StopAfterCeremony makes Run return once the trustee's key share is stored: the trustee stays away from
-	// the decryption (the demo's absent trustee).
-	StopAfterCeremony bool
-	// Events, if set, is told of each step.
+	// Events, if set, is told of each step, from Run's goroutine, before Run takes the next one. A caller that
+	// wants the trustee to stop at some step (to stay away from the decryption once its key share is stored)
+	// cancels Run's context from Events: Run then posts nothing more and returns the context's error.
 	Events func(Event)
 }
 
-// Event is a step of a trustee: "joined", "committed", "verdict", "revealed", "key share", "decrypted", "done".
+// Event is a step a trustee took.
 type Event struct {
 	Trustee int
-	Step    string
+	Step    Step
 	// Index is the board index of the entry the step posted, if any.
 	Index uint64
+}
+
+// Step is a kind of step of a trustee, as Run reports it in an Event.
+type Step int
+
+const (
+	// StepJoined: the trustee found itself in the manifest and bound its store to the election.
+	StepJoined Step = iota + 1
+	// StepCommitted: it posted its commitment and the shares it dealt, encrypted.
+	StepCommitted
+	// StepVerdict: it posted its verdict on the shares it received (complaints, if any).
+	StepVerdict
+	// StepRevealed: it posted a reveal answering a complaint against its shares.
+	StepRevealed
+	// StepKeyShare: it computed its key share, checked it against its verification key and stored it.
+	StepKeyShare
+	// StepDecrypted: it posted its partial decryption of the tally.
+	StepDecrypted
+	// StepDone: the result is on the board; Run returns nil.
+	StepDone
+)
+
+var stepNames = [...]string{StepJoined: "joined", StepCommitted: "committed", StepVerdict: "verdict",
+	StepRevealed: "revealed", StepKeyShare: "key share", StepDecrypted: "decrypted", StepDone: "done"}
+
+// String returns the step's name as logs and `recount trustee run` print it: "joined", "committed", "verdict",
+// "revealed", "key share", "decrypted", "done".
+func (s Step) String() string {
+	if s > 0 && int(s) < len(stepNames) {
+		return stepNames[s]
+	}
+	return fmt.Sprintf("Step(%d)", int(s))
 }
 
 type runner struct {
@@ -79,7 +110,7 @@ var ErrFault = errors.New("the board holds an invalid entry")
 // verdict once the others have committed, reveals answering complaints against it, its key share once the
 // election key is posted, and its partial decryption once the encrypted tally is. Every secret is stored
 // before the entry that depends on it is posted, so a trustee restarted at any point goes on where it was.
-// It returns nil once the result is on the board (or after the ceremony with StopAfterCeremony).
+// It returns nil once the result is on the board, and the context's error once ctx is done.
 func Run(ctx context.Context, cfg Config) error {
 	keys, err := cfg.Store.Keys()
 	if err != nil {
@@ -100,6 +131,11 @@ func Run(ctx context.Context, cfg Config) error {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		// Checked first, not only in the select below, so that a Config.Events callback that cancels ctx stops
+		// Run before its next step.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -131,8 +167,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 }
 
-func (r *runner) event(step string, index uint64) {
-	r.logger.Info("trustee: "+step, "trustee", r.index, "index", index)
+func (r *runner) event(step Step, index uint64) {
+	r.logger.Info("trustee: "+step.String(), "trustee", r.index, "index", index)
 	if r.cfg.Events != nil {
 		r.cfg.Events(Event{Trustee: r.index, Step: step, Index: index})
 	}
@@ -264,13 +300,9 @@ func (r *runner) act(ctx context.Context) (done bool, err error) {
 		if err := r.keyShare(m); err != nil {
 			return false, err
 		}
-		if r.cfg.StopAfterCeremony {
-			r.event("done", 0)
-			return true, nil
-		}
 	}
 	if s.HasResult() {
-		r.event("done", 0)
+		r.event(StepDone, 0)
 		return true, nil
 	}
 	if s.HasTally() {
@@ -280,7 +312,7 @@ func (r *runner) act(ctx context.Context) (done bool, err error) {
 			if err != nil {
 				return false, fmt.Errorf("partial decryption: %w", err)
 			}
-			return false, r.post(ctx, d, "decrypted")
+			return false, r.post(ctx, d, StepDecrypted)
 		}
 	}
 	return false, nil
@@ -295,7 +327,7 @@ func (r *runner) join(m *election.Manifest) error {
 				return err
 			}
 			r.index = int(t.Index)
-			r.event("joined", 0)
+			r.event(StepJoined, 0)
 			return nil
 		}
 	}
@@ -323,7 +355,7 @@ func (r *runner) ceremony(ctx context.Context, m *election.Manifest) error {
 		payload, r.commitment, r.dealt = d.Payload, d.Payload, dealt
 	}
 	if !slices.Contains(p.Committed, r.index) {
-		return r.post(ctx, election.Draft{Kind: election.KindKeyCommitment, Payload: payload}, "committed")
+		return r.post(ctx, election.Draft{Kind: election.KindKeyCommitment, Payload: payload}, StepCommitted)
 	}
 	if !slices.Contains(p.Verdicts, r.index) {
 		n, t := m.Trustees()
@@ -345,14 +377,14 @@ func (r *runner) ceremony(ctx context.Context, m *election.Manifest) error {
 				}
 				payload = d.Payload
 			}
-			return r.post(ctx, election.Draft{Kind: election.KindKeyVerdict, Payload: payload}, "verdict")
+			return r.post(ctx, election.Draft{Kind: election.KindKeyVerdict, Payload: payload}, StepVerdict)
 		}
 	}
 	for _, d := range r.keys.Reveals(m, r.index, r.dealt, s) {
 		if r.revealed[string(d.Payload)] {
 			continue
 		}
-		if err := r.post(ctx, d, "revealed"); err != nil {
+		if err := r.post(ctx, d, StepRevealed); err != nil {
 			return err
 		}
 		r.revealed[string(d.Payload)] = true
@@ -408,7 +440,7 @@ func (r *runner) keyShare(m *election.Manifest) error {
 		if err := r.cfg.Store.SaveKeyShare(ks); err != nil {
 			return err
 		}
-		r.event("key share", 0)
+		r.event(StepKeyShare, 0)
 	}
 	r.share = ks
 	return nil
@@ -416,7 +448,11 @@ func (r *runner) keyShare(m *election.Manifest) error {
 
 // post posts an entry of the trustee's. A refusal because the entry is already there is no error; one because
 // the node is not ready is retried at the next step.
-func (r *runner) post(ctx context.Context, d election.Draft, step string) error {
+func (r *runner) post(ctx context.Context, d election.Draft, step Step) error {
+	if err := ctx.Err(); err != nil {
+		// Run's context was cancelled, perhaps by the Events callback of the step before: post nothing more.
+		return err
+	}
 	cctx, cancel := context.WithTimeout(ctx, node.DefaultCallTimeout)
 	defer cancel()
 	var index uint64
@@ -444,7 +480,7 @@ func (r *runner) post(ctx context.Context, d election.Draft, step string) error 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		r.logger.Warn("trustee: post not taken now; will try again", "trustee", r.index, "step", step, "err", err)
+		r.logger.Warn("trustee: post not taken now; will try again", "trustee", r.index, "step", step.String(), "err", err)
 		return nil
 	default:
 		return fmt.Errorf("the node refused our %s entry: %w", d.Kind, err)

@@ -143,14 +143,23 @@ func TestRunPostsTheStoredCommitment(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	steps := make(chan string, 16)
+	// The trustee is stopped once its key share is stored.
+	errCeremonyDone := errors.New("the ceremony is done")
+	rctx, stop := context.WithCancelCause(tctx)
+	defer stop(nil)
+	steps := make(chan Step, 16)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(rctx, Config{Store: s, Client: c, StopAfterCeremony: true, Events: func(e Event) { steps <- e.Step }})
+		done <- Run(rctx, Config{Store: s, Client: c, Events: func(e Event) {
+			steps <- e.Step
+			if e.Step == StepKeyShare {
+				stop(errCeremonyDone)
+			}
+		}})
 	}()
-	for st := ""; st != "verdict"; {
+	for st := Step(0); st != StepVerdict; {
 		select {
 		case st = <-steps:
 		case err := <-done:
@@ -160,8 +169,8 @@ func TestRunPostsTheStoredCommitment(t *testing.T) {
 	if _, err := c.Admin.FinishKeyCeremony(ctx, &recountv1.FinishKeyCeremonyRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if err := <-done; !errors.Is(err, context.Canceled) || context.Cause(rctx) != errCeremonyDone {
+		t.Fatalf("the trustee stopped with %v before its key share was stored", err)
 	}
 	e, err := n.Log().Entry(1)
 	if err != nil {
@@ -172,5 +181,17 @@ func TestRunPostsTheStoredCommitment(t *testing.T) {
 	}
 	if ks, err := s.KeyShare(); err != nil || ks == nil {
 		t.Fatalf("key share: %v %v", ks, err)
+	}
+}
+
+// TestStepNames: the steps print as they did when they were strings (`recount trustee run` and the logs show
+// them).
+func TestStepNames(t *testing.T) {
+	want := map[Step]string{StepJoined: "joined", StepCommitted: "committed", StepVerdict: "verdict", StepRevealed: "revealed",
+		StepKeyShare: "key share", StepDecrypted: "decrypted", StepDone: "done", 0: "Step(0)", StepDone + 1: "Step(8)"}
+	for s, name := range want {
+		if s.String() != name {
+			t.Errorf("step %d prints as %q, want %q", int(s), s.String(), name)
+		}
 	}
 }
