@@ -19,7 +19,7 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/node"
-	"github.com/recount-vote/recount/node/trustee"
+	"github.com/recount-vote/recount/trustee"
 )
 
 // testToken is the admin token of the test nodes.

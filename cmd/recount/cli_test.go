@@ -16,7 +16,7 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
-	"github.com/recount-vote/recount/node/trustee"
+	"github.com/recount-vote/recount/trustee"
 )
 
 // recount runs the command line in-process and returns its exit status and what it printed on stdout.

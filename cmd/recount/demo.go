@@ -27,7 +27,7 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
-	"github.com/recount-vote/recount/node/trustee"
+	"github.com/recount-vote/recount/trustee"
 )
 
 // `recount demo`: a whole election in one command, every party talking real gRPC over loopback: the node on a
