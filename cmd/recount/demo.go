@@ -24,6 +24,7 @@ import (
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
@@ -110,9 +111,9 @@ type demo struct {
 	node   *node.Node
 	server *node.Server
 	addr   string
-	admin  *node.Client
-	voters *node.Client
-	info   *node.ElectionInfo
+	admin  *client.Client
+	voters *client.Client
+	info   *client.ElectionInfo
 	creds  []*election.Credential
 }
 
@@ -201,7 +202,7 @@ func runDemo(ctx context.Context, cfg *demoConfig) (err error) {
 	defer stopTrustees()
 	trusteeErrs := make([]chan error, len(stores))
 	for i, s := range stores {
-		c, err := node.Dial(d.addr, node.DialOptions{Plaintext: true})
+		c, err := client.Dial(d.addr, client.DialOptions{Plaintext: true})
 		if err != nil {
 			return err
 		}
@@ -320,10 +321,10 @@ func (d *demo) startNode() error {
 	d.node, d.addr = n, lis.Addr().String()
 	d.server = node.NewServer(n, node.ServerOptions{Admin: node.AdminAuth{Token: tok}})
 	go d.server.Serve(lis)
-	if d.admin, err = node.Dial(d.addr, node.DialOptions{Plaintext: true, Token: tok}); err != nil {
+	if d.admin, err = client.Dial(d.addr, client.DialOptions{Plaintext: true, Token: tok}); err != nil {
 		return err
 	}
-	if d.voters, err = node.Dial(d.addr, node.DialOptions{Plaintext: true}); err != nil {
+	if d.voters, err = client.Dial(d.addr, client.DialOptions{Plaintext: true}); err != nil {
 		return err
 	}
 	d.step("node: serving gRPC on %s, board in %s (bbolt), board key %s", d.addr, filepath.Join(d.dir, "board"), tlog.KeyFingerprint(n.Log().VerifierKey()))
@@ -400,9 +401,9 @@ func (d *demo) credentials(ctx context.Context, m *election.Manifest) error {
 // demoVotes is what the voters did.
 type demoVotes struct {
 	mu         sync.Mutex
-	last       map[int]*node.Receipt
-	superseded map[int]*node.Receipt
-	spoiled    map[int]*node.Receipt
+	last       map[int]*client.Receipt
+	superseded map[int]*client.Receipt
+	spoiled    map[int]*client.Receipt
 	choices    map[int]election.Choices
 	ballots    int
 	took       time.Duration
@@ -441,7 +442,7 @@ func (d *demo) vote(ctx context.Context, m *election.Manifest) (*demoVotes, erro
 	for v := range cfg.voters {
 		total += btoi(challenges[v]) + btoi(revotes[v])
 	}
-	vs := &demoVotes{last: map[int]*node.Receipt{}, superseded: map[int]*node.Receipt{}, spoiled: map[int]*node.Receipt{}, choices: map[int]election.Choices{}, ballots: total}
+	vs := &demoVotes{last: map[int]*client.Receipt{}, superseded: map[int]*client.Receipt{}, spoiled: map[int]*client.Receipt{}, choices: map[int]election.Choices{}, ballots: total}
 	d.step("voters: %d voters cast %d ballots (%d challenges, %d second votes), %d clients at a time", cfg.voters, total, countTrue(challenges), countTrue(revotes), cfg.clients)
 	bar := d.bar(total, "casting")
 	start := time.Now()
@@ -496,15 +497,15 @@ func countTrue(m map[int]bool) int {
 
 // voter is one voter: perhaps a challenge first, then a ballot, perhaps a second one.
 func (d *demo) voter(ctx context.Context, m *election.Manifest, v int, challenge, revote bool, rng *mrand.Rand, vs *demoVotes, bar *progressbar.ProgressBar) error {
-	save := func(r *node.Receipt, suffix string) error {
+	save := func(r *client.Receipt, suffix string) error {
 		return os.WriteFile(filepath.Join(d.out, "receipts", fmt.Sprintf("voter-%06d%s.json", v+1, suffix)), r.Marshal(), 0o644)
 	}
-	submit := func(ch election.Choices, chal bool) (*node.Receipt, error) {
-		b, err := election.EncryptBallot(m, d.info.Key, d.creds[v], ch, nil)
+	submit := func(ch election.Choices, chal bool) (*client.Receipt, error) {
+		b, err := d.info.Encrypt(d.creds[v], ch)
 		if err != nil {
 			return nil, err
 		}
-		r, err := d.voters.Submit(ctx, d.info, b, chal)
+		r, err := d.voters.Submit(ctx, d.info, b, client.SubmitOptions{Challenge: chal})
 		bar.Add(1)
 		return r, err
 	}
@@ -599,7 +600,7 @@ type receiptStats struct{ counted, superseded, spoiled int }
 // consistency with the receipt's checkpoint, and the ballot's status.
 func (d *demo) checkReceipts(ctx context.Context, vs *demoVotes) (receiptStats, error) {
 	type job struct {
-		r    *node.Receipt
+		r    *client.Receipt
 		want recountv1.BallotStatus
 	}
 	var jobs []job
