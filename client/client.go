@@ -34,7 +34,7 @@ type DialOptions struct {
 	// ServerName overrides the name checked in the node's certificate.
 	ServerName string
 	// Token is the admin bearer token, sent with AdminService calls and with streaming calls (StreamEntries,
-	// Export), which then may use the streams the node keeps for the commission (ServerOptions.AdminStreams).
+	// Export), which then may use the streams the node keeps for the commission (node.ServerOptions.AdminStreams).
 	Token []byte
 	// Timeout is the deadline given to unary calls whose context has none (DefaultCallTimeout when 0).
 	Timeout time.Duration
