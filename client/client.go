@@ -376,7 +376,7 @@ func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*recountv1.GetRe
 	if _, err := r.Verify(r.BoardKey, election.Kind(first.Kind), first.Payload); err != nil {
 		return nil, latest, err
 	}
-	if err := tlog.VerifyInclusion(latest, tlog.Kind(first.Kind), first.Payload, r.Index, resp.Receipt.InclusionProof); err != nil {
+	if err := tlog.VerifyInclusion(latest, first.Kind, first.Payload, r.Index, resp.Receipt.InclusionProof); err != nil {
 		return nil, latest, fmt.Errorf("%w: inclusion in the latest checkpoint: %v", ErrReceipt, err)
 	}
 	return resp, latest, nil
@@ -385,7 +385,7 @@ func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*recountv1.GetRe
 // entryAt reads the board's entry at index. The board serves entries only as a stream, and a node bounds the
 // streams of a connection (TOO_MANY_STREAMS): a Client shared by many goroutines, each checking a receipt, waits
 // for a slot rather than fail.
-func (c *Client) entryAt(ctx context.Context, index uint64) (*recountv1.StreamEntriesResponse, error) {
+func (c *Client) entryAt(ctx context.Context, index uint64) (tlog.Entry, error) {
 	pause := 20 * time.Millisecond
 	for {
 		e, err := c.readEntryAt(ctx, index)
@@ -397,18 +397,22 @@ func (c *Client) entryAt(ctx context.Context, index uint64) (*recountv1.StreamEn
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return tlog.Entry{}, err
 		}
 		pause = min(2*pause, time.Second)
 	}
 }
 
-func (c *Client) readEntryAt(ctx context.Context, index uint64) (*recountv1.StreamEntriesResponse, error) {
+func (c *Client) readEntryAt(ctx context.Context, index uint64) (tlog.Entry, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.Board.StreamEntries(sctx, &recountv1.StreamEntriesRequest{From: index})
 	if err != nil {
-		return nil, err
+		return tlog.Entry{}, err
 	}
-	return stream.Recv()
+	m, err := stream.Recv()
+	if err != nil {
+		return tlog.Entry{}, err
+	}
+	return StreamedEntry(m), nil
 }

@@ -79,3 +79,12 @@ func TestIsAdmin(t *testing.T) {
 		t.Error("isAdmin takes a service whose name begins with AdminService's for it")
 	}
 }
+
+// TestStreamedEntry: a streamed entry keeps its index, kind and payload.
+func TestStreamedEntry(t *testing.T) {
+	m := &recountv1.StreamEntriesResponse{Index: 7, Kind: election.KindSpoiledBallot, Payload: []byte("payload")}
+	e := StreamedEntry(m)
+	if e.Index != 7 || uint32(e.Kind) != uint32(election.KindSpoiledBallot) || string(e.Payload) != "payload" {
+		t.Errorf("StreamedEntry = %+v, want index 7, kind %d, payload %q", e, election.KindSpoiledBallot, "payload")
+	}
+}
