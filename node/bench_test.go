@@ -8,6 +8,7 @@ import (
 	"time"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/node"
 )
@@ -29,7 +30,7 @@ func BenchmarkCastOverGRPC(b *testing.B) {
 	for range 64 {
 		wg.Go(func() {
 			for v := range next {
-				if _, err := tn.anon.Submit(context.Background(), f.info, ballots[v], false); err != nil {
+				if _, err := tn.anon.Submit(context.Background(), f.info, ballots[v], client.SubmitOptions{}); err != nil {
 					b.Error(err)
 				}
 			}

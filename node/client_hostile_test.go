@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/node"
@@ -41,13 +42,13 @@ func TestSubmitWithoutReceipt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info := &node.ElectionInfo{Manifest: e.Manifest, Key: e.State.Key().PublicKey}
+	info := &client.ElectionInfo{Manifest: e.Manifest, Key: e.State.Key().PublicKey}
 	for _, lost := range []bool{false, true} {
 		srv := grpc.NewServer()
 		recountv1.RegisterVoterServiceServer(srv, receiptlessVoter{lost: lost})
 		lis := listen(t)
 		go srv.Serve(lis)
-		c, err := node.Dial(lis.Addr().String(), node.DialOptions{Plaintext: true})
+		c, err := client.Dial(lis.Addr().String(), client.DialOptions{Plaintext: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,9 +56,9 @@ func TestSubmitWithoutReceipt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c.SubmitWith(context.Background(), info, b, node.SubmitOptions{})
-		if !errors.Is(err, node.ErrReceipt) {
-			t.Errorf("lost answer %v: SubmitWith = %v, want ErrReceipt", lost, err)
+		_, err = c.Submit(context.Background(), info, b, client.SubmitOptions{})
+		if !errors.Is(err, client.ErrReceipt) {
+			t.Errorf("lost answer %v: Submit = %v, want ErrReceipt", lost, err)
 		}
 		c.Close()
 		srv.Stop()

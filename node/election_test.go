@@ -12,13 +12,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 )
 
 // export streams the board's export.
-func export(t *testing.T, c *node.Client) []byte {
+func export(t *testing.T, c *client.Client) []byte {
 	t.Helper()
 	stream, err := c.Board.Export(context.Background(), &recountv1.ExportRequest{})
 	if err != nil {
@@ -65,7 +66,7 @@ func verifyExport(t *testing.T, data []byte, boardKey string) *election.Report {
 }
 
 // waitPartials waits until n valid partial decryptions are on the board.
-func waitPartials(t *testing.T, c *node.Client, n int) {
+func waitPartials(t *testing.T, c *client.Client, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -140,7 +141,7 @@ func TestElectionOverGRPC(t *testing.T) {
 			}
 		}
 	}
-	check := func(r *node.Receipt, want recountv1.BallotStatus) {
+	check := func(r *client.Receipt, want recountv1.BallotStatus) {
 		t.Helper()
 		resp, _, err := tn.anon.CheckReceipt(ctx, r)
 		if err != nil {
@@ -184,7 +185,7 @@ func TestElectionOverGRPC(t *testing.T) {
 // does not change; a node started without admin credentials refuses every admin call.
 func TestAdminRefused(t *testing.T) {
 	tn := startNode(t, t.TempDir(), "")
-	wrong, err := node.Dial(tn.addr, node.DialOptions{Plaintext: true, Token: []byte("not-the-admin-token-at-all")})
+	wrong, err := client.Dial(tn.addr, client.DialOptions{Plaintext: true, Token: []byte("not-the-admin-token-at-all")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func TestAdminRefused(t *testing.T) {
 	}
 	size := tn.size()
 	for name, call := range calls {
-		for who, c := range map[string]*node.Client{"no token": tn.anon, "wrong token": wrong} {
+		for who, c := range map[string]*client.Client{"no token": tn.anon, "wrong token": wrong} {
 			err := call(c.Admin)
 			if status.Code(err) != codes.PermissionDenied {
 				t.Errorf("%s with %s: %v, want PermissionDenied", name, who, err)
@@ -256,7 +257,7 @@ func TestAdminRefused(t *testing.T) {
 	lis := listen(t)
 	go srv.Serve(lis)
 	defer srv.Shutdown(ctx)
-	c, err := node.Dial(lis.Addr().String(), node.DialOptions{Plaintext: true, Token: testToken})
+	c, err := client.Dial(lis.Addr().String(), client.DialOptions{Plaintext: true, Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}

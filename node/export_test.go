@@ -17,3 +17,6 @@ func (s *Server) StreamsInProgress() int { return s.streams.inProgress() }
 
 // StreamsStalled returns the number of streaming calls the server ended because their client read nothing.
 func (s *Server) StreamsStalled() int { return s.streams.stalledCount() }
+
+// MaxSendBytes is the largest message the node sends.
+const MaxSendBytes = maxSendBytes

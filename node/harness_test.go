@@ -17,10 +17,11 @@ import (
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/node"
-	"github.com/recount-vote/recount/node/trustee"
+	"github.com/recount-vote/recount/trustee"
 )
 
 // testToken is the admin token of the test nodes.
@@ -36,8 +37,8 @@ type testNode struct {
 	n     *node.Node
 	srv   *node.Server
 	addr  string
-	admin *node.Client // with the admin token
-	anon  *node.Client // without
+	admin *client.Client // with the admin token
+	anon  *client.Client // without
 	done  chan error
 }
 
@@ -72,10 +73,10 @@ func startNodeWith(t testing.TB, dir, addr string, opts node.ServerOptions) *tes
 	opts.Admin = node.AdminAuth{Token: testToken}
 	tn.srv = node.NewServer(n, opts)
 	go func() { tn.done <- tn.srv.Serve(lis) }()
-	if tn.admin, err = node.Dial(tn.addr, node.DialOptions{Plaintext: true, Token: testToken}); err != nil {
+	if tn.admin, err = client.Dial(tn.addr, client.DialOptions{Plaintext: true, Token: testToken}); err != nil {
 		t.Fatal(err)
 	}
-	if tn.anon, err = node.Dial(tn.addr, node.DialOptions{Plaintext: true}); err != nil {
+	if tn.anon, err = client.Dial(tn.addr, client.DialOptions{Plaintext: true}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(tn.stop)
@@ -104,7 +105,7 @@ func (tn *testNode) size() uint64 { return tn.n.Log().Size() }
 // target is a node to set an election up on: its address and clients with and without the admin token.
 type target struct {
 	addr        string
-	admin, anon *node.Client
+	admin, anon *client.Client
 }
 
 func (tn *testNode) target() target { return target{addr: tn.addr, admin: tn.admin, anon: tn.anon} }
@@ -114,7 +115,7 @@ func (tn *testNode) target() target { return target{addr: tn.addr, admin: tn.adm
 type fixture struct {
 	tn       target
 	manifest *election.Manifest
-	info     *node.ElectionInfo
+	info     *client.ElectionInfo
 	creds    []*election.Credential
 	stores   []*trustee.Store
 	keys     []*election.TrusteeKeys
@@ -197,13 +198,13 @@ func (f *fixture) startTrustees(t testing.TB, absent []int, checkBallots bool) {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		errc := make(chan error, 1)
 		away := slices.Contains(absent, i+1)
-		client, err := node.Dial(f.tn.addr, node.DialOptions{Plaintext: true})
+		cl, err := client.Dial(f.tn.addr, client.DialOptions{Plaintext: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		go func() {
-			defer client.Close()
-			err := trustee.Run(ctx, trustee.Config{Store: st, Client: client, CheckBallots: checkBallots,
+			defer cl.Close()
+			err := trustee.Run(ctx, trustee.Config{Store: st, Client: cl, CheckBallots: checkBallots,
 				Events: func(e trustee.Event) {
 					if away && e.Step == trustee.StepKeyShare {
 						cancel(errAway)
@@ -269,15 +270,15 @@ func (f *fixture) ballot(t testing.TB, v int) *election.PreparedBallot {
 // and choices, and the receipts of the challenged ballots.
 type votes struct {
 	mu       sync.Mutex
-	last     map[int]*node.Receipt
+	last     map[int]*client.Receipt
 	choices  map[int]election.Choices
-	replaced []*node.Receipt
-	spoiled  []*node.Receipt
+	replaced []*client.Receipt
+	spoiled  []*client.Receipt
 }
 
-func (f *fixture) vote(t *testing.T, c *node.Client, voters []int, challenge, revote func(v int) bool) *votes {
+func (f *fixture) vote(t *testing.T, c *client.Client, voters []int, challenge, revote func(v int) bool) *votes {
 	t.Helper()
-	out := &votes{last: map[int]*node.Receipt{}, choices: map[int]election.Choices{}}
+	out := &votes{last: map[int]*client.Receipt{}, choices: map[int]election.Choices{}}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for _, v := range voters {
@@ -286,7 +287,7 @@ func (f *fixture) vote(t *testing.T, c *node.Client, voters []int, challenge, re
 			defer func() { <-sem }()
 			ctx := context.Background()
 			if challenge(v) {
-				r, err := c.Submit(ctx, f.info, f.ballot(t, v), true)
+				r, err := c.Submit(ctx, f.info, f.ballot(t, v), client.SubmitOptions{Challenge: true})
 				if err != nil {
 					t.Errorf("voter %d challenge: %v", v, err)
 					return
@@ -301,7 +302,7 @@ func (f *fixture) vote(t *testing.T, c *node.Client, voters []int, challenge, re
 			}
 			for range times {
 				b := f.ballot(t, v)
-				r, err := c.Submit(ctx, f.info, b, false)
+				r, err := c.Submit(ctx, f.info, b, client.SubmitOptions{})
 				if err != nil {
 					t.Errorf("voter %d: %v", v, err)
 					return

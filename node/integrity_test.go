@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/node"
 )
@@ -21,7 +22,7 @@ func TestStartRefusesDamagedBoard(t *testing.T) {
 	tn := startNode(t, dir, "")
 	f := newFixture(t, tn.target(), setup{trustees: 1, threshold: 1, voters: 2})
 	b := f.ballot(t, 1)
-	r, err := tn.anon.Submit(context.Background(), f.info, b, false)
+	r, err := tn.anon.Submit(context.Background(), f.info, b, client.SubmitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

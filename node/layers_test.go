@@ -17,10 +17,6 @@ var notInCore = []string{
 	"google.golang.org/genproto",
 }
 
-// notCore are the files of the package that are neither the node's core nor its gRPC side: the client and the
-// voter's receipt, which leave for packages of their own (issue 10).
-var notCore = map[string]bool{"client.go": true, "receipt.go": true}
-
 // TestCoreImportsNoGRPC: the node's core (every file but grpc_*.go, which translate to and from the services'
 // messages and status codes) takes and returns domain values only, so that it imports neither gRPC nor the
 // service messages.
@@ -32,7 +28,7 @@ func TestCoreImportsNoGRPC(t *testing.T) {
 	fset := token.NewFileSet()
 	core := 0
 	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") || strings.HasPrefix(name, "grpc_") || notCore[name] {
+		if strings.HasSuffix(name, "_test.go") || strings.HasPrefix(name, "grpc_") {
 			continue
 		}
 		src, err := os.ReadFile(name)

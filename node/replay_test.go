@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 )
@@ -26,7 +27,7 @@ func TestReplayRefusedOverGRPC(t *testing.T) {
 		b         *election.PreparedBallot
 		challenge bool
 	}{{superseded, false}, {last, false}, {challenged, true}} {
-		if _, err := tn.anon.Submit(ctx, f.info, s.b, s.challenge); err != nil {
+		if _, err := tn.anon.Submit(ctx, f.info, s.b, client.SubmitOptions{Challenge: s.challenge}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,7 +81,7 @@ func TestWithheldChallengeCannotBeCast(t *testing.T) {
 	f := newFixture(t, tn.target(), setup{trustees: 1, threshold: 1, voters: 1})
 	ctx := context.Background()
 	challenged, last := f.ballot(t, 0), f.ballot(t, 0)
-	if _, err := tn.anon.Submit(ctx, f.info, last, false); err != nil {
+	if _, err := tn.anon.Submit(ctx, f.info, last, client.SubmitOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// What the ChallengeBallot call handed the node, which it never posted.

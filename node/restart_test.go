@@ -13,6 +13,7 @@ import (
 	"time"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/node"
 )
@@ -37,7 +38,7 @@ func TestRestartMidVoting(t *testing.T) {
 	if tn2.size() != size {
 		t.Fatalf("the restarted node has %d entries, the stopped one had %d", tn2.size(), size)
 	}
-	check := func(r *node.Receipt, want recountv1.BallotStatus) {
+	check := func(r *client.Receipt, want recountv1.BallotStatus) {
 		t.Helper()
 		resp, _, err := tn2.anon.CheckReceipt(ctx, r)
 		if err != nil {
@@ -165,12 +166,12 @@ func TestCrashKilledNode(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cmd, addr := startChild(t, "TestChildNode", childDirEnv+"="+dir)
-	admin, err := node.Dial(addr, node.DialOptions{Plaintext: true, Token: testToken})
+	admin, err := client.Dial(addr, client.DialOptions{Plaintext: true, Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	anon, err := node.Dial(addr, node.DialOptions{Plaintext: true})
+	anon, err := client.Dial(addr, client.DialOptions{Plaintext: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,14 +185,14 @@ func TestCrashKilledNode(t *testing.T) {
 		ballots[v] = f.ballot(t, v)
 	}
 	var mu sync.Mutex
-	var receipts []*node.Receipt
+	var receipts []*client.Receipt
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range 16 {
 		wg.Go(func() {
 			for v := range next {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				r, err := anon.Submit(ctx, f.info, ballots[v], false)
+				r, err := anon.Submit(ctx, f.info, ballots[v], client.SubmitOptions{})
 				cancel()
 				if err == nil {
 					mu.Lock()
@@ -264,13 +265,13 @@ func TestShutdownWithCastsInFlight(t *testing.T) {
 		ballots[v] = f.ballot(t, v)
 	}
 	var mu sync.Mutex
-	var receipts []*node.Receipt
+	var receipts []*client.Receipt
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range 16 {
 		wg.Go(func() {
 			for v := range next {
-				r, err := tn.anon.Submit(context.Background(), f.info, ballots[v], false)
+				r, err := tn.anon.Submit(context.Background(), f.info, ballots[v], client.SubmitOptions{})
 				if err == nil {
 					mu.Lock()
 					receipts = append(receipts, r)

@@ -16,6 +16,7 @@ import (
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/node"
 )
@@ -45,7 +46,7 @@ func init() {
 }
 
 // withAdmin declares the connection flags and runs fn with a client.
-func withAdmin(fs *flag.FlagSet, fn func(ctx context.Context, c *node.Client, args []string) error) func(context.Context, []string) error {
+func withAdmin(fs *flag.FlagSet, fn func(ctx context.Context, c *client.Client, args []string) error) func(context.Context, []string) error {
 	conn := addConnFlags(fs, connAdmin)
 	return func(ctx context.Context, args []string) error {
 		c, err := conn.dial()
@@ -98,7 +99,7 @@ func adminCreate(fs *flag.FlagSet) func(context.Context, []string) error {
 	manifest := fs.String("manifest", "", "the manifest, a JSON file (the protobuf JSON form of recount.record.v1.Manifest)")
 	var trustees listFlag
 	fs.Var(&trustees, "trustee", "a trustee's public keys, as printed by `recount trustee init` (repeat, in order: trustee 1, 2, ...)")
-	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+	return withAdmin(fs, func(ctx context.Context, c *client.Client, args []string) error {
 		stdout, _ := outputs(ctx)
 		if *manifest == "" || len(args) > 0 {
 			return errUsage
@@ -123,7 +124,7 @@ func adminCredentials(fs *flag.FlagSet) func(context.Context, []string) error {
 	count := fs.Int("count", 0, "number of credentials (one per voter)")
 	out := fs.String("out", "", "directory to write the credential files into (created; must be empty)")
 	batch := fs.Int("batch", 50_000, "public keys per request (and per board entry)")
-	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+	return withAdmin(fs, func(ctx context.Context, c *client.Client, args []string) error {
 		stdout, _ := outputs(ctx)
 		if *count <= 0 || *out == "" || len(args) > 0 {
 			return errUsage
@@ -155,7 +156,7 @@ func adminCredentials(fs *flag.FlagSet) func(context.Context, []string) error {
 
 // publishCredentials posts the public keys of creds, batch at a time (all at once for 0), and returns the number
 // of credentials on the board.
-func publishCredentials(ctx context.Context, c *node.Client, creds []*election.Credential, batch int) (uint64, error) {
+func publishCredentials(ctx context.Context, c *client.Client, creds []*election.Credential, batch int) (uint64, error) {
 	if batch <= 0 {
 		batch = len(creds)
 	}
@@ -216,7 +217,7 @@ func writeCredentials(dir string, creds []*election.Credential) error {
 func adminKey(fs *flag.FlagSet) func(context.Context, []string) error {
 	force := fs.Bool("force", false, "finish even if a trustee that committed has given no verdict or a complaint is unanswered")
 	wait := fs.Duration("wait", 0, "wait this long for every trustee's commitment and verdict first")
-	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+	return withAdmin(fs, func(ctx context.Context, c *client.Client, args []string) error {
 		stdout, _ := outputs(ctx)
 		if len(args) > 0 {
 			return errUsage
@@ -241,7 +242,7 @@ func adminKey(fs *flag.FlagSet) func(context.Context, []string) error {
 }
 
 // waitStatus polls the status until done says so, for at most d.
-func waitStatus(ctx context.Context, c *node.Client, d time.Duration, done func(*recountv1.GetStatusResponse) bool) error {
+func waitStatus(ctx context.Context, c *client.Client, d time.Duration, done func(*recountv1.GetStatusResponse) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	for {
@@ -262,7 +263,7 @@ func waitStatus(ctx context.Context, c *node.Client, d time.Duration, done func(
 
 func adminPhase(which string) func(fs *flag.FlagSet) func(context.Context, []string) error {
 	return func(fs *flag.FlagSet) func(context.Context, []string) error {
-		return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+		return withAdmin(fs, func(ctx context.Context, c *client.Client, args []string) error {
 			stdout, _ := outputs(ctx)
 			if len(args) > 0 {
 				return errUsage
@@ -287,7 +288,7 @@ func adminPhase(which string) func(fs *flag.FlagSet) func(context.Context, []str
 
 func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
 	wait := fs.Duration("wait", 30*time.Minute, "how long to wait for the trustees' partial decryptions")
-	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+	return withAdmin(fs, func(ctx context.Context, c *client.Client, args []string) error {
 		stdout, _ := outputs(ctx)
 		if len(args) > 0 {
 			return errUsage
@@ -328,7 +329,7 @@ func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
 
 // readResult reads the board's Result, paired with m's contests and options, and the number of ballots its
 // EncryptedTally counts.
-func readResult(ctx context.Context, c *node.Client, m *election.Manifest) (*election.Tally, int, error) {
+func readResult(ctx context.Context, c *client.Client, m *election.Manifest) (*election.Tally, int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{})
@@ -362,7 +363,7 @@ func readResult(ctx context.Context, c *node.Client, m *election.Manifest) (*ele
 }
 
 func adminStatus(fs *flag.FlagSet) func(context.Context, []string) error {
-	return withAdmin(fs, func(ctx context.Context, c *node.Client, args []string) error {
+	return withAdmin(fs, func(ctx context.Context, c *client.Client, args []string) error {
 		stdout, _ := outputs(ctx)
 		if len(args) > 0 {
 			return errUsage

@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
-	"github.com/recount-vote/recount/node/trustee"
+	"github.com/recount-vote/recount/trustee"
 )
 
 // recount runs the command line in-process and returns its exit status and what it printed on stdout.
@@ -158,7 +159,7 @@ func TestCLIElection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := node.ParseReceipt(data); err != nil {
+		if _, err := client.ParseReceipt(data); err != nil {
 			t.Errorf("%s: %v", r, err)
 		}
 	}
@@ -243,7 +244,7 @@ func TestDemo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := node.ParseReceipt(data); err != nil {
+		if _, err := client.ParseReceipt(data); err != nil {
 			t.Errorf("%s: %v", r.Name(), err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -77,12 +78,12 @@ func envOr(name, def string) string {
 
 // dial connects to the node. For the board's readers, TLS protects privacy and availability, not the result's
 // integrity: everything read from the board is verified against its signed checkpoints.
-func (c *connFlags) dial() (*node.Client, error) {
+func (c *connFlags) dial() (*client.Client, error) {
 	plaintext := c.plaintext
 	if c.kind == connBoard {
 		plaintext = !c.tls && c.ca == ""
 	}
-	opts := node.DialOptions{Plaintext: plaintext, CAFile: c.ca, CertFile: c.cert, KeyFile: c.key, ServerName: c.serverName}
+	opts := client.DialOptions{Plaintext: plaintext, CAFile: c.ca, CertFile: c.cert, KeyFile: c.key, ServerName: c.serverName}
 	if c.tokenFile != "" {
 		tok, err := node.ReadTokenFile(c.tokenFile)
 		if err != nil {
@@ -90,7 +91,7 @@ func (c *connFlags) dial() (*node.Client, error) {
 		}
 		opts.Token = tok
 	}
-	return node.Dial(c.addr, opts)
+	return client.Dial(c.addr, opts)
 }
 
 // withTimeout applies --timeout to ctx.
@@ -107,7 +108,7 @@ func friendly(err error) error {
 	if !ok || err == nil {
 		return err
 	}
-	reason, check := node.Reason(err)
+	reason, check := client.Reason(err)
 	switch {
 	case check > 0:
 		return fmt.Errorf("the node refused: %s [%s, check %d]", st.Message(), st.Code(), check)

@@ -24,10 +24,11 @@ import (
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
-	"github.com/recount-vote/recount/node/trustee"
+	"github.com/recount-vote/recount/trustee"
 )
 
 // `recount demo`: a whole election in one command, every party talking real gRPC over loopback: the node on a
@@ -132,8 +133,8 @@ type demo struct {
 	node   *node.Node
 	server *node.Server
 	addr   string
-	admin  *node.Client // the commission's connection, with the admin token
-	voters *node.Client // the voters' (and anyone's) connection, anonymous
+	admin  *client.Client // the commission's connection, with the admin token
+	voters *client.Client // the voters' (and anyone's) connection, anonymous
 
 	stores   []*trustee.Store
 	trustees *demoTrustees
@@ -143,7 +144,7 @@ type demo struct {
 // it (its key, the board's key), and the voters' credentials.
 type openElection struct {
 	m     *election.Manifest
-	info  *node.ElectionInfo
+	info  *client.ElectionInfo
 	creds []*election.Credential
 }
 
@@ -290,10 +291,10 @@ func (d *demo) startNode() error {
 	d.node, d.addr = n, lis.Addr().String()
 	d.server = node.NewServer(n, node.ServerOptions{Admin: node.AdminAuth{Token: tok}})
 	go d.server.Serve(lis)
-	if d.admin, err = node.Dial(d.addr, node.DialOptions{Plaintext: true, Token: tok}); err != nil {
+	if d.admin, err = client.Dial(d.addr, client.DialOptions{Plaintext: true, Token: tok}); err != nil {
 		return err
 	}
-	if d.voters, err = node.Dial(d.addr, node.DialOptions{Plaintext: true}); err != nil {
+	if d.voters, err = client.Dial(d.addr, client.DialOptions{Plaintext: true}); err != nil {
 		return err
 	}
 	d.step("node: serving gRPC on %s, board in %s (bbolt), board key %s", d.addr, filepath.Join(d.dir, "board"), tlog.KeyFingerprint(n.Log().VerifierKey()))
@@ -409,7 +410,7 @@ func (d *demo) startTrustees(ctx context.Context) error {
 	d.trustees = ts
 	away := len(d.stores) - 1
 	for i, s := range d.stores {
-		c, err := node.Dial(d.addr, node.DialOptions{Plaintext: true})
+		c, err := client.Dial(d.addr, client.DialOptions{Plaintext: true})
 		if err != nil {
 			return err
 		}
@@ -496,9 +497,9 @@ func (d *demo) credentials(ctx context.Context, m *election.Manifest) ([]*electi
 // demoVotes is what the voters did.
 type demoVotes struct {
 	mu         sync.Mutex
-	last       map[int]*node.Receipt
-	superseded map[int]*node.Receipt
-	spoiled    map[int]*node.Receipt
+	last       map[int]*client.Receipt
+	superseded map[int]*client.Receipt
+	spoiled    map[int]*client.Receipt
 	choices    map[int]election.Choices
 	ballots    int
 	took       time.Duration
@@ -524,7 +525,7 @@ func (d *demo) vote(ctx context.Context, el *openElection) (*demoVotes, error) {
 		revotes += btoi(plans[v].revote)
 	}
 	total := cfg.voters + challenges + revotes
-	vs := &demoVotes{last: map[int]*node.Receipt{}, superseded: map[int]*node.Receipt{}, spoiled: map[int]*node.Receipt{}, choices: map[int]election.Choices{}, ballots: total}
+	vs := &demoVotes{last: map[int]*client.Receipt{}, superseded: map[int]*client.Receipt{}, spoiled: map[int]*client.Receipt{}, choices: map[int]election.Choices{}, ballots: total}
 	d.step("voters: %d voters cast %d ballots (%d challenges, %d second votes), %d clients at a time", cfg.voters, total, challenges, revotes, cfg.clients)
 	bar := d.bar(total, "casting")
 	start := time.Now()
@@ -572,15 +573,15 @@ func btoi(b bool) int {
 // voter is one voter, v: perhaps a challenge first, then a ballot, perhaps a second one. Their receipts go to
 // files and to vs.
 func (d *demo) voter(ctx context.Context, el *openElection, v int, plan voterPlan, rng *mrand.Rand, vs *demoVotes, bar *progressbar.ProgressBar) error {
-	save := func(r *node.Receipt, suffix string) error {
+	save := func(r *client.Receipt, suffix string) error {
 		return os.WriteFile(filepath.Join(d.out, "receipts", fmt.Sprintf("voter-%06d%s.json", v+1, suffix)), r.Marshal(), 0o644)
 	}
-	submit := func(ch election.Choices, chal bool) (*node.Receipt, error) {
-		b, err := election.EncryptBallot(el.m, el.info.Key, el.creds[v], ch, nil)
+	submit := func(ch election.Choices, chal bool) (*client.Receipt, error) {
+		b, err := el.info.Encrypt(el.creds[v], ch)
 		if err != nil {
 			return nil, err
 		}
-		r, err := d.voters.Submit(ctx, el.info, b, chal)
+		r, err := d.voters.Submit(ctx, el.info, b, client.SubmitOptions{Challenge: chal})
 		bar.Add(1)
 		return r, err
 	}
@@ -754,7 +755,7 @@ type receiptStats struct{ counted, superseded, spoiled int }
 // consistency with the receipt's checkpoint, and the ballot's status.
 func (d *demo) checkReceipts(ctx context.Context, vs *demoVotes) (receiptStats, error) {
 	type job struct {
-		r    *node.Receipt
+		r    *client.Receipt
 		want recountv1.BallotStatus
 	}
 	var jobs []job

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/ledger/tlog"
-	"github.com/recount-vote/recount/node"
 )
 
 // The --node modes, against a BoardService served on a loopback port by the test (testBoard), backed by the
@@ -125,9 +125,9 @@ func TestReceipt(t *testing.T) {
 	}
 }
 
-func parseReceipt(t *testing.T, path string) *node.Receipt {
+func parseReceipt(t *testing.T, path string) *client.Receipt {
 	t.Helper()
-	r, err := node.ParseReceipt(readFile(t, path))
+	r, err := client.ParseReceipt(readFile(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func parseReceipt(t *testing.T, path string) *node.Receipt {
 
 // TestReceiptFails: receipts that do not check out exit 1 and say why.
 func TestReceiptFails(t *testing.T) {
-	rcpt := func(f func(r *node.Receipt)) string {
+	rcpt := func(f func(r *client.Receipt)) string {
 		r := parseReceipt(t, smallReceipts["counted"])
 		f(r)
 		return writeTemp(t, "receipt.json", r.Marshal())
@@ -144,12 +144,12 @@ func TestReceiptFails(t *testing.T) {
 	for name, c := range map[string]struct {
 		path, want string
 	}{
-		"proof altered":     {rcpt(func(r *node.Receipt) { r.Inclusion[0][0] ^= 1 }), "inclusion proof"},
-		"index moved":       {rcpt(func(r *node.Receipt) { r.Index-- }), "does not hold the ballot of the receipt"},
-		"other election":    {rcpt(func(r *node.Receipt) { r.Election[0] ^= 1 }), "the receipt is for election"},
-		"other code":        {rcpt(func(r *node.Receipt) { r.TrackingCode[0] ^= 1 }), "does not hold the ballot"},
-		"checkpoint forged": {rcpt(func(r *node.Receipt) { r.Checkpoint[len(r.Checkpoint)-5] ^= 1 }), "checkpoint"},
-		"other board key": {rcpt(func(r *node.Receipt) {
+		"proof altered":     {rcpt(func(r *client.Receipt) { r.Inclusion[0][0] ^= 1 }), "inclusion proof"},
+		"index moved":       {rcpt(func(r *client.Receipt) { r.Index-- }), "does not hold the ballot of the receipt"},
+		"other election":    {rcpt(func(r *client.Receipt) { r.Election[0] ^= 1 }), "the receipt is for election"},
+		"other code":        {rcpt(func(r *client.Receipt) { r.TrackingCode[0] ^= 1 }), "does not hold the ballot"},
+		"checkpoint forged": {rcpt(func(r *client.Receipt) { r.Checkpoint[len(r.Checkpoint)-5] ^= 1 }), "checkpoint"},
+		"other board key": {rcpt(func(r *client.Receipt) {
 			r.BoardKey = "recount.example/small+6f51eba4+AYqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c"
 		}), "board key"},
 	} {
@@ -199,7 +199,7 @@ func TestReceiptFork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &node.Receipt{Election: m.ID(), TrackingCode: code, Index: 11, Kind: entries[11].Kind, Checkpoint: res.Checkpoint.Signed, Inclusion: proof, BoardKey: a.VerifierKey()}
+	r := &client.Receipt{Election: m.ID(), TrackingCode: code, Index: 11, Kind: entries[11].Kind, Checkpoint: res.Checkpoint.Signed, Inclusion: proof, BoardKey: a.VerifierKey()}
 	path := writeTemp(t, "receipt.json", r.Marshal())
 
 	b, err = ledger.Open(dirB, ledger.Options{})

@@ -10,9 +10,9 @@ import (
 	"os"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
-	"github.com/recount-vote/recount/node"
 	"github.com/recount-vote/recount/verify"
 )
 
@@ -49,24 +49,24 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 	var board recountv1.BoardServiceClient // the node's, for its own consistency proof; nil for a file
 	switch {
 	case len(args) == 1 && c.node.addr != "":
-		client, err := c.node.dial()
+		nc, err := c.node.dial()
 		if err != nil {
 			return err
 		}
-		defer client.Close()
-		src, board = nodeSource(c.node.addr, client), client.Board
+		defer nc.Close()
+		src, board = nodeSource(c.node.addr, nc), nc.Board
 	case len(args) == 2 && c.node.addr == "":
 		src = fileSource(args[1])
 	default:
 		return errUsage
 	}
 	// The receipt file, or a tracking code typed in.
-	var rcpt *node.Receipt
+	var rcpt *client.Receipt
 	var code election.ID
 	data, err := os.ReadFile(args[0])
 	switch {
 	case err == nil:
-		if rcpt, err = node.ParseReceipt(data); err != nil {
+		if rcpt, err = client.ParseReceipt(data); err != nil {
 			return fmt.Errorf("%s: %w", args[0], err)
 		}
 		code = rcpt.TrackingCode
@@ -194,7 +194,7 @@ func (p *receiptPrinter) spoiled(m *election.Manifest, payload []byte) {
 func (p *receiptPrinter) result() error {
 	if p.failed {
 		p.say("\nFAILED: the receipt does not check out.")
-		return &exitError{code: 1, err: node.ErrReceipt}
+		return &exitError{code: 1, err: client.ErrReceipt}
 	}
 	p.say("\nOK: the receipt checks out.")
 	return nil

@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/node"
 	"github.com/recount-vote/recount/verify"
 )
 
@@ -69,7 +69,7 @@ func fileSource(path string) *source {
 	}}
 }
 
-func nodeSource(addr string, c *node.Client) *source {
+func nodeSource(addr string, c *client.Client) *source {
 	return &source{name: "node " + addr, open: func(ctx context.Context) (io.ReadCloser, error) {
 		r, err := openNodeExport(ctx, c.Board, addr)
 		if err != nil {

@@ -15,9 +15,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
-	"github.com/recount-vote/recount/node"
 )
 
 // recordDocFacts computes, from testdata/small.record, the passages that docs/record.md's worked example quotes,
@@ -99,7 +99,7 @@ func recordDocFacts(t *testing.T) []string {
 	add("`counted` = %v", et.Counted)
 
 	// The counted receipt and its consistency proof to the final checkpoint.
-	r, err := node.ParseReceipt(readFile(t, smallReceipts["counted"]))
+	r, err := client.ParseReceipt(readFile(t, smallReceipts["counted"]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,11 +10,11 @@ import (
 	"time"
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/ledger/tlog"
-	"github.com/recount-vote/recount/node"
 )
 
 // The small record of docs/record.md's worked example, kept in testdata/ with three voters' receipts. It is made
@@ -65,7 +65,7 @@ func generateSmallRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	receipts := map[uint64]*node.Receipt{}
+	receipts := map[uint64]*client.Receipt{}
 	for _, en := range e.Entries {
 		res, err := l.Append(context.Background(), tlog.Kind(en.Kind), en.Payload)
 		if err != nil {
@@ -82,7 +82,7 @@ func generateSmallRecord(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		receipts[res.Index] = &node.Receipt{Election: e.Manifest.ID(), TrackingCode: code, Index: res.Index, Kind: en.Kind,
+		receipts[res.Index] = &client.Receipt{Election: e.Manifest.ID(), TrackingCode: code, Index: res.Index, Kind: en.Kind,
 			Checkpoint: res.Checkpoint.Signed, Inclusion: proof, BoardKey: l.VerifierKey()}
 	}
 	var buf bytes.Buffer

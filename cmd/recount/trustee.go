@@ -14,7 +14,7 @@ import (
 	"golang.org/x/term"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/recount-vote/recount/node/trustee"
+	"github.com/recount-vote/recount/trustee"
 )
 
 // A trustee's node: `recount trustee init` makes its keys in its own store, encrypted under a passphrase, and

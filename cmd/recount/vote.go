@@ -15,9 +15,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
-	"github.com/recount-vote/recount/node"
 	"github.com/recount-vote/recount/verify"
 )
 
@@ -105,19 +105,19 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 				return err
 			}
 		}
-		b, err := election.EncryptBallot(m, info.Key, cred, ch, nil)
+		b, err := info.Encrypt(cred, ch)
 		if err != nil {
 			return err
 		}
 		// The tracking code goes out before the ballot does: if the answer is lost, it is how the voter finds it.
 		fmt.Fprintf(stdout, "election:      %s\nyour choices:  %s\ntracking code: %s\n", m.Proto().Title, choicesText(m, ch), election.HumanTrackingCode(b.TrackingCode()))
 		lost := false
-		r, err := c.SubmitWith(ctx, info, b, node.SubmitOptions{Challenge: *challenge, InDoubtWait: *inDoubtWait,
+		r, err := c.Submit(ctx, info, b, client.SubmitOptions{Challenge: *challenge, InDoubtWait: *inDoubtWait,
 			InDoubt: func(err error) {
 				lost = true
 				fmt.Fprintf(stderr, "recount vote: the node's answer was lost after the ballot was sent (%v); looking for the ballot on the board by its tracking code, for up to %v\n", friendly(err), *inDoubtWait)
 			}})
-		var doubt *node.InDoubtError
+		var doubt *client.InDoubtError
 		if errors.As(err, &doubt) {
 			printInDoubt(stdout, doubt, conn, *inDoubtWait)
 			return &exitError{code: exitInDoubt, err: fmt.Errorf("the ballot is in doubt: %v", friendly(doubt.Err))}
@@ -161,7 +161,7 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 }
 
 // printInDoubt tells the voter that their ballot may be on the board, and how to find out.
-func printInDoubt(w io.Writer, doubt *node.InDoubtError, conn *connFlags, waited time.Duration) {
+func printInDoubt(w io.Writer, doubt *client.InDoubtError, conn *connFlags, waited time.Duration) {
 	code := election.HumanTrackingCode(doubt.TrackingCode)
 	last := "the node does not have it"
 	if status.Code(doubt.Last) != codes.NotFound {
@@ -201,7 +201,7 @@ func receiptCommand(code string, conn *connFlags) string {
 	return strings.Join(args, " ")
 }
 
-func checkpointSize(r *node.Receipt) string {
+func checkpointSize(r *client.Receipt) string {
 	lines := strings.Split(string(r.Checkpoint), "\n")
 	if len(lines) > 1 {
 		return lines[1]

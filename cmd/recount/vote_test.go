@@ -21,6 +21,7 @@ import (
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
@@ -235,7 +236,7 @@ func TestVoteAnswerLost(t *testing.T) {
 			if !strings.Contains(errs, "the node's answer was lost after the ballot was sent") || !strings.Contains(out, "found:") {
 				t.Errorf("record %d, challenge %v: vote did not say the answer was lost and the ballot found:\n%s%s", record, challenge, out, errs)
 			}
-			r, err := node.ParseReceipt(readFile(t, receipt))
+			r, err := client.ParseReceipt(readFile(t, receipt))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -306,7 +307,7 @@ func TestSubmitInDoubtCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := node.Dial(addr, node.DialOptions{Plaintext: true})
+	c, err := client.Dial(addr, client.DialOptions{Plaintext: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,8 +322,8 @@ func TestSubmitInDoubtCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.SubmitWith(ctx, info, b, node.SubmitOptions{InDoubtWait: time.Hour, InDoubt: func(error) { cancel() }})
-	var doubt *node.InDoubtError
+	_, err = c.Submit(ctx, info, b, client.SubmitOptions{InDoubtWait: time.Hour, InDoubt: func(error) { cancel() }})
+	var doubt *client.InDoubtError
 	if !errors.As(err, &doubt) || doubt.TrackingCode != b.TrackingCode() || doubt.Challenge {
 		t.Fatalf("error %v, want an InDoubtError for the ballot", err)
 	}

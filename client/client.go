@@ -1,4 +1,4 @@
-package node
+package client
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
@@ -35,7 +34,7 @@ type DialOptions struct {
 	// ServerName overrides the name checked in the node's certificate.
 	ServerName string
 	// Token is the admin bearer token, sent with AdminService calls and with streaming calls (StreamEntries,
-	// Export), which then may use the streams the node keeps for the commission (ServerOptions.AdminStreams).
+	// Export), which then may use the streams the node keeps for the commission (node.ServerOptions.AdminStreams).
 	Token []byte
 	// Timeout is the deadline given to unary calls whose context has none (DefaultCallTimeout when 0).
 	Timeout time.Duration
@@ -96,7 +95,7 @@ func Dial(target string, opts DialOptions) (*Client, error) {
 	token := opts.Token
 	conn, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxSendBytes), grpc.MaxCallSendMsgSize(DefaultMaxMessageBytes)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxReceiveBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
 		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
 			if _, ok := ctx.Deadline(); !ok {
 				var cancel context.CancelFunc
@@ -198,15 +197,17 @@ func (c *Client) Election(ctx context.Context) (*ElectionInfo, error) {
 	return info, nil
 }
 
-// Submit casts a prepared ballot (or challenges it) and returns its receipt, checked against the ballot sent:
-// the checkpoint's signature under the board key and the inclusion proof. If the call ends without an answer (a
-// deadline, a lost connection), it asks the node once for the ballot by tracking code: the ballot may be on the
-// board all the same. It is SubmitWith without InDoubtWait.
-func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.PreparedBallot, challenge bool) (*Receipt, error) {
-	return c.SubmitWith(ctx, info, b, SubmitOptions{Challenge: challenge})
+// Encrypt encrypts a ballot of choices under the election key, signed with the voter's credential, ready for
+// Submit. Call Client.CheckElectionKey on info first: a node that handed out a key of its own could read the
+// ballot.
+func (info *ElectionInfo) Encrypt(cred *election.Credential, choices election.Choices) (*election.PreparedBallot, error) {
+	if info.Key == nil {
+		return nil, errors.New("the node has no election key yet")
+	}
+	return election.EncryptBallot(info.Manifest, info.Key, cred, choices, nil)
 }
 
-// SubmitOptions tune SubmitWith.
+// SubmitOptions tune Submit.
 type SubmitOptions struct {
 	// Challenge posts the ballot as challenged (a Benaloh challenge, which never counts) instead of casting it.
 	Challenge bool
@@ -217,7 +218,7 @@ type SubmitOptions struct {
 	InDoubt func(err error)
 }
 
-// InDoubtError is SubmitWith's error when the cast (or challenge) ended without an answer and the ballot could
+// InDoubtError is Submit's error when the cast (or challenge) ended without an answer and the ballot could
 // not be found on the board in the time allowed: it may be there all the same, or appear later.
 type InDoubtError struct {
 	TrackingCode election.ID
@@ -248,15 +249,15 @@ const (
 	findMaxWait   = 8 * time.Second
 )
 
-// SubmitWith casts a prepared ballot (or challenges it) and returns its receipt, checked against the ballot sent:
-// the checkpoint's signature under the board key and the inclusion proof.
+// Submit casts a prepared ballot (or challenges it, with opts.Challenge) and returns its receipt, checked against
+// the ballot sent: the checkpoint's signature under the board key and the inclusion proof.
 //
 // When the call ends without the node's answer (a lost connection, Unavailable, a deadline), the ballot may be
-// on the board all the same: SubmitWith then asks the node for it by tracking code (GetReceipt), again with
+// on the board all the same: Submit then asks the node for it by tracking code (GetReceipt), again with
 // exponential backoff until opts.InDoubtWait has passed (the last look may take a second more; the caller's
 // deadline does not end the search, a cancellation of ctx does). A receipt found so is checked as a direct answer is. If the ballot is not found, the
 // error is an *InDoubtError. A refusal by the node is returned as it is: the ballot is not on the board.
-func (c *Client) SubmitWith(ctx context.Context, info *ElectionInfo, b *election.PreparedBallot, opts SubmitOptions) (*Receipt, error) {
+func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.PreparedBallot, opts SubmitOptions) (*Receipt, error) {
 	d := b.Cast()
 	if opts.Challenge {
 		d = b.Challenge()
@@ -375,7 +376,7 @@ func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*recountv1.GetRe
 	if _, err := r.Verify(r.BoardKey, election.Kind(first.Kind), first.Payload); err != nil {
 		return nil, latest, err
 	}
-	if err := tlog.VerifyInclusion(latest, tlog.Kind(first.Kind), first.Payload, r.Index, resp.Receipt.InclusionProof); err != nil {
+	if err := tlog.VerifyInclusion(latest, first.Kind, first.Payload, r.Index, resp.Receipt.InclusionProof); err != nil {
 		return nil, latest, fmt.Errorf("%w: inclusion in the latest checkpoint: %v", ErrReceipt, err)
 	}
 	return resp, latest, nil
@@ -384,7 +385,7 @@ func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*recountv1.GetRe
 // entryAt reads the board's entry at index. The board serves entries only as a stream, and a node bounds the
 // streams of a connection (TOO_MANY_STREAMS): a Client shared by many goroutines, each checking a receipt, waits
 // for a slot rather than fail.
-func (c *Client) entryAt(ctx context.Context, index uint64) (*recountv1.StreamEntriesResponse, error) {
+func (c *Client) entryAt(ctx context.Context, index uint64) (tlog.Entry, error) {
 	pause := 20 * time.Millisecond
 	for {
 		e, err := c.readEntryAt(ctx, index)
@@ -396,27 +397,22 @@ func (c *Client) entryAt(ctx context.Context, index uint64) (*recountv1.StreamEn
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return tlog.Entry{}, err
 		}
 		pause = min(2*pause, time.Second)
 	}
 }
 
-func (c *Client) readEntryAt(ctx context.Context, index uint64) (*recountv1.StreamEntriesResponse, error) {
+func (c *Client) readEntryAt(ctx context.Context, index uint64) (tlog.Entry, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.Board.StreamEntries(sctx, &recountv1.StreamEntriesRequest{From: index})
 	if err != nil {
-		return nil, err
+		return tlog.Entry{}, err
 	}
-	return stream.Recv()
-}
-
-// peerAddr returns the caller's address.
-func peerAddr(ctx context.Context) (string, bool) {
-	p, ok := peer.FromContext(ctx)
-	if !ok || p.Addr == nil {
-		return "", false
+	m, err := stream.Recv()
+	if err != nil {
+		return tlog.Entry{}, err
 	}
-	return p.Addr.String(), true
+	return StreamedEntry(m), nil
 }

@@ -1,6 +1,6 @@
-// Package trustee is a trustee's node: it keeps the trustee's secrets in its own bbolt store, encrypted at rest
-// under a passphrase, follows the board of a Recount node over gRPC, takes part in the key ceremony, and posts
-// its partial decryption of the tally. `recount trustee` and `recount demo` run it.
+// Package trustee is the trustee daemon: it keeps the trustee's secrets in its own bbolt store, encrypted at rest
+// under a passphrase, follows the board of a Recount node through package client, takes part in the key
+// ceremony, and posts its partial decryption of the tally. `recount trustee` and `recount demo` run it.
 package trustee
 
 import (

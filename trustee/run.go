@@ -17,16 +17,16 @@ import (
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/crypto/dkg"
 	"github.com/recount-vote/recount/crypto/group"
 	"github.com/recount-vote/recount/election"
-	"github.com/recount-vote/recount/node"
 )
 
 // Config configures Run.
 type Config struct {
 	Store  *Store
-	Client *node.Client
+	Client *client.Client
 	Logger *slog.Logger
 	// CheckBallots makes the trustee check every ballot in full (signature, proofs, openings) on all cores,
 	// rather than only its shape: it then refuses to decrypt a tally that counts a ballot it finds invalid,
@@ -200,10 +200,10 @@ func (r *runner) receive(ctx context.Context, entries chan<- *recountv1.StreamEn
 		if ctx.Err() != nil {
 			return
 		}
-		reason, _ := node.Reason(err)
+		reason, _ := client.Reason(err)
 		switch code := status.Code(err); {
 		case code == codes.Unavailable, code == codes.Canceled, code == codes.DeadlineExceeded:
-		case code == codes.ResourceExhausted && reason == node.ReasonTooManyStreams:
+		case code == codes.ResourceExhausted && reason == client.ReasonTooManyStreams:
 			// The node has as many streams open as it allows (perhaps held by others): try again later.
 		default:
 			if !errors.Is(err, io.EOF) {
@@ -453,7 +453,7 @@ func (r *runner) post(ctx context.Context, d election.Draft, step Step) error {
 		// Run's context was cancelled, perhaps by the Events callback of the step before: post nothing more.
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, node.DefaultCallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, client.DefaultCallTimeout)
 	defer cancel()
 	var index uint64
 	var err error
