@@ -7,6 +7,7 @@ import (
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // boardServer is BoardService, the board read-only to anyone: it translates between the service's messages and
@@ -52,6 +53,12 @@ func (b boardServer) StreamEntries(req *recountv1.StreamEntriesRequest, stream g
 		}
 	}
 	return nil
+}
+
+// StreamedEntry returns the board entry a StreamEntries message carries, as StreamEntries read it from the board:
+// election.FromBoard turns it into an election entry.
+func StreamedEntry(m *recountv1.StreamEntriesResponse) tlog.Entry {
+	return tlog.Entry{Index: m.Index, Kind: tlog.Kind(m.Kind), Payload: m.Payload}
 }
 
 // exportChunk bounds one ExportResponse message. Encoded (a 3-byte field header), it fits the 16 KiB buffer
