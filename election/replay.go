@@ -61,8 +61,8 @@ type ReplayOptions struct {
 // starts from the state it is given, which may hold entries already (a saved position): those are not checked
 // again, and the next entry fed must be the state's next one (State.Size).
 //
-// A Replayer is not safe for concurrent use; between calls to Feed, its state may be read (but not changed) by
-// the caller.
+// A Replayer is not safe for concurrent use. Between calls to Feed, the caller may read the state, or apply
+// entries to it by other means (State.Apply, Admit): the next entry fed is then the state's next one.
 type Replayer struct {
 	s    *State
 	opts ReplayOptions
