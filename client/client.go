@@ -150,6 +150,12 @@ func (c *Client) CheckElectionKey(ctx context.Context, info *ElectionInfo, want 
 		return err
 	}
 	s := election.NewState()
+	r := election.NewReplayer(s, election.ReplayOptions{Applied: func(_ election.Entry, errs []*election.CheckError) error {
+		if len(errs) > 0 {
+			return fmt.Errorf("the board fails a check before the election key: %v", errs[0])
+		}
+		return nil
+	}})
 	for s.Key() == nil {
 		msg, err := stream.Recv()
 		if err == io.EOF {
@@ -158,9 +164,8 @@ func (c *Client) CheckElectionKey(ctx context.Context, info *ElectionInfo, want 
 		if err != nil {
 			return fmt.Errorf("reading the board: %w", err)
 		}
-		e := election.Entry{Index: msg.Index, Kind: msg.Kind, Payload: msg.Payload}
-		if errs := s.Apply(e); len(errs) > 0 {
-			return fmt.Errorf("the board fails a check before the election key: %v", errs[0])
+		if err := r.Feed(ctx, election.FromBoard(StreamedEntry(msg))); err != nil {
+			return err
 		}
 	}
 	if s.Manifest().ID() != want {

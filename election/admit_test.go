@@ -122,3 +122,57 @@ func TestAdmitLeavesNoTrace(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckChangesNothing: the checks of an entry, honest or faulty, at its place or not, leave the state exactly
+// as it was, whatever they find: every apply step changes the state in its commit only, which is what makes a
+// refused entry leave no trace (Admit). Two states built alike are compared field by field (stateDiff),
+// one of them after the checks of every variant of the next entry: the honest one, a faulty ballot, a payload
+// that does not decode, the entry with its last byte changed, the next one (out of place), and the first entry
+// of each kind put in its place.
+func TestCheckChangesNothing(t *testing.T) {
+	t.Parallel()
+	e := honestElection(t)
+	faulty, _, _ := faultyBallots(t, e)
+	firstOfKind := map[election.Kind][]byte{}
+	var kinds []election.Kind
+	for _, en := range e.Entries {
+		if _, ok := firstOfKind[en.Kind]; !ok {
+			firstOfKind[en.Kind] = en.Payload
+			kinds = append(kinds, en.Kind)
+		}
+	}
+	checked, failed := 0, 0
+	a, b := election.NewState(), election.NewState()
+	for i, en := range e.Entries {
+		changed := slices.Clone(en.Payload)
+		changed[len(changed)-1] ^= 1
+		variants := []election.Entry{en, faulty[i], {Index: en.Index, Kind: en.Kind, Payload: []byte{0xff, 0xff}},
+			{Index: en.Index, Kind: en.Kind, Payload: changed}}
+		if i+1 < len(e.Entries) {
+			variants = append(variants, e.Entries[i+1])
+		}
+		for _, k := range kinds {
+			variants = append(variants, election.Entry{Index: en.Index, Kind: k, Payload: firstOfKind[k]})
+		}
+		for _, v := range variants {
+			errs := election.CheckOnly(a, v)
+			checked++
+			if len(errs) > 0 {
+				failed++
+			}
+			if d := stateDiff(a, b); d != "" {
+				t.Fatalf("checking a %s at entry %d (in place of entry %d, a %s; failures %v) changed the state: %s", v.Kind, v.Index, i, en.Kind, errs, d)
+			}
+		}
+		if errs := a.Apply(en); len(errs) > 0 {
+			t.Fatalf("entry %d: %v", i, errs)
+		}
+		b.Apply(en)
+		if d := stateDiff(a, b); d != "" {
+			t.Fatalf("two states differ after entry %d: %s", i, d)
+		}
+	}
+	if failed == 0 || failed == checked {
+		t.Fatalf("%d of %d variants failed their checks: the test does not check both ways", failed, checked)
+	}
+}

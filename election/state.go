@@ -161,174 +161,196 @@ type ballotCheck struct {
 	errs    []*CheckError
 }
 
-func (s *State) apply(e Entry, pre *ballotCheck) (errs []*CheckError) {
+func (s *State) apply(e Entry, pre *ballotCheck) []*CheckError {
+	errs, commit := s.check(e, pre)
+	commit()
+	return errs
+}
+
+// check runs the checks of the next entry without changing the state, and returns the failures and commit, which
+// changes the state as the entry requires. Apply commits every entry, failing or not: the state moves on, so
+// that a verifier reports every fault of a record (what commit does may depend on the failures: an invalid key
+// commitment is remembered as such). Admit commits only an entry that fails nothing, so that a refused entry
+// leaves no trace. Every apply step is written this way: its checks first, changing nothing, then one commit.
+func (s *State) check(e Entry, pre *ballotCheck) (errs []*CheckError, commit func()) {
 	if e.Index != s.size {
-		return []*CheckError{fail(CheckRecord, e.Index, "entry %d arrived where entry %d was expected", e.Index, s.size)}
+		return []*CheckError{fail(CheckRecord, e.Index, "entry %d arrived where entry %d was expected", e.Index, s.size)}, noChange
 	}
-	s.size++
+	errs, commitEntry := s.checkNext(e, pre)
+	return errs, func() {
+		s.size++
+		commitEntry()
+	}
+}
+
+// noChange is the commit of an entry that leaves the state as it is (but for its size).
+func noChange() {}
+
+// checkNext is check for an entry at the state's next index.
+func (s *State) checkNext(e Entry, pre *ballotCheck) (errs []*CheckError, commit func()) {
 	if s.broken {
-		return nil // reported once, at entry 0
+		return nil, noChange // reported once, at entry 0
 	}
 	if s.manifest == nil {
+		setBroken := func() { s.broken = true }
 		if e.Kind != KindManifest {
-			s.broken = true
-			return []*CheckError{fail(CheckRecord, e.Index, "%v: the first entry is a %s", ErrNoManifest, e.Kind)}
+			return []*CheckError{fail(CheckRecord, e.Index, "%v: the first entry is a %s", ErrNoManifest, e.Kind)}, setBroken
 		}
 		m, err := ParseManifest(e.Payload)
 		if err != nil {
-			s.broken = true
-			return []*CheckError{fail(CheckManifest, e.Index, "%v (nothing after it can be checked)", err)}
+			return []*CheckError{fail(CheckManifest, e.Index, "%v (nothing after it can be checked)", err)}, setBroken
 		}
-		s.manifest = m
-		s.ceremony = newCeremony(m)
-		return nil
+		return nil, func() {
+			s.manifest = m
+			s.ceremony = newCeremony(m)
+		}
 	}
 	if s.result != nil {
-		s.resultNext = true
-		return []*CheckError{fail(CheckRecord, e.Index, "a %s entry after the result", e.Kind)}
+		return []*CheckError{fail(CheckRecord, e.Index, "a %s entry after the result", e.Kind)}, func() { s.resultNext = true }
 	}
 	switch e.Kind {
 	case KindManifest:
-		return []*CheckError{fail(CheckRecord, e.Index, "a second manifest")}
+		return []*CheckError{fail(CheckRecord, e.Index, "a second manifest")}, noChange
 	case KindCredentials:
-		return s.applyCredentials(e)
+		return s.checkCredentials(e)
 	case KindKeyCommitment, KindKeyVerdict, KindKeyReveal:
 		if s.key != nil {
-			return []*CheckError{fail(CheckRecord, e.Index, "a key ceremony entry (%s) after the election key", e.Kind)}
+			return []*CheckError{fail(CheckRecord, e.Index, "a key ceremony entry (%s) after the election key", e.Kind)}, noChange
 		}
-		return s.applyCeremony(e)
+		return s.checkCeremony(e)
 	case KindElectionKey:
-		return s.applyElectionKey(e)
+		return s.checkElectionKey(e)
 	case KindOpen:
-		return s.applyOpen(e)
+		return s.checkOpen(e)
 	case KindBallot, KindSpoiledBallot:
 		if s.key == nil {
-			return []*CheckError{fail(CheckRecord, e.Index, "a ballot before the election key")}
+			return []*CheckError{fail(CheckRecord, e.Index, "a ballot before the election key")}, noChange
 		}
 		if pre == nil {
 			pre = checkBallotEntry(s.manifest, s.key.PublicKey, e)
 		}
-		return s.applyBallot(e, pre)
+		return s.checkBallot(e, pre)
 	case KindClose:
-		return s.applyClose(e)
+		return s.checkClose(e)
 	case KindEncryptedTally:
-		return s.applyTally(e)
+		return s.checkTally(e)
 	case KindPartialDecryption:
-		return s.applyPartial(e)
+		return s.checkPartial(e)
 	case KindResult:
-		return s.applyResult(e)
+		return s.checkResult(e)
 	default:
-		return []*CheckError{fail(CheckRecord, e.Index, "unknown entry kind %d", int32(e.Kind))}
+		return []*CheckError{fail(CheckRecord, e.Index, "unknown entry kind %d", int32(e.Kind))}, noChange
 	}
 }
 
-func (s *State) applyCredentials(e Entry) []*CheckError {
+func (s *State) checkCredentials(e Entry) ([]*CheckError, func()) {
 	if s.opened {
-		return []*CheckError{fail(CheckRecord, e.Index, "a credential list after the polls opened")}
+		return []*CheckError{fail(CheckRecord, e.Index, "a credential list after the polls opened")}, noChange
 	}
 	keys, err := parseCredentialList(e.Payload)
 	if err != nil {
-		return []*CheckError{fail(CheckCredentials, e.Index, "%v", err)}
+		return []*CheckError{fail(CheckCredentials, e.Index, "%v", err)}, noChange
 	}
 	if len(s.credentials)+len(keys) > MaxCredentials {
-		return []*CheckError{fail(CheckCredentials, e.Index, "more than %d credentials", MaxCredentials)}
+		return []*CheckError{fail(CheckCredentials, e.Index, "more than %d credentials", MaxCredentials)}, noChange
 	}
 	for i, k := range keys {
 		if s.credentials[k] {
-			return []*CheckError{fail(CheckCredentials, e.Index, "public_keys[%d] is already on the board", i)}
+			return []*CheckError{fail(CheckCredentials, e.Index, "public_keys[%d] is already on the board", i)}, noChange
 		}
 	}
-	for _, k := range keys {
-		s.credentials[k] = true
+	return nil, func() {
+		for _, k := range keys {
+			s.credentials[k] = true
+		}
 	}
-	return nil
 }
 
-func (s *State) applyCeremony(e Entry) []*CheckError {
+func (s *State) checkCeremony(e Entry) ([]*CheckError, func()) {
 	c := s.ceremony
 	switch e.Kind {
 	case KindKeyCommitment:
 		dealer, body, err := openTrusteeSigned(s.manifest, e.Kind, e.Payload)
 		if err != nil {
-			return []*CheckError{fail(CheckKeyCommitment, e.Index, "%v", err)}
+			return []*CheckError{fail(CheckKeyCommitment, e.Index, "%v", err)}, noChange
 		}
 		if c.commits[dealer] != nil || c.failed[dealer] {
-			return []*CheckError{fail(CheckKeyCommitment, e.Index, "trustee %d committed twice", dealer)}
+			return []*CheckError{fail(CheckKeyCommitment, e.Index, "trustee %d committed twice", dealer)}, noChange
 		}
 		kc, err := parseKeyCommitment(s.manifest, dealer, body)
 		if err != nil {
-			c.failed[dealer] = true
-			return []*CheckError{fail(CheckKeyCommitment, e.Index, "trustee %d: %v", dealer, err)}
+			return []*CheckError{fail(CheckKeyCommitment, e.Index, "trustee %d: %v", dealer, err)}, func() { c.failed[dealer] = true }
 		}
 		kc.entry = e.Index
-		c.commits[dealer] = kc
+		return nil, func() { c.commits[dealer] = kc }
 	case KindKeyVerdict:
 		j, body, err := openTrusteeSigned(s.manifest, e.Kind, e.Payload)
 		if err != nil {
-			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}, noChange
 		}
 		if _, dup := c.verdict[j]; dup {
-			return []*CheckError{fail(CheckKeyComplaints, e.Index, "trustee %d gave two verdicts", j)}
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "trustee %d gave two verdicts", j)}, noChange
 		}
 		var v recordv1.KeyVerdict
 		if err := unmarshal(body, &v); err != nil {
-			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}, noChange
 		}
 		var against []int
 		for _, i := range v.Complaints {
 			if int(i) == j || c.commits[int(i)] == nil || slices.Contains(against, int(i)) {
-				return []*CheckError{fail(CheckKeyComplaints, e.Index, "trustee %d complains against %d, who has no valid commitment or is itself or named twice", j, i)}
+				return []*CheckError{fail(CheckKeyComplaints, e.Index, "trustee %d complains against %d, who has no valid commitment or is itself or named twice", j, i)}, noChange
 			}
 			against = append(against, int(i))
 		}
-		c.verdict[j] = against
+		return nil, func() { c.verdict[j] = against }
 	case KindKeyReveal:
 		dealer, body, err := openTrusteeSigned(s.manifest, e.Kind, e.Payload)
 		if err != nil {
-			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}, noChange
 		}
 		var r recordv1.KeyReveal
 		if err := unmarshal(body, &r); err != nil {
-			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}, noChange
 		}
 		j := int(r.Recipient)
 		if !slices.Contains(c.verdict[j], dealer) {
-			return []*CheckError{fail(CheckKeyComplaints, e.Index, "trustee %d reveals a share for %d, who did not complain", dealer, j)}
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "trustee %d reveals a share for %d, who did not complain", dealer, j)}, noChange
 		}
 		if c.reveals[[2]int{dealer, j}] != nil {
-			return []*CheckError{fail(CheckKeyComplaints, e.Index, "trustee %d revealed the share for %d twice", dealer, j)}
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "trustee %d revealed the share for %d twice", dealer, j)}, noChange
 		}
 		share, err := group.NewScalar().SetCanonicalBytes(r.Share)
 		if err != nil {
-			return []*CheckError{fail(CheckKeyComplaints, e.Index, "revealed share: %v", err)}
+			return []*CheckError{fail(CheckKeyComplaints, e.Index, "revealed share: %v", err)}, noChange
 		}
-		c.reveals[[2]int{dealer, j}] = share
+		return nil, func() { c.reveals[[2]int{dealer, j}] = share }
 	}
-	return nil
+	return nil, noChange
 }
 
-func (s *State) applyElectionKey(e Entry) []*CheckError {
+func (s *State) checkElectionKey(e Entry) ([]*CheckError, func()) {
 	if s.key != nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "a second election key")}
+		return []*CheckError{fail(CheckRecord, e.Index, "a second election key")}, noChange
 	}
 	var pb recordv1.ElectionKey
 	if err := unmarshal(e.Payload, &pb); err != nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
+		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}, noChange
 	}
 	want, err := s.ceremony.outcome()
 	if err != nil {
 		// No key can be recomputed: take the published one so that the ballots can still be checked.
 		key, perr := parseElectionKey(s.manifest, &pb)
-		if perr == nil {
-			s.key = key
+		return []*CheckError{fail(CheckElectionKey, e.Index, "%v", err)}, func() {
+			if perr == nil {
+				s.key = key
+			}
 		}
-		return []*CheckError{fail(CheckElectionKey, e.Index, "%v", err)}
 	}
-	s.key = want
+	commit := func() { s.key = want }
 	if got := marshal(&pb); string(got) != string(marshal(want.proto())) {
-		return []*CheckError{fail(CheckElectionKey, e.Index, "the published key differs from the one recomputed from the ceremony (qualified %v)", want.Qualified)}
+		return []*CheckError{fail(CheckElectionKey, e.Index, "the published key differs from the one recomputed from the ceremony (qualified %v)", want.Qualified)}, commit
 	}
-	return nil
+	return nil, commit
 }
 
 func parseElectionKey(m *Manifest, pb *recordv1.ElectionKey) (*ElectionKey, error) {
@@ -354,42 +376,42 @@ func parseElectionKey(m *Manifest, pb *recordv1.ElectionKey) (*ElectionKey, erro
 	return key, nil
 }
 
-func (s *State) applyOpen(e Entry) []*CheckError {
+func (s *State) checkOpen(e Entry) ([]*CheckError, func()) {
 	var pb recordv1.PollsOpen
 	if err := unmarshal(e.Payload, &pb); err != nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
+		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}, noChange
 	}
 	switch {
 	case s.opened:
-		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened twice")}
+		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened twice")}, noChange
 	case s.key == nil:
-		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened before the election key")}
+		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened before the election key")}, noChange
 	case len(s.credentials) == 0:
-		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened with no credentials")}
+		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened with no credentials")}, noChange
 	}
-	s.opened, s.openEntry, s.openTime = true, e.Index, pb.Time
+	commit := func() { s.opened, s.openEntry, s.openTime = true, e.Index, pb.Time }
 	if pb.Time < s.manifest.pb.OpensAt || pb.Time >= s.manifest.pb.ClosesAt {
-		return []*CheckError{fail(CheckPollsWindow, e.Index, "the polls opened at %d, outside the voting window [%d, %d)", pb.Time, s.manifest.pb.OpensAt, s.manifest.pb.ClosesAt)}
+		return []*CheckError{fail(CheckPollsWindow, e.Index, "the polls opened at %d, outside the voting window [%d, %d)", pb.Time, s.manifest.pb.OpensAt, s.manifest.pb.ClosesAt)}, commit
 	}
-	return nil
+	return nil, commit
 }
 
-func (s *State) applyClose(e Entry) []*CheckError {
+func (s *State) checkClose(e Entry) ([]*CheckError, func()) {
 	var pb recordv1.PollsClosed
 	if err := unmarshal(e.Payload, &pb); err != nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
+		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}, noChange
 	}
 	switch {
 	case !s.opened:
-		return []*CheckError{fail(CheckRecord, e.Index, "the polls closed before they opened")}
+		return []*CheckError{fail(CheckRecord, e.Index, "the polls closed before they opened")}, noChange
 	case s.closed:
-		return []*CheckError{fail(CheckRecord, e.Index, "the polls closed twice")}
+		return []*CheckError{fail(CheckRecord, e.Index, "the polls closed twice")}, noChange
 	}
-	s.closed, s.closeEntry = true, e.Index
+	commit := func() { s.closed, s.closeEntry = true, e.Index }
 	if pb.Time < s.openTime {
-		return []*CheckError{fail(CheckPollsWindow, e.Index, "the polls closed at %d, before they opened (%d)", pb.Time, s.openTime)}
+		return []*CheckError{fail(CheckPollsWindow, e.Index, "the polls closed at %d, before they opened (%d)", pb.Time, s.openTime)}, commit
 	}
-	return nil
+	return nil, commit
 }
 
 // checkBallotEntry runs the checks on a ballot or spoiled ballot entry that need no state, every one of them, as
@@ -486,11 +508,11 @@ func (s *State) checkUnique(entry uint64, b *Ballot) *CheckError {
 	return nil
 }
 
-func (s *State) applyBallot(e Entry, pre *ballotCheck) []*CheckError {
+func (s *State) checkBallot(e Entry, pre *ballotCheck) ([]*CheckError, func()) {
 	errs := pre.errs
 	b := pre.ballot
 	if b == nil {
-		return errs // undecodable: it cannot take part in anything
+		return errs, noChange // undecodable: it cannot take part in anything
 	}
 	if !s.credentials[b.Credential] {
 		errs = append(errs, fail(CheckBallotCredential, e.Index, "the credential %x is not on the board", b.Credential[:8]))
@@ -501,6 +523,11 @@ func (s *State) applyBallot(e Entry, pre *ballotCheck) []*CheckError {
 	if ce := s.checkUnique(e.Index, b); ce != nil {
 		errs = append(errs, ce)
 	}
+	return errs, func() { s.commitBallot(e, b) }
+}
+
+// commitBallot puts ballot b, at entry e, on the state.
+func (s *State) commitBallot(e Entry, b *Ballot) {
 	if _, dup := s.seen[b.TrackingCode]; !dup {
 		s.seen[b.TrackingCode] = seenBallot{entry: e.Index, spoiled: e.Kind == KindSpoiledBallot}
 	}
@@ -515,13 +542,12 @@ func (s *State) applyBallot(e Entry, pre *ballotCheck) []*CheckError {
 	s.cast[e.Index] = cb
 	if cb.spoiled {
 		s.spoiled++
-		return errs
+		return
 	}
 	s.ncast++
 	if s.opened && !s.closed {
 		s.supersede(cb, b.Ciphertexts)
 	}
-	return errs
 }
 
 // supersede makes cb its credential's latest ballot and keeps the running sums of the latest ballots.

@@ -91,33 +91,32 @@ func ParseSum(b []byte) (*elgamal.Ciphertext, error) {
 	return c, nil
 }
 
-func (s *State) applyTally(e Entry) []*CheckError {
+func (s *State) checkTally(e Entry) ([]*CheckError, func()) {
 	if !s.closed || s.tally != nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "an encrypted tally before the close, or a second one")}
+		return []*CheckError{fail(CheckRecord, e.Index, "an encrypted tally before the close, or a second one")}, noChange
 	}
 	var pb recordv1.EncryptedTally
 	if err := unmarshal(e.Payload, &pb); err != nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
+		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}, noChange
 	}
 	t := &encryptedTally{entry: e.Index, counted: pb.Counted}
 	if len(pb.Contests) != len(s.manifest.rules) {
-		return []*CheckError{fail(CheckRecord, e.Index, "%d contests, want %d", len(pb.Contests), len(s.manifest.rules))}
+		return []*CheckError{fail(CheckRecord, e.Index, "%d contests, want %d", len(pb.Contests), len(s.manifest.rules))}, noChange
 	}
 	for c, r := range s.manifest.rules {
 		if len(pb.Contests[c].Ciphertexts) != r.Options {
-			return []*CheckError{fail(CheckRecord, e.Index, "contest %d: %d sums, want %d", c, len(pb.Contests[c].Ciphertexts), r.Options)}
+			return []*CheckError{fail(CheckRecord, e.Index, "contest %d: %d sums, want %d", c, len(pb.Contests[c].Ciphertexts), r.Options)}, noChange
 		}
 		row := make([]*elgamal.Ciphertext, r.Options)
 		for o, b := range pb.Contests[c].Ciphertexts {
 			ct, err := ParseSum(b)
 			if err != nil {
-				return []*CheckError{fail(CheckRecord, e.Index, "contest %d option %d: %v", c, o, err)}
+				return []*CheckError{fail(CheckRecord, e.Index, "contest %d option %d: %v", c, o, err)}, noChange
 			}
 			row[o] = ct
 		}
 		t.sums = append(t.sums, row)
 	}
-	s.tally = t
 
 	// The counted list may hold millions of bad indices: their failures are counted, not each described.
 	var f entryFailures
@@ -158,7 +157,7 @@ func (s *State) applyTally(e Entry) []*CheckError {
 			}
 		}
 	}
-	return errs
+	return errs, func() { s.tally = t }
 }
 
 // sumOf adds up the ciphertexts of the listed ballots, cast or spoiled (other entries have none).
@@ -209,49 +208,50 @@ func PartialDecryption(m *Manifest, keys *TrusteeKeys, ks *dkg.KeyShare, s *Stat
 	return keys.signAs(m, KindPartialDecryption, ks.Index, marshal(pb)), nil
 }
 
-func (s *State) applyPartial(e Entry) []*CheckError {
+func (s *State) checkPartial(e Entry) ([]*CheckError, func()) {
 	if s.tally == nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "a partial decryption before the encrypted tally")}
+		return []*CheckError{fail(CheckRecord, e.Index, "a partial decryption before the encrypted tally")}, noChange
 	}
 	j, body, err := openTrusteeSigned(s.manifest, e.Kind, e.Payload)
 	if err != nil {
-		return []*CheckError{fail(CheckPartialDecryption, e.Index, "%v", err)}
+		return []*CheckError{fail(CheckPartialDecryption, e.Index, "%v", err)}, noChange
 	}
 	if s.partials[j] != nil {
-		return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d decrypted twice", j)}
+		return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d decrypted twice", j)}, noChange
 	}
 	pd := &partialDecryption{entry: e.Index}
-	s.partials[j] = pd
+	// A partial decryption that fails a check is kept as invalid: ValidPartials names its trustee.
+	commit := func() { s.partials[j] = pd }
 	var pb recordv1.PartialDecryption
 	if err := unmarshal(body, &pb); err != nil {
-		return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: %v", j, err)}
+		return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: %v", j, err)}, commit
 	}
 	if len(pb.Contests) != len(s.tally.sums) {
-		return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: %d contests, want %d", j, len(pb.Contests), len(s.tally.sums))}
+		return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: %d contests, want %d", j, len(pb.Contests), len(s.tally.sums))}, commit
 	}
 	vk := s.key.VerificationKeys[j-1]
 	for c, cs := range pb.Contests {
 		if len(cs.Shares) != len(s.tally.sums[c]) || len(cs.Proofs) != len(cs.Shares) {
-			return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: contest %d has the wrong number of shares or proofs", j, c)}
+			return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: contest %d has the wrong number of shares or proofs", j, c)}, commit
 		}
 		row := make([]*threshold.PartialDecryption, len(cs.Shares))
 		for o := range cs.Shares {
 			p := &threshold.PartialDecryption{Trustee: j}
 			if _, err := p.Share.SetCanonicalBytes(cs.Shares[o]); err != nil {
-				return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: contest %d option %d: %v", j, c, o, err)}
+				return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: contest %d option %d: %v", j, c, o, err)}, commit
 			}
 			if _, err := p.Proof.SetBytes(cs.Proofs[o]); err != nil {
-				return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: contest %d option %d: %v", j, c, o, err)}
+				return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: contest %d option %d: %v", j, c, o, err)}, commit
 			}
 			if err := p.Verify(decryptionContext(s.manifest, c, o), s.tally.sums[c][o], vk); err != nil {
-				return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: contest %d option %d: %v", j, c, o, err)}
+				return []*CheckError{fail(CheckPartialDecryption, e.Index, "trustee %d: contest %d option %d: %v", j, c, o, err)}, commit
 			}
 			row[o] = p
 		}
 		pd.shares = append(pd.shares, row)
 	}
 	pd.valid = true
-	return nil
+	return nil, commit
 }
 
 // ValidPartials returns the trustees whose partial decryptions on the board are valid, ascending, and those
@@ -334,35 +334,35 @@ func (s *State) Result() (Draft, error) {
 	return Draft{Kind: KindResult, Payload: marshal(pb)}, nil
 }
 
-func (s *State) applyResult(e Entry) []*CheckError {
+func (s *State) checkResult(e Entry) ([]*CheckError, func()) {
 	if s.tally == nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "a result before the encrypted tally")}
+		return []*CheckError{fail(CheckRecord, e.Index, "a result before the encrypted tally")}, noChange
 	}
 	var pb recordv1.Result
 	if err := unmarshal(e.Payload, &pb); err != nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}
+		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}, noChange
 	}
-	s.result = &pb
+	commit := func() { s.result = &pb }
 	_, t := s.manifest.Trustees()
 	var use []int
 	for i, j := range pb.Trustees {
 		if i > 0 && j <= pb.Trustees[i-1] {
-			return []*CheckError{fail(CheckResult, e.Index, "the trustees %v are not ascending and distinct", pb.Trustees)}
+			return []*CheckError{fail(CheckResult, e.Index, "the trustees %v are not ascending and distinct", pb.Trustees)}, commit
 		}
 		if pd := s.partials[int(j)]; pd == nil || !pd.valid {
-			return []*CheckError{fail(CheckResult, e.Index, "trustee %d has no valid partial decryption", j)}
+			return []*CheckError{fail(CheckResult, e.Index, "trustee %d has no valid partial decryption", j)}, commit
 		}
 		use = append(use, int(j))
 	}
 	if len(use) < t {
-		return []*CheckError{fail(CheckResult, e.Index, "%d trustees combined, the threshold is %d", len(use), t)}
+		return []*CheckError{fail(CheckResult, e.Index, "%d trustees combined, the threshold is %d", len(use), t)}, commit
 	}
 	if len(pb.Contests) != len(s.tally.sums) {
-		return []*CheckError{fail(CheckResult, e.Index, "%d contests, want %d", len(pb.Contests), len(s.tally.sums))}
+		return []*CheckError{fail(CheckResult, e.Index, "%d contests, want %d", len(pb.Contests), len(s.tally.sums))}, commit
 	}
 	mK, err := s.combine(use)
 	if err != nil {
-		return []*CheckError{fail(CheckResult, e.Index, "%v", err)}
+		return []*CheckError{fail(CheckResult, e.Index, "%v", err)}, commit
 	}
 	var errs []*CheckError
 	for c := range mK {
@@ -377,7 +377,7 @@ func (s *State) applyResult(e Entry) []*CheckError {
 			}
 		}
 	}
-	return errs
+	return errs, commit
 }
 
 // Tally is a result for people: each contest's options with their counts.

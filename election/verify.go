@@ -3,7 +3,6 @@ package election
 import (
 	"context"
 	"iter"
-	"runtime"
 
 	"github.com/recount-vote/recount/crypto/elgamal"
 )
@@ -128,18 +127,9 @@ func checksOf(k Kind) []Check {
 	}
 }
 
-type ballotJob struct {
-	e    Entry
-	done chan *ballotCheck
-}
-
 // Verify replays the entries of a record and runs every check on them. The returned error is set only when the
 // entries could not be read (ctx cancelled, or the iterator failed); check failures are in the report.
 func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOptions) (*Report, error) {
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
 	kept := uint64(opts.FailuresKept)
 	if opts.FailuresKept <= 0 {
 		kept = DefaultFailuresKept
@@ -152,21 +142,7 @@ func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOpt
 		}
 		rep.FailureCounts[f.Check] += 1 + f.More
 	}
-
-	jobs := make(chan ballotJob, 4*workers)
-	defer close(jobs)
-	for w := 0; w < workers; w++ {
-		go func() {
-			for j := range jobs {
-				j.done <- checkBallotEntry(s.manifest, s.key.PublicKey, j.e)
-			}
-		}()
-	}
-	// The manifest and the key are read by the workers: they are set before the first ballot is sent, and
-	// never change once set (sending on jobs orders the writes before the reads).
-
-	var pending []ballotJob
-	record := func(e Entry, errs []*CheckError) {
+	record := func(e Entry, errs []*CheckError) error {
 		failed := map[Check]bool{}
 		for _, f := range errs {
 			failed[f.Check] = true
@@ -185,37 +161,11 @@ func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOpt
 		if opts.Progress != nil && rep.Entries%256 == 0 {
 			opts.Progress(rep.Entries)
 		}
+		return nil
 	}
-	applyOldest := func() {
-		j := pending[0]
-		pending = pending[1:]
-		bc := <-j.done
-		record(j.e, s.apply(j.e, bc))
-	}
-
-	for e, err := range entries {
-		if err != nil {
-			return nil, err
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if (e.Kind == KindBallot || e.Kind == KindSpoiledBallot) && s.key != nil && s.manifest != nil {
-			j := ballotJob{e: e, done: make(chan *ballotCheck, 1)}
-			jobs <- j
-			pending = append(pending, j)
-			if len(pending) >= 8*workers {
-				applyOldest()
-			}
-			continue
-		}
-		for len(pending) > 0 {
-			applyOldest()
-		}
-		record(e, s.apply(e, nil))
-	}
-	for len(pending) > 0 {
-		applyOldest()
+	r := NewReplayer(s, ReplayOptions{Workers: opts.Workers, Applied: record})
+	if err := r.FeedSeq(ctx, entries); err != nil {
+		return nil, err
 	}
 	if opts.Progress != nil {
 		opts.Progress(rep.Entries)

@@ -308,33 +308,44 @@ const replayProgressEvery = 4096
 // replay applies the board's entries to the state, unless the node is shut down first. Ballots were fully checked
 // before they were appended, so only their shape is checked again (spoiled ballots, rare, are checked in full).
 func (n *Node) replay() error {
-	for le, err := range n.log.Entries(context.Background(), 0) {
-		if err != nil {
-			return fmt.Errorf("node: replaying the board: %w", err)
-		}
-		if isClosed(n.stopping) {
-			return errStopped
-		}
-		if n.beforeReplay != nil {
-			n.beforeReplay(le.Index)
-		}
-		e := election.Entry{Index: le.Index, Kind: election.Kind(le.Kind), Payload: le.Payload}
-		var errs []*election.CheckError
-		switch {
-		case e.Kind == election.KindBallot && n.state.Key() != nil:
-			errs = n.state.ApplyChecked(e, election.CheckBallotShapeOnly(n.state.Manifest(), e))
-		default:
-			errs = n.state.Apply(e)
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("node: the board in %s holds an entry the election does not accept (%v); the node never appends one: check the board with `recount verify`", n.log.Dir(), errs[0])
-		}
-		n.replayed.Store(le.Index + 1)
-		if (le.Index+1)%replayProgressEvery == 0 {
-			n.metrics.boardSize(le.Index + 1)
+	var logErr error
+	entries := func(yield func(election.Entry, error) bool) {
+		for e, err := range election.FromBoardSeq(n.log.Entries(context.Background(), 0)) {
+			if err != nil {
+				logErr = err
+				yield(e, err)
+				return
+			}
+			if isClosed(n.stopping) {
+				yield(e, errStopped)
+				return
+			}
+			if n.beforeReplay != nil {
+				n.beforeReplay(e.Index)
+			}
+			if !yield(e, nil) {
+				return
+			}
 		}
 	}
-	return nil
+	r := election.NewReplayer(n.state, election.ReplayOptions{
+		ShapeOnly: func(election.Entry) bool { return true },
+		Applied: func(e election.Entry, errs []*election.CheckError) error {
+			if len(errs) > 0 {
+				return fmt.Errorf("node: the board in %s holds an entry the election does not accept (%v); the node never appends one: check the board with `recount verify`", n.log.Dir(), errs[0])
+			}
+			n.replayed.Store(e.Index + 1)
+			if (e.Index+1)%replayProgressEvery == 0 {
+				n.metrics.boardSize(e.Index + 1)
+			}
+			return nil
+		},
+	})
+	err := r.FeedSeq(context.Background(), entries)
+	if err != nil && logErr != nil {
+		return fmt.Errorf("node: replaying the board: %w", logErr)
+	}
+	return err
 }
 
 // Log returns the node's board.
@@ -425,7 +436,7 @@ func (n *Node) exclusive(ctx context.Context, draft func(s *election.State) (ele
 	}
 	n.stateMu.Lock()
 	idx := n.state.Size()
-	errs := n.state.Admit(election.Entry{Index: idx, Kind: d.Kind, Payload: d.Payload})
+	errs := n.state.Admit(d.At(idx))
 	n.stateMu.Unlock()
 	if len(errs) > 0 {
 		return ledger.AppendResult{}, checkRefusal(FaultInvalid, errs[0])

@@ -150,7 +150,7 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 	if err != nil {
 		return Inclusion{}, n.appendFailed(err)
 	}
-	e := election.Entry{Index: res.Index, Kind: kind, Payload: payload}
+	e := election.Draft{Kind: kind, Payload: payload}.At(res.Index)
 	if errs := n.applyInOrder(&pendingEntry{e: e, bc: bc}); len(errs) > 0 {
 		// Cannot happen: the checks passed before the append and nothing they depend on changed since.
 		n.logger.Error("node: an appended ballot failed a check when applied", "index", res.Index, "err", errs[0])

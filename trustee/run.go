@@ -9,13 +9,11 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/crypto/dkg"
@@ -88,6 +86,7 @@ type runner struct {
 	keys   *election.TrusteeKeys
 	logger *slog.Logger
 	s      *election.State
+	replay *election.Replayer // applies the board's entries to s
 	index  int
 	// commitment is the trustee's KEY_COMMITMENT payload and dealt its shares, once made (or loaded from the
 	// store).
@@ -123,6 +122,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if r.cfg.Workers <= 0 {
 		r.cfg.Workers = runtime.GOMAXPROCS(0)
 	}
+	r.replay = election.NewReplayer(r.s, r.replayOptions())
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	entries := make(chan *recountv1.StreamEntriesResponse, 4096)
@@ -152,7 +152,7 @@ func Run(ctx context.Context, cfg Config) error {
 					break drain
 				}
 			}
-			if err := r.apply(batch); err != nil {
+			if err := r.apply(ctx, batch); err != nil {
 				return err
 			}
 			if len(entries) > 0 {
@@ -221,60 +221,30 @@ func (r *runner) receive(ctx context.Context, entries chan<- *recountv1.StreamEn
 	}
 }
 
-func isBallot(k recordv1.EntryKind) bool {
-	return k == election.KindBallot || k == election.KindSpoiledBallot
+// apply replays a batch of entries into the state, checking the ballots on all cores: in full with CheckBallots,
+// else the shape only (spoiled ballots, rare, always in full).
+func (r *runner) apply(ctx context.Context, batch []*recountv1.StreamEntriesResponse) error {
+	return r.replay.FeedSeq(ctx, func(yield func(election.Entry, error) bool) {
+		for _, m := range batch {
+			if !yield(election.FromBoard(client.StreamedEntry(m)), nil) {
+				return
+			}
+		}
+	})
 }
 
-// apply replays a batch of entries into the state, checking runs of ballots in parallel.
-func (r *runner) apply(batch []*recountv1.StreamEntriesResponse) error {
-	for i := 0; i < len(batch); {
-		if isBallot(batch[i].Kind) && r.s.Key() != nil {
-			j := i
-			for j < len(batch) && isBallot(batch[j].Kind) {
-				j++
-			}
-			run := make([]election.Entry, j-i)
-			for k := range run {
-				run[k] = election.Entry{Index: batch[i+k].Index, Kind: batch[i+k].Kind, Payload: batch[i+k].Payload}
-			}
-			checks := r.checkBallots(run)
-			for k, e := range run {
-				if errs := r.s.ApplyChecked(e, checks[k]); len(errs) > 0 {
-					return fmt.Errorf("%w: %v; this trustee stops and decrypts nothing", ErrFault, errs[0])
-				}
-			}
-			i = j
-			continue
-		}
-		e := election.Entry{Index: batch[i].Index, Kind: batch[i].Kind, Payload: batch[i].Payload}
-		if errs := r.s.Apply(e); len(errs) > 0 {
+// replayOptions stop the replay at the first entry that fails a check.
+func (r *runner) replayOptions() election.ReplayOptions {
+	opts := election.ReplayOptions{Workers: r.cfg.Workers, Applied: func(_ election.Entry, errs []*election.CheckError) error {
+		if len(errs) > 0 {
 			return fmt.Errorf("%w: %v; this trustee stops and decrypts nothing", ErrFault, errs[0])
 		}
-		i++
+		return nil
+	}}
+	if !r.cfg.CheckBallots {
+		opts.ShapeOnly = func(election.Entry) bool { return true }
 	}
-	return nil
-}
-
-// checkBallots runs the stateless checks of ballot entries on all cores: in full with CheckBallots, else the
-// shape only (spoiled ballots, rare, always in full).
-func (r *runner) checkBallots(run []election.Entry) []*election.BallotCheck {
-	m, pk := r.s.Manifest(), r.s.Key().PublicKey
-	out := make([]*election.BallotCheck, len(run))
-	var wg sync.WaitGroup
-	w := min(r.cfg.Workers, len(run))
-	for g := range w {
-		wg.Go(func() {
-			for k := g; k < len(run); k += w {
-				if r.cfg.CheckBallots || run[k].Kind == election.KindSpoiledBallot {
-					out[k] = election.CheckBallot(m, pk, run[k])
-				} else {
-					out[k] = election.CheckBallotShapeOnly(m, run[k])
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return out
+	return opts
 }
 
 // act takes the trustee's next step if the board calls for one. It reports done once the trustee has nothing

@@ -155,7 +155,7 @@ func (res *result) read(ctx context.Context, r io.Reader, opts Options, withElec
 				if opts.Entry != nil {
 					opts.Entry(e)
 				}
-				if !yield(election.Entry{Index: e.Index, Kind: election.Kind(e.Kind), Payload: e.Payload}, nil) {
+				if !yield(election.FromBoard(e), nil) {
 					return
 				}
 			}

@@ -5,6 +5,7 @@ package electiontest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -82,7 +83,7 @@ type Election struct {
 
 // Append puts a draft on the simulated board, refusing it if the state finds any fault.
 func (e *Election) Append(d election.Draft) (election.Entry, error) {
-	en := election.Entry{Index: uint64(len(e.Entries)), Kind: d.Kind, Payload: d.Payload}
+	en := d.At(uint64(len(e.Entries)))
 	if errs := e.State.Apply(en); len(errs) > 0 {
 		return en, fmt.Errorf("entry %d (%s) refused: %v", en.Index, d.Kind, errs[0])
 	}
@@ -320,22 +321,25 @@ func (e *Election) Retally(entries []election.Entry, absent []int, tally func(*e
 		ownKey = k.PublicKey.Bytes()
 	}
 	s := election.NewState()
+	r := election.NewReplayer(s, election.ReplayOptions{ShapeOnly: func(en election.Entry) bool {
+		k := s.Key()
+		return admitted[string(en.Payload)] && k != nil && bytes.Equal(k.PublicKey.Bytes(), ownKey) && s.Manifest().ID() == e.Manifest.ID()
+	}})
 	var out []election.Entry
-	add := func(d election.Draft) {
-		en := election.Entry{Index: uint64(len(out)), Kind: d.Kind, Payload: d.Payload}
-		if k := s.Key(); d.Kind == election.KindBallot && admitted[string(d.Payload)] && k != nil && bytes.Equal(k.PublicKey.Bytes(), ownKey) &&
-			s.Manifest().ID() == e.Manifest.ID() {
-			s.ApplyChecked(en, election.CheckBallotShapeOnly(s.Manifest(), en))
-		} else {
-			s.Apply(en)
-		}
-		out = append(out, en)
-	}
 	for _, en := range entries {
 		if en.Kind == election.KindEncryptedTally {
 			break
 		}
-		add(election.Draft{Kind: en.Kind, Payload: en.Payload})
+		out = append(out, election.Draft{Kind: en.Kind, Payload: en.Payload}.At(uint64(len(out))))
+	}
+	// Every check is ignored: the replayer reports failures only to ReplayOptions.Applied, which is not set.
+	if err := r.Feed(context.Background(), out...); err != nil {
+		return nil, err
+	}
+	add := func(d election.Draft) {
+		en := d.At(uint64(len(out)))
+		s.Apply(en)
+		out = append(out, en)
 	}
 	if tally == nil {
 		tally = (*election.State).EncryptedTally
