@@ -48,14 +48,7 @@ func verifyExport(t *testing.T, data []byte, boardKey string) *election.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries := func(yield func(election.Entry, error) bool) {
-		for e, err := range x.Entries() {
-			if !yield(election.Entry{Index: e.Index, Kind: election.Kind(e.Kind), Payload: e.Payload}, err) {
-				return
-			}
-		}
-	}
-	rep, err := election.Verify(context.Background(), entries, election.VerifyOptions{})
+	rep, err := election.Verify(context.Background(), election.FromBoardSeq(x.Entries()), election.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func buildRecord(b *testing.B, dir string, voters, revotes, challenges int) (str
 	wg.Wait()
 	// The node's way of accepting checked ballots: shape only, the proofs were checked when they were made.
 	for _, d := range drafts {
-		en := election.Entry{Index: uint64(len(e.Entries)), Kind: d.Kind, Payload: d.Payload}
+		en := d.At(uint64(len(e.Entries)))
 		bc := election.CheckBallotShapeOnly(e.Manifest, en)
 		if d.Kind == election.KindSpoiledBallot {
 			bc = election.CheckBallot(e.Manifest, pk, en)

@@ -55,7 +55,7 @@ func readEntries(t *testing.T, export []byte) []election.Entry {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, election.Entry{Index: e.Index, Kind: election.Kind(e.Kind), Payload: e.Payload})
+		out = append(out, election.FromBoard(e))
 	}
 	if _, err := x.Finish(); err != nil {
 		t.Fatal(err)
