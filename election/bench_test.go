@@ -116,7 +116,7 @@ func BenchmarkTally10000(b *testing.B) {
 		}
 		apply(s.EncryptedTally())
 		for _, t := range e.Trustees[:2] {
-			apply(election.PartialDecryption(e.Manifest, t.Keys, t.Share, s, nil))
+			apply(t.Trustee.DraftPartialDecryption(t.Share, s, nil))
 		}
 		apply(s.Result())
 	}

@@ -25,7 +25,7 @@ func TestCeremonyWithComplaint(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, tr := range e.Trustees {
-				d, dealt, err := tr.Keys.Commit(e.Manifest, tr.Index, nil)
+				d, dealt, err := tr.Trustee.DraftCommitment(nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -38,7 +38,7 @@ func TestCeremonyWithComplaint(t *testing.T) {
 				}
 			}
 			for _, tr := range e.Trustees {
-				d, received, err := tr.Keys.Verdict(e.Manifest, tr.Index, tr.Dealt, e.State)
+				d, received, err := tr.Trustee.DraftVerdict(tr.Dealt, e.State)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -50,7 +50,7 @@ func TestCeremonyWithComplaint(t *testing.T) {
 			if got := e.State.Ceremony().Unanswered; !slices.Equal(got, [][2]int{{2, 3}}) {
 				t.Fatalf("unanswered complaints %v, want trustee 3 against trustee 2", got)
 			}
-			reveals := e.Trustees[1].Keys.Reveals(e.Manifest, 2, e.Trustees[1].Dealt, e.State)
+			reveals := e.Trustees[1].Trustee.DraftReveals(e.Trustees[1].Dealt, e.State)
 			if len(reveals) != 1 {
 				t.Fatalf("trustee 2 has %d reveals to make, want 1", len(reveals))
 			}

@@ -20,7 +20,11 @@ func TestComplaintAnswered(t *testing.T) {
 	f := newFixture(t, tn.target(), setup{trustees: 3, threshold: 2, voters: 3, absent: []int{1}, beforeTrustees: func(f *fixture) {
 		// Trustee 1's commitment, stored before its node starts (as if it had crashed before posting it),
 		// with the share for trustee 2 garbled.
-		d, dealt, err := f.keys[0].Commit(f.manifest, 1, nil)
+		t1, err := election.NewTrustee(f.manifest, f.keys[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, dealt, err := t1.DraftCommitment(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +45,7 @@ func TestComplaintAnswered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bad := f.keys[0].Sign(f.manifest, election.KindKeyCommitment, 1, body)
+		bad := t1.DraftSigned(election.KindKeyCommitment, body)
 		if err := f.stores[0].SaveCommitment(bad.Payload, dealt); err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package trustee
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -87,7 +86,9 @@ type runner struct {
 	logger *slog.Logger
 	s      *election.State
 	replay *election.Replayer // applies the board's entries to s
-	index  int
+	// trustee is this trustee in the election, and index its index there: nil and 0 until the manifest is read.
+	trustee *election.Trustee
+	index   int
 	// commitment is the trustee's KEY_COMMITMENT payload and dealt its shares, once made (or loaded from the
 	// store).
 	commitment []byte
@@ -278,7 +279,7 @@ func (r *runner) act(ctx context.Context) (done bool, err error) {
 	if s.HasTally() {
 		valid, invalid := s.ValidPartials()
 		if !slices.Contains(valid, r.index) && !slices.Contains(invalid, r.index) {
-			d, err := election.PartialDecryption(m, r.keys, r.share, s, nil)
+			d, err := r.trustee.DraftPartialDecryption(r.share, s, nil)
 			if err != nil {
 				return false, fmt.Errorf("partial decryption: %w", err)
 			}
@@ -290,18 +291,16 @@ func (r *runner) act(ctx context.Context) (done bool, err error) {
 
 // join finds the trustee in the manifest and binds the store to the election.
 func (r *runner) join(m *election.Manifest) error {
-	own := r.keys.Public(0, "").SigningKey
-	for _, t := range m.Proto().Trustees {
-		if bytes.Equal(t.SigningKey, own) {
-			if err := r.cfg.Store.Bind(m.ID(), int(t.Index)); err != nil {
-				return err
-			}
-			r.index = int(t.Index)
-			r.event(StepJoined, 0)
-			return nil
-		}
+	t, err := election.NewTrustee(m, r.keys)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("this trustee's key is not among the trustees of election %s (%q)", m.ID(), m.Proto().Title)
+	if err := r.cfg.Store.Bind(m.ID(), t.Index()); err != nil {
+		return err
+	}
+	r.trustee, r.index = t, t.Index()
+	r.event(StepJoined, 0)
+	return nil
 }
 
 // ceremony takes the trustee's next step in the key ceremony.
@@ -315,7 +314,7 @@ func (r *runner) ceremony(ctx context.Context, m *election.Manifest) error {
 	if payload == nil {
 		// The commitment is made once and stored with its shares before it is posted; after a crash the same
 		// one is posted again, never a new one.
-		d, dealt, err := r.keys.Commit(m, r.index, nil)
+		d, dealt, err := r.trustee.DraftCommitment(nil)
 		if err != nil {
 			return err
 		}
@@ -338,7 +337,7 @@ func (r *runner) ceremony(ctx context.Context, m *election.Manifest) error {
 				return err
 			}
 			if payload == nil {
-				d, received, err := r.keys.Verdict(m, r.index, r.dealt, s)
+				d, received, err := r.trustee.DraftVerdict(r.dealt, s)
 				if err != nil {
 					return err
 				}
@@ -350,7 +349,7 @@ func (r *runner) ceremony(ctx context.Context, m *election.Manifest) error {
 			return r.post(ctx, election.Draft{Kind: election.KindKeyVerdict, Payload: payload}, StepVerdict)
 		}
 	}
-	for _, d := range r.keys.Reveals(m, r.index, r.dealt, s) {
+	for _, d := range r.trustee.DraftReveals(r.dealt, s) {
 		if r.revealed[string(d.Payload)] {
 			continue
 		}
@@ -395,7 +394,7 @@ func (r *runner) keyShare(m *election.Manifest) error {
 		}
 		// Shares from dealers that committed after the verdict (or every share, if the key was fixed before
 		// this trustee gave one) are decrypted and checked now, the same way.
-		_, now, err := r.keys.Verdict(m, r.index, r.dealt, r.s)
+		_, now, err := r.trustee.DraftVerdict(r.dealt, r.s)
 		if err != nil {
 			return err
 		}
@@ -404,7 +403,7 @@ func (r *runner) keyShare(m *election.Manifest) error {
 				received[i] = sh
 			}
 		}
-		if ks, err = r.keys.KeyShare(m, r.index, received, r.s); err != nil {
+		if ks, err = r.trustee.KeyShare(received, r.s); err != nil {
 			return fmt.Errorf("key share: %w", err)
 		}
 		if err := r.cfg.Store.SaveKeyShare(ks); err != nil {

@@ -136,7 +136,11 @@ func TestRunPostsTheStoredCommitment(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The crash: committed and stored, never posted.
-	d, dealt, err := keys.Commit(m, 1, nil)
+	t1, err := election.NewTrustee(m, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, dealt, err := t1.DraftCommitment(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

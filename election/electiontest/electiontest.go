@@ -57,8 +57,10 @@ func Mixed() *recordv1.Manifest {
 
 // Trustee is a simulated trustee with everything it keeps between steps.
 type Trustee struct {
-	Index    int
-	Keys     *election.TrusteeKeys
+	Index int
+	Keys  *election.TrusteeKeys
+	// Trustee drafts the trustee's entries: set once the manifest is made.
+	Trustee  *election.Trustee
 	Dealt    election.DealtShares
 	Received map[int]*group.Scalar
 	Share    *dkg.KeyShare
@@ -134,6 +136,11 @@ func Prepare(cfg Config) (*Election, error) {
 		return nil, err
 	}
 	e.Manifest = m
+	for _, t := range e.Trustees {
+		if t.Trustee, err = election.NewTrustee(m, t.Keys); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := e.Append(m.Draft()); err != nil {
 		return nil, err
 	}
@@ -156,7 +163,7 @@ func (e *Election) OpenPolls() error {
 		return err
 	}
 	for _, t := range e.Trustees {
-		ks, err := t.Keys.KeyShare(e.Manifest, t.Index, t.Received, e.State)
+		ks, err := t.Trustee.KeyShare(t.Received, e.State)
 		if err != nil {
 			return fmt.Errorf("trustee %d: %w", t.Index, err)
 		}
@@ -168,7 +175,7 @@ func (e *Election) OpenPolls() error {
 // Ceremony runs the key ceremony with every trustee honest.
 func (e *Election) Ceremony() error {
 	for _, t := range e.Trustees {
-		d, dealt, err := t.Keys.Commit(e.Manifest, t.Index, nil)
+		d, dealt, err := t.Trustee.DraftCommitment(nil)
 		if err != nil {
 			return err
 		}
@@ -178,7 +185,7 @@ func (e *Election) Ceremony() error {
 		}
 	}
 	for _, t := range e.Trustees {
-		d, received, err := t.Keys.Verdict(e.Manifest, t.Index, t.Dealt, e.State)
+		d, received, err := t.Trustee.DraftVerdict(t.Dealt, e.State)
 		if err != nil {
 			return err
 		}
@@ -188,7 +195,7 @@ func (e *Election) Ceremony() error {
 		}
 	}
 	for _, t := range e.Trustees {
-		for _, d := range t.Keys.Reveals(e.Manifest, t.Index, t.Dealt, e.State) {
+		for _, d := range t.Trustee.DraftReveals(t.Dealt, e.State) {
 			if _, err := e.Append(d); err != nil {
 				return err
 			}
@@ -198,7 +205,7 @@ func (e *Election) Ceremony() error {
 		return err
 	}
 	for _, t := range e.Trustees {
-		ks, err := t.Keys.KeyShare(e.Manifest, t.Index, t.Received, e.State)
+		ks, err := t.Trustee.KeyShare(t.Received, e.State)
 		if err != nil {
 			return fmt.Errorf("trustee %d: %w", t.Index, err)
 		}
@@ -267,7 +274,7 @@ func (e *Election) Finish() error {
 		if slices.Contains(e.Cfg.Absent, t.Index) {
 			continue
 		}
-		if err := e.must(election.PartialDecryption(e.Manifest, t.Keys, t.Share, e.State, nil)); err != nil {
+		if err := e.must(t.Trustee.DraftPartialDecryption(t.Share, e.State, nil)); err != nil {
 			return err
 		}
 	}
@@ -353,7 +360,7 @@ func (e *Election) Retally(entries []election.Entry, absent []int, tally func(*e
 		if slices.Contains(absent, t.Index) {
 			continue
 		}
-		d, err := election.PartialDecryption(e.Manifest, t.Keys, t.Share, s, nil)
+		d, err := t.Trustee.DraftPartialDecryption(t.Share, s, nil)
 		if err != nil {
 			return nil, err
 		}
