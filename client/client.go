@@ -263,9 +263,9 @@ const (
 // deadline does not end the search, a cancellation of ctx does). A receipt found so is checked as a direct answer is. If the ballot is not found, the
 // error is an *InDoubtError. A refusal by the node is returned as it is: the ballot is not on the board.
 func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.PreparedBallot, opts SubmitOptions) (*Receipt, error) {
-	d := b.Cast()
+	d := b.DraftCast()
 	if opts.Challenge {
-		d = b.Challenge()
+		d = b.DraftChallenge()
 	}
 	var pb *recountv1.Receipt
 	var err error

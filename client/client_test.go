@@ -30,7 +30,7 @@ func TestEncrypt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Append(b.Cast()); err != nil {
+	if _, err := e.Append(b.DraftCast()); err != nil {
 		t.Fatalf("the encrypted ballot: %v", err)
 	}
 }

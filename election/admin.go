@@ -10,8 +10,8 @@ import (
 
 // The commission's own entries: the election key (computed, never chosen), opening and closing the polls.
 
-// ElectionKey returns the ElectionKey entry that ends the key ceremony, computed from the ceremony's entries.
-func (s *State) ElectionKey() (Draft, error) {
+// DraftElectionKey returns the ELECTION_KEY entry that ends the key ceremony, computed from the ceremony's entries.
+func (s *State) DraftElectionKey() (Draft, error) {
 	if s.manifest == nil {
 		return Draft{}, errors.New("no manifest")
 	}
@@ -57,8 +57,8 @@ func (s *State) Ceremony() CeremonyProgress {
 	return p
 }
 
-// Open returns the entry that opens the polls at time now (Unix seconds).
-func (s *State) Open(now int64) (Draft, error) {
+// DraftOpen returns the entry that opens the polls at time now (Unix seconds).
+func (s *State) DraftOpen(now int64) (Draft, error) {
 	switch {
 	case s.key == nil:
 		return Draft{}, errors.New("the key ceremony has not finished")
@@ -74,8 +74,8 @@ func (s *State) Open(now int64) (Draft, error) {
 	return Draft{Kind: KindOpen, Payload: marshal(&recordv1.PollsOpen{Time: now})}, nil
 }
 
-// Close returns the entry that closes the polls at time now (Unix seconds).
-func (s *State) Close(now int64) (Draft, error) {
+// DraftClose returns the entry that closes the polls at time now (Unix seconds).
+func (s *State) DraftClose(now int64) (Draft, error) {
 	switch {
 	case !s.opened:
 		return Draft{}, errors.New("the polls are not open")

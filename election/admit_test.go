@@ -27,7 +27,7 @@ func TestAdmitLeavesNoTrace(t *testing.T) {
 			t.Fatal(err)
 		}
 		keys := e.Trustees[ts.Trustee-1].Keys
-		return keys.Sign(m, en.Kind, int(ts.Trustee), change(slices.Clone(ts.Body))).Payload
+		return keys.DraftSigned(m, en.Kind, int(ts.Trustee), change(slices.Clone(ts.Body))).Payload
 	}
 	remarshal := func(payload []byte, msg proto.Message, change func()) []byte {
 		if err := proto.Unmarshal(payload, msg); err != nil {
@@ -114,10 +114,10 @@ func TestAdmitLeavesNoTrace(t *testing.T) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("the honest record no longer verifies: %v %v", err, rep.Failures)
 	}
-	for c, cc := range s.Tally().Contests {
+	for c, cc := range s.Result().Contests {
 		for o, oc := range cc.Options {
-			if oc.Count != rep.Tally.Contests[c].Options[o].Count {
-				t.Errorf("contest %d option %d: %d, verifier %d", c, o, oc.Count, rep.Tally.Contests[c].Options[o].Count)
+			if oc.Count != rep.Result.Contests[c].Options[o].Count {
+				t.Errorf("contest %d option %d: %d, verifier %d", c, o, oc.Count, rep.Result.Contests[c].Options[o].Count)
 			}
 		}
 	}

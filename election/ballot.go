@@ -174,12 +174,12 @@ func signBallot(cred *Credential, body []byte, prefix string) []byte {
 // TrackingCode returns the ballot's tracking code, SHA-256 of the Ballot's bytes.
 func (b *PreparedBallot) TrackingCode() ID { return b.tracking }
 
-// Cast returns the board entry that casts the ballot.
-func (b *PreparedBallot) Cast() Draft { return Draft{Kind: KindBallot, Payload: b.signed} }
+// DraftCast returns the board entry that casts the ballot.
+func (b *PreparedBallot) DraftCast() Draft { return Draft{Kind: KindBallot, Payload: b.signed} }
 
-// Challenge returns the board entry that spoils the ballot and reveals its nonces (the Benaloh challenge). It
+// DraftChallenge returns the board entry that spoils the ballot and reveals its nonces (the Benaloh challenge). It
 // carries the ballot signed for a challenge, which cannot be cast; after it the ballot can never be cast.
-func (b *PreparedBallot) Challenge() Draft {
+func (b *PreparedBallot) DraftChallenge() Draft {
 	sp := &recordv1.SpoiledBallot{SignedBallot: b.challenge}
 	for c, vals := range b.choices {
 		op := &recordv1.ContestOpening{Values: append([]uint64(nil), vals...)}

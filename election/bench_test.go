@@ -37,7 +37,7 @@ func BenchmarkEncryptBallot10(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		size = len(pb.Cast().Payload)
+		size = len(pb.DraftCast().Payload)
 	}
 	b.ReportMetric(float64(size), "bytes/ballot")
 }
@@ -48,7 +48,7 @@ func BenchmarkVerifyBallot10(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	en := election.Entry{Index: 1000, Kind: election.KindBallot, Payload: pb.Cast().Payload}
+	en := election.Entry{Index: 1000, Kind: election.KindBallot, Payload: pb.DraftCast().Payload}
 	for b.Loop() {
 		if bc := election.CheckBallot(e.Manifest, e.State.Key().PublicKey, en); bc.Err() != nil {
 			b.Fatal(bc.Err())
@@ -64,7 +64,7 @@ func BenchmarkParseBallot10(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	payload := pb.Cast().Payload
+	payload := pb.DraftCast().Payload
 	for b.Loop() {
 		if _, err := election.ParseBallot(e.Manifest, payload); err != nil {
 			b.Fatal(err)
@@ -114,17 +114,17 @@ func BenchmarkTally10000(b *testing.B) {
 				b.Fatal(errs[0])
 			}
 		}
-		apply(s.EncryptedTally())
+		apply(s.DraftEncryptedTally())
 		for _, t := range e.Trustees[:2] {
 			apply(t.Trustee.DraftPartialDecryption(t.Share, s, nil))
 		}
-		apply(s.Result())
+		apply(s.DraftResult())
 	}
 	b.ReportMetric(10000, "ballots")
 }
 
 func mustClose(s *election.State) election.Draft {
-	d, err := s.Close(time.Now().Unix())
+	d, err := s.DraftClose(time.Now().Unix())
 	if err != nil {
 		panic(err)
 	}

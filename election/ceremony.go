@@ -93,9 +93,10 @@ func trusteeSignedMessage(kind Kind, election ID, trustee uint32, body []byte) [
 	return append(msg, body...)
 }
 
-// Sign wraps body in a TrusteeSigned entry of kind, signed as trustee index. The ceremony and tally functions
-// call it; it is exported for tools that make their own trustee entries.
-func (k *TrusteeKeys) Sign(m *Manifest, kind Kind, index int, body []byte) Draft {
+// DraftSigned wraps body in a TrusteeSigned entry of kind, signed as trustee index whatever index the manifest
+// gives these keys. Trustee.DraftSigned is the one to use; this one is for tests and tools that forge entries
+// (signed as another trustee, say) to see them refused.
+func (k *TrusteeKeys) DraftSigned(m *Manifest, kind Kind, index int, body []byte) Draft {
 	return k.signAs(m, kind, index, body)
 }
 
@@ -161,9 +162,9 @@ func shareInfo(election ID, dealer, recipient int) []byte {
 // DealtShares are the shares a dealer gave out, kept secret by the dealer to answer complaints.
 type DealtShares map[int]*group.Scalar
 
-// Commit runs round 1 of the ceremony for trustee index: it returns the KeyCommitment entry to post and the
+// commit runs round 1 of the ceremony for trustee index (Trustee.DraftCommitment): it returns the KeyCommitment entry to post and the
 // shares dealt, which the trustee keeps (its own included) until the ceremony ends.
-func (k *TrusteeKeys) Commit(m *Manifest, index int, r io.Reader) (Draft, DealtShares, error) {
+func (k *TrusteeKeys) commit(m *Manifest, index int, r io.Reader) (Draft, DealtShares, error) {
 	p := dkgParams(m)
 	dealer, err := dkg.NewDealer(p, index, r)
 	if err != nil {
@@ -277,9 +278,9 @@ func (k *TrusteeKeys) receiveShare(m *Manifest, kc *keyCommitment, index int) (*
 	return share, nil
 }
 
-// Verdict runs round 2 for trustee index: it checks the share every committed dealer sent, and returns the
+// verdict runs round 2 for trustee index (Trustee.DraftVerdict): it checks the share every committed dealer sent, and returns the
 // KeyVerdict entry naming the dealers at fault, and the good shares received (its own dealt share included).
-func (k *TrusteeKeys) Verdict(m *Manifest, index int, own DealtShares, s *State) (Draft, map[int]*group.Scalar, error) {
+func (k *TrusteeKeys) verdict(m *Manifest, index int, own DealtShares, s *State) (Draft, map[int]*group.Scalar, error) {
 	if s.ceremony == nil {
 		return Draft{}, nil, errors.New("the key ceremony has not started")
 	}
@@ -304,8 +305,8 @@ func (k *TrusteeKeys) Verdict(m *Manifest, index int, own DealtShares, s *State)
 	return k.signAs(m, KindKeyVerdict, index, marshal(verdict)), received, nil
 }
 
-// Reveals returns the KeyReveal entries that answer every complaint against dealer index not yet answered.
-func (k *TrusteeKeys) Reveals(m *Manifest, index int, own DealtShares, s *State) []Draft {
+// reveals (Trustee.DraftReveals) returns the KeyReveal entries that answer every complaint against dealer index not yet answered.
+func (k *TrusteeKeys) reveals(m *Manifest, index int, own DealtShares, s *State) []Draft {
 	if s.ceremony == nil {
 		return nil
 	}
@@ -320,10 +321,10 @@ func (k *TrusteeKeys) Reveals(m *Manifest, index int, own DealtShares, s *State)
 	return out
 }
 
-// KeyShare finishes the ceremony for trustee index once the ElectionKey is on the board: it sums the shares
+// keyShare (Trustee.KeyShare) finishes the ceremony for trustee index once the ElectionKey is on the board: it sums the shares
 // from the qualified dealers (taking revealed shares where it complained) and checks the result against the
 // published verification key.
-func (k *TrusteeKeys) KeyShare(m *Manifest, index int, received map[int]*group.Scalar, s *State) (*dkg.KeyShare, error) {
+func (k *TrusteeKeys) keyShare(m *Manifest, index int, received map[int]*group.Scalar, s *State) (*dkg.KeyShare, error) {
 	if s.key == nil {
 		return nil, errors.New("the election key is not on the board yet")
 	}

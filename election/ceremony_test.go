@@ -82,7 +82,7 @@ func TestCeremonyWithComplaint(t *testing.T) {
 			if !rep.OK() || !rep.Complete {
 				t.Fatalf("record: %v", rep.Failures)
 			}
-			for c, cc := range rep.Tally.Contests {
+			for c, cc := range rep.Result.Contests {
 				for o, oc := range cc.Options {
 					if oc.Count != e.Expected[c][o] {
 						t.Errorf("contest %d option %d: %d, want %d", c, o, oc.Count, e.Expected[c][o])
@@ -108,5 +108,5 @@ func corruptShareFor(t *testing.T, e *electiontest.Election, d election.Draft, r
 			s.Ciphertext[0] ^= 1
 		}
 	}
-	return e.Trustees[ts.Trustee-1].Keys.Sign(e.Manifest, election.KindKeyCommitment, int(ts.Trustee), mustMarshal(t, &kc))
+	return e.Trustees[ts.Trustee-1].Keys.DraftSigned(e.Manifest, election.KindKeyCommitment, int(ts.Trustee), mustMarshal(t, &kc))
 }

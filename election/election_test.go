@@ -36,10 +36,10 @@ func TestWholeElection(t *testing.T) {
 	if rep.Count != voters || rep.Spoiled != 10 || rep.Cast != voters+20 {
 		t.Errorf("counted %d, spoiled %d, cast %d; want %d, 10, %d", rep.Count, rep.Spoiled, rep.Cast, voters, voters+20)
 	}
-	if got := rep.Tally.Trustees; len(got) != 2 || got[0] != 1 || got[1] != 3 {
+	if got := rep.Result.Trustees; len(got) != 2 || got[0] != 1 || got[1] != 3 {
 		t.Errorf("result combined trustees %v, want [1 3] (trustee 2 absent)", got)
 	}
-	for c, cc := range rep.Tally.Contests {
+	for c, cc := range rep.Result.Contests {
 		for o, oc := range cc.Options {
 			if oc.Count != e.Expected[c][o] {
 				t.Errorf("contest %s option %s: count %d, plaintext sum %d", cc.ID, oc.ID, oc.Count, e.Expected[c][o])

@@ -230,5 +230,5 @@ func (m *Manifest) Rules() []Rule { return m.rules }
 // Trustees returns the number of trustees n and the threshold t.
 func (m *Manifest) Trustees() (n, t int) { return len(m.pb.Trustees), int(m.pb.Threshold) }
 
-// Draft returns the board entry that publishes the manifest.
-func (m *Manifest) Draft() Draft { return Draft{Kind: KindManifest, Payload: m.bytes} }
+// DraftManifest returns the board entry that publishes the manifest.
+func (m *Manifest) DraftManifest() Draft { return Draft{Kind: KindManifest, Payload: m.bytes} }

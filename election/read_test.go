@@ -29,8 +29,8 @@ func TestReadersOutsideState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := e.State.Tally(); !reflect.DeepEqual(got, want) {
-		t.Errorf("ParseResult = %+v, State.Tally = %+v", got, want)
+	if want := e.State.Result(); !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseResult = %+v, State.Result = %+v", got, want)
 	}
 	if _, err := election.ParseResult(e.Manifest, withUnknownField(res)); err == nil {
 		t.Error("ParseResult took a payload with an unknown field")

@@ -44,7 +44,7 @@ func stateSummary(t *testing.T, s *election.State, entries []election.Entry) str
 	var b strings.Builder
 	cast, voters, spoiled := s.Counts()
 	fmt.Fprintf(&b, "size %d, credentials %d, open %v, closed %v, tally %v, result %v, counts %d %d %d\n",
-		s.Size(), s.Credentials(), s.IsOpen(), s.IsClosed(), s.HasTally(), s.HasResult(), cast, voters, spoiled)
+		s.Size(), s.Credentials(), s.IsOpen(), s.IsClosed(), s.HasEncryptedTally(), s.HasResult(), cast, voters, spoiled)
 	if k := s.Key(); k != nil {
 		fmt.Fprintf(&b, "key %x qualified %v\n", k.PublicKey.Bytes(), k.Qualified)
 	}
@@ -65,10 +65,10 @@ func stateSummary(t *testing.T, s *election.State, entries []election.Entry) str
 		}
 	}
 	if s.IsClosed() {
-		d, err := s.EncryptedTally()
+		d, err := s.DraftEncryptedTally()
 		fmt.Fprintf(&b, "encrypted tally %x %v\n", sha256.Sum256(d.Payload), err)
 	}
-	if tally := s.Tally(); tally != nil {
+	if tally := s.Result(); tally != nil {
 		fmt.Fprintf(&b, "tally %+v\n", *tally)
 	}
 	return b.String()

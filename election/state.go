@@ -85,9 +85,9 @@ func (s *State) IsClosed() bool { return s.closed }
 // Counts returns the number of cast ballots on the board, of credentials with a ballot, and of spoiled ballots.
 func (s *State) Counts() (cast, voters, spoiled int) { return s.ncast, len(s.latest), s.spoiled }
 
-// HasTally reports whether the encrypted tally is on the board; HasResult whether the result is.
-func (s *State) HasTally() bool  { return s.tally != nil }
-func (s *State) HasResult() bool { return s.result != nil }
+// HasEncryptedTally reports whether the encrypted tally is on the board; HasResult whether the result is.
+func (s *State) HasEncryptedTally() bool { return s.tally != nil }
+func (s *State) HasResult() bool         { return s.result != nil }
 
 // Lookup returns where a tracking code stands on the board, and whether it is a spoiled ballot.
 func (s *State) Lookup(code ID) (entry uint64, spoiled, ok bool) {

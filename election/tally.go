@@ -52,8 +52,8 @@ func (s *State) countedSet() []uint64 {
 	return out
 }
 
-// EncryptedTally returns the EncryptedTally entry for the closed polls.
-func (s *State) EncryptedTally() (Draft, error) {
+// DraftEncryptedTally returns the ENCRYPTED_TALLY entry for the closed polls.
+func (s *State) DraftEncryptedTally() (Draft, error) {
 	switch {
 	case !s.closed:
 		return Draft{}, errors.New("the polls are not closed")
@@ -187,8 +187,9 @@ func (s *State) sumOf(entries []uint64) [][]*elgamal.Ciphertext {
 	return sums
 }
 
-// PartialDecryption returns trustee index's PartialDecryption entry for the encrypted tally on the board.
-func PartialDecryption(m *Manifest, keys *TrusteeKeys, ks *dkg.KeyShare, s *State, r io.Reader) (Draft, error) {
+// draftPartialDecryption returns trustee index's PARTIAL_DECRYPTION entry for the encrypted tally on the board
+// (Trustee.DraftPartialDecryption).
+func draftPartialDecryption(m *Manifest, keys *TrusteeKeys, ks *dkg.KeyShare, s *State, r io.Reader) (Draft, error) {
 	if s.tally == nil {
 		return Draft{}, errors.New("the encrypted tally is not on the board")
 	}
@@ -295,9 +296,9 @@ func (s *State) combine(trustees []int) ([][]*group.Element, error) {
 	return out, nil
 }
 
-// Result combines t valid partial decryptions (the first t trustees, ascending), recovers the counts, and returns
-// the Result entry.
-func (s *State) Result() (Draft, error) {
+// DraftResult combines t valid partial decryptions (the first t trustees, ascending), recovers the counts, and returns
+// the RESULT entry.
+func (s *State) DraftResult() (Draft, error) {
 	switch {
 	case s.tally == nil:
 		return Draft{}, errors.New("the encrypted tally is not on the board")
@@ -380,8 +381,8 @@ func (s *State) checkResult(e Entry) ([]*CheckError, func()) {
 	return errs, commit
 }
 
-// Tally is a result for people: each contest's options with their counts.
-type Tally struct {
+// Result is a result for people: each contest's options with their counts.
+type Result struct {
 	Trustees []int
 	Contests []ContestCounts
 }
@@ -398,8 +399,8 @@ type OptionCount struct {
 	Count     uint64
 }
 
-// Tally returns the result on the board, or nil before it.
-func (s *State) Tally() *Tally {
+// Result returns the result on the board, or nil before it.
+func (s *State) Result() *Result {
 	if s.result == nil || len(s.result.Contests) != len(s.manifest.pb.Contests) {
 		return nil
 	}
@@ -409,7 +410,7 @@ func (s *State) Tally() *Tally {
 // ParseResult decodes a RESULT payload as State.Apply does and pairs its counts with m's contests and options.
 // It checks no proof: the counts are what the payload says, which State.Apply (and so `recount verify`) checks
 // against the trustees' partial decryptions. It fails if the payload does not have one result per contest.
-func ParseResult(m *Manifest, payload []byte) (*Tally, error) {
+func ParseResult(m *Manifest, payload []byte) (*Result, error) {
 	var pb recordv1.Result
 	if err := unmarshal(payload, &pb); err != nil {
 		return nil, err
@@ -422,8 +423,8 @@ func ParseResult(m *Manifest, payload []byte) (*Tally, error) {
 
 // tallyOf pairs r, which has one result per contest of m, with m's contests and options; a count missing from
 // r is 0.
-func tallyOf(m *Manifest, r *recordv1.Result) *Tally {
-	t := &Tally{}
+func tallyOf(m *Manifest, r *recordv1.Result) *Result {
+	t := &Result{}
 	for _, j := range r.Trustees {
 		t.Trustees = append(t.Trustees, int(j))
 	}

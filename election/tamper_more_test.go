@@ -39,7 +39,7 @@ func TestTamperBallotBeforeOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindOpen, 0), b.Cast()), nil), election.CheckBallotWindow)
+	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindOpen, 0), b.DraftCast()), nil), election.CheckBallotWindow)
 }
 
 // The polls opened a second time.
@@ -88,7 +88,7 @@ func TestTamperCommitmentUnknownTrustee(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
 	body := trusteeBody(t, e.Entries[find(e.Entries, election.KindKeyCommitment, 0)].Payload)
-	d := e.Trustees[0].Keys.Sign(e.Manifest, election.KindKeyCommitment, 4, body)
+	d := e.Trustees[0].Keys.DraftSigned(e.Manifest, election.KindKeyCommitment, 4, body)
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindElectionKey, 0), d), nil), election.CheckKeyCommitment)
 }
 
@@ -97,7 +97,7 @@ func TestTamperRevealWithoutComplaint(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
 	body := mustMarshal(t, &recordv1.KeyReveal{Recipient: 2, Share: e.Trustees[0].Dealt[2].Bytes()})
-	d := e.Trustees[0].Keys.Sign(e.Manifest, election.KindKeyReveal, 1, body)
+	d := e.Trustees[0].Keys.DraftSigned(e.Manifest, election.KindKeyReveal, 1, body)
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindElectionKey, 0), d), nil), election.CheckKeyComplaints)
 }
 
@@ -172,7 +172,7 @@ func TestTamperWithheldChallengeCast(t *testing.T) {
 	}
 	// What the node received in the ChallengeBallot call: the spoiled ballot, with the signed ballot inside.
 	var sp recordv1.SpoiledBallot
-	unmarshalT(t, withheld.Challenge().Payload, &sp)
+	unmarshalT(t, withheld.DraftChallenge().Payload, &sp)
 	d := election.Draft{Kind: election.KindBallot, Payload: sp.SignedBallot}
 	if ce := election.CheckBallot(e.Manifest, e.State.Key().PublicKey, election.Entry{Kind: d.Kind, Payload: d.Payload}).Err(); ce == nil || ce.Check != election.CheckBallotSignature {
 		t.Fatalf("the node's admission of the withheld challenge: %v, want a failure of check 10", ce)
@@ -229,7 +229,7 @@ func TestTamperPartialUnknownTrustee(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
 	i := find(e.Entries, election.KindPartialDecryption, 2)
-	d := e.Trustees[2].Keys.Sign(e.Manifest, election.KindPartialDecryption, 4, trusteeBody(t, e.Entries[i].Payload))
+	d := e.Trustees[2].Keys.DraftSigned(e.Manifest, election.KindPartialDecryption, 4, trusteeBody(t, e.Entries[i].Payload))
 	expectOnly(t, insert(e.Entries, i+1, d), election.CheckPartialDecryption)
 }
 
@@ -239,7 +239,7 @@ func TestTamperPartialWrongSigner(t *testing.T) {
 	e := honestElection(t)
 	entries := clone(e.Entries)
 	i := find(entries, election.KindPartialDecryption, 2)
-	entries[i].Payload = e.Trustees[0].Keys.Sign(e.Manifest, election.KindPartialDecryption, 3, trusteeBody(t, entries[i].Payload)).Payload
+	entries[i].Payload = e.Trustees[0].Keys.DraftSigned(e.Manifest, election.KindPartialDecryption, 3, trusteeBody(t, entries[i].Payload)).Payload
 	expectOnly(t, entries, election.CheckPartialDecryption)
 }
 

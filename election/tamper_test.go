@@ -243,7 +243,7 @@ func TestTamperKeyComplaints(t *testing.T) {
 	e := honestElection(t)
 	// A second verdict by trustee 1, complaining against trustee 2.
 	body := mustMarshal(t, &recordv1.KeyVerdict{Complaints: []uint32{2}})
-	d := e.Trustees[0].Keys.Sign(e.Manifest, election.KindKeyVerdict, 1, body)
+	d := e.Trustees[0].Keys.DraftSigned(e.Manifest, election.KindKeyVerdict, 1, body)
 	expectOnly(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindElectionKey, 0), d), nil), election.CheckKeyComplaints)
 }
 
@@ -303,7 +303,7 @@ func TestTamperBallotCredential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries := insert(e.Entries, find(e.Entries, election.KindClose, 0), b.Cast())
+	entries := insert(e.Entries, find(e.Entries, election.KindClose, 0), b.DraftCast())
 	expectOnly(t, retally(t, e, entries, nil), election.CheckBallotCredential)
 }
 
@@ -326,7 +326,7 @@ func TestTamperBallotWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	expectOnly(t, insert(e.Entries, find(e.Entries, election.KindClose, 0)+1, b.Cast()), election.CheckBallotWindow)
+	expectOnly(t, insert(e.Entries, find(e.Entries, election.KindClose, 0)+1, b.DraftCast()), election.CheckBallotWindow)
 }
 
 func TestTamperBallotUnique(t *testing.T) {
@@ -397,7 +397,7 @@ func TestTamperEncryptedTally(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
 	entries := retally(t, e, e.Entries, func(s *election.State) (election.Draft, error) {
-		d, err := s.EncryptedTally()
+		d, err := s.DraftEncryptedTally()
 		if err != nil {
 			return d, err
 		}
@@ -433,7 +433,7 @@ func TestTamperPartialDecryption(t *testing.T) {
 		t.Fatal(err)
 	}
 	pd.Contests[1].Shares[2] = group.Generator().Bytes()
-	d := e.Trustees[2].Keys.Sign(e.Manifest, election.KindPartialDecryption, 3, mustMarshal(t, &pd))
+	d := e.Trustees[2].Keys.DraftSigned(e.Manifest, election.KindPartialDecryption, 3, mustMarshal(t, &pd))
 	entries[i].Payload = d.Payload
 	expectOnly(t, entries, election.CheckPartialDecryption)
 }

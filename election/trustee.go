@@ -51,26 +51,26 @@ func (t *Trustee) Manifest() *Manifest { return t.manifest }
 // DraftCommitment returns the trustee's KeyCommitment entry (round 1 of the ceremony) and the shares it dealt,
 // its own included, which it keeps secret until the ceremony ends. Randomness comes from r (crypto/rand when nil).
 func (t *Trustee) DraftCommitment(r io.Reader) (Draft, DealtShares, error) {
-	return t.keys.Commit(t.manifest, t.index, r)
+	return t.keys.commit(t.manifest, t.index, r)
 }
 
 // DraftVerdict returns the trustee's KeyVerdict entry (round 2), naming the dealers on board s whose share to
 // this trustee was missing or wrong, and the good shares received (its own, from own, included).
 func (t *Trustee) DraftVerdict(own DealtShares, s *State) (Draft, map[int]*group.Scalar, error) {
-	return t.keys.Verdict(t.manifest, t.index, own, s)
+	return t.keys.verdict(t.manifest, t.index, own, s)
 }
 
 // DraftReveals returns the KeyReveal entries that answer every complaint against this trustee on board s not yet
 // answered (round 3).
 func (t *Trustee) DraftReveals(own DealtShares, s *State) []Draft {
-	return t.keys.Reveals(t.manifest, t.index, own, s)
+	return t.keys.reveals(t.manifest, t.index, own, s)
 }
 
 // KeyShare returns the trustee's share of the decryption key once the election key is on board s: the sum of
 // the shares received from the qualified dealers (revealed ones where it complained), checked against the
 // published verification key.
 func (t *Trustee) KeyShare(received map[int]*group.Scalar, s *State) (*dkg.KeyShare, error) {
-	return t.keys.KeyShare(t.manifest, t.index, received, s)
+	return t.keys.keyShare(t.manifest, t.index, received, s)
 }
 
 // DraftPartialDecryption returns the trustee's PartialDecryption entry for the encrypted tally on board s, made
@@ -79,7 +79,7 @@ func (t *Trustee) DraftPartialDecryption(ks *dkg.KeyShare, s *State, r io.Reader
 	if ks.Index != t.index {
 		return Draft{}, fmt.Errorf("the key share is trustee %d's, not trustee %d's", ks.Index, t.index)
 	}
-	return PartialDecryption(t.manifest, t.keys, ks, s, r)
+	return draftPartialDecryption(t.manifest, t.keys, ks, s, r)
 }
 
 // DraftSigned wraps body in a TrusteeSigned entry of kind signed by this trustee. The methods above call it; it

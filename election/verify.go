@@ -76,7 +76,7 @@ type Report struct {
 	Complete                     bool
 	Credentials                  int
 	Cast, Voters, Spoiled, Count int
-	Tally                        *Tally
+	Result                       *Result
 	State                        *State
 }
 
@@ -182,7 +182,7 @@ func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOpt
 		rep.Count = len(s.tally.counted)
 	}
 	rep.Complete = s.result != nil
-	rep.Tally = s.Tally()
+	rep.Result = s.Result()
 	return rep, nil
 }
 

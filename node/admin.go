@@ -35,7 +35,7 @@ func (n *Node) CreateElection(ctx context.Context, manifest []byte) (election.ID
 			return election.Draft{}, checkRefusal(FaultInvalid, &election.CheckError{Check: election.CheckManifest, Reason: err.Error()})
 		}
 		id = m.ID()
-		return m.Draft(), nil
+		return m.DraftManifest(), nil
 	})
 	return id, err
 }
@@ -91,7 +91,7 @@ func (n *Node) FinishKeyCeremony(ctx context.Context, force bool) (*election.Ele
 				return election.Draft{}, wrongPhase("the key ceremony is not complete: committed %v, verdicts %v, unanswered complaints (dealer, complainant) %v; wait, or force it", p.Committed, p.Verdicts, p.Unanswered)
 			}
 		}
-		d, err := s.ElectionKey()
+		d, err := s.DraftElectionKey()
 		if err != nil {
 			return election.Draft{}, wrongPhase("the election key cannot be computed yet: %v (committed %v)", err, p.Committed)
 		}
@@ -117,7 +117,7 @@ func (n *Node) OpenPolls(ctx context.Context) (uint64, error) {
 		if err := n.inWindow(s.Manifest()); err != nil {
 			return election.Draft{}, err
 		}
-		d, err := s.Open(n.now().Unix())
+		d, err := s.DraftOpen(n.now().Unix())
 		if err != nil {
 			return election.Draft{}, wrongPhase("the polls cannot open: %v", err)
 		}
@@ -132,7 +132,7 @@ func (n *Node) ClosePolls(ctx context.Context) (uint64, error) {
 		if err := needManifest(s); err != nil {
 			return election.Draft{}, err
 		}
-		d, err := s.Close(n.now().Unix())
+		d, err := s.DraftClose(n.now().Unix())
 		if err != nil {
 			return election.Draft{}, wrongPhase("the polls cannot close: %v", err)
 		}
@@ -153,7 +153,7 @@ func (n *Node) Tally(ctx context.Context) (TallyPosted, error) {
 		if err := needManifest(s); err != nil {
 			return election.Draft{}, err
 		}
-		d, err := s.EncryptedTally()
+		d, err := s.DraftEncryptedTally()
 		if err != nil {
 			return election.Draft{}, wrongPhase("no encrypted tally now: %v", err)
 		}
@@ -179,10 +179,10 @@ func (n *Node) PublishResult(ctx context.Context) (ResultPosted, error) {
 		if err := needManifest(s); err != nil {
 			return election.Draft{}, err
 		}
-		if !s.HasTally() {
+		if !s.HasEncryptedTally() {
 			return election.Draft{}, wrongPhase("the encrypted tally is not on the board: run the tally first")
 		}
-		d, err := s.Result()
+		d, err := s.DraftResult()
 		if err != nil {
 			if s.HasResult() {
 				return election.Draft{}, refuse(FaultExists, ReasonDuplicate, nil, "the result is already on the board")
@@ -195,7 +195,7 @@ func (n *Node) PublishResult(ctx context.Context) (ResultPosted, error) {
 		return ResultPosted{}, err
 	}
 	posted := ResultPosted{Index: res.Index}
-	n.View(func(s *election.State) { posted.Trustees = s.Tally().Trustees })
+	n.View(func(s *election.State) { posted.Trustees = s.Result().Trustees })
 	return posted, nil
 }
 
@@ -225,7 +225,7 @@ func (n *Node) Status() Status {
 	}
 	p := s.Ceremony()
 	st.Committed, st.Verdicts = p.Committed, p.Verdicts
-	if s.HasTally() {
+	if s.HasEncryptedTally() {
 		st.PartialDecryptions, _ = s.ValidPartials()
 	}
 	return st

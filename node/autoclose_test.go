@@ -35,7 +35,7 @@ func TestAutoClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.SubmitBallot(ctx, election.KindBallot, b.Cast().Payload); err != nil {
+	if _, err := n.SubmitBallot(ctx, election.KindBallot, b.DraftCast().Payload); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * every)
@@ -55,7 +55,7 @@ func TestAutoClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.SubmitBallot(ctx, election.KindBallot, b2.Cast().Payload); err == nil {
+	if _, err := n.SubmitBallot(ctx, election.KindBallot, b2.DraftCast().Payload); err == nil {
 		t.Fatal("a ballot was accepted after the polls closed")
 	}
 }

@@ -123,7 +123,7 @@ func TestElectionOverGRPC(t *testing.T) {
 	if !rep.Complete || rep.Count != voters || rep.Spoiled != len(vs.spoiled) {
 		t.Fatalf("report: complete %v, counted %d, spoiled %d", rep.Complete, rep.Count, rep.Spoiled)
 	}
-	for c, cc := range rep.Tally.Contests {
+	for c, cc := range rep.Result.Contests {
 		for o, oc := range cc.Options {
 			var want uint64
 			for _, ch := range vs.choices {

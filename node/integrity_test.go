@@ -33,7 +33,7 @@ func TestStartRefusesDamagedBoard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload := b.Cast().Payload
+	payload := b.DraftCast().Payload
 	at := bytes.Index(db, payload[len(payload)-64:]) // the ballot's signature, as stored
 	if at < 0 || bytes.Count(db, payload[len(payload)-64:]) != 1 {
 		t.Fatal("the ballot's bytes are not in board.db exactly once")

@@ -59,7 +59,7 @@ func TestBallotRefusals(t *testing.T) {
 
 	// Polls not open yet.
 	size := tn.size()
-	refused(t, tn, size, cast(f.ballot(t, 0).Cast().Payload), codes.FailedPrecondition, node.ReasonPollsNotOpen, 0)
+	refused(t, tn, size, cast(f.ballot(t, 0).DraftCast().Payload), codes.FailedPrecondition, node.ReasonPollsNotOpen, 0)
 	if _, err := tn.admin.Admin.OpenPolls(ctx, &recountv1.OpenPollsRequest{}); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestBallotRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	parse(f.ballot(t, 0).Cast().Payload)
+	parse(f.ballot(t, 0).DraftCast().Payload)
 	b.Contests = b.Contests[1:]
 	refused(t, tn, size, cast(election.SignBallot(f.creds[0], &b)), codes.InvalidArgument, "BALLOT_SHAPE", election.CheckBallotShape)
 
@@ -101,10 +101,10 @@ func TestBallotRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused(t, tn, size, cast(b2.Cast().Payload), codes.InvalidArgument, "BALLOT_ELECTION", election.CheckBallotElection)
+	refused(t, tn, size, cast(b2.DraftCast().Payload), codes.InvalidArgument, "BALLOT_ELECTION", election.CheckBallotElection)
 
 	// Bad signature.
-	parse(f.ballot(t, 0).Cast().Payload)
+	parse(f.ballot(t, 0).DraftCast().Payload)
 	sb.Signature[5] ^= 1
 	refused(t, tn, size, cast(mustMarshal(t, &sb)), codes.InvalidArgument, "BALLOT_SIGNATURE", election.CheckBallotSignature)
 
@@ -117,16 +117,16 @@ func TestBallotRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused(t, tn, size, cast(bu.Cast().Payload), codes.InvalidArgument, "BALLOT_CREDENTIAL", election.CheckBallotCredential)
+	refused(t, tn, size, cast(bu.DraftCast().Payload), codes.InvalidArgument, "BALLOT_CREDENTIAL", election.CheckBallotCredential)
 
 	// Bad proof, signed anew by the credential.
-	parse(f.ballot(t, 0).Cast().Payload)
+	parse(f.ballot(t, 0).DraftCast().Payload)
 	b.Contests[0].Proofs[0][40] ^= 1
 	refused(t, tn, size, cast(election.SignBallot(f.creds[0], &b)), codes.InvalidArgument, "BALLOT_PROOFS", election.CheckBallotProofs)
 
 	// A challenge whose nonces do not open the ciphertexts.
 	var sp recordv1.SpoiledBallot
-	if err := proto.Unmarshal(f.ballot(t, 1).Challenge().Payload, &sp); err != nil {
+	if err := proto.Unmarshal(f.ballot(t, 1).DraftChallenge().Payload, &sp); err != nil {
 		t.Fatal(err)
 	}
 	sp.Openings[0].Nonces[0], sp.Openings[0].Nonces[1] = sp.Openings[0].Nonces[1], sp.Openings[0].Nonces[0]
@@ -134,18 +134,18 @@ func TestBallotRefusals(t *testing.T) {
 
 	// Duplicates: the same ballot cast twice; a challenged ballot cast afterwards.
 	good := f.ballot(t, 0)
-	if err := cast(good.Cast().Payload); err != nil {
+	if err := cast(good.DraftCast().Payload); err != nil {
 		t.Fatal(err)
 	}
 	size = tn.size()
-	refused(t, tn, size, cast(good.Cast().Payload), codes.AlreadyExists, "BALLOT_UNIQUE", election.CheckBallotUnique)
+	refused(t, tn, size, cast(good.DraftCast().Payload), codes.AlreadyExists, "BALLOT_UNIQUE", election.CheckBallotUnique)
 	ch := f.ballot(t, 1)
-	if err := challenge(ch.Challenge().Payload); err != nil {
+	if err := challenge(ch.DraftChallenge().Payload); err != nil {
 		t.Fatal(err)
 	}
 	size = tn.size()
-	refused(t, tn, size, cast(ch.Cast().Payload), codes.AlreadyExists, "BALLOT_UNIQUE", election.CheckBallotUnique)
-	refused(t, tn, size, challenge(ch.Challenge().Payload), codes.AlreadyExists, "BALLOT_UNIQUE", election.CheckBallotUnique)
+	refused(t, tn, size, cast(ch.DraftCast().Payload), codes.AlreadyExists, "BALLOT_UNIQUE", election.CheckBallotUnique)
+	refused(t, tn, size, challenge(ch.DraftChallenge().Payload), codes.AlreadyExists, "BALLOT_UNIQUE", election.CheckBallotUnique)
 
 	// The same ballot cast by many clients at once: one receipt, the others AlreadyExists.
 	same := f.ballot(t, 2)
@@ -154,7 +154,7 @@ func TestBallotRefusals(t *testing.T) {
 	codesSeen := map[codes.Code]int{}
 	for range 8 {
 		wg.Go(func() {
-			err := cast(same.Cast().Payload)
+			err := cast(same.DraftCast().Payload)
 			mu.Lock()
 			codesSeen[status.Code(err)]++
 			mu.Unlock()
@@ -190,8 +190,8 @@ func TestBallotRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	size = tn.size()
-	refused(t, tn, size, cast(f.ballot(t, 3).Cast().Payload), codes.FailedPrecondition, node.ReasonPollsClosed, 0)
-	refused(t, tn, size, challenge(f.ballot(t, 3).Challenge().Payload), codes.FailedPrecondition, node.ReasonPollsClosed, 0)
+	refused(t, tn, size, cast(f.ballot(t, 3).DraftCast().Payload), codes.FailedPrecondition, node.ReasonPollsClosed, 0)
+	refused(t, tn, size, challenge(f.ballot(t, 3).DraftChallenge().Payload), codes.FailedPrecondition, node.ReasonPollsClosed, 0)
 
 	// Unknown tracking code.
 	_, err = tn.anon.Voter.GetReceipt(ctx, &recountv1.GetReceiptRequest{TrackingCode: make([]byte, 32)})

@@ -31,7 +31,7 @@ func TestReplayRefusedOverGRPC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	signedOfChallenged, err := electiontest.SignedBallotOf(challenged.Challenge().Payload)
+	signedOfChallenged, err := electiontest.SignedBallotOf(challenged.DraftChallenge().Payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestReplayRefusedOverGRPC(t *testing.T) {
 		return err
 	}
 	size := tn.size()
-	for what, payload := range map[string][]byte{"superseded": superseded.Cast().Payload, "challenged": signedOfChallenged} {
+	for what, payload := range map[string][]byte{"superseded": superseded.DraftCast().Payload, "challenged": signedOfChallenged} {
 		encodings, err := electiontest.ReencodedSignedBallots(payload)
 		if err != nil {
 			t.Fatal(err)
@@ -52,7 +52,7 @@ func TestReplayRefusedOverGRPC(t *testing.T) {
 			})
 		}
 	}
-	for v, payload := range map[int][]byte{0: superseded.Cast().Payload, 1: signedOfChallenged} {
+	for v, payload := range map[int][]byte{0: superseded.DraftCast().Payload, 1: signedOfChallenged} {
 		again, err := electiontest.SignAgain(f.creds[v], payload)
 		if err != nil {
 			t.Fatal(err)
@@ -85,7 +85,7 @@ func TestWithheldChallengeCannotBeCast(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What the ChallengeBallot call handed the node, which it never posted.
-	signed, err := electiontest.SignedBallotOf(challenged.Challenge().Payload)
+	signed, err := electiontest.SignedBallotOf(challenged.DraftChallenge().Payload)
 	if err != nil {
 		t.Fatal(err)
 	}

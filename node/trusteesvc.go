@@ -66,7 +66,7 @@ func (n *Node) PostPartialDecryption(ctx context.Context, payload []byte) (uint6
 		switch {
 		case s.HasResult():
 			return election.Draft{}, wrongPhase("the result is already on the board")
-		case !s.HasTally():
+		case !s.HasEncryptedTally():
 			return election.Draft{}, wrongPhase("the encrypted tally is not on the board yet")
 		}
 		valid, invalid := s.ValidPartials()

@@ -37,7 +37,7 @@ func PhaseOf(s *election.State) Phase {
 		return PhaseEmpty
 	case s.HasResult():
 		return PhaseDone
-	case s.HasTally():
+	case s.HasEncryptedTally():
 		return PhaseTallying
 	case s.IsClosed():
 		return PhaseClosed

@@ -276,7 +276,7 @@ func (r *runner) act(ctx context.Context) (done bool, err error) {
 		r.event(StepDone, 0)
 		return true, nil
 	}
-	if s.HasTally() {
+	if s.HasEncryptedTally() {
 		valid, invalid := s.ValidPartials()
 		if !slices.Contains(valid, r.index) && !slices.Contains(invalid, r.index) {
 			d, err := r.trustee.DraftPartialDecryption(r.share, s, nil)

@@ -210,9 +210,9 @@ func (res *result) report() *Report {
 			r.Election = &ElectionInfo{ID: rep.Election.String(), Title: rep.Title}
 		}
 		r.Ballots = &BallotCounts{Credentials: rep.Credentials, Cast: rep.Cast, Voters: rep.Voters, Spoiled: rep.Spoiled, Counted: rep.Count}
-		if rep.Tally != nil {
-			ri := &ResultInfo{Trustees: rep.Tally.Trustees, Contests: []ContestResult{}}
-			for _, c := range rep.Tally.Contests {
+		if rep.Result != nil {
+			ri := &ResultInfo{Trustees: rep.Result.Trustees, Contests: []ContestResult{}}
+			for _, c := range rep.Result.Contests {
 				cr := ContestResult{ID: c.ID, Title: c.Title}
 				for _, o := range c.Options {
 					cr.Options = append(cr.Options, OptionResult{ID: o.ID, Title: o.Title, Count: o.Count})

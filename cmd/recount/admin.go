@@ -329,7 +329,7 @@ func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
 
 // readResult reads the board's Result, paired with m's contests and options, and the number of ballots its
 // EncryptedTally counts.
-func readResult(ctx context.Context, c *client.Client, m *election.Manifest) (*election.Tally, int, error) {
+func readResult(ctx context.Context, c *client.Client, m *election.Manifest) (*election.Result, int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{})

@@ -57,9 +57,9 @@ func buildRecord(b *testing.B, dir string, voters, revotes, challenges int) (str
 					panic(err)
 				}
 				if j.challenge {
-					drafts[i] = pb.Challenge()
+					drafts[i] = pb.DraftChallenge()
 				} else {
-					drafts[i] = pb.Cast()
+					drafts[i] = pb.DraftCast()
 				}
 			}
 		})

@@ -664,7 +664,7 @@ func (d *demo) tally(ctx context.Context, m *election.Manifest, vs *demoVotes) (
 }
 
 // matches compares the result with the plaintext sums of the voters' last choices.
-func (vs *demoVotes) matches(t *election.Tally) error {
+func (vs *demoVotes) matches(t *election.Result) error {
 	for c, cc := range t.Contests {
 		for o, oc := range cc.Options {
 			var want uint64

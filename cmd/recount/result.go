@@ -27,7 +27,7 @@ func ruleText(c *recordv1.Contest) string {
 }
 
 // printTally prints the result as a table, one block per contest, with a bar per option.
-func printTally(w io.Writer, m *election.Manifest, t *election.Tally, counted int) {
+func printTally(w io.Writer, m *election.Manifest, t *election.Result, counted int) {
 	fmt.Fprintf(w, "%s: %d ballots counted, decrypted by trustees %v\n", m.Proto().Title, counted, t.Trustees)
 	width := 0
 	for _, cc := range t.Contests {

@@ -110,7 +110,7 @@ func Setup(cfg Config) (*Election, error) {
 	if err := e.Ceremony(); err != nil {
 		return nil, err
 	}
-	return e, e.must(e.State.Open(time.Now().Unix()))
+	return e, e.must(e.State.DraftOpen(time.Now().Unix()))
 }
 
 // Prepare runs an election up to the key ceremony: trustees' keys, manifest and credentials.
@@ -141,7 +141,7 @@ func Prepare(cfg Config) (*Election, error) {
 			return nil, err
 		}
 	}
-	if _, err := e.Append(m.Draft()); err != nil {
+	if _, err := e.Append(m.DraftManifest()); err != nil {
 		return nil, err
 	}
 	creds, drafts, err := election.GenerateCredentials(m.ID(), cfg.Voters, 100, nil)
@@ -159,7 +159,7 @@ func Prepare(cfg Config) (*Election, error) {
 
 // OpenPolls posts the election key and opens the polls, once a ceremony run step by step is over.
 func (e *Election) OpenPolls() error {
-	if err := e.must(e.State.ElectionKey()); err != nil {
+	if err := e.must(e.State.DraftElectionKey()); err != nil {
 		return err
 	}
 	for _, t := range e.Trustees {
@@ -169,7 +169,7 @@ func (e *Election) OpenPolls() error {
 		}
 		t.Share = ks
 	}
-	return e.must(e.State.Open(time.Now().Unix()))
+	return e.must(e.State.DraftOpen(time.Now().Unix()))
 }
 
 // Ceremony runs the key ceremony with every trustee honest.
@@ -201,7 +201,7 @@ func (e *Election) Ceremony() error {
 			}
 		}
 	}
-	if err := e.must(e.State.ElectionKey()); err != nil {
+	if err := e.must(e.State.DraftElectionKey()); err != nil {
 		return err
 	}
 	for _, t := range e.Trustees {
@@ -221,7 +221,7 @@ func (e *Election) Vote(v int) error {
 	if err != nil {
 		return err
 	}
-	if _, err := e.Append(b.Cast()); err != nil {
+	if _, err := e.Append(b.DraftCast()); err != nil {
 		return err
 	}
 	e.Cast[v], e.Tracking[v] = ch, b.TrackingCode()
@@ -234,7 +234,7 @@ func (e *Election) Challenge(v int) error {
 	if err != nil {
 		return err
 	}
-	if _, err := e.Append(b.Challenge()); err != nil {
+	if _, err := e.Append(b.DraftChallenge()); err != nil {
 		return err
 	}
 	e.Spoiled = append(e.Spoiled, b.TrackingCode())
@@ -264,10 +264,10 @@ func (e *Election) Voting() error {
 // Finish closes the polls, posts the encrypted tally, the partial decryptions of the trustees not absent, and
 // the result, and computes the expected plaintext tally.
 func (e *Election) Finish() error {
-	if err := e.must(e.State.Close(time.Now().Unix())); err != nil {
+	if err := e.must(e.State.DraftClose(time.Now().Unix())); err != nil {
 		return err
 	}
-	if err := e.must(e.State.EncryptedTally()); err != nil {
+	if err := e.must(e.State.DraftEncryptedTally()); err != nil {
 		return err
 	}
 	for _, t := range e.Trustees {
@@ -278,7 +278,7 @@ func (e *Election) Finish() error {
 			return err
 		}
 	}
-	if err := e.must(e.State.Result()); err != nil {
+	if err := e.must(e.State.DraftResult()); err != nil {
 		return err
 	}
 	e.Expected = nil
@@ -349,7 +349,7 @@ func (e *Election) Retally(entries []election.Entry, absent []int, tally func(*e
 		out = append(out, en)
 	}
 	if tally == nil {
-		tally = (*election.State).EncryptedTally
+		tally = (*election.State).DraftEncryptedTally
 	}
 	d, err := tally(s)
 	if err != nil {
@@ -366,7 +366,7 @@ func (e *Election) Retally(entries []election.Entry, absent []int, tally func(*e
 		}
 		add(d)
 	}
-	d, err = s.Result()
+	d, err = s.DraftResult()
 	if err != nil {
 		return nil, err
 	}
