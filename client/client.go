@@ -21,6 +21,7 @@ import (
 	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
+	"github.com/recount-vote/recount/verify"
 )
 
 // DialOptions configure Dial.
@@ -362,27 +363,15 @@ func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*recountv1.GetRe
 	if resp.Receipt == nil {
 		return nil, tlog.Checkpoint{}, fmt.Errorf("%w: the node sent no proof", ErrReceipt)
 	}
-	latest, err := tlog.ParseCheckpoint(resp.Receipt.Checkpoint, r.BoardKey)
+	// The entry at the receipt's index, read from the board: the check recomputes its leaf.
+	entry, err := c.entryAt(ctx, r.Index)
 	if err != nil {
-		return nil, tlog.Checkpoint{}, fmt.Errorf("%w: the latest checkpoint: %v", ErrReceipt, err)
+		return nil, tlog.Checkpoint{}, err
 	}
-	if err := tlog.VerifyConsistency(old, latest, resp.ConsistencyProof); err != nil {
-		return nil, latest, fmt.Errorf("%w: %v", ErrReceipt, err)
-	}
-	if resp.Receipt.Index != r.Index {
-		return nil, latest, fmt.Errorf("%w: the node places the ballot at entry %d, the receipt at %d", ErrReceipt, resp.Receipt.Index, r.Index)
-	}
-	// The entry is the same leaf in both trees: check its inclusion in the latest one with the receipt's
-	// leaf, recomputed from the entry itself.
-	first, err := c.entryAt(ctx, r.Index)
+	latest, err := r.CheckOnBoard(verify.BoardAnswer{Checkpoint: resp.Receipt.Checkpoint, ConsistencyProof: resp.ConsistencyProof,
+		Index: resp.Receipt.Index, InclusionProof: resp.Receipt.InclusionProof, Kind: election.Kind(entry.Kind), Payload: entry.Payload})
 	if err != nil {
 		return nil, latest, err
-	}
-	if _, err := r.Verify(r.BoardKey, election.Kind(first.Kind), first.Payload); err != nil {
-		return nil, latest, err
-	}
-	if err := tlog.VerifyInclusion(latest, first.Kind, first.Payload, r.Index, resp.Receipt.InclusionProof); err != nil {
-		return nil, latest, fmt.Errorf("%w: inclusion in the latest checkpoint: %v", ErrReceipt, err)
 	}
 	return resp, latest, nil
 }

@@ -110,3 +110,46 @@ func (r *Receipt) Verify(boardKey string, kind election.Kind, payload []byte) (t
 	}
 	return cp, nil
 }
+
+// BoardAnswer is what a board (a node, or an observer's copy) answers when asked about a receipt's ballot: its
+// latest signed checkpoint, a consistency proof from the receipt's checkpoint to it, where it places the ballot
+// and the inclusion proof there, and the entry it holds at that index. Nothing in it is trusted: CheckOnBoard
+// checks it all against the receipt.
+type BoardAnswer struct {
+	Checkpoint       []byte   // the latest signed checkpoint (note text)
+	ConsistencyProof [][]byte // from the receipt's checkpoint to Checkpoint
+	Index            uint64   // the ballot's index, as the board gives it
+	InclusionProof   [][]byte // the ballot at Index in Checkpoint's tree
+	Kind             election.Kind
+	Payload          []byte // the entry at Index
+}
+
+// CheckOnBoard checks the receipt against a board's answer: the receipt (its checkpoint under its board key, its
+// tracking code against the entry, its inclusion proof), the board's latest checkpoint under the same key, the
+// consistency of the two trees (the board kept the ballot and rewrote nothing before it), the index, and the
+// entry's inclusion in the latest tree. It returns the latest checkpoint.
+//
+// It is the check a voter runs online (client.Client.CheckReceipt fetches the answer over gRPC); it needs no
+// network itself, so a browser or another program can run it on an answer it got its own way.
+func (r *Receipt) CheckOnBoard(a BoardAnswer) (tlog.Checkpoint, error) {
+	old, err := r.Verify(r.BoardKey, a.Kind, a.Payload)
+	if err != nil {
+		return tlog.Checkpoint{}, err
+	}
+	latest, err := tlog.ParseCheckpoint(a.Checkpoint, r.BoardKey)
+	if err != nil {
+		return tlog.Checkpoint{}, fmt.Errorf("%w: the latest checkpoint: %v", ErrReceipt, err)
+	}
+	if err := tlog.VerifyConsistency(old, latest, a.ConsistencyProof); err != nil {
+		return latest, fmt.Errorf("%w: %v", ErrReceipt, err)
+	}
+	if a.Index != r.Index {
+		return latest, fmt.Errorf("%w: the board places the ballot at entry %d, the receipt at %d", ErrReceipt, a.Index, r.Index)
+	}
+	// The entry is the same leaf in both trees: its inclusion in the latest one is checked with the leaf
+	// recomputed from the entry itself, which Verify matched to the receipt's tracking code.
+	if err := tlog.VerifyInclusion(latest, tlog.Kind(a.Kind), a.Payload, r.Index, a.InclusionProof); err != nil {
+		return latest, fmt.Errorf("%w: inclusion in the latest checkpoint: %v", ErrReceipt, err)
+	}
+	return latest, nil
+}
