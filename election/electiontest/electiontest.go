@@ -6,6 +6,7 @@ package electiontest
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -28,8 +29,15 @@ type Config struct {
 	Absent              []int // trustees who do not decrypt
 	// Manifest overrides the default contests (Mixed) when set; its trustees are filled in.
 	Manifest *recordv1.Manifest
-	// Seed makes the voters' choices repeatable. Cryptographic randomness always comes from crypto/rand.
+	// Seed makes the voters' choices repeatable.
 	Seed uint64
+	// Rand, when set, is the source of every secret and nonce (trustees' keys, credentials, ballots, proofs):
+	// a deterministic stream (crypto/kat's DRBG) makes the whole record the same bytes on every run, as the
+	// conformance vectors need. Nil: crypto/rand.
+	Rand io.Reader
+	// OpenAt and CloseAt, when not zero, are the times (Unix seconds) the polls open and close; zero: the time
+	// of the step.
+	OpenAt, CloseAt int64
 }
 
 // Mixed returns a manifest with a 1-of-5 contest, an approval contest of up to 3 of 6, and a score contest 0..5
@@ -107,7 +115,15 @@ func Setup(cfg Config) (*Election, error) {
 	if err := e.Ceremony(); err != nil {
 		return nil, err
 	}
-	return e, e.must(e.State.Open(time.Now().Unix()))
+	return e, e.must(e.State.Open(e.Cfg.time(e.Cfg.OpenAt)))
+}
+
+// time returns at, or the time now when at is zero.
+func (cfg Config) time(at int64) int64 {
+	if at != 0 {
+		return at
+	}
+	return time.Now().Unix()
 }
 
 // Prepare runs an election up to the key ceremony: trustees' keys, manifest and credentials.
@@ -121,7 +137,7 @@ func Prepare(cfg Config) (*Election, error) {
 	pb.Trustees = nil
 	pb.Threshold = uint32(cfg.Threshold)
 	for i := 1; i <= cfg.Trustees; i++ {
-		k, err := election.GenerateTrusteeKeys(nil)
+		k, err := election.GenerateTrusteeKeys(cfg.Rand)
 		if err != nil {
 			return nil, err
 		}
@@ -136,7 +152,7 @@ func Prepare(cfg Config) (*Election, error) {
 	if _, err := e.Append(m.Draft()); err != nil {
 		return nil, err
 	}
-	creds, drafts, err := election.GenerateCredentials(m.ID(), cfg.Voters, 100, nil)
+	creds, drafts, err := election.GenerateCredentials(m.ID(), cfg.Voters, 100, cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
@@ -161,13 +177,13 @@ func (e *Election) OpenPolls() error {
 		}
 		t.Share = ks
 	}
-	return e.must(e.State.Open(time.Now().Unix()))
+	return e.must(e.State.Open(e.Cfg.time(e.Cfg.OpenAt)))
 }
 
 // Ceremony runs the key ceremony with every trustee honest.
 func (e *Election) Ceremony() error {
 	for _, t := range e.Trustees {
-		d, dealt, err := t.Keys.Commit(e.Manifest, t.Index, nil)
+		d, dealt, err := t.Keys.Commit(e.Manifest, t.Index, e.Cfg.Rand)
 		if err != nil {
 			return err
 		}
@@ -209,7 +225,7 @@ func (e *Election) Ceremony() error {
 // Vote has voter v cast a ballot with random choices.
 func (e *Election) Vote(v int) error {
 	ch := election.RandomChoices(e.Manifest, e.rng)
-	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[v], ch, nil)
+	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[v], ch, e.Cfg.Rand)
 	if err != nil {
 		return err
 	}
@@ -222,7 +238,7 @@ func (e *Election) Vote(v int) error {
 
 // Challenge has voter v encrypt a ballot and challenge it.
 func (e *Election) Challenge(v int) error {
-	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[v], election.RandomChoices(e.Manifest, e.rng), nil)
+	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[v], election.RandomChoices(e.Manifest, e.rng), e.Cfg.Rand)
 	if err != nil {
 		return err
 	}
@@ -256,7 +272,7 @@ func (e *Election) Voting() error {
 // Finish closes the polls, posts the encrypted tally, the partial decryptions of the trustees not absent, and
 // the result, and computes the expected plaintext tally.
 func (e *Election) Finish() error {
-	if err := e.must(e.State.Close(time.Now().Unix())); err != nil {
+	if err := e.must(e.State.Close(e.Cfg.time(e.Cfg.CloseAt))); err != nil {
 		return err
 	}
 	if err := e.must(e.State.EncryptedTally()); err != nil {
@@ -266,7 +282,7 @@ func (e *Election) Finish() error {
 		if slices.Contains(e.Cfg.Absent, t.Index) {
 			continue
 		}
-		if err := e.must(election.PartialDecryption(e.Manifest, t.Keys, t.Share, e.State, nil)); err != nil {
+		if err := e.must(election.PartialDecryption(e.Manifest, t.Keys, t.Share, e.State, e.Cfg.Rand)); err != nil {
 			return err
 		}
 	}
@@ -309,6 +325,12 @@ func Run(cfg Config) (*Election, error) {
 // depend on nothing else, so the state (and the tally) is the same; this spares the tamper tests most of their
 // time. Every other ballot is checked in full, so that a changed one that fails is not counted.
 func (e *Election) Retally(entries []election.Entry, absent []int, tally func(*election.State) (election.Draft, error)) ([]election.Entry, error) {
+	return e.RetallyRand(entries, absent, tally, nil)
+}
+
+// RetallyRand is Retally with the partial decryptions' proof nonces drawn from r (crypto/rand when nil), so that
+// a deterministic r makes the same entries on every run.
+func (e *Election) RetallyRand(entries []election.Entry, absent []int, tally func(*election.State) (election.Draft, error), r io.Reader) ([]election.Entry, error) {
 	admitted := map[string]bool{}
 	for _, en := range e.Entries {
 		if en.Kind == election.KindBallot {
@@ -349,7 +371,7 @@ func (e *Election) Retally(entries []election.Entry, absent []int, tally func(*e
 		if slices.Contains(absent, t.Index) {
 			continue
 		}
-		d, err := election.PartialDecryption(e.Manifest, t.Keys, t.Share, s, nil)
+		d, err := election.PartialDecryption(e.Manifest, t.Keys, t.Share, s, r)
 		if err != nil {
 			return nil, err
 		}
