@@ -1,0 +1,276 @@
+package verify_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/mod/sumdb/note"
+
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
+	"github.com/recount-vote/recount/crypto/kat"
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
+	"github.com/recount-vote/recount/ledger/tlog"
+	"github.com/recount-vote/recount/verify"
+)
+
+// The conformance vectors of docs/vectors.md: small records, each with the report `recount verify --json` prints
+// for it. `go test ./verify -run TestVectors` makes them again and checks them byte for byte, and checks each
+// record's report; `go test ./verify -run TestVectors -args -update-vectors` rewrites them.
+
+var updateVectors = flag.Bool("update-vectors", false, "rewrite the conformance vectors in testdata/vectors/records")
+
+const (
+	vectorsDir    = "../testdata/vectors/records"
+	vectorsOrigin = "recount.example/vectors"
+	// vectorsSeed prefixes the seeds of every deterministic stream (crypto/kat's DRBG) the vectors are made with.
+	vectorsSeed = "recount/vectors/v1/"
+	// The manifest's voting window (2026-01-01 00:00 to 24:00 UTC), and when the polls open and close in it.
+	vectorsOpensAt  = 1767225600
+	vectorsClosesAt = vectorsOpensAt + 24*3600
+)
+
+// vectorsManifest is the vectors' election: one 1-of-2 contest.
+func vectorsManifest() *recordv1.Manifest {
+	return &recordv1.Manifest{
+		Version: election.ManifestVersion, ElectionRef: "vectors-2026", Title: "Conformance vectors",
+		OpensAt: vectorsOpensAt, ClosesAt: vectorsClosesAt,
+		Contests: []*recordv1.Contest{
+			{Id: "question", Title: "Adopt the proposal?", Options: []*recordv1.Option{{Id: "yes", Title: "Yes"}, {Id: "no", Title: "No"}},
+				Rule: &recordv1.Contest_Exactly{Exactly: &recordv1.ExactlyRule{K: 1}}},
+		},
+	}
+}
+
+// vector is one record of the suite, before it is written.
+type vector struct {
+	name   string // file name without extension
+	check  election.Check
+	doc    string
+	record []byte
+}
+
+// vectorIndex is one line of records/index.json.
+type vectorIndex struct {
+	Name        string `json:"name"`
+	Check       int    `json:"check"`
+	CheckName   string `json:"check_name"`
+	Description string `json:"description"`
+}
+
+// boardSigner returns the vectors' board key: an Ed25519 key drawn from the stream of seed "recount/vectors/v1/board".
+func boardSigner(t *testing.T) (note.Signer, string) {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(kat.NewDRBG(vectorsSeed+"board"), vectorsOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, vkey
+}
+
+// exportOf writes entries as a board export signed by s: the record the board-key holder publishes.
+func exportOf(t *testing.T, s note.Signer, vkey string, entries []election.Entry) []byte {
+	t.Helper()
+	hs := make([][tlog.HashSize]byte, len(entries))
+	b := tlog.AppendExportHeader(nil, s.Name(), vkey, uint64(len(entries)))
+	for i, e := range entries {
+		if e.Index != uint64(i) {
+			t.Fatalf("entry %d has index %d", i, e.Index)
+		}
+		hs[i] = tlog.LeafHash(tlog.Kind(e.Kind), e.Payload)
+		b = tlog.AppendExportEntry(b, tlog.Kind(e.Kind), e.Payload)
+	}
+	cp, err := tlog.SignCheckpoint(s, s.Name(), uint64(len(entries)), tlog.RootHash(hs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tlog.AppendExportTrailer(b, cp.Signed)
+}
+
+var (
+	vectorsOnce sync.Once
+	vectorsAll  []vector
+	vectorsErr  error
+)
+
+// makeVectors builds the suite: the honest election (3 trustees with t = 2, all decrypting; 4 voters, voter 0
+// challenging a ballot, casting, and casting again), its record whole and in progress, the record with one byte
+// changed and not signed again (check 1), and the record changed by each electiontest tampering.
+func makeVectors(t *testing.T) []vector {
+	t.Helper()
+	vectorsOnce.Do(func() { vectorsAll, vectorsErr = buildVectors(t) })
+	if vectorsErr != nil {
+		t.Fatal(vectorsErr)
+	}
+	return vectorsAll
+}
+
+func buildVectors(t *testing.T) ([]vector, error) {
+	s, vkey := boardSigner(t)
+	e, err := electiontest.Run(electiontest.Config{Trustees: 3, Threshold: 2, Voters: 4, Revotes: 1, Challenges: 1,
+		Manifest: vectorsManifest(), Seed: 11, Rand: kat.NewDRBG(vectorsSeed + "election"),
+		OpenAt: vectorsOpensAt + 3600, CloseAt: vectorsClosesAt - 3600})
+	if err != nil {
+		return nil, err
+	}
+	honest := exportOf(t, s, vkey, e.Entries)
+	vs := []vector{
+		{"00-honest", 0, "the honest election's whole record: every check passes", honest},
+		{"00-honest-in-progress", 0, "the honest record up to its last ballot, before the close: every check that applies passes, and the record is not complete",
+			exportOf(t, s, vkey, e.Entries[:electiontest.Find(e.Entries, election.KindClose, 0)])},
+	}
+	// One byte of the result's payload changed after the board signed: the entries no longer hash to the
+	// checkpoint's root.
+	changed := slices.Clone(honest)
+	changed[len(changed)-len("RCNTEND\n")-2-len(exportCheckpoint(t, honest))-1] ^= 1
+	vs = append(vs, vector{fmt.Sprintf("%02d-%s-payload-changed", election.CheckBoard, election.CheckBoard.Name()), election.CheckBoard,
+		"the last byte of the result's payload changed after the board signed the record, which is not signed again", changed})
+	for _, tm := range electiontest.Tamperings() {
+		entries, err := tm.Apply(e, kat.NewDRBG(vectorsSeed+tm.Name))
+		if err != nil {
+			return nil, fmt.Errorf("tampering %s: %w", tm.Name, err)
+		}
+		vs = append(vs, vector{fmt.Sprintf("%02d-%s-%s", tm.Check, tm.Check.Name(), tm.Name), tm.Check, tm.Doc, exportOf(t, s, vkey, entries)})
+	}
+	return vs, nil
+}
+
+// exportCheckpoint returns the signed checkpoint of an export.
+func exportCheckpoint(t *testing.T, export []byte) []byte {
+	t.Helper()
+	cp, err := tlog.VerifyExport(bytes.NewReader(export), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp.Signed
+}
+
+// reportJSON is what `recount verify --json NAME.record` prints for the record, run in its directory.
+func reportJSON(t *testing.T, name string, record []byte) ([]byte, *verify.Report) {
+	t.Helper()
+	rep, err := verify.Verify(context.Background(), bytes.NewReader(record), verify.Options{Source: name + ".record", Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n'), rep
+}
+
+func indexJSON(t *testing.T, vs []vector) []byte {
+	var idx []vectorIndex
+	for _, v := range vs {
+		vi := vectorIndex{Name: v.name, Check: int(v.check), Description: v.doc}
+		if v.check != 0 {
+			vi.CheckName = v.check.Name()
+		}
+		idx = append(idx, vi)
+	}
+	b, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+// TestVectors: every vector is made again byte for byte (the same seeds give the same record), its report is the
+// .json beside it, and it fails exactly the check it is named after (the honest ones: none); every numbered
+// check has a vector; the directory holds nothing else. With -update-vectors it rewrites the directory.
+func TestVectors(t *testing.T) {
+	vs := makeVectors(t)
+	want := map[string][]byte{"index.json": indexJSON(t, vs)}
+	for _, v := range vs {
+		js, rep := reportJSON(t, v.name, v.record)
+		want[v.name+".record"], want[v.name+".json"] = v.record, js
+		checkVerdict(t, v, rep)
+	}
+	covered := map[election.Check]bool{}
+	for _, v := range vs {
+		covered[v.check] = true
+	}
+	for _, c := range election.Checks {
+		if !covered[c] {
+			t.Errorf("check %v has no vector", c)
+		}
+	}
+	if *updateVectors {
+		if err := os.RemoveAll(vectorsDir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(vectorsDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range want {
+			if err := os.WriteFile(filepath.Join(vectorsDir, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	files, err := os.ReadDir(vectorsDir)
+	if err != nil {
+		t.Fatalf("%v (go test ./verify -run TestVectors -args -update-vectors writes the vectors)", err)
+	}
+	for _, f := range files {
+		if _, ok := want[f.Name()]; !ok {
+			t.Errorf("%s: not a vector the suite makes (run with -args -update-vectors)", f.Name())
+		}
+	}
+	for name, b := range want {
+		got, err := os.ReadFile(filepath.Join(vectorsDir, name))
+		if err != nil {
+			t.Errorf("%v (run with -args -update-vectors)", err)
+			continue
+		}
+		if !bytes.Equal(got, b) {
+			t.Errorf("%s differs from the vector made now (run with -args -update-vectors if the change is meant)", name)
+		}
+		if strings.HasSuffix(name, ".record") {
+			// The committed record's report, as an independent verifier would compute it, is the .json beside it.
+			stem := strings.TrimSuffix(name, ".record")
+			js, _ := reportJSON(t, stem, got)
+			if wantJS, err := os.ReadFile(filepath.Join(vectorsDir, stem+".json")); err != nil || !bytes.Equal(js, wantJS) {
+				t.Errorf("%s: the report of the committed record is not %s.json (%v)", name, stem, err)
+			}
+		}
+	}
+}
+
+// checkVerdict checks that the record of v fails exactly v.check (none for an honest record).
+func checkVerdict(t *testing.T, v vector, rep *verify.Report) {
+	t.Helper()
+	if v.check == 0 {
+		if !rep.OK || len(rep.Failures) != 0 {
+			t.Errorf("%s: OK %v, failures %+v", v.name, rep.OK, rep.Failures)
+		}
+		return
+	}
+	if rep.OK {
+		t.Errorf("%s: the record passes", v.name)
+	}
+	for _, c := range rep.Checks {
+		if failed := c.Status == verify.StatusFail; failed != (c.Number == int(v.check)) {
+			t.Errorf("%s: check %d %s: %s (%d failed)", v.name, c.Number, c.Name, c.Status, c.Failed)
+		}
+	}
+	for _, f := range rep.Failures {
+		if f.Check != int(v.check) {
+			t.Errorf("%s: unexpected failure of check %d: %s", v.name, f.Check, f.Reason)
+		}
+	}
+}
