@@ -77,6 +77,7 @@ func Tamperings() []Tampering {
 		{"wrong-signer", election.CheckPartialDecryption, "trustee 3's partial decryption signed by trustee 1", tamperPartialWrongSigner},
 		{"posted-twice", election.CheckPartialDecryption, "trustee 3's partial decryption posted twice", tamperPartialTwice},
 		{"vote-moved", election.CheckResult, "one vote of the result moved to another option", tamperResultVoteMoved},
+		{"count-added-last-contest", election.CheckResult, "one count of the last contest's second option raised by one", tamperResultLastContest},
 		{"too-few-trustees", election.CheckResult, "the result names fewer trustees than the threshold", tamperResultTooFewTrustees},
 		{"opened-early", election.CheckPollsWindow, "the polls opened an hour before the manifest's window", tamperOpenedEarly},
 		{"closed-early", election.CheckPollsWindow, "the polls closed at time 5, before the window", tamperClosedEarly},
@@ -651,6 +652,10 @@ func tamperResultVoteMoved(e *Election, _ io.Reader) ([]election.Entry, error) {
 		c[o]--
 		c[(o+1)%len(c)]++
 	})
+}
+
+func tamperResultLastContest(e *Election, _ io.Reader) ([]election.Entry, error) {
+	return result(e, func(pb *recordv1.Result) { pb.Contests[len(pb.Contests)-1].Counts[1]++ })
 }
 
 func tamperResultTooFewTrustees(e *Election, _ io.Reader) ([]election.Entry, error) {
