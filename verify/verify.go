@@ -211,9 +211,10 @@ func (res *result) report() *Report {
 		}
 		r.Ballots = &BallotCounts{Credentials: rep.Credentials, Cast: rep.Cast, Voters: rep.Voters, Spoiled: rep.Spoiled, Counted: rep.Count}
 		if rep.Tally != nil {
-			ri := &ResultInfo{Trustees: rep.Tally.Trustees, Contests: []ContestResult{}}
+			// Empty lists, not nil ones: the JSON report has no null (docs/report.md).
+			ri := &ResultInfo{Trustees: append([]int{}, rep.Tally.Trustees...), Contests: []ContestResult{}}
 			for _, c := range rep.Tally.Contests {
-				cr := ContestResult{ID: c.ID, Title: c.Title}
+				cr := ContestResult{ID: c.ID, Title: c.Title, Options: []OptionResult{}}
 				for _, o := range c.Options {
 					cr.Options = append(cr.Options, OptionResult{ID: o.ID, Title: o.Title, Count: o.Count})
 				}
