@@ -204,6 +204,7 @@ func TestVectors(t *testing.T) {
 		want[v.name+".record"], want[v.name+".json"] = v.record, js
 		checkVerdict(t, v, rep)
 	}
+	checkVectorsDoc(t, vs)
 	covered := map[election.Check]bool{}
 	for _, v := range vs {
 		covered[v.check] = true
@@ -277,5 +278,35 @@ func checkVerdict(t *testing.T, v vector, rep *verify.Report) {
 		if f.Check != int(v.check) {
 			t.Errorf("%s: unexpected failure of check %d: %s", v.name, f.Check, f.Reason)
 		}
+	}
+}
+
+// checkVectorsDoc checks that the table of docs/vectors.md lists exactly the vectors, each with its check and
+// description.
+func checkVectorsDoc(t *testing.T, vs []vector) {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/vectors.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]bool{}
+	for line := range strings.Lines(string(doc)) {
+		if strings.HasPrefix(line, "| `") {
+			rows[strings.TrimSuffix(line, "\n")] = true
+		}
+	}
+	for _, v := range vs {
+		fails := "none"
+		if v.check != 0 {
+			fails = fmt.Sprintf("%d %s", v.check, v.check.Name())
+		}
+		row := fmt.Sprintf("| `%s` | %s | %s |", v.name, fails, v.doc)
+		if !rows[row] {
+			t.Errorf("docs/vectors.md lacks the row\n%s", row)
+		}
+		delete(rows, row)
+	}
+	for row := range rows {
+		t.Errorf("docs/vectors.md lists a record the suite does not make:\n%s", row)
 	}
 }
