@@ -3,6 +3,7 @@ package verify_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -138,6 +139,7 @@ func buildVectors(t *testing.T) ([]vector, error) {
 	changed[len(changed)-len("RCNTEND\n")-2-len(exportCheckpoint(t, honest))-1] ^= 1
 	vs = append(vs, vector{fmt.Sprintf("%02d-%s-payload-changed", election.CheckBoard, election.CheckBoard.Name()), election.CheckBoard,
 		"the last byte of the result's payload changed after the board signed the record, which is not signed again", changed})
+	vs = append(vs, boardVectors(t, s, vkey, e.Entries)...)
 	for _, tm := range electiontest.Tamperings() {
 		entries, err := tm.Apply(e, kat.NewDRBG(vectorsSeed+tm.Name))
 		if err != nil {
@@ -146,6 +148,68 @@ func buildVectors(t *testing.T) ([]vector, error) {
 		vs = append(vs, vector{fmt.Sprintf("%02d-%s-%s", tm.Check, tm.Check.Name(), tm.Name), tm.Check, tm.Doc, exportOf(t, s, vkey, entries)})
 	}
 	return vs, nil
+}
+
+// boardVectors returns the vectors of check 1 besides the changed payload: records that are not what the board
+// signed, each in another part of the export (board.md, section 7).
+func boardVectors(t *testing.T, s note.Signer, vkey string, entries []election.Entry) []vector {
+	t.Helper()
+	honest := exportOf(t, s, vkey, entries)
+	signed := exportCheckpoint(t, honest)
+	trailer := len(signed) + 2 + len("RCNTEND\n")
+	body := honest[:len(honest)-trailer] // header and entries
+	name := func(variant string) string {
+		return fmt.Sprintf("%02d-%s-%s", election.CheckBoard, election.CheckBoard.Name(), variant)
+	}
+	var vs []vector
+	add := func(variant, doc string, record []byte) {
+		vs = append(vs, vector{name(variant), election.CheckBoard, doc, record})
+	}
+
+	// The last entry left out and the header's count lowered with it, the signed checkpoint as it was.
+	last := tlog.AppendExportEntry(nil, tlog.Kind(entries[len(entries)-1].Kind), entries[len(entries)-1].Payload)
+	short := tlog.AppendExportHeader(nil, vectorsOrigin, vkey, uint64(len(entries)-1))
+	for _, e := range entries[:len(entries)-1] {
+		short = tlog.AppendExportEntry(short, tlog.Kind(e.Kind), e.Payload)
+	}
+	add("entry-removed", "the last entry left out and the header's count lowered by one, the signed checkpoint unchanged",
+		tlog.AppendExportTrailer(short, signed))
+
+	// One bit of the checkpoint's Ed25519 signature changed (its base64 form kept canonical).
+	text, sigLine, _ := strings.Cut(string(signed), "\n\n")
+	prefix := "— " + vectorsOrigin + " "
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSuffix(strings.TrimPrefix(sigLine, prefix), "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[4+10] ^= 1 // a byte of the signature, after the 4-byte key hash
+	forged := text + "\n\n" + prefix + base64.StdEncoding.EncodeToString(raw) + "\n"
+	add("signature-changed", "a bit of the final checkpoint's Ed25519 signature changed",
+		tlog.AppendExportTrailer(slices.Clone(body), []byte(forged)))
+
+	// The checkpoint signed by another key with the same origin, not the one the header names.
+	other, _, err := note.GenerateKey(kat.NewDRBG(vectorsSeed+"other-board"), vectorsOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSigner, err := note.NewSigner(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := tlog.ParseCheckpoint(signed, vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCp, err := tlog.SignCheckpoint(otherSigner, vectorsOrigin, cp.Size, cp.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add("other-key", "the final checkpoint signed by another key with the same origin, not the verifier key the header names",
+		tlog.AppendExportTrailer(slices.Clone(body), otherCp.Signed))
+
+	add("trailing-byte", "a byte after the end marker", append(slices.Clone(honest), '\n'))
+	add("truncated", "the export cut in the middle of its last entry", slices.Clone(body[:len(body)-len(last)/2]))
+	return vs
 }
 
 // exportCheckpoint returns the signed checkpoint of an export.
