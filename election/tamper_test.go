@@ -189,8 +189,8 @@ func TestHonestRecordPasses(t *testing.T) {
 }
 
 // TestTamperings: each tampering of electiontest.Tamperings, applied to the honest election, fails the check it
-// targets and no other. They are the tamper suite of docs/verification.md, and the conformance vectors of
-// testdata/vectors apply the same ones to a smaller election.
+// targets and no other. The conformance vectors (testdata/vectors, docs/vectors.md) apply the same tamperings to a
+// smaller election.
 func TestTamperings(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
