@@ -252,6 +252,17 @@ func TestVectors(t *testing.T) {
 		js, rep := reportJSON(t, v.name, v.record)
 		want[v.name+".record"], want[v.name+".json"] = v.record, js
 		checkVerdict(t, v, rep)
+		// Read as a node's stream (one pass, check 1 found at its end), the report is the same.
+		srep, err := verify.Verify(context.Background(), stream{bytes.NewReader(v.record)}, verify.Options{Source: v.name + ".record", Workers: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sjs, _ := json.MarshalIndent(srep, "", "  "); !bytes.Equal(append(normalizeReasons(sjs), '\n'), js) {
+			t.Errorf("%s: read as a stream, the report differs", v.name)
+		}
+		if v.name == "00-honest" {
+			checkHonestDoc(t, rep)
+		}
 	}
 	checkVectorsDoc(t, vs)
 	covered := map[election.Check]bool{}
@@ -357,5 +368,20 @@ func checkVectorsDoc(t *testing.T, vs []vector) {
 	}
 	for row := range rows {
 		t.Errorf("docs/vectors.md lists a record the suite does not make:\n%s", row)
+	}
+}
+
+// checkHonestDoc checks that docs/vectors.md quotes the honest record's election identity, board key and entry
+// count.
+func checkHonestDoc(t *testing.T, rep *verify.Report) {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/vectors.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{rep.Election.ID, rep.Board.VerifierKey, rep.Board.KeyFingerprint, fmt.Sprintf("the honest record's %d entries", rep.Board.Size)} {
+		if !bytes.Contains(doc, []byte(want)) {
+			t.Errorf("docs/vectors.md does not say %q", want)
+		}
 	}
 }
