@@ -51,6 +51,52 @@ func vectorsManifest() *recordv1.Manifest {
 	}
 }
 
+// vectorsConfig is the vectors' election, its secrets and nonces drawn from the stream of seed
+// "recount/vectors/v1/" + seed: 3 trustees with t = 2; 4 voters, voter 0 challenging a ballot, casting, and
+// casting again.
+func vectorsConfig(seed string) electiontest.Config {
+	return electiontest.Config{Trustees: 3, Threshold: 2, Voters: 4, Revotes: 1, Challenges: 1,
+		Manifest: vectorsManifest(), Seed: 11, Rand: kat.NewDRBG(vectorsSeed + seed),
+		OpenAt: vectorsOpensAt + 3600, CloseAt: vectorsClosesAt - 3600}
+}
+
+// complaintElection runs the vectors' election with a complaint in its key ceremony: trustee 2's share for
+// trustee 3 does not decrypt, and trustee 2 reveals it when answer is set.
+func complaintElection(t *testing.T, seed string, answer bool) *electiontest.Election {
+	t.Helper()
+	e, err := electiontest.Prepare(vectorsConfig(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CommitWithBadShare(2, 3); err != nil {
+		t.Fatal(err)
+	}
+	if answer {
+		for _, d := range e.Trustees[1].Keys.Reveals(e.Manifest, 2, e.Trustees[1].Dealt, e.State) {
+			if _, err := e.Append(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := e.OpenPolls(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Voting(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	want := []int{1, 2, 3}
+	if !answer {
+		want = []int{1, 3}
+	}
+	if got := e.State.Key().Qualified; !slices.Equal(got, want) {
+		t.Fatalf("qualified %v, want %v", got, want)
+	}
+	return e
+}
+
 // vector is one record of the suite, before it is written.
 type vector struct {
 	name   string // file name without extension
@@ -106,9 +152,7 @@ func exportOf(t *testing.T, s note.Signer, vkey string, entries []election.Entry
 func makeVectors(t *testing.T) []vector {
 	t.Helper()
 	s, vkey := boardSigner(t)
-	e, err := electiontest.Run(electiontest.Config{Trustees: 3, Threshold: 2, Voters: 4, Revotes: 1, Challenges: 1,
-		Manifest: vectorsManifest(), Seed: 11, Rand: kat.NewDRBG(vectorsSeed + "election"),
-		OpenAt: vectorsOpensAt + 3600, CloseAt: vectorsClosesAt - 3600})
+	e, err := electiontest.Run(vectorsConfig("election"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +168,13 @@ func makeVectors(t *testing.T) []vector {
 	changed[len(changed)-len("RCNTEND\n")-2-len(exportCheckpoint(t, honest))-1] ^= 1
 	vs = append(vs, vector{fmt.Sprintf("%02d-%s-payload-changed", election.CheckBoard, election.CheckBoard.Name()), election.CheckBoard,
 		"the last byte of the result's payload changed after the board signed the record, which is not signed again", changed})
+	for _, answer := range []bool{true, false} {
+		name, doc := "answered", "trustee 2 sent trustee 3 a share that does not decrypt; trustee 3 complained and trustee 2 revealed the share: every trustee is qualified"
+		if !answer {
+			name, doc = "silent", "trustee 2 sent trustee 3 a share that does not decrypt; trustee 3 complained and trustee 2 did not answer: the qualified set is trustees 1 and 3, and trustee 2 still decrypts"
+		}
+		vs = append(vs, vector{"00-honest-complaint-" + name, 0, doc, exportOf(t, s, vkey, complaintElection(t, "complaint-"+name, answer).Entries)})
+	}
 	vs = append(vs, boardVectors(t, s, vkey, e.Entries)...)
 	for _, tm := range electiontest.Tamperings() {
 		entries, err := tm.Apply(e, kat.NewDRBG(vectorsSeed+tm.Name))
