@@ -5,9 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-
-	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 )
@@ -24,28 +21,8 @@ func TestCeremonyWithComplaint(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, tr := range e.Trustees {
-				d, dealt, err := tr.Trustee.DraftCommitment(nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				tr.Dealt = dealt
-				if tr.Index == 2 {
-					d = corruptShareFor(t, e, d, 3)
-				}
-				if _, err := e.Append(d); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for _, tr := range e.Trustees {
-				d, received, err := tr.Trustee.DraftVerdict(tr.Dealt, e.State)
-				if err != nil {
-					t.Fatal(err)
-				}
-				tr.Received = received
-				if _, err := e.Append(d); err != nil {
-					t.Fatal(err)
-				}
+			if err := e.CommitWithBadShare(2, 3); err != nil {
+				t.Fatal(err)
 			}
 			if got := e.State.Ceremony().Unanswered; !slices.Equal(got, [][2]int{{2, 3}}) {
 				t.Fatalf("unanswered complaints %v, want trustee 3 against trustee 2", got)
@@ -91,22 +68,4 @@ func TestCeremonyWithComplaint(t *testing.T) {
 			}
 		})
 	}
-}
-
-// corruptShareFor returns trustee 2's commitment entry with the share for recipient damaged, signed again.
-func corruptShareFor(t *testing.T, e *electiontest.Election, d election.Draft, recipient uint32) election.Draft {
-	var ts recordv1.TrusteeSigned
-	var kc recordv1.KeyCommitment
-	if err := proto.Unmarshal(d.Payload, &ts); err != nil {
-		t.Fatal(err)
-	}
-	if err := proto.Unmarshal(ts.Body, &kc); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range kc.Shares {
-		if s.Recipient == recipient {
-			s.Ciphertext[0] ^= 1
-		}
-	}
-	return e.Trustees[ts.Trustee-1].Keys.DraftSigned(e.Manifest, election.KindKeyCommitment, int(ts.Trustee), mustMarshal(t, &kc))
 }

@@ -155,7 +155,7 @@ func (res *result) read(ctx context.Context, r io.Reader, opts Options, withElec
 				if opts.Entry != nil {
 					opts.Entry(e)
 				}
-				if !yield(election.FromBoard(e), nil) {
+				if !yield(election.Entry{Index: e.Index, Kind: election.Kind(e.Kind), Payload: e.Payload}, nil) {
 					return
 				}
 			}
@@ -211,9 +211,10 @@ func (res *result) report() *Report {
 		}
 		r.Ballots = &BallotCounts{Credentials: rep.Credentials, Cast: rep.Cast, Voters: rep.Voters, Spoiled: rep.Spoiled, Counted: rep.Count}
 		if rep.Result != nil {
-			ri := &ResultInfo{Trustees: rep.Result.Trustees, Contests: []ContestResult{}}
+			// Empty lists, not nil ones: the JSON report has no null (docs/report.md).
+			ri := &ResultInfo{Trustees: append([]int{}, rep.Result.Trustees...), Contests: []ContestResult{}}
 			for _, c := range rep.Result.Contests {
-				cr := ContestResult{ID: c.ID, Title: c.Title}
+				cr := ContestResult{ID: c.ID, Title: c.Title, Options: []OptionResult{}}
 				for _, o := range c.Options {
 					cr.Options = append(cr.Options, OptionResult{ID: o.ID, Title: o.Title, Count: o.Count})
 				}

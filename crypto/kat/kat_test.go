@@ -17,9 +17,10 @@ import (
 	"github.com/recount-vote/recount/crypto/zkp"
 )
 
-var update = flag.Bool("update", false, "rewrite the known-answer vectors in crypto/testdata")
+var update = flag.Bool("update", false, "rewrite the known-answer vectors in testdata/vectors/primitives")
 
-const testdata = "../testdata"
+// testdata is where the vectors are published, with the conformance records (docs/vectors.md).
+const testdata = "../../testdata/vectors/primitives"
 
 // Every vector file has this header; "vectors" holds the cases. Byte strings are lowercase hex.
 type file struct {

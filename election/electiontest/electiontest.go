@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -29,8 +30,15 @@ type Config struct {
 	Absent              []int // trustees who do not decrypt
 	// Manifest overrides the default contests (Mixed) when set; its trustees are filled in.
 	Manifest *recordv1.Manifest
-	// Seed makes the voters' choices repeatable. Cryptographic randomness always comes from crypto/rand.
+	// Seed makes the voters' choices repeatable.
 	Seed uint64
+	// Rand, when set, is the source of every secret and nonce (trustees' keys, credentials, ballots, proofs):
+	// a deterministic stream (crypto/kat's DRBG) makes the whole record the same bytes on every run, as the
+	// conformance vectors need. Nil: crypto/rand.
+	Rand io.Reader
+	// OpenAt and CloseAt, when not zero, are the times (Unix seconds) the polls open and close; zero: the time
+	// of the step.
+	OpenAt, CloseAt int64
 }
 
 // Mixed returns a manifest with a 1-of-5 contest, an approval contest of up to 3 of 6, and a score contest 0..5
@@ -110,7 +118,15 @@ func Setup(cfg Config) (*Election, error) {
 	if err := e.Ceremony(); err != nil {
 		return nil, err
 	}
-	return e, e.must(e.State.DraftOpen(time.Now().Unix()))
+	return e, e.must(e.State.DraftOpen(e.Cfg.time(e.Cfg.OpenAt)))
+}
+
+// time returns at, or the time now when at is zero.
+func (cfg Config) time(at int64) int64 {
+	if at != 0 {
+		return at
+	}
+	return time.Now().Unix()
 }
 
 // Prepare runs an election up to the key ceremony: trustees' keys, manifest and credentials.
@@ -124,7 +140,7 @@ func Prepare(cfg Config) (*Election, error) {
 	pb.Trustees = nil
 	pb.Threshold = uint32(cfg.Threshold)
 	for i := 1; i <= cfg.Trustees; i++ {
-		k, err := election.GenerateTrusteeKeys(nil)
+		k, err := election.GenerateTrusteeKeys(cfg.Rand)
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +160,7 @@ func Prepare(cfg Config) (*Election, error) {
 	if _, err := e.Append(m.DraftManifest()); err != nil {
 		return nil, err
 	}
-	creds, drafts, err := election.GenerateCredentials(m.ID(), cfg.Voters, 100, nil)
+	creds, drafts, err := election.GenerateCredentials(m.ID(), cfg.Voters, 100, cfg.Rand)
 	if err != nil {
 		return nil, err
 	}
@@ -169,13 +185,13 @@ func (e *Election) OpenPolls() error {
 		}
 		t.Share = ks
 	}
-	return e.must(e.State.DraftOpen(time.Now().Unix()))
+	return e.must(e.State.DraftOpen(e.Cfg.time(e.Cfg.OpenAt)))
 }
 
 // Ceremony runs the key ceremony with every trustee honest.
 func (e *Election) Ceremony() error {
 	for _, t := range e.Trustees {
-		d, dealt, err := t.Trustee.DraftCommitment(nil)
+		d, dealt, err := t.Trustee.DraftCommitment(e.Cfg.Rand)
 		if err != nil {
 			return err
 		}
@@ -217,7 +233,7 @@ func (e *Election) Ceremony() error {
 // Vote has voter v cast a ballot with random choices.
 func (e *Election) Vote(v int) error {
 	ch := election.RandomChoices(e.Manifest, e.rng)
-	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[v], ch, nil)
+	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[v], ch, e.Cfg.Rand)
 	if err != nil {
 		return err
 	}
@@ -230,7 +246,7 @@ func (e *Election) Vote(v int) error {
 
 // Challenge has voter v encrypt a ballot and challenge it.
 func (e *Election) Challenge(v int) error {
-	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[v], election.RandomChoices(e.Manifest, e.rng), nil)
+	b, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[v], election.RandomChoices(e.Manifest, e.rng), e.Cfg.Rand)
 	if err != nil {
 		return err
 	}
@@ -264,7 +280,7 @@ func (e *Election) Voting() error {
 // Finish closes the polls, posts the encrypted tally, the partial decryptions of the trustees not absent, and
 // the result, and computes the expected plaintext tally.
 func (e *Election) Finish() error {
-	if err := e.must(e.State.DraftClose(time.Now().Unix())); err != nil {
+	if err := e.must(e.State.DraftClose(e.Cfg.time(e.Cfg.CloseAt))); err != nil {
 		return err
 	}
 	if err := e.must(e.State.DraftEncryptedTally()); err != nil {
@@ -274,7 +290,7 @@ func (e *Election) Finish() error {
 		if slices.Contains(e.Cfg.Absent, t.Index) {
 			continue
 		}
-		if err := e.must(t.Trustee.DraftPartialDecryption(t.Share, e.State, nil)); err != nil {
+		if err := e.must(t.Trustee.DraftPartialDecryption(t.Share, e.State, e.Cfg.Rand)); err != nil {
 			return err
 		}
 	}
@@ -317,6 +333,12 @@ func Run(cfg Config) (*Election, error) {
 // depend on nothing else, so the state (and the tally) is the same; this spares the tamper tests most of their
 // time. Every other ballot is checked in full, so that a changed one that fails is not counted.
 func (e *Election) Retally(entries []election.Entry, absent []int, tally func(*election.State) (election.Draft, error)) ([]election.Entry, error) {
+	return e.RetallyRand(entries, absent, tally, nil)
+}
+
+// RetallyRand is Retally with the partial decryptions' proof nonces drawn from r (crypto/rand when nil), so that
+// a deterministic r makes the same entries on every run.
+func (e *Election) RetallyRand(entries []election.Entry, absent []int, tally func(*election.State) (election.Draft, error), r io.Reader) ([]election.Entry, error) {
 	admitted := map[string]bool{}
 	for _, en := range e.Entries {
 		if en.Kind == election.KindBallot {
@@ -328,7 +350,7 @@ func (e *Election) Retally(entries []election.Entry, absent []int, tally func(*e
 		ownKey = k.PublicKey.Bytes()
 	}
 	s := election.NewState()
-	r := election.NewReplayer(s, election.ReplayOptions{ShapeOnly: func(en election.Entry) bool {
+	rp := election.NewReplayer(s, election.ReplayOptions{ShapeOnly: func(en election.Entry) bool {
 		k := s.Key()
 		return admitted[string(en.Payload)] && k != nil && bytes.Equal(k.PublicKey.Bytes(), ownKey) && s.Manifest().ID() == e.Manifest.ID()
 	}})
@@ -340,7 +362,7 @@ func (e *Election) Retally(entries []election.Entry, absent []int, tally func(*e
 		out = append(out, election.Draft{Kind: en.Kind, Payload: en.Payload}.At(uint64(len(out))))
 	}
 	// Every check is ignored: the replayer reports failures only to ReplayOptions.Applied, which is not set.
-	if err := r.Feed(context.Background(), out...); err != nil {
+	if err := rp.Feed(context.Background(), out...); err != nil {
 		return nil, err
 	}
 	add := func(d election.Draft) {
@@ -360,7 +382,7 @@ func (e *Election) Retally(entries []election.Entry, absent []int, tally func(*e
 		if slices.Contains(absent, t.Index) {
 			continue
 		}
-		d, err := t.Trustee.DraftPartialDecryption(t.Share, s, nil)
+		d, err := t.Trustee.DraftPartialDecryption(t.Share, s, r)
 		if err != nil {
 			return nil, err
 		}
