@@ -16,9 +16,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
-	"github.com/recount-vote/recount/crypto/kat"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
+	"github.com/recount-vote/recount/internal/drbg"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/verify"
 )
@@ -56,7 +56,7 @@ func vectorsManifest() *recordv1.Manifest {
 // casting again.
 func vectorsConfig(seed string) electiontest.Config {
 	return electiontest.Config{Trustees: 3, Threshold: 2, Voters: 4, Revotes: 1, Challenges: 1,
-		Manifest: vectorsManifest(), Seed: 11, Rand: kat.NewDRBG(vectorsSeed + seed),
+		Manifest: vectorsManifest(), Seed: 11, Rand: drbg.New(vectorsSeed + seed),
 		OpenAt: vectorsOpensAt + 3600, CloseAt: vectorsClosesAt - 3600}
 }
 
@@ -116,7 +116,7 @@ type vectorIndex struct {
 // boardSigner returns the vectors' board key: an Ed25519 key drawn from the stream of seed "recount/vectors/v1/board".
 func boardSigner(t *testing.T) (note.Signer, string) {
 	t.Helper()
-	skey, vkey, err := note.GenerateKey(kat.NewDRBG(vectorsSeed+"board"), vectorsOrigin)
+	skey, vkey, err := note.GenerateKey(drbg.New(vectorsSeed+"board"), vectorsOrigin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func makeVectors(t *testing.T) []vector {
 	}
 	vs = append(vs, boardVectors(t, s, vkey, e.Entries)...)
 	for _, tm := range electiontest.Tamperings() {
-		entries, err := tm.Apply(e, kat.NewDRBG(vectorsSeed+tm.Name))
+		entries, err := tm.Apply(e, drbg.New(vectorsSeed+tm.Name))
 		if err != nil {
 			t.Fatalf("tampering %s: %v", tm.Name, err)
 		}
@@ -224,7 +224,7 @@ func boardVectors(t *testing.T, s note.Signer, vkey string, entries []election.E
 		tlog.AppendExportTrailer(slices.Clone(body), []byte(forged)))
 
 	// The checkpoint signed by another key with the same origin, not the one the header names.
-	other, _, err := note.GenerateKey(kat.NewDRBG(vectorsSeed+"other-board"), vectorsOrigin)
+	other, _, err := note.GenerateKey(drbg.New(vectorsSeed+"other-board"), vectorsOrigin)
 	if err != nil {
 		t.Fatal(err)
 	}

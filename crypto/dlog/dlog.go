@@ -33,6 +33,7 @@ import (
 	"filippo.io/edwards25519/field"
 
 	"github.com/recount-vote/recount/crypto/group"
+	"github.com/recount-vote/recount/crypto/internal/edwards"
 )
 
 // ErrOutOfRange is returned by Log when y is not x·base for any x in [0, max].
@@ -43,10 +44,10 @@ var ErrOutOfRange = errors.New("dlog: no discrete logarithm in range")
 type Table struct {
 	base  group.Element
 	max   uint64
-	m     uint64 // baby steps: the table covers j·base for j in [1, m)
-	giant niels  // -(m·base)
-	k     niels  // base
-	slots []slot // open addressing, linear probing; j == 0 marks an empty slot
+	m     uint64               // baby steps: the table covers j·base for j in [1, m)
+	giant edwards.AffineCached // -(m·base)
+	k     edwards.AffineCached // base
+	slots []slot               // open addressing, linear probing; j == 0 marks an empty slot
 	mask  uint64
 	// trivial is set when base is the identity: only the identity has a logarithm (0).
 	trivial bool
@@ -97,8 +98,7 @@ func NewTableSize(base *group.Element, limit, m uint64) *Table {
 	// Giant step: -(m·base).
 	g := affine(group.NewElement().VarTimeScalarMult(group.NewScalar().SetUint64(m), base))
 	g.X.Negate(&g.X)
-	g.T.Negate(&g.T)
-	t.giant.fromAffine(&g)
+	t.giant.FromAffine(&g.X, &g.Y)
 
 	size := uint64(1)
 	for size < 2*m {
@@ -109,7 +109,7 @@ func NewTableSize(base *group.Element, limit, m uint64) *Table {
 
 	// keys[j] is the key of j·base, computed in parallel over disjoint ranges of j.
 	keys := make([]uint32, m)
-	t.k.fromAffine(&k)
+	t.k.FromAffine(&k.X, &k.Y)
 	kn := t.k
 	workers := uint64(runtime.GOMAXPROCS(0))
 	workers = min(workers, max(m/(1<<14), 1))
@@ -126,7 +126,7 @@ func NewTableSize(base *group.Element, limit, m uint64) *Table {
 				n := 0
 				for ; n < batch && j+uint64(n) < hi; n++ {
 					kb.set(n, &p)
-					p.addNiels(&kn)
+					p.AddAffine(&kn)
 				}
 				kb.keys(n)
 				for i := 0; i < n; i++ {
@@ -180,7 +180,7 @@ func (t *Table) Log(y *group.Element) (uint64, error) {
 		n := 0
 		for ; n < size && i+uint64(n) < giants; n++ {
 			kb.set(n, &p)
-			p.addNiels(&t.giant)
+			p.AddAffine(&t.giant)
 		}
 		kb.keys(n)
 		for b := 0; b < n; b++ {
@@ -207,15 +207,12 @@ func (t *Table) Log(y *group.Element) (uint64, error) {
 // confirm reports whether j·base is the element Q with f(Q) = num/den (Q not the identity, den != 0), by
 // comparing f(j·base) with num/den exactly: f determines the element.
 func (t *Table) confirm(j uint32, num, den *field.Element) bool {
-	var p extended
-	p.X.Zero()
-	p.Y.One()
-	p.Z.One()
-	p.T.Zero()
+	var p edwards.Extended
+	p.Identity()
 	for bit := bits.Len32(j) - 1; bit >= 0; bit-- {
-		p.double()
+		p.Double()
 		if j>>bit&1 == 1 {
-			p.addNiels(&t.k)
+			p.AddAffine(&t.k)
 		}
 	}
 	var pNum, pDen, x2, l, r field.Element
@@ -231,63 +228,6 @@ func (t *Table) confirm(j uint32, num, den *field.Element) bool {
 	return l.Equal(&r) == 1
 }
 
-// extended is a point (X:Y:Z:T) of edwards25519 in extended coordinates: x = X/Z, y = Y/Z, xy = T/Z.
-type extended struct {
-	X, Y, Z, T field.Element
-}
-
-// niels is an affine point (x, y) as (y+x, y-x, 2d·xy), for mixed addition.
-type niels struct {
-	yPlusX, yMinusX, t2d field.Element
-}
-
-// fromAffine sets n from p, whose Z must be 1.
-func (n *niels) fromAffine(p *extended) {
-	n.yPlusX.Add(&p.Y, &p.X)
-	n.yMinusX.Subtract(&p.Y, &p.X)
-	n.t2d.Multiply(&p.X, &p.Y)
-	n.t2d.Multiply(&n.t2d, d2)
-}
-
-// addNiels sets v = v + q ("madd-2008-hwcd-3", for a = -1).
-func (v *extended) addNiels(q *niels) {
-	var a, b, c, d, e, f, g, h field.Element
-	a.Subtract(&v.Y, &v.X)
-	a.Multiply(&a, &q.yMinusX)
-	b.Add(&v.Y, &v.X)
-	b.Multiply(&b, &q.yPlusX)
-	c.Multiply(&v.T, &q.t2d)
-	d.Add(&v.Z, &v.Z)
-	e.Subtract(&b, &a)
-	f.Subtract(&d, &c)
-	g.Add(&d, &c)
-	h.Add(&b, &a)
-	v.X.Multiply(&e, &f)
-	v.Y.Multiply(&g, &h)
-	v.T.Multiply(&e, &h)
-	v.Z.Multiply(&f, &g)
-}
-
-// double sets v = 2·v ("dbl-2008-hwcd", for a = -1).
-func (v *extended) double() {
-	var a, b, c, e, g, f, h field.Element
-	a.Square(&v.X)
-	b.Square(&v.Y)
-	c.Square(&v.Z)
-	c.Add(&c, &c)
-	h.Add(&a, &b) // -H with H = -A - B
-	e.Add(&v.X, &v.Y)
-	e.Square(&e)
-	e.Subtract(&e, &h) // E = (X+Y)² - A - B
-	g.Subtract(&b, &a) // G = B - A
-	f.Subtract(&g, &c) // F = G - C
-	h.Negate(&h)       // H = -A - B
-	v.X.Multiply(&e, &f)
-	v.Y.Multiply(&g, &h)
-	v.T.Multiply(&e, &h)
-	v.Z.Multiply(&f, &g)
-}
-
 // keyBatch computes the keys of up to batch points with one inversion.
 type keyBatch struct {
 	num, den [batch]field.Element // X²+Y² and X·Y
@@ -296,9 +236,7 @@ type keyBatch struct {
 	identity [batch]bool
 }
 
-var feOne = new(field.Element).One()
-
-func (kb *keyBatch) set(i int, p *extended) {
+func (kb *keyBatch) set(i int, p *edwards.Extended) {
 	var x2 field.Element
 	kb.num[i].Square(&p.Y)
 	x2.Square(&p.X)
@@ -340,32 +278,11 @@ func (kb *keyBatch) keys(n int) {
 	}
 }
 
-// Constants of edwards25519.
-var (
-	curveD = mustFE("a3785913ca4deb75abd841414d0a700098e879777940c78c73fe6f2bee6c0352")
-	d2     = new(field.Element).Add(curveD, curveD)
-)
-
-func mustFE(hexLE string) *field.Element {
-	var b [32]byte
-	for i := range b {
-		_, err := fmt.Sscanf(hexLE[2*i:2*i+2], "%02x", &b[i])
-		if err != nil {
-			panic(err)
-		}
-	}
-	fe, err := new(field.Element).SetBytes(b[:])
-	if err != nil {
-		panic(err)
-	}
-	return fe
-}
-
 // affine returns a curve representative of e in extended coordinates with Z = 1. Which of e's representatives
 // it is does not matter: the keys and the confirmation below are the same for all of them.
-func affine(e *group.Element) extended {
+func affine(e *group.Element) edwards.Extended {
 	X, Y, Z, T := e.ExtendedCoordinates()
-	var p extended
+	var p edwards.Extended
 	var zInv field.Element
 	zInv.Invert(Z)
 	p.X.Multiply(X, &zInv)

@@ -1,6 +1,7 @@
 package dlog
 
 import (
+	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"filippo.io/edwards25519/field"
 
 	"github.com/recount-vote/recount/crypto/group"
+	"github.com/recount-vote/recount/crypto/internal/edwards"
 )
 
 func randomBase(t testing.TB) *group.Element {
@@ -157,11 +159,11 @@ func TestKeyInvariant(t *testing.T) {
 	sqrtM1 := mustFE("b0a00e4a271beec478e42fad0618432fa7d7fb3d99004d2b0bdfc14f8024832b")
 	var check field.Element
 	check.Square(sqrtM1)
-	check.Add(&check, feOne)
+	check.Add(&check, new(field.Element).One())
 	if check.Equal(new(field.Element)) != 1 {
 		t.Fatal("sqrt(-1) constant")
 	}
-	keyOf := func(p *extended) (uint32, field.Element) {
+	keyOf := func(p *edwards.Extended) (uint32, field.Element) {
 		var kb keyBatch
 		kb.set(0, p)
 		kb.keys(1)
@@ -175,7 +177,7 @@ func TestKeyInvariant(t *testing.T) {
 		e := randomBase(t)
 		p := affine(e)
 		k0, f0 := keyOf(&p)
-		var reps [3]extended
+		var reps [3]edwards.Extended
 		reps[0].X.Negate(&p.X) // (-x, -y)
 		reps[0].Y.Negate(&p.Y)
 		reps[1].X.Multiply(&p.Y, sqrtM1) // (iy, ix)
@@ -208,14 +210,14 @@ func TestKeyInvariant(t *testing.T) {
 func TestBatchKeys(t *testing.T) {
 	base := randomBase(t)
 	p := affine(base)
-	var kn niels
-	kn.fromAffine(&p)
+	var kn edwards.AffineCached
+	kn.FromAffine(&p.X, &p.Y)
 	var kb keyBatch
-	var pts []extended
+	var pts []edwards.Extended
 	cur := p
 	for i := 0; i < 10; i++ {
 		pts = append(pts, cur)
-		cur.addNiels(&kn)
+		cur.AddAffine(&kn)
 	}
 	id := affine(group.NewElement())
 	pts[4] = id
@@ -234,4 +236,16 @@ func TestBatchKeys(t *testing.T) {
 	if !kb.identity[4] || kb.identity[3] {
 		t.Fatal("identity flag")
 	}
+}
+
+func mustFE(hexLE string) *field.Element {
+	b, err := hex.DecodeString(hexLE)
+	if err != nil {
+		panic(err)
+	}
+	fe, err := new(field.Element).SetBytes(b)
+	if err != nil {
+		panic(err)
+	}
+	return fe
 }

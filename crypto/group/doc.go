@@ -29,5 +29,6 @@
 //   - VarTimeTable and VarTimeTableMult multiply public points by public scalars with one chain of 64 doublings
 //     shared by all terms, paying 192 doublings once per point.
 //
-// Each is tested against the plain operations, and none changes a result.
+// Each is tested against the plain operations, and none changes a result. Their point formulas (extended,
+// projective and cached coordinates) are those of crypto/internal/edwards, which package dlog shares.
 package group

@@ -8,6 +8,8 @@ import (
 
 	"filippo.io/edwards25519"
 	"filippo.io/edwards25519/field"
+
+	"github.com/recount-vote/recount/crypto/internal/edwards"
 )
 
 // ElementSize is the length of an element's encoding.
@@ -114,7 +116,6 @@ var identity = NewElement()
 var (
 	sqrtM1         = feFromDecimal("19681161376707505956807079304988542015446066515923890162744021073123829784752")
 	invSqrtAMinusD = feFromDecimal("54469307008909316920995813868745141605393597292927456921205312896311721017578")
-	curveD         = feFromDecimal("37095705934669439343138083508754565189542113879843219016388785533085940283555")
 	feOne          = new(field.Element).One()
 )
 
@@ -205,7 +206,7 @@ func (e *Element) SetCanonicalBytes(in []byte) (*Element, error) {
 	u2.Add(feOne, &ss)
 	u2Sqr.Square(&u2)
 	v.Square(&u1)
-	v.Multiply(&v, curveD)
+	v.Multiply(&v, edwards.D)
 	v.Negate(&v)
 	v.Subtract(&v, &u2Sqr) // v = -(D * u1^2) - u2^2
 

@@ -1,6 +1,10 @@
 package group
 
-import "filippo.io/edwards25519/field"
+import (
+	"filippo.io/edwards25519/field"
+
+	"github.com/recount-vote/recount/crypto/internal/edwards"
+)
 
 // Double sets e = 2·x and returns e.
 func (e *Element) Double(x *Element) *Element { e.p.Double(&x.p); return e }
@@ -29,7 +33,7 @@ func AppendDoubledBytes(b []byte, points ...*Element) []byte {
 		s.init(p)
 		inv = append(inv, s.den)
 	}
-	batchInvert(inv)
+	edwards.BatchInvert(inv)
 	for i := range st {
 		b = st[i].appendEncoding(b, &inv[i])
 	}
@@ -58,7 +62,7 @@ func (s *doubleEncodeState) init(p *Element) {
 	yy.Square(Y)
 	zz.Square(Z)
 	dtt.Square(T)
-	dtt.Multiply(&dtt, curveD)
+	dtt.Multiply(&dtt, edwards.D)
 	y2.Add(Y, Y)
 	s.e.Multiply(X, &y2)
 	s.f.Add(&zz, &dtt)
@@ -102,30 +106,4 @@ func (s *doubleEncodeState) appendEncoding(b []byte, inv *field.Element) []byte 
 	out.Absolute(&out)
 	out.Select(feZero, &out, s.isIdentity)
 	return append(b, out.Bytes()...)
-}
-
-// batchInvert replaces each element of v by its inverse, with one field inversion and 3(n-1) multiplications.
-// The elements must be non-zero.
-func batchInvert(v []field.Element) {
-	if len(v) == 0 {
-		return
-	}
-	var stack [16]field.Element
-	prefix := stack[:0]
-	if len(v) > len(stack) {
-		prefix = make([]field.Element, 0, len(v))
-	}
-	var acc field.Element
-	acc.One()
-	for i := range v {
-		prefix = append(prefix, acc) // prefix[i] = v[0]···v[i-1]
-		acc.Multiply(&acc, &v[i])
-	}
-	acc.Invert(&acc) // 1/(v[0]···v[n-1])
-	for i := len(v) - 1; i >= 0; i-- {
-		var inv field.Element
-		inv.Multiply(&acc, &prefix[i]) // 1/v[i]
-		acc.Multiply(&acc, &v[i])      // 1/(v[0]···v[i-1])
-		v[i] = inv
-	}
 }

@@ -198,7 +198,7 @@ func (t *FixedBasePair) buildTable() {
 			entry := t.table[(i*8+j)*ifmaEntryWords:][:ifmaEntryWords]
 			for base, fb := range []*FixedBase{t.p, t.q} {
 				n := &fb.table[i][j]
-				for c, v := range []*field.Element{&n.yPlusX, &n.yMinusX, &n.t2d} {
+				for c, v := range []*field.Element{&n.YPlusX, &n.YMinusX, &n.T2d} {
 					l := limbs(v)
 					for k := 0; k < 5; k++ {
 						entry[(c*5+k)*2+base] = l[k]

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"filippo.io/edwards25519/field"
+
+	"github.com/recount-vote/recount/crypto/internal/edwards"
 )
 
 // Variable-time multiplication with precomputed tables, for verifiers (public data only).
@@ -24,105 +26,10 @@ const (
 // VarTimeTable holds precomputed multiples of a public element for VarTimeTableMult. It is safe for concurrent
 // use once built.
 type VarTimeTable struct {
-	w      uint
-	affine bool                 // entries have Z = 1 (normalized with one batched inversion)
-	pts    [vtChunks][]vtCached // pts[k][i] = (2i+1)·2^(64k)·P
-}
-
-// vtCached is a point (X:Y:Z:T) in the form the addition formulas want: (Y+X, Y-X, Z, 2d·T).
-type vtCached struct {
-	yPlusX, yMinusX, z, t2d field.Element
-}
-
-// projP2 is a point in projective coordinates (X:Y:Z); projP1xP1 is the "completed" form (X:Z, Y:T) that the
-// addition and doubling formulas produce.
-type projP2 struct{ X, Y, Z field.Element }
-type projP1xP1 struct{ X, Y, Z, T field.Element }
-
-func (v *projP2) fromP1xP1(p *projP1xP1) {
-	v.X.Multiply(&p.X, &p.T)
-	v.Y.Multiply(&p.Y, &p.Z)
-	v.Z.Multiply(&p.Z, &p.T)
-}
-
-func (v *extended) fromP1xP1(p *projP1xP1) {
-	v.X.Multiply(&p.X, &p.T)
-	v.Y.Multiply(&p.Y, &p.Z)
-	v.Z.Multiply(&p.Z, &p.T)
-	v.T.Multiply(&p.X, &p.Y)
-}
-
-func (v *extended) fromP2(p *projP2) {
-	v.X.Multiply(&p.X, &p.Z)
-	v.Y.Multiply(&p.Y, &p.Z)
-	v.Z.Square(&p.Z)
-	v.T.Multiply(&p.X, &p.Y)
-}
-
-func (v *extended) fromElement(e *Element) {
-	X, Y, Z, T := e.p.ExtendedCoordinates()
-	v.X.Set(X)
-	v.Y.Set(Y)
-	v.Z.Set(Z)
-	v.T.Set(T)
-}
-
-func (v *extended) toElement(e *Element) *Element {
-	if _, err := e.p.SetExtendedCoordinates(&v.X, &v.Y, &v.Z, &v.T); err != nil {
-		panic("group: computed a point off the curve: " + err.Error())
-	}
-	return e
-}
-
-func (v *vtCached) fromExtended(p *extended) {
-	v.yPlusX.Add(&p.Y, &p.X)
-	v.yMinusX.Subtract(&p.Y, &p.X)
-	v.z.Set(&p.Z)
-	v.t2d.Multiply(&p.T, d2)
-}
-
-// double sets v = 2p ("dbl-2008-hwcd").
-func (v *projP1xP1) double(p *projP2) {
-	var xx, yy, zz2, xPlusYSq field.Element
-	xx.Square(&p.X)
-	yy.Square(&p.Y)
-	zz2.Square(&p.Z)
-	zz2.Add(&zz2, &zz2)
-	xPlusYSq.Add(&p.X, &p.Y)
-	xPlusYSq.Square(&xPlusYSq)
-	v.Y.Add(&yy, &xx)
-	v.Z.Subtract(&yy, &xx)
-	v.X.Subtract(&xPlusYSq, &v.Y)
-	v.T.Subtract(&zz2, &v.Z)
-}
-
-// add sets v = p + q, or p - q when neg ("add-2008-hwcd-3"); affine says q.z = 1.
-func (v *projP1xP1) add(p *extended, q *vtCached, neg, affine bool) {
-	var yPlusX, yMinusX, pp, mm, tt2d, zz2 field.Element
-	yPlusX.Add(&p.Y, &p.X)
-	yMinusX.Subtract(&p.Y, &p.X)
-	qPlus, qMinus := &q.yPlusX, &q.yMinusX
-	if neg { // -(x, y) = (-x, y): swap y+x and y-x, negate 2dT
-		qPlus, qMinus = qMinus, qPlus
-	}
-	pp.Multiply(&yPlusX, qPlus)
-	mm.Multiply(&yMinusX, qMinus)
-	tt2d.Multiply(&p.T, &q.t2d)
-	if affine {
-		zz2.Set(&p.Z)
-	} else {
-		zz2.Multiply(&p.Z, &q.z)
-	}
-	zz2.Add(&zz2, &zz2)
-	v.X.Subtract(&pp, &mm)
-	v.Y.Add(&pp, &mm)
-	if neg {
-		v.Z.Subtract(&zz2, &tt2d)
-		v.T.Add(&zz2, &tt2d)
-	} else {
-		v.Z.Add(&zz2, &tt2d)
-		v.T.Subtract(&zz2, &tt2d)
-	}
+	w uint
+	// cached, or affine for a normalized table, holds the points: cached[k][i] = (2i+1)·2^(64k)·P.
+	cached [vtChunks][]edwards.Cached
+	affine [vtChunks][]edwards.AffineCached
 }
 
 // NewVarTimeTable precomputes the multiples of the public element p that VarTimeTableMult uses, with NAF window
@@ -135,61 +42,59 @@ func NewVarTimeTable(p *Element, w uint, normalize bool) *VarTimeTable {
 		panic("group: NewVarTimeTable: window out of range")
 	}
 	n := 1 << (w - 2)
-	t := &VarTimeTable{w: w, affine: normalize}
-	var base extended
-	base.fromElement(p)
-	for k := 0; k < vtChunks; k++ {
-		if k > 0 { // base = 2^64·base
-			var p2 projP2
-			var p1 projP1xP1
-			p2.X.Set(&base.X)
-			p2.Y.Set(&base.Y)
-			p2.Z.Set(&base.Z)
-			for i := 0; i < vtChunkBits-1; i++ {
-				p1.double(&p2)
-				p2.fromP1xP1(&p1)
-			}
-			p1.double(&p2)
-			base.fromP1xP1(&p1)
+	t := &VarTimeTable{w: w}
+	// multiples[k*n+i] = (2i+1)·2^(64k)·P, kept in extended coordinates only to be normalized.
+	var multiples []edwards.Extended
+	if normalize {
+		multiples = make([]edwards.Extended, 0, vtChunks*n)
+	}
+	put := func(k int, p *edwards.Extended) {
+		if normalize {
+			multiples = append(multiples, *p)
+		} else {
+			t.cached[k] = append(t.cached[k], *new(edwards.Cached).FromExtended(p))
 		}
-		t.pts[k] = make([]vtCached, n)
-		t.pts[k][0].fromExtended(&base)
+	}
+	var base edwards.Extended
+	base.FromPoint(&p.p)
+	for k := 0; k < vtChunks; k++ {
+		var p2 edwards.Projective
+		var p1 edwards.Completed
+		if k > 0 { // base = 2^64·base
+			p2.FromExtended(&base)
+			for i := 0; i < vtChunkBits-1; i++ {
+				p2.FromCompleted(p1.Double(&p2))
+			}
+			base.FromCompleted(p1.Double(&p2))
+		}
+		if !normalize {
+			t.cached[k] = make([]edwards.Cached, 0, n)
+		}
+		put(k, &base)
 		if n > 1 {
-			var p2 projP2
-			var p1 projP1xP1
-			var twice extended
-			var twiceCached vtCached
-			p2.X.Set(&base.X)
-			p2.Y.Set(&base.Y)
-			p2.Z.Set(&base.Z)
-			p1.double(&p2)
-			twice.fromP1xP1(&p1)
-			twiceCached.fromExtended(&twice)
+			var twice edwards.Extended
+			var twiceCached edwards.Cached
+			twice.FromCompleted(p1.Double(p2.FromExtended(&base)))
+			twiceCached.FromExtended(&twice)
 			acc := base
 			for i := 1; i < n; i++ {
-				p1.add(&acc, &twiceCached, false, false)
-				acc.fromP1xP1(&p1)
-				t.pts[k][i].fromExtended(&acc)
+				acc.FromCompleted(p1.Add(&acc, &twiceCached))
+				put(k, &acc)
 			}
 		}
 	}
-	if normalize {
-		zs := make([]field.Element, 0, vtChunks*n)
-		for k := range t.pts {
-			for i := range t.pts[k] {
-				zs = append(zs, t.pts[k][i].z)
-			}
-		}
-		batchInvert(zs)
-		for k := range t.pts {
-			for i := range t.pts[k] {
-				c := &t.pts[k][i]
-				zInv := &zs[k*n+i]
-				c.yPlusX.Multiply(&c.yPlusX, zInv)
-				c.yMinusX.Multiply(&c.yMinusX, zInv)
-				c.t2d.Multiply(&c.t2d, zInv)
-				c.z.One()
-			}
+	if !normalize {
+		return t
+	}
+	zs := make([]field.Element, len(multiples))
+	for i := range multiples {
+		zs[i] = multiples[i].Z
+	}
+	edwards.BatchInvert(zs)
+	for k := range t.affine {
+		t.affine[k] = make([]edwards.AffineCached, n)
+		for i := range t.affine[k] {
+			t.affine[k][i].FromExtended(&multiples[k*n+i], &zs[k*n+i])
 		}
 	}
 	return t
@@ -218,14 +123,14 @@ func (e *Element) VarTimeTableMult(s []*Scalar, tables []*VarTimeTable) *Element
 			}
 		}
 	}
-	var acc projP2
+	var acc edwards.Projective
 	acc.X.Zero()
 	acc.Y.One()
 	acc.Z.One()
-	var p1 projP1xP1
-	var v extended
+	var p1 edwards.Completed
+	var v edwards.Extended
 	for t := top; t >= 0; t-- {
-		p1.double(&acc)
+		p1.Double(&acc)
 		for i := range nafs {
 			tab := tables[i]
 			for k := 0; k < vtChunks; k++ {
@@ -233,19 +138,27 @@ func (e *Element) VarTimeTableMult(s []*Scalar, tables []*VarTimeTable) *Element
 				if d == 0 {
 					continue
 				}
-				v.fromP1xP1(&p1)
-				if d > 0 {
-					p1.add(&v, &tab.pts[k][d>>1], false, tab.affine)
-				} else {
-					p1.add(&v, &tab.pts[k][(-d)>>1], true, tab.affine)
+				v.FromCompleted(&p1)
+				switch {
+				case tab.affine[k] != nil && d > 0:
+					p1.AddAffine(&v, &tab.affine[k][d>>1])
+				case tab.affine[k] != nil:
+					p1.SubtractAffine(&v, &tab.affine[k][(-d)>>1])
+				case d > 0:
+					p1.Add(&v, &tab.cached[k][d>>1])
+				default:
+					p1.Subtract(&v, &tab.cached[k][(-d)>>1])
 				}
 			}
 		}
-		acc.fromP1xP1(&p1)
+		acc.FromCompleted(&p1)
 	}
-	var out extended
-	out.fromP2(&acc)
-	return out.toElement(e)
+	var out edwards.Extended
+	out.FromProjective(&acc)
+	if _, err := out.ToPoint(&e.p); err != nil {
+		panic("group: computed a point off the curve: " + err.Error())
+	}
+	return e
 }
 
 // nonAdjacentForm returns the width-w NAF of s: digits d[i], each zero or odd with |d[i]| < 2^(w-1), with

@@ -13,8 +13,9 @@ import (
 
 	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/crypto/group"
-	"github.com/recount-vote/recount/crypto/transcript"
+	"github.com/recount-vote/recount/crypto/internal/transcript"
 	"github.com/recount-vote/recount/crypto/zkp"
+	"github.com/recount-vote/recount/internal/drbg"
 )
 
 var update = flag.Bool("update", false, "rewrite the known-answer vectors in testdata/vectors/primitives")
@@ -35,7 +36,7 @@ const randomnessNote = "Secrets and nonces come from the stream SHA-256(seed || 
 
 func hx(b []byte) string { return hex.EncodeToString(b) }
 
-func scalar(t *testing.T, d *DRBG) *group.Scalar {
+func scalar(t *testing.T, d *drbg.DRBG) *group.Scalar {
 	s, err := group.RandomScalar(d)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +110,7 @@ func TestGroupVectors(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		seed := fmt.Sprintf("recount kat group %d", i)
 		u := make([]byte, 64)
-		NewDRBG(seed).Read(u)
+		drbg.New(seed).Read(u)
 		s, _ := group.NewScalar().SetUniformBytes(u)
 		e := group.NewElement().ScalarBaseMult(s)
 		vs = append(vs, groupVector{
@@ -190,7 +191,7 @@ func TestElGamalVectors(t *testing.T) {
 	var vs []elgamalVector
 	for i, m := range []uint64{0, 1, 2, 1000, 1<<64 - 1} {
 		seed := fmt.Sprintf("recount kat elgamal %d", i)
-		d := NewDRBG(seed)
+		d := drbg.New(seed)
 		s := scalar(t, d)
 		sk := elgamal.NewSecretKey(s)
 		pk, err := elgamal.NewPublicKey(group.NewElement().ScalarBaseMult(s))
@@ -224,7 +225,7 @@ func TestSchnorrVectors(t *testing.T) {
 	var vs []sigmaVector
 	for i := 0; i < 3; i++ {
 		seed := fmt.Sprintf("recount kat schnorr %d", i)
-		d := NewDRBG(seed)
+		d := drbg.New(seed)
 		x := scalar(t, d)
 		X := group.NewElement().ScalarBaseMult(x)
 		state := *d
@@ -247,7 +248,7 @@ func TestChaumPedersenVectors(t *testing.T) {
 	var vs []sigmaVector
 	for i := 0; i < 3; i++ {
 		seed := fmt.Sprintf("recount kat chaum-pedersen %d", i)
-		d := NewDRBG(seed)
+		d := drbg.New(seed)
 		s := scalar(t, d)
 		H := group.NewElement().ScalarBaseMult(scalar(t, d))
 		X := group.NewElement().ScalarBaseMult(s)
@@ -288,7 +289,7 @@ func rangeVectors(t *testing.T, min, max uint64, messages []uint64) []rangeVecto
 	var vs []rangeVector
 	for _, m := range messages {
 		seed := fmt.Sprintf("recount kat range %d..%d message %d", min, max, m)
-		d := NewDRBG(seed)
+		d := drbg.New(seed)
 		s := scalar(t, d)
 		pk, err := elgamal.NewPublicKey(group.NewElement().ScalarBaseMult(s))
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/recount-vote/recount/crypto/group"
 	"github.com/recount-vote/recount/crypto/threshold"
 	"github.com/recount-vote/recount/crypto/zkp"
+	"github.com/recount-vote/recount/internal/drbg"
 )
 
 // The key ceremony, partial decryption and combination vectors (protocol.md, sections 10 and 11): one ceremony of
@@ -50,13 +51,13 @@ func ceremony(t *testing.T) (ceremonyVector, []*dkg.KeyShare, map[int]*group.Ele
 	for i := 1; i <= p.N; i++ {
 		seed := fmt.Sprintf("recount kat dkg dealer %d", i)
 		// The draws, replayed: for each coefficient, the coefficient, then its proof's nonce.
-		replay := NewDRBG(seed)
+		replay := drbg.New(seed)
 		dv := dealerVector{Seed: seed, Dealer: i}
 		for range p.T {
 			dv.Coefficients = append(dv.Coefficients, hx(scalar(t, replay).Bytes()))
 			dv.Nonces = append(dv.Nonces, hx(scalar(t, replay).Bytes()))
 		}
-		d, err := dkg.NewDealer(p, i, NewDRBG(seed))
+		d, err := dkg.NewDealer(p, i, drbg.New(seed))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +185,7 @@ type partialsVector struct {
 // partials encrypts message under the ceremony's key and has every trustee partially decrypt it.
 func partials(t *testing.T, shares []*dkg.KeyShare, K *group.Element, message uint64) (partialsVector, *elgamal.Ciphertext, []*threshold.PartialDecryption) {
 	seed := fmt.Sprintf("recount kat partial decryption message %d", message)
-	d := NewDRBG(seed)
+	d := drbg.New(seed)
 	pk, err := elgamal.NewPublicKey(K)
 	if err != nil {
 		t.Fatal(err)

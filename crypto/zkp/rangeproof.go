@@ -9,7 +9,7 @@ import (
 
 	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/crypto/group"
-	"github.com/recount-vote/recount/crypto/transcript"
+	"github.com/recount-vote/recount/crypto/internal/transcript"
 )
 
 // MaxRangeSize is the largest number of values, max - min + 1, that a range proof may cover. A proof costs two

@@ -9,12 +9,12 @@ import (
 
 	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/crypto/group"
-	"github.com/recount-vote/recount/crypto/kat"
+	"github.com/recount-vote/recount/internal/drbg"
 )
 
 func testKey(t testing.TB) *elgamal.PublicKey {
 	t.Helper()
-	_, pk, err := elgamal.GenerateKey(kat.NewDRBG("zkp test key"))
+	_, pk, err := elgamal.GenerateKey(drbg.New("zkp test key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,11 +33,11 @@ func TestRangeProofMatchesReference(t *testing.T) {
 	for _, rg := range testRanges {
 		for m := rg.min; ; m++ {
 			seed := fmt.Sprintf("ref %d %d %d", rg.min, rg.max, m)
-			ct, nonce, p, err := EncryptInRange(testCtx, pk, m, rg.min, rg.max, kat.NewDRBG(seed))
+			ct, nonce, p, err := EncryptInRange(testCtx, pk, m, rg.min, rg.max, drbg.New(seed))
 			if err != nil {
 				t.Fatal(err)
 			}
-			rct, rnonce, rp, err := refEncryptInRange(testCtx, pk, m, rg.min, rg.max, kat.NewDRBG(seed))
+			rct, rnonce, rp, err := refEncryptInRange(testCtx, pk, m, rg.min, rg.max, drbg.New(seed))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,11 +47,11 @@ func TestRangeProofMatchesReference(t *testing.T) {
 			if !bytes.Equal(p.Bytes(), rp.Bytes()) {
 				t.Fatalf("[%d, %d] m=%d: EncryptInRange's proof differs from the reference", rg.min, rg.max, m)
 			}
-			p2, err := ProveRange(testCtx, pk, ct, m, nonce, rg.min, rg.max, kat.NewDRBG(seed+" prove"))
+			p2, err := ProveRange(testCtx, pk, ct, m, nonce, rg.min, rg.max, drbg.New(seed+" prove"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			rp2, _ := refProveRange(testCtx, pk, ct, m, nonce, rg.min, rg.max, kat.NewDRBG(seed+" prove"))
+			rp2, _ := refProveRange(testCtx, pk, ct, m, nonce, rg.min, rg.max, drbg.New(seed+" prove"))
 			if !bytes.Equal(p2.Bytes(), rp2.Bytes()) {
 				t.Fatalf("[%d, %d] m=%d: ProveRange's proof differs from the reference", rg.min, rg.max, m)
 			}
@@ -320,7 +320,7 @@ func TestParseRangeProof(t *testing.T) {
 
 func FuzzParseRangeProof(f *testing.F) {
 	pk := testKey(f)
-	_, _, p, err := EncryptInRange(testCtx, pk, 1, 0, 1, kat.NewDRBG("fuzz"))
+	_, _, p, err := EncryptInRange(testCtx, pk, 1, 0, 1, drbg.New("fuzz"))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"io"
 
 	"github.com/recount-vote/recount/crypto/group"
-	"github.com/recount-vote/recount/crypto/transcript"
+	"github.com/recount-vote/recount/crypto/internal/transcript"
 )
 
 // Context says where a proof is used. Both fields enter the proof's transcript.

@@ -1,18 +1,13 @@
-// Package kat holds Recount's known-answer vectors (in crypto/testdata) and the deterministic random bit
-// generator that makes them reproducible. The vectors are written and checked by this package's tests:
-//
-//	go test ./crypto/kat             checks that the code reproduces every vector byte for byte
-//	go test ./crypto/kat -update     rewrites them
-//
-// docs/protocol.md describes the vectors' format.
-package kat
+// Package drbg is the deterministic "random" stream of Recount's known-answer vectors (crypto/kat) and of tests
+// that need reproducible randomness. It is for tests only: Recount's provers use crypto/rand.
+package drbg
 
 import (
 	"crypto/sha256"
 	"encoding/binary"
 )
 
-// DRBG is the deterministic "random" stream of the known-answer vectors: the concatenation of the blocks
+// DRBG is a deterministic "random" stream: the concatenation of the blocks
 //
 //	SHA-256(seed || uint64be(i))   for i = 0, 1, 2, ...
 //
@@ -24,8 +19,8 @@ type DRBG struct {
 	buf     []byte
 }
 
-// NewDRBG returns the stream for seed.
-func NewDRBG(seed string) *DRBG { return &DRBG{seed: []byte(seed)} }
+// New returns the stream for seed.
+func New(seed string) *DRBG { return &DRBG{seed: []byte(seed)} }
 
 // Read fills p from the stream. It never fails.
 func (d *DRBG) Read(p []byte) (int, error) {
