@@ -2,134 +2,33 @@ package client
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/verify"
 )
 
-// DialOptions configure Dial.
-type DialOptions struct {
-	// Plaintext talks to the node without TLS (a node on loopback, or tests).
-	Plaintext bool
-	// CAFile is a PEM file of the CAs that sign the node's certificate; empty means the system's roots.
-	CAFile string
-	// CertFile and KeyFile are a client certificate and key (PEM), for admin calls over mutual TLS.
-	CertFile, KeyFile string
-	// ServerName overrides the name checked in the node's certificate.
-	ServerName string
-	// Token is the admin bearer token, sent with AdminService calls and with streaming calls (StreamEntries,
-	// Export), which then may use the streams the node keeps for the commission (node.ServerOptions.AdminStreams).
-	Token []byte
-	// Timeout is the deadline given to unary calls whose context has none (DefaultCallTimeout when 0).
-	Timeout time.Duration
-}
-
-// LoadCertPool reads the PEM certificates of a certificate authority from path.
-func LoadCertPool(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
-}
-
-// Client is a connection to a node with a client for each service.
+// Client is the voter's client of a node: the election's manifest and key, checked; casting and challenging a
+// ballot, with the search for one whose cast ended without an answer; the key checked against the trustees'
+// ceremony on the board; and receipts checked against the board. It talks to the node through a Node.
 type Client struct {
-	Conn    *grpc.ClientConn
-	Voter   recountv1.VoterServiceClient
-	Trustee recountv1.TrusteeServiceClient
-	Admin   recountv1.AdminServiceClient
-	Board   recountv1.BoardServiceClient
+	node Node
 }
 
-// Dial connects to the node at target (host:port). The connection is made lazily, at the first call.
-func Dial(target string, opts DialOptions) (*Client, error) {
-	var creds credentials.TransportCredentials
-	if opts.Plaintext {
-		if opts.CAFile != "" || opts.CertFile != "" {
-			return nil, errors.New("dial: plaintext with TLS files: choose one")
-		}
-		creds = insecure.NewCredentials()
-	} else {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: opts.ServerName}
-		if opts.CAFile != "" {
-			pool, err := LoadCertPool(opts.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("dial: %w", err)
-			}
-			cfg.RootCAs = pool
-		}
-		if opts.CertFile != "" || opts.KeyFile != "" {
-			cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("dial: client certificate: %w", err)
-			}
-			cfg.Certificates = []tls.Certificate{cert}
-		}
-		creds = credentials.NewTLS(cfg)
-	}
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = DefaultCallTimeout
-	}
-	token := opts.Token
-	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxReceiveBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
-		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
-			if _, ok := ctx.Deadline(); !ok {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
-			if len(token) > 0 && isAdmin(method) {
-				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+string(token))
-			}
-			return invoker(ctx, method, req, reply, cc, callOpts...)
-		}),
-		grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
-			if len(token) > 0 {
-				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+string(token))
-			}
-			return streamer(ctx, desc, cc, method, callOpts...)
-		}))
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", target, err)
-	}
-	return &Client{Conn: conn, Voter: recountv1.NewVoterServiceClient(conn), Trustee: recountv1.NewTrusteeServiceClient(conn),
-		Admin: recountv1.NewAdminServiceClient(conn), Board: recountv1.NewBoardServiceClient(conn)}, nil
-}
-
-// Close closes the connection.
-func (c *Client) Close() error { return c.Conn.Close() }
+// New returns the client of node.
+func New(node Node) *Client { return &Client{node: node} }
 
 // ElectionInfo is what a voting client reads from the node before it encrypts a ballot.
 type ElectionInfo struct {
 	Manifest *election.Manifest
 	Key      *elgamal.PublicKey
 	BoardKey string
-	Phase    recountv1.Phase
+	Phase    Phase
 }
 
 // CheckElectionKey replays the board from its first entry up to the election key, through the same checks a
@@ -144,12 +43,6 @@ func (c *Client) CheckElectionKey(ctx context.Context, info *ElectionInfo, want 
 	if info.Key == nil {
 		return errors.New("the node has no election key yet")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := c.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{From: 0})
-	if err != nil {
-		return err
-	}
 	s := election.NewState()
 	r := election.NewReplayer(s, election.ReplayOptions{Applied: func(_ election.Entry, errs []*election.CheckError) error {
 		if len(errs) > 0 {
@@ -157,17 +50,19 @@ func (c *Client) CheckElectionKey(ctx context.Context, info *ElectionInfo, want 
 		}
 		return nil
 	}})
-	for s.Key() == nil {
-		msg, err := stream.Recv()
-		if err == io.EOF {
-			return errors.New("the board holds no election key")
-		}
+	for e, err := range c.node.Entries(ctx, 0) {
 		if err != nil {
 			return fmt.Errorf("reading the board: %w", err)
 		}
-		if err := r.Feed(ctx, election.FromBoard(StreamedEntry(msg))); err != nil {
+		if err := r.Feed(ctx, election.FromBoard(e)); err != nil {
 			return err
 		}
+		if s.Key() != nil {
+			break
+		}
+	}
+	if s.Key() == nil {
+		return errors.New("the board holds no election key")
 	}
 	if s.Manifest().ID() != want {
 		return fmt.Errorf("the board's manifest is election %s, not %s", s.Manifest().ID(), want)
@@ -180,7 +75,7 @@ func (c *Client) CheckElectionKey(ctx context.Context, info *ElectionInfo, want 
 
 // Election reads the election from the node and checks that the manifest hashes to the election identity.
 func (c *Client) Election(ctx context.Context) (*ElectionInfo, error) {
-	resp, err := c.Voter.GetElection(ctx, &recountv1.GetElectionRequest{})
+	resp, err := c.node.Election(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -191,12 +86,12 @@ func (c *Client) Election(ctx context.Context) (*ElectionInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the node's manifest: %w", err)
 	}
-	if id := m.ID(); string(id[:]) != string(resp.ElectionId) {
+	if id := m.ID(); string(id[:]) != string(resp.ID) {
 		return nil, errors.New("the node's election identity is not the hash of its manifest")
 	}
 	info := &ElectionInfo{Manifest: m, BoardKey: resp.BoardKey, Phase: resp.Phase}
-	if len(resp.JointKey) > 0 {
-		if info.Key, err = elgamal.ParsePublicKey(resp.JointKey); err != nil {
+	if len(resp.Key) > 0 {
+		if info.Key, err = elgamal.ParsePublicKey(resp.Key); err != nil {
 			return nil, fmt.Errorf("the node's election key: %w", err)
 		}
 	}
@@ -239,16 +134,6 @@ func (e *InDoubtError) Error() string {
 
 func (e *InDoubtError) Unwrap() error { return e.Err }
 
-// inDoubt reports whether a call that ended with err may have reached the node and been carried out: it ended
-// without the node's answer, rather than with a refusal.
-func inDoubt(err error) bool {
-	switch status.Code(err) {
-	case codes.DeadlineExceeded, codes.Unavailable, codes.Canceled:
-		return true
-	}
-	return false
-}
-
 // The search for an in-doubt ballot waits between looks from findFirstWait, doubling up to findMaxWait.
 const (
 	findFirstWait = 250 * time.Millisecond
@@ -268,25 +153,13 @@ func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.Pre
 	if opts.Challenge {
 		d = b.DraftChallenge()
 	}
-	var pb *recountv1.Receipt
-	var err error
-	if opts.Challenge {
-		var resp *recountv1.ChallengeBallotResponse
-		if resp, err = c.Voter.ChallengeBallot(ctx, &recountv1.ChallengeBallotRequest{SpoiledBallot: d.Payload}); err == nil {
-			pb = resp.Receipt
-		}
-	} else {
-		var resp *recountv1.CastBallotResponse
-		if resp, err = c.Voter.CastBallot(ctx, &recountv1.CastBallotRequest{SignedBallot: d.Payload}); err == nil {
-			pb = resp.Receipt
-		}
-	}
-	if err != nil && inDoubt(err) {
+	inc, err := c.node.Post(ctx, d.Kind, d.Payload)
+	if err != nil && errors.Is(err, ErrNoAnswer) {
 		if opts.InDoubt != nil {
 			opts.InDoubt(err)
 		}
 		var last error
-		if pb, last = c.find(ctx, b.TrackingCode(), opts.InDoubtWait); last != nil {
+		if inc, last = c.find(ctx, b.TrackingCode(), opts.InDoubtWait); last != nil {
 			return nil, &InDoubtError{TrackingCode: b.TrackingCode(), Challenge: opts.Challenge, Err: err, Last: last}
 		}
 		err = nil
@@ -294,7 +167,7 @@ func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.Pre
 	if err != nil {
 		return nil, err
 	}
-	r, err := ReceiptFromProto(pb, info.Manifest.ID(), d.Kind)
+	r, err := receiptOf(inc, info.Manifest.ID(), d.Kind)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +183,7 @@ func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.Pre
 // find looks for the receipt of the ballot with tracking code code, once, then again with exponential backoff
 // until wait has passed. The search outlives ctx's deadline (which may be what ended the cast), but not its
 // cancellation. It returns the last look's error when the ballot was not found.
-func (c *Client) find(ctx context.Context, code election.ID, wait time.Duration) (*recountv1.Receipt, error) {
+func (c *Client) find(ctx context.Context, code election.ID, wait time.Duration) (*Inclusion, error) {
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
@@ -328,10 +201,10 @@ func (c *Client) find(ctx context.Context, code election.ID, wait time.Duration)
 			timeout = min(timeout, max(time.Until(deadline), time.Second))
 		}
 		lctx, lcancel := context.WithTimeout(sctx, timeout)
-		resp, err := c.Voter.GetReceipt(lctx, &recountv1.GetReceiptRequest{TrackingCode: code[:]})
+		l, err := c.node.Lookup(lctx, code, 0)
 		lcancel()
 		if err == nil {
-			return resp.Receipt, nil
+			return l.Inclusion, nil
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -351,16 +224,16 @@ func (c *Client) find(ctx context.Context, code election.ID, wait time.Duration)
 // CheckReceipt asks the node where a receipt's ballot stands now and checks the answer: the entry is in the
 // latest checkpoint, and the latest checkpoint extends the receipt's (the board was not rewritten since). It
 // returns the node's answer and the latest checkpoint.
-func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*recountv1.GetReceiptResponse, tlog.Checkpoint, error) {
+func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*BallotLookup, tlog.Checkpoint, error) {
 	old, err := tlog.ParseCheckpoint(r.Checkpoint, r.BoardKey)
 	if err != nil {
 		return nil, tlog.Checkpoint{}, fmt.Errorf("%w: checkpoint: %v", ErrReceipt, err)
 	}
-	resp, err := c.Voter.GetReceipt(ctx, &recountv1.GetReceiptRequest{TrackingCode: r.TrackingCode[:], SinceSize: old.Size})
+	l, err := c.node.Lookup(ctx, r.TrackingCode, old.Size)
 	if err != nil {
 		return nil, tlog.Checkpoint{}, err
 	}
-	if resp.Receipt == nil {
+	if l.Inclusion == nil {
 		return nil, tlog.Checkpoint{}, fmt.Errorf("%w: the node sent no proof", ErrReceipt)
 	}
 	// The entry at the receipt's index, read from the board: the check recomputes its leaf.
@@ -368,22 +241,22 @@ func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*recountv1.GetRe
 	if err != nil {
 		return nil, tlog.Checkpoint{}, err
 	}
-	latest, err := r.CheckOnBoard(verify.BoardAnswer{Checkpoint: resp.Receipt.Checkpoint, ConsistencyProof: resp.ConsistencyProof,
-		Index: resp.Receipt.Index, InclusionProof: resp.Receipt.InclusionProof, Kind: election.Kind(entry.Kind), Payload: entry.Payload})
+	latest, err := r.CheckOnBoard(verify.BoardAnswer{Checkpoint: l.Inclusion.Checkpoint, ConsistencyProof: l.Consistency,
+		Index: l.Inclusion.Index, InclusionProof: l.Inclusion.Proof, Kind: election.Kind(entry.Kind), Payload: entry.Payload})
 	if err != nil {
 		return nil, latest, err
 	}
-	return resp, latest, nil
+	return l, latest, nil
 }
 
 // entryAt reads the board's entry at index. The board serves entries only as a stream, and a node bounds the
-// streams of a connection (TOO_MANY_STREAMS): a Client shared by many goroutines, each checking a receipt, waits
-// for a slot rather than fail.
+// streams of a connection (ReasonTooManyStreams): a Client shared by many goroutines, each checking a receipt,
+// waits for a slot rather than fail.
 func (c *Client) entryAt(ctx context.Context, index uint64) (tlog.Entry, error) {
 	pause := 20 * time.Millisecond
 	for {
 		e, err := c.readEntryAt(ctx, index)
-		if reason, _ := Reason(err); status.Code(err) != codes.ResourceExhausted || reason != ReasonTooManyStreams {
+		if !RefusedFor(err, ReasonTooManyStreams) {
 			return e, err
 		}
 		t := time.NewTimer(pause)
@@ -398,15 +271,8 @@ func (c *Client) entryAt(ctx context.Context, index uint64) (tlog.Entry, error) 
 }
 
 func (c *Client) readEntryAt(ctx context.Context, index uint64) (tlog.Entry, error) {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := c.Board.StreamEntries(sctx, &recountv1.StreamEntriesRequest{From: index})
-	if err != nil {
-		return tlog.Entry{}, err
+	for e, err := range c.node.Entries(ctx, index) {
+		return e, err
 	}
-	m, err := stream.Recv()
-	if err != nil {
-		return tlog.Entry{}, err
-	}
-	return StreamedEntry(m), nil
+	return tlog.Entry{}, fmt.Errorf("the board has no entry %d: %w", index, io.EOF)
 }

@@ -1,17 +1,14 @@
 package client
 
 import (
+	"context"
 	"errors"
-	"fmt"
+	"iter"
 	"testing"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // TestEncrypt: ElectionInfo.Encrypt makes a ballot the election's state admits, and refuses while the node has
@@ -35,56 +32,93 @@ func TestEncrypt(t *testing.T) {
 	}
 }
 
-// TestReason: Reason reads the ErrorInfo of a node's status, wrapped or not, and nothing from other errors.
-func TestReason(t *testing.T) {
-	st, err := status.New(codes.InvalidArgument, "check 14: duplicate").WithDetails(&errdetails.ErrorInfo{
-		Reason: "BALLOT_UNIQUE", Domain: "recount.v1", Metadata: map[string]string{"check": "14"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	limit, err := status.New(codes.ResourceExhausted, "too many").WithDetails(&errdetails.ErrorInfo{Reason: ReasonTooManyStreams})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		what   string
-		err    error
-		reason string
-		check  int
-	}{
-		{"a check", st.Err(), "BALLOT_UNIQUE", 14},
-		{"a wrapped check", fmt.Errorf("casting: %w", st.Err()), "BALLOT_UNIQUE", 14},
-		{"a reason", limit.Err(), ReasonTooManyStreams, 0},
-		{"a status without details", status.Error(codes.Unavailable, "down"), "", 0},
-		{"not a status", errors.New("ENOENT"), "", 0},
-		{"nil", nil, "", 0},
-	} {
-		if reason, check := Reason(c.err); reason != c.reason || check != c.check {
-			t.Errorf("%s: Reason = %q, %d; want %q, %d", c.what, reason, check, c.reason, c.check)
-		}
+// fakeNode is a Node whose answers a test sets, counting the calls.
+type fakeNode struct {
+	post                  error
+	lookup                error
+	entries               []error // the errors of the successive Entries calls; nil yields entry 0
+	posts, lookups, reads int
+}
+
+func (f *fakeNode) Election(context.Context) (*NodeElection, error) {
+	return nil, errors.New("not in this test")
+}
+
+func (f *fakeNode) Post(context.Context, election.Kind, []byte) (*Inclusion, error) {
+	f.posts++
+	return nil, f.post
+}
+
+func (f *fakeNode) Lookup(context.Context, election.ID, uint64) (*BallotLookup, error) {
+	f.lookups++
+	return nil, f.lookup
+}
+
+func (f *fakeNode) Entries(_ context.Context, from uint64) iter.Seq2[tlog.Entry, error] {
+	return func(yield func(tlog.Entry, error) bool) {
+		err := f.entries[f.reads]
+		f.reads++
+		yield(tlog.Entry{Index: from}, err)
 	}
 }
 
-// TestIsAdmin: the admin token goes with AdminService's calls and no other's.
-func TestIsAdmin(t *testing.T) {
-	admin := "/" + recountv1.AdminService_ServiceDesc.ServiceName + "/" + recountv1.AdminService_ServiceDesc.Methods[0].MethodName
-	voter := "/" + recountv1.VoterService_ServiceDesc.ServiceName + "/" + recountv1.VoterService_ServiceDesc.Methods[0].MethodName
-	if !isAdmin(admin) {
-		t.Errorf("isAdmin(%q) = false", admin)
+// TestSubmitClassifies: a cast that ended without the node's answer (ErrNoAnswer) is searched for by tracking
+// code, and is in doubt when not found; a refusal is returned as it is, with no search.
+func TestSubmitClassifies(t *testing.T) {
+	e, err := electiontest.Setup(electiontest.Config{Trustees: 2, Threshold: 2, Voters: 1})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if isAdmin(voter) {
-		t.Errorf("isAdmin(%q) = true", voter)
+	info := &ElectionInfo{Manifest: e.Manifest, Key: e.State.Key().PublicKey}
+	b, err := info.Encrypt(e.Credentials[0], election.RandomChoices(e.Manifest, nil))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if isAdmin("/" + recountv1.AdminService_ServiceDesc.ServiceName + "Extra/Create") {
-		t.Error("isAdmin takes a service whose name begins with AdminService's for it")
+	lost := errors.New("connection lost")
+	notFound := &Refusal{Reason: ReasonNotFound, Err: errors.New("no such ballot")}
+	n := &fakeNode{post: NoAnswer(lost), lookup: notFound}
+	var told error
+	_, err = New(n).Submit(context.Background(), info, b, SubmitOptions{InDoubt: func(err error) { told = err }})
+	var doubt *InDoubtError
+	if !errors.As(err, &doubt) || !errors.Is(doubt.Err, lost) || doubt.Last != notFound || doubt.TrackingCode != b.TrackingCode() {
+		t.Fatalf("Submit after a lost answer = %v, want an InDoubtError of the lost answer and the search's refusal", err)
+	}
+	if n.lookups != 1 || !errors.Is(told, ErrNoAnswer) || told.Error() != lost.Error() {
+		t.Errorf("%d searches, told %v; want 1 search, told the lost answer", n.lookups, told)
+	}
+
+	refused := &Refusal{Reason: ReasonPollsClosed, Err: errors.New("the polls are closed")}
+	n = &fakeNode{post: refused}
+	if _, err := New(n).Submit(context.Background(), info, b, SubmitOptions{}); err != refused || n.lookups != 0 {
+		t.Errorf("Submit refused = %v after %d searches, want the refusal and no search", err, n.lookups)
 	}
 }
 
-// TestStreamedEntry: a streamed entry keeps its index, kind and payload.
-func TestStreamedEntry(t *testing.T) {
-	m := &recountv1.StreamEntriesResponse{Index: 7, Kind: election.KindSpoiledBallot, Payload: []byte("payload")}
-	e := StreamedEntry(m)
-	if e.Index != 7 || uint32(e.Kind) != uint32(election.KindSpoiledBallot) || string(e.Payload) != "payload" {
-		t.Errorf("StreamedEntry = %+v, want index 7, kind %d, payload %q", e, election.KindSpoiledBallot, "payload")
+// TestEntryAtWaitsForStream: reading an entry waits out the node's refusals for too many streams, and only those.
+func TestEntryAtWaitsForStream(t *testing.T) {
+	busy := &Refusal{Reason: ReasonTooManyStreams, Err: errors.New("too many streams")}
+	n := &fakeNode{entries: []error{busy, busy, nil}}
+	if e, err := New(n).entryAt(context.Background(), 5); err != nil || e.Index != 5 || n.reads != 3 {
+		t.Errorf("entryAt = %+v, %v after %d reads; want entry 5 after 3", e, err, n.reads)
+	}
+	other := &Refusal{Reason: ReasonBadRequest, Err: errors.New("bad")}
+	n = &fakeNode{entries: []error{other, nil}}
+	if _, err := New(n).entryAt(context.Background(), 5); err != other || n.reads != 1 {
+		t.Errorf("entryAt = %v after %d reads; want the refusal after 1", err, n.reads)
+	}
+}
+
+// TestNoAnswer: NoAnswer wraps ErrNoAnswer and the call's error, with the call's message.
+func TestNoAnswer(t *testing.T) {
+	lost := errors.New("connection lost")
+	err := NoAnswer(lost)
+	if !errors.Is(err, ErrNoAnswer) || !errors.Is(err, lost) || err.Error() != lost.Error() {
+		t.Errorf("NoAnswer(%v) = %v", lost, err)
+	}
+	if NoAnswer(nil) != nil {
+		t.Error("NoAnswer(nil) is not nil")
+	}
+	if RefusedFor(err, "") || !RefusedFor(&Refusal{Reason: ReasonDuplicate, Err: lost}, ReasonDuplicate) {
+		t.Error("RefusedFor takes an error that is no refusal, or misses a refusal for its reason")
 	}
 }

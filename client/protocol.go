@@ -1,15 +1,6 @@
 package client
 
-import (
-	"strconv"
-	"strings"
-	"time"
-
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/status"
-
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
-)
+import "time"
 
 // What the client assumes of a node's limits: the same values as the node's defaults (package node's
 // DefaultMaxMessageBytes, DefaultCallTimeout and the largest message it sends), which a test in package node
@@ -24,8 +15,8 @@ const (
 	MaxReceiveBytes = 17 << 20
 )
 
-// The ErrorInfo reasons of a node's refusals that are not numbered checks (a numbered check's reason is its name
-// in upper snake case). They are the node's own, which a test in package node checks.
+// The reasons of a node's refusals (Refusal.Reason) that are not numbered checks (a numbered check's reason is
+// its name in upper snake case). They are the node's own, which a test in package node checks.
 const (
 	ReasonPollsNotOpen    = "POLLS_NOT_OPEN"
 	ReasonPollsClosed     = "POLLS_CLOSED"
@@ -43,24 +34,3 @@ const (
 	ReasonNotEnoughShares = "NOT_ENOUGH_SHARES"
 	ReasonTooManyStreams  = "TOO_MANY_STREAMS"
 )
-
-// Reason returns the ErrorInfo reason of an error a node returned through gRPC (a status), and the number of the
-// failed check when there is one (0 otherwise); "" and 0 for an error that carries no ErrorInfo.
-func Reason(err error) (reason string, check int) {
-	st, ok := status.FromError(err)
-	if !ok {
-		return "", 0
-	}
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
-			n, _ := strconv.Atoi(info.Metadata["check"])
-			return info.Reason, n
-		}
-	}
-	return "", 0
-}
-
-// isAdmin reports whether method is one of AdminService's, whose calls carry the admin token.
-func isAdmin(method string) bool {
-	return strings.HasPrefix(method, "/"+recountv1.AdminService_ServiceDesc.ServiceName+"/")
-}

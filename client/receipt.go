@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/verify"
 )
@@ -22,15 +21,16 @@ var ErrReceipt = verify.ErrReceipt
 // ParseReceipt reads a receipt file made by Receipt.Marshal.
 func ParseReceipt(data []byte) (*Receipt, error) { return verify.ParseReceipt(data) }
 
-// ReceiptFromProto builds a receipt from VoterService's answer.
-func ReceiptFromProto(pb *recountv1.Receipt, electionID election.ID, kind election.Kind) (*Receipt, error) {
+// receiptOf builds the receipt of a ballot of kind in election electionID from the node's proof that it is on
+// the board.
+func receiptOf(pb *Inclusion, electionID election.ID, kind election.Kind) (*Receipt, error) {
 	if pb == nil {
 		return nil, fmt.Errorf("%w: the node sent no receipt", ErrReceipt)
 	}
 	if len(pb.TrackingCode) != 32 {
 		return nil, errors.New("receipt: the tracking code is not 32 bytes")
 	}
-	r := &Receipt{Election: electionID, Index: pb.Index, Kind: kind, Checkpoint: pb.Checkpoint, Inclusion: pb.InclusionProof, BoardKey: pb.BoardKey}
+	r := &Receipt{Election: electionID, Index: pb.Index, Kind: kind, Checkpoint: pb.Checkpoint, Inclusion: pb.Proof, BoardKey: pb.BoardKey}
 	copy(r.TrackingCode[:], pb.TrackingCode)
 	return r, nil
 }

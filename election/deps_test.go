@@ -21,16 +21,16 @@ var forbiddenDeps = []string{
 // nodePkg is the node (the server), which no client of it links.
 const nodePkg = "github.com/recount-vote/recount/node"
 
-// forbiddenFor maps each package checked to the module paths it must not link. The voting client (client) talks
-// gRPC to the node, since the service stubs and the service messages share a Go package, but links neither the
-// node, nor a database, nor a metrics system; the trustee daemon (trustee) keeps its sealed store in bbolt, but
-// links neither the node nor a metrics system.
+// forbiddenFor maps each package checked to the module paths it must not link. The voting client (client) links
+// no gRPC either, so that it builds for a browser (WebAssembly) and any transport carries it: the gRPC one is
+// client/grpcnode, beside it; nor does it link the node. The trustee daemon (trustee) follows the board over gRPC
+// and keeps its sealed store in bbolt, but links neither the node nor a metrics system.
 var forbiddenFor = map[string][]string{
 	"github.com/recount-vote/recount/election":              forbiddenDeps,
 	"github.com/recount-vote/recount/election/electiontest": forbiddenDeps,
 	"github.com/recount-vote/recount/ledger/tlog":           forbiddenDeps,
 	"github.com/recount-vote/recount/verify":                forbiddenDeps,
-	"github.com/recount-vote/recount/client":                {"go.etcd.io/bbolt", "github.com/prometheus", nodePkg},
+	"github.com/recount-vote/recount/client":                append(slices.Clone(forbiddenDeps), nodePkg),
 	"github.com/recount-vote/recount/trustee":               {"github.com/prometheus", nodePkg},
 }
 

@@ -12,6 +12,7 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/node"
@@ -48,7 +49,7 @@ func TestSubmitWithoutReceipt(t *testing.T) {
 		recountv1.RegisterVoterServiceServer(srv, receiptlessVoter{lost: lost})
 		lis := listen(t)
 		go srv.Serve(lis)
-		c, err := client.Dial(lis.Addr().String(), client.DialOptions{Plaintext: true})
+		c, err := grpcnode.Dial(lis.Addr().String(), grpcnode.DialOptions{Plaintext: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,8 +11,8 @@ import (
 	"github.com/recount-vote/recount/node"
 )
 
-// TestClientProtocol: package client defines for itself what it needs of the node's protocol, so as not to link
-// the node; this holds its copies to the node's values.
+// TestClientProtocol: package client defines for itself what it needs of the node's protocol (refusal reasons,
+// phases, message limits), so as not to link the node; this holds its copies to the node's values.
 func TestClientProtocol(t *testing.T) {
 	reasons := map[string]struct{ client, node string }{
 		"ReasonPollsNotOpen":    {client.ReasonPollsNotOpen, node.ReasonPollsNotOpen},
@@ -67,6 +67,12 @@ func TestClientProtocol(t *testing.T) {
 	}
 	if client.MaxReceiveBytes != node.MaxSendBytes {
 		t.Errorf("client.MaxReceiveBytes = %d, the largest message the node sends = %d", client.MaxReceiveBytes, node.MaxSendBytes)
+	}
+	// The phases, in the node's order, after the client's PhaseUnknown, and named alike.
+	for p := node.PhaseEmpty; p <= node.PhaseDone; p++ {
+		if c := client.Phase(int(p) + 1); c.String() != p.String() {
+			t.Errorf("the client's phase %d is %q, the node's %d is %q", c, c, p, p)
+		}
 	}
 	if client.DefaultCallTimeout != node.DefaultCallTimeout {
 		t.Errorf("client.DefaultCallTimeout = %v, the node's = %v", client.DefaultCallTimeout, node.DefaultCallTimeout)

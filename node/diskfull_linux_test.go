@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
-	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
@@ -56,7 +56,7 @@ func TestHealthWhenDiskFull(t *testing.T) {
 		t.Skip("starts a child process")
 	}
 	_, addr := startChild(t, "TestChildDiskFullNode", diskFullDirEnv+"="+t.TempDir())
-	c, err := client.Dial(addr, client.DialOptions{Plaintext: true, Token: testToken})
+	c, err := grpcnode.Dial(addr, grpcnode.DialOptions{Plaintext: true, Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}

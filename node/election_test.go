@@ -13,13 +13,14 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 )
 
 // export streams the board's export.
-func export(t *testing.T, c *client.Client) []byte {
+func export(t *testing.T, c *grpcnode.Client) []byte {
 	t.Helper()
 	stream, err := c.Board.Export(context.Background(), &recountv1.ExportRequest{})
 	if err != nil {
@@ -59,7 +60,7 @@ func verifyExport(t *testing.T, data []byte, boardKey string) *election.Report {
 }
 
 // waitPartials waits until n valid partial decryptions are on the board.
-func waitPartials(t *testing.T, c *client.Client, n int) {
+func waitPartials(t *testing.T, c *grpcnode.Client, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -134,7 +135,7 @@ func TestElectionOverGRPC(t *testing.T) {
 			}
 		}
 	}
-	check := func(r *client.Receipt, want recountv1.BallotStatus) {
+	check := func(r *client.Receipt, want election.Status) {
 		t.Helper()
 		resp, _, err := tn.anon.CheckReceipt(ctx, r)
 		if err != nil {
@@ -145,13 +146,13 @@ func TestElectionOverGRPC(t *testing.T) {
 		}
 	}
 	for _, r := range vs.last {
-		check(r, recountv1.BallotStatus_BALLOT_STATUS_COUNTED)
+		check(r, election.StatusCounted)
 	}
 	for _, r := range vs.replaced {
-		check(r, recountv1.BallotStatus_BALLOT_STATUS_SUPERSEDED)
+		check(r, election.StatusSuperseded)
 	}
 	for _, r := range vs.spoiled {
-		check(r, recountv1.BallotStatus_BALLOT_STATUS_SPOILED)
+		check(r, election.StatusSpoiled)
 	}
 	// The trustees who decrypted are done; the absent one stopped after the ceremony.
 	for i, errc := range f.errs {
@@ -178,7 +179,7 @@ func TestElectionOverGRPC(t *testing.T) {
 // does not change; a node started without admin credentials refuses every admin call.
 func TestAdminRefused(t *testing.T) {
 	tn := startNode(t, t.TempDir(), "")
-	wrong, err := client.Dial(tn.addr, client.DialOptions{Plaintext: true, Token: []byte("not-the-admin-token-at-all")})
+	wrong, err := grpcnode.Dial(tn.addr, grpcnode.DialOptions{Plaintext: true, Token: []byte("not-the-admin-token-at-all")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +223,7 @@ func TestAdminRefused(t *testing.T) {
 	}
 	size := tn.size()
 	for name, call := range calls {
-		for who, c := range map[string]*client.Client{"no token": tn.anon, "wrong token": wrong} {
+		for who, c := range map[string]*grpcnode.Client{"no token": tn.anon, "wrong token": wrong} {
 			err := call(c.Admin)
 			if status.Code(err) != codes.PermissionDenied {
 				t.Errorf("%s with %s: %v, want PermissionDenied", name, who, err)
@@ -250,7 +251,7 @@ func TestAdminRefused(t *testing.T) {
 	lis := listen(t)
 	go srv.Serve(lis)
 	defer srv.Shutdown(ctx)
-	c, err := client.Dial(lis.Addr().String(), client.DialOptions{Plaintext: true, Token: testToken})
+	c, err := grpcnode.Dial(lis.Addr().String(), grpcnode.DialOptions{Plaintext: true, Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/node"
@@ -37,8 +38,8 @@ type testNode struct {
 	n     *node.Node
 	srv   *node.Server
 	addr  string
-	admin *client.Client // with the admin token
-	anon  *client.Client // without
+	admin *grpcnode.Client // with the admin token
+	anon  *grpcnode.Client // without
 	done  chan error
 }
 
@@ -73,10 +74,10 @@ func startNodeWith(t testing.TB, dir, addr string, opts node.ServerOptions) *tes
 	opts.Admin = node.AdminAuth{Token: testToken}
 	tn.srv = node.NewServer(n, opts)
 	go func() { tn.done <- tn.srv.Serve(lis) }()
-	if tn.admin, err = client.Dial(tn.addr, client.DialOptions{Plaintext: true, Token: testToken}); err != nil {
+	if tn.admin, err = grpcnode.Dial(tn.addr, grpcnode.DialOptions{Plaintext: true, Token: testToken}); err != nil {
 		t.Fatal(err)
 	}
-	if tn.anon, err = client.Dial(tn.addr, client.DialOptions{Plaintext: true}); err != nil {
+	if tn.anon, err = grpcnode.Dial(tn.addr, grpcnode.DialOptions{Plaintext: true}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(tn.stop)
@@ -105,7 +106,7 @@ func (tn *testNode) size() uint64 { return tn.n.Log().Size() }
 // target is a node to set an election up on: its address and clients with and without the admin token.
 type target struct {
 	addr        string
-	admin, anon *client.Client
+	admin, anon *grpcnode.Client
 }
 
 func (tn *testNode) target() target { return target{addr: tn.addr, admin: tn.admin, anon: tn.anon} }
@@ -198,7 +199,7 @@ func (f *fixture) startTrustees(t testing.TB, absent []int, checkBallots bool) {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		errc := make(chan error, 1)
 		away := slices.Contains(absent, i+1)
-		cl, err := client.Dial(f.tn.addr, client.DialOptions{Plaintext: true})
+		cl, err := grpcnode.Dial(f.tn.addr, grpcnode.DialOptions{Plaintext: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,7 +277,7 @@ type votes struct {
 	spoiled  []*client.Receipt
 }
 
-func (f *fixture) vote(t *testing.T, c *client.Client, voters []int, challenge, revote func(v int) bool) *votes {
+func (f *fixture) vote(t *testing.T, c *grpcnode.Client, voters []int, challenge, revote func(v int) bool) *votes {
 	t.Helper()
 	out := &votes{last: map[int]*client.Receipt{}, choices: map[int]election.Choices{}}
 	var wg sync.WaitGroup

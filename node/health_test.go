@@ -13,13 +13,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
-	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/node"
 )
 
 // awaitHealth watches service's health until it is want (within 10 s).
-func awaitHealth(t *testing.T, c *client.Client, service string, want healthpb.HealthCheckResponse_ServingStatus) {
+func awaitHealth(t *testing.T, c *grpcnode.Client, service string, want healthpb.HealthCheckResponse_ServingStatus) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -38,7 +38,7 @@ func awaitHealth(t *testing.T, c *client.Client, service string, want healthpb.H
 }
 
 // checkHealth asserts that service's health is want now.
-func checkHealth(t *testing.T, c *client.Client, service string, want healthpb.HealthCheckResponse_ServingStatus) {
+func checkHealth(t *testing.T, c *grpcnode.Client, service string, want healthpb.HealthCheckResponse_ServingStatus) {
 	t.Helper()
 	resp, err := healthpb.NewHealthClient(c.Conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: service})
 	if err != nil || resp.Status != want {
@@ -123,7 +123,7 @@ func TestServesWhileReplaying(t *testing.T) {
 		<-started
 		n.Close()
 	}()
-	c, err := client.Dial(lis.Addr().String(), client.DialOptions{Plaintext: true, Token: testToken})
+	c, err := grpcnode.Dial(lis.Addr().String(), grpcnode.DialOptions{Plaintext: true, Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestHealthAfterFailedCommit(t *testing.T) {
 		<-served
 		n.Close()
 	}()
-	c, err := client.Dial(lis.Addr().String(), client.DialOptions{Plaintext: true, Token: testToken})
+	c, err := grpcnode.Dial(lis.Addr().String(), grpcnode.DialOptions{Plaintext: true, Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}

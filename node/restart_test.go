@@ -14,6 +14,7 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/node"
 )
@@ -38,7 +39,7 @@ func TestRestartMidVoting(t *testing.T) {
 	if tn2.size() != size {
 		t.Fatalf("the restarted node has %d entries, the stopped one had %d", tn2.size(), size)
 	}
-	check := func(r *client.Receipt, want recountv1.BallotStatus) {
+	check := func(r *client.Receipt, want election.Status) {
 		t.Helper()
 		resp, _, err := tn2.anon.CheckReceipt(ctx, r)
 		if err != nil {
@@ -49,13 +50,13 @@ func TestRestartMidVoting(t *testing.T) {
 		}
 	}
 	for _, r := range before.last {
-		check(r, recountv1.BallotStatus_BALLOT_STATUS_CAST)
+		check(r, election.StatusCast)
 	}
 	for _, r := range before.replaced {
-		check(r, recountv1.BallotStatus_BALLOT_STATUS_SUPERSEDED)
+		check(r, election.StatusSuperseded)
 	}
 	for _, r := range before.spoiled {
-		check(r, recountv1.BallotStatus_BALLOT_STATUS_SPOILED)
+		check(r, election.StatusSpoiled)
 	}
 	// A ballot cast before the restart is still refused as a duplicate.
 	st, err := tn2.admin.Admin.GetStatus(ctx, &recountv1.GetStatusRequest{})
@@ -82,10 +83,10 @@ func TestRestartMidVoting(t *testing.T) {
 		t.Fatalf("complete %v, counted %d", rep.Complete, rep.Count)
 	}
 	for _, r := range before.last {
-		check(r, recountv1.BallotStatus_BALLOT_STATUS_COUNTED)
+		check(r, election.StatusCounted)
 	}
 	for _, r := range after.last {
-		check(r, recountv1.BallotStatus_BALLOT_STATUS_COUNTED)
+		check(r, election.StatusCounted)
 	}
 }
 
@@ -166,12 +167,12 @@ func TestCrashKilledNode(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cmd, addr := startChild(t, "TestChildNode", childDirEnv+"="+dir)
-	admin, err := client.Dial(addr, client.DialOptions{Plaintext: true, Token: testToken})
+	admin, err := grpcnode.Dial(addr, grpcnode.DialOptions{Plaintext: true, Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	anon, err := client.Dial(addr, client.DialOptions{Plaintext: true})
+	anon, err := grpcnode.Dial(addr, grpcnode.DialOptions{Plaintext: true})
 	if err != nil {
 		t.Fatal(err)
 	}

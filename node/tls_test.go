@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
-	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -114,10 +114,10 @@ func TestMutualTLSAdmin(t *testing.T) {
 	go srv.Serve(lis)
 	defer srv.Shutdown(context.Background())
 	addr := lis.Addr().String()
-	dial := func(opts client.DialOptions) *client.Client {
+	dial := func(opts grpcnode.DialOptions) *grpcnode.Client {
 		t.Helper()
 		opts.CAFile = caFile
-		c, err := client.Dial(addr, opts)
+		c, err := grpcnode.Dial(addr, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,21 +126,21 @@ func TestMutualTLSAdmin(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	voter := dial(client.DialOptions{})
+	voter := dial(grpcnode.DialOptions{})
 	if _, err := voter.Voter.GetElection(ctx, &recountv1.GetElectionRequest{}); err != nil {
 		t.Fatalf("voter over TLS: %v", err)
 	}
 	if _, err := voter.Admin.CreateElection(ctx, &recountv1.CreateElectionRequest{Manifest: []byte{1}}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("admin without a certificate: %v", err)
 	}
-	intruder := dial(client.DialOptions{CertFile: otherCert, KeyFile: otherKey})
+	intruder := dial(grpcnode.DialOptions{CertFile: otherCert, KeyFile: otherKey})
 	if _, err := intruder.Admin.GetStatus(ctx, &recountv1.GetStatusRequest{}); err == nil {
 		t.Fatal("admin with a certificate from another CA succeeded")
 	}
 	if n.Log().Size() != 0 {
 		t.Fatal("a refused call appended")
 	}
-	admin := dial(client.DialOptions{CertFile: adminCert, KeyFile: adminKey})
+	admin := dial(grpcnode.DialOptions{CertFile: adminCert, KeyFile: adminKey})
 	st, err := admin.Admin.GetStatus(ctx, &recountv1.GetStatusRequest{})
 	if err != nil || st.Phase != recountv1.Phase_PHASE_EMPTY {
 		t.Fatalf("admin with the commission's certificate: %v %v", st, err)
@@ -154,7 +154,7 @@ func TestMutualTLSAdmin(t *testing.T) {
 	openFollower(t, admin.Board)
 	awaitServerStreams(t, srv, 2)
 	// Plaintext to a TLS node fails.
-	plain, err := client.Dial(addr, client.DialOptions{Plaintext: true})
+	plain, err := grpcnode.Dial(addr, grpcnode.DialOptions{Plaintext: true})
 	if err != nil {
 		t.Fatal(err)
 	}

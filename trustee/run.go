@@ -15,6 +15,7 @@ import (
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/crypto/dkg"
 	"github.com/recount-vote/recount/crypto/group"
 	"github.com/recount-vote/recount/election"
@@ -23,7 +24,7 @@ import (
 // Config configures Run.
 type Config struct {
 	Store  *Store
-	Client *client.Client
+	Client *grpcnode.Client
 	Logger *slog.Logger
 	// CheckBallots makes the trustee check every ballot in full (signature, proofs, openings) on all cores,
 	// rather than only its shape: it then refuses to decrypt a tally that counts a ballot it finds invalid,
@@ -201,7 +202,7 @@ func (r *runner) receive(ctx context.Context, entries chan<- *recountv1.StreamEn
 		if ctx.Err() != nil {
 			return
 		}
-		reason, _ := client.Reason(err)
+		reason, _ := grpcnode.Reason(err)
 		switch code := status.Code(err); {
 		case code == codes.Unavailable, code == codes.Canceled, code == codes.DeadlineExceeded:
 		case code == codes.ResourceExhausted && reason == client.ReasonTooManyStreams:
@@ -227,7 +228,7 @@ func (r *runner) receive(ctx context.Context, entries chan<- *recountv1.StreamEn
 func (r *runner) apply(ctx context.Context, batch []*recountv1.StreamEntriesResponse) error {
 	return r.replay.FeedSeq(ctx, func(yield func(election.Entry, error) bool) {
 		for _, m := range batch {
-			if !yield(election.FromBoard(client.StreamedEntry(m)), nil) {
+			if !yield(election.FromBoard(grpcnode.StreamedEntry(m)), nil) {
 				return
 			}
 		}

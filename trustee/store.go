@@ -1,5 +1,5 @@
 // Package trustee is the trustee daemon: it keeps the trustee's secrets in its own bbolt store, encrypted at rest
-// under a passphrase, follows the board of a Recount node through package client, takes part in the key
+// under a passphrase, follows the board of a Recount node over gRPC (client/grpcnode), takes part in the key
 // ceremony, and posts its partial decryption of the tally. `recount trustee` and `recount demo` run it.
 package trustee
 

@@ -14,7 +14,7 @@ import (
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
-	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/crypto/group"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
@@ -113,7 +113,7 @@ func TestRunPostsTheStoredCommitment(t *testing.T) {
 	}
 	go srv.Serve(lis)
 	defer srv.Shutdown(context.Background())
-	c, err := client.Dial(lis.Addr().String(), client.DialOptions{Plaintext: true, Token: tok})
+	c, err := grpcnode.Dial(lis.Addr().String(), grpcnode.DialOptions{Plaintext: true, Token: tok})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/node"
 )
@@ -46,7 +47,7 @@ func init() {
 }
 
 // withAdmin declares the connection flags and runs fn with a client.
-func withAdmin(fs *flag.FlagSet, fn func(ctx context.Context, c *client.Client, args []string) error) func(context.Context, []string) error {
+func withAdmin(fs *flag.FlagSet, fn func(ctx context.Context, c *grpcnode.Client, args []string) error) func(context.Context, []string) error {
 	conn := addConnFlags(fs, connAdmin)
 	return func(ctx context.Context, args []string) error {
 		c, err := conn.dial()
@@ -99,7 +100,7 @@ func adminCreate(fs *flag.FlagSet) func(context.Context, []string) error {
 	manifest := fs.String("manifest", "", "the manifest, a JSON file (the protobuf JSON form of recount.record.v1.Manifest)")
 	var trustees listFlag
 	fs.Var(&trustees, "trustee", "a trustee's public keys, as printed by `recount trustee init` (repeat, in order: trustee 1, 2, ...)")
-	return withAdmin(fs, func(ctx context.Context, c *client.Client, args []string) error {
+	return withAdmin(fs, func(ctx context.Context, c *grpcnode.Client, args []string) error {
 		stdout, _ := outputs(ctx)
 		if *manifest == "" || len(args) > 0 {
 			return errUsage
@@ -124,7 +125,7 @@ func adminCredentials(fs *flag.FlagSet) func(context.Context, []string) error {
 	count := fs.Int("count", 0, "number of credentials (one per voter)")
 	out := fs.String("out", "", "directory to write the credential files into (created; must be empty)")
 	batch := fs.Int("batch", 50_000, "public keys per request (and per board entry)")
-	return withAdmin(fs, func(ctx context.Context, c *client.Client, args []string) error {
+	return withAdmin(fs, func(ctx context.Context, c *grpcnode.Client, args []string) error {
 		stdout, _ := outputs(ctx)
 		if *count <= 0 || *out == "" || len(args) > 0 {
 			return errUsage
@@ -156,7 +157,7 @@ func adminCredentials(fs *flag.FlagSet) func(context.Context, []string) error {
 
 // publishCredentials posts the public keys of creds, batch at a time (all at once for 0), and returns the number
 // of credentials on the board.
-func publishCredentials(ctx context.Context, c *client.Client, creds []*election.Credential, batch int) (uint64, error) {
+func publishCredentials(ctx context.Context, c *grpcnode.Client, creds []*election.Credential, batch int) (uint64, error) {
 	if batch <= 0 {
 		batch = len(creds)
 	}
@@ -217,7 +218,7 @@ func writeCredentials(dir string, creds []*election.Credential) error {
 func adminKey(fs *flag.FlagSet) func(context.Context, []string) error {
 	force := fs.Bool("force", false, "finish even if a trustee that committed has given no verdict or a complaint is unanswered")
 	wait := fs.Duration("wait", 0, "wait this long for every trustee's commitment and verdict first")
-	return withAdmin(fs, func(ctx context.Context, c *client.Client, args []string) error {
+	return withAdmin(fs, func(ctx context.Context, c *grpcnode.Client, args []string) error {
 		stdout, _ := outputs(ctx)
 		if len(args) > 0 {
 			return errUsage
@@ -242,7 +243,7 @@ func adminKey(fs *flag.FlagSet) func(context.Context, []string) error {
 }
 
 // waitStatus polls the status until done says so, for at most d.
-func waitStatus(ctx context.Context, c *client.Client, d time.Duration, done func(*recountv1.GetStatusResponse) bool) error {
+func waitStatus(ctx context.Context, c *grpcnode.Client, d time.Duration, done func(*recountv1.GetStatusResponse) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	for {
@@ -263,7 +264,7 @@ func waitStatus(ctx context.Context, c *client.Client, d time.Duration, done fun
 
 func adminPhase(which string) func(fs *flag.FlagSet) func(context.Context, []string) error {
 	return func(fs *flag.FlagSet) func(context.Context, []string) error {
-		return withAdmin(fs, func(ctx context.Context, c *client.Client, args []string) error {
+		return withAdmin(fs, func(ctx context.Context, c *grpcnode.Client, args []string) error {
 			stdout, _ := outputs(ctx)
 			if len(args) > 0 {
 				return errUsage
@@ -288,7 +289,7 @@ func adminPhase(which string) func(fs *flag.FlagSet) func(context.Context, []str
 
 func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
 	wait := fs.Duration("wait", 30*time.Minute, "how long to wait for the trustees' partial decryptions")
-	return withAdmin(fs, func(ctx context.Context, c *client.Client, args []string) error {
+	return withAdmin(fs, func(ctx context.Context, c *grpcnode.Client, args []string) error {
 		stdout, _ := outputs(ctx)
 		if len(args) > 0 {
 			return errUsage
@@ -298,9 +299,9 @@ func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
 			return err
 		}
 		switch info.Phase {
-		case recountv1.Phase_PHASE_SETUP, recountv1.Phase_PHASE_OPEN:
+		case client.PhaseSetup, client.PhaseOpen:
 			return fmt.Errorf("the polls are not closed (%s): `recount admin close` first", phaseName(info.Phase))
-		case recountv1.Phase_PHASE_CLOSED:
+		case client.PhaseClosed:
 			resp, err := c.Admin.Tally(ctx, &recountv1.TallyRequest{})
 			if err != nil {
 				return err
@@ -308,7 +309,7 @@ func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
 			fmt.Fprintf(stdout, "encrypted tally posted (entry %d): %d ballots counted\n", resp.Index, resp.Counted)
 		}
 		_, t := info.Manifest.Trustees()
-		if info.Phase != recountv1.Phase_PHASE_DONE {
+		if info.Phase != client.PhaseDone {
 			fmt.Fprintf(stdout, "waiting for %d trustees to decrypt ...\n", t)
 			if err := waitStatus(ctx, c, *wait, func(st *recountv1.GetStatusResponse) bool { return len(st.PartialDecryptions) >= t }); err != nil {
 				return err
@@ -329,7 +330,7 @@ func adminTally(fs *flag.FlagSet) func(context.Context, []string) error {
 
 // readResult reads the board's Result, paired with m's contests and options, and the number of ballots its
 // EncryptedTally counts.
-func readResult(ctx context.Context, c *client.Client, m *election.Manifest) (*election.Result, int, error) {
+func readResult(ctx context.Context, c *grpcnode.Client, m *election.Manifest) (*election.Result, int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{})
@@ -363,7 +364,7 @@ func readResult(ctx context.Context, c *client.Client, m *election.Manifest) (*e
 }
 
 func adminStatus(fs *flag.FlagSet) func(context.Context, []string) error {
-	return withAdmin(fs, func(ctx context.Context, c *client.Client, args []string) error {
+	return withAdmin(fs, func(ctx context.Context, c *grpcnode.Client, args []string) error {
 		stdout, _ := outputs(ctx)
 		if len(args) > 0 {
 			return errUsage
@@ -372,7 +373,7 @@ func adminStatus(fs *flag.FlagSet) func(context.Context, []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "phase:        %s\nboard:        %d entries\n", phaseName(st.Phase), st.BoardSize)
+		fmt.Fprintf(stdout, "phase:        %s\nboard:        %d entries\n", phaseName(grpcnode.PhaseOf(st.Phase)), st.BoardSize)
 		if st.Phase == recountv1.Phase_PHASE_EMPTY {
 			return nil
 		}
@@ -396,11 +397,11 @@ func adminStatus(fs *flag.FlagSet) func(context.Context, []string) error {
 	})
 }
 
-func phaseName(p recountv1.Phase) string {
-	names := map[recountv1.Phase]string{
-		recountv1.Phase_PHASE_EMPTY: "empty (no election yet)", recountv1.Phase_PHASE_SETUP: "setup (credentials and key ceremony)",
-		recountv1.Phase_PHASE_OPEN: "open", recountv1.Phase_PHASE_CLOSED: "closed", recountv1.Phase_PHASE_TALLYING: "tallying (waiting for trustees)",
-		recountv1.Phase_PHASE_DONE: "done (result posted)",
+func phaseName(p client.Phase) string {
+	names := map[client.Phase]string{
+		client.PhaseEmpty: "empty (no election yet)", client.PhaseSetup: "setup (credentials and key ceremony)",
+		client.PhaseOpen: "open", client.PhaseClosed: "closed", client.PhaseTallying: "tallying (waiting for trustees)",
+		client.PhaseDone: "done (result posted)",
 	}
 	if n, ok := names[p]; ok {
 		return n

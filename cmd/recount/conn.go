@@ -12,9 +12,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
-	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -78,12 +77,12 @@ func envOr(name, def string) string {
 
 // dial connects to the node. For the board's readers, TLS protects privacy and availability, not the result's
 // integrity: everything read from the board is verified against its signed checkpoints.
-func (c *connFlags) dial() (*client.Client, error) {
+func (c *connFlags) dial() (*grpcnode.Client, error) {
 	plaintext := c.plaintext
 	if c.kind == connBoard {
 		plaintext = !c.tls && c.ca == ""
 	}
-	opts := client.DialOptions{Plaintext: plaintext, CAFile: c.ca, CertFile: c.cert, KeyFile: c.key, ServerName: c.serverName}
+	opts := grpcnode.DialOptions{Plaintext: plaintext, CAFile: c.ca, CertFile: c.cert, KeyFile: c.key, ServerName: c.serverName}
 	if c.tokenFile != "" {
 		tok, err := node.ReadTokenFile(c.tokenFile)
 		if err != nil {
@@ -91,7 +90,7 @@ func (c *connFlags) dial() (*client.Client, error) {
 		}
 		opts.Token = tok
 	}
-	return client.Dial(c.addr, opts)
+	return grpcnode.Dial(c.addr, opts)
 }
 
 // withTimeout applies --timeout to ctx.
@@ -104,11 +103,13 @@ func (c *connFlags) withTimeout(ctx context.Context) (context.Context, context.C
 
 // friendly rewrites a gRPC status for people: the node's message, then the code and the check or reason.
 func friendly(err error) error {
-	st, ok := status.FromError(err)
-	if !ok || err == nil {
+	// The node's status as it sent it, also when the voter's client wrapped it (a client.Refusal, a call that
+	// ended without an answer).
+	st, ok := grpcnode.Status(err)
+	if !ok {
 		return err
 	}
-	reason, check := client.Reason(err)
+	reason, check := grpcnode.Reason(err)
 	switch {
 	case check > 0:
 		return fmt.Errorf("the node refused: %s [%s, check %d]", st.Message(), st.Code(), check)

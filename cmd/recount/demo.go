@@ -25,6 +25,7 @@ import (
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
@@ -133,8 +134,8 @@ type demo struct {
 	node   *node.Node
 	server *node.Server
 	addr   string
-	admin  *client.Client // the commission's connection, with the admin token
-	voters *client.Client // the voters' (and anyone's) connection, anonymous
+	admin  *grpcnode.Client // the commission's connection, with the admin token
+	voters *grpcnode.Client // the voters' (and anyone's) connection, anonymous
 
 	stores   []*trustee.Store
 	trustees *demoTrustees
@@ -291,10 +292,10 @@ func (d *demo) startNode() error {
 	d.node, d.addr = n, lis.Addr().String()
 	d.server = node.NewServer(n, node.ServerOptions{Admin: node.AdminAuth{Token: tok}})
 	go d.server.Serve(lis)
-	if d.admin, err = client.Dial(d.addr, client.DialOptions{Plaintext: true, Token: tok}); err != nil {
+	if d.admin, err = grpcnode.Dial(d.addr, grpcnode.DialOptions{Plaintext: true, Token: tok}); err != nil {
 		return err
 	}
-	if d.voters, err = client.Dial(d.addr, client.DialOptions{Plaintext: true}); err != nil {
+	if d.voters, err = grpcnode.Dial(d.addr, grpcnode.DialOptions{Plaintext: true}); err != nil {
 		return err
 	}
 	d.step("node: serving gRPC on %s, board in %s (bbolt), board key %s", d.addr, filepath.Join(d.dir, "board"), tlog.KeyFingerprint(n.Log().VerifierKey()))
@@ -410,7 +411,7 @@ func (d *demo) startTrustees(ctx context.Context) error {
 	d.trustees = ts
 	away := len(d.stores) - 1
 	for i, s := range d.stores {
-		c, err := client.Dial(d.addr, client.DialOptions{Plaintext: true})
+		c, err := grpcnode.Dial(d.addr, grpcnode.DialOptions{Plaintext: true})
 		if err != nil {
 			return err
 		}
@@ -756,17 +757,17 @@ type receiptStats struct{ counted, superseded, spoiled int }
 func (d *demo) checkReceipts(ctx context.Context, vs *demoVotes) (receiptStats, error) {
 	type job struct {
 		r    *client.Receipt
-		want recountv1.BallotStatus
+		want election.Status
 	}
 	var jobs []job
 	for _, r := range vs.last {
-		jobs = append(jobs, job{r, recountv1.BallotStatus_BALLOT_STATUS_COUNTED})
+		jobs = append(jobs, job{r, election.StatusCounted})
 	}
 	for _, r := range vs.superseded {
-		jobs = append(jobs, job{r, recountv1.BallotStatus_BALLOT_STATUS_SUPERSEDED})
+		jobs = append(jobs, job{r, election.StatusSuperseded})
 	}
 	for _, r := range vs.spoiled {
-		jobs = append(jobs, job{r, recountv1.BallotStatus_BALLOT_STATUS_SPOILED})
+		jobs = append(jobs, job{r, election.StatusSpoiled})
 	}
 	var st receiptStats
 	var mu sync.Mutex
@@ -785,11 +786,11 @@ func (d *demo) checkReceipts(ctx context.Context, vs *demoVotes) (receiptStats, 
 					firstErr = fmt.Errorf("the ballot at entry %d is %v, expected %v", j.r.Index, resp.Status, j.want)
 				case err == nil:
 					switch resp.Status {
-					case recountv1.BallotStatus_BALLOT_STATUS_COUNTED:
+					case election.StatusCounted:
 						st.counted++
-					case recountv1.BallotStatus_BALLOT_STATUS_SUPERSEDED:
+					case election.StatusSuperseded:
 						st.superseded++
-					case recountv1.BallotStatus_BALLOT_STATUS_SPOILED:
+					case election.StatusSpoiled:
 						st.spoiled++
 					}
 				}

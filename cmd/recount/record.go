@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
-	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/verify"
 )
@@ -69,7 +69,7 @@ func fileSource(path string) *source {
 	}}
 }
 
-func nodeSource(addr string, c *client.Client) *source {
+func nodeSource(addr string, c *grpcnode.Client) *source {
 	return &source{name: "node " + addr, open: func(ctx context.Context) (io.ReadCloser, error) {
 		r, err := openNodeExport(ctx, c.Board, addr)
 		if err != nil {

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
@@ -84,7 +83,7 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		if cred.Election != m.ID() {
 			return fmt.Errorf("the credential is for election %s, the node holds %s", cred.Election, m.ID())
 		}
-		if info.Phase != recountv1.Phase_PHASE_OPEN || info.Key == nil {
+		if info.Phase != client.PhaseOpen || info.Key == nil {
 			return fmt.Errorf("the polls are not open (%s)", phaseName(info.Phase))
 		}
 		if *boardKey != "" && !verify.KeyMatches(info.BoardKey, *boardKey) {

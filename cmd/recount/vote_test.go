@@ -22,6 +22,7 @@ import (
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
@@ -307,7 +308,7 @@ func TestSubmitInDoubtCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.Dial(addr, client.DialOptions{Plaintext: true})
+	c, err := grpcnode.Dial(addr, grpcnode.DialOptions{Plaintext: true})
 	if err != nil {
 		t.Fatal(err)
 	}

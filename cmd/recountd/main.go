@@ -44,7 +44,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
@@ -264,7 +264,7 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, listening func(g
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		if c.adminCA != "" {
-			pool, err := client.LoadCertPool(c.adminCA)
+			pool, err := grpcnode.LoadCertPool(c.adminCA)
 			if err != nil {
 				return fmt.Errorf("admin client CA: %w", err)
 			}

@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
-	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/node"
 )
@@ -115,7 +115,7 @@ func TestRecountd(t *testing.T) {
 	rs.CloseSend()
 
 	// The admin token from the file: without it PermissionDenied, with it the status.
-	anon, err := client.Dial(grpcAddr, client.DialOptions{Plaintext: true})
+	anon, err := grpcnode.Dial(grpcAddr, grpcnode.DialOptions{Plaintext: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestRecountd(t *testing.T) {
 	if _, err := anon.Admin.GetStatus(cctx, &recountv1.GetStatusRequest{}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("admin without token: %v", err)
 	}
-	admin, err := client.Dial(grpcAddr, client.DialOptions{Plaintext: true, Token: []byte("an-admin-token-for-the-test")})
+	admin, err := grpcnode.Dial(grpcAddr, grpcnode.DialOptions{Plaintext: true, Token: []byte("an-admin-token-for-the-test")})
 	if err != nil {
 		t.Fatal(err)
 	}
