@@ -30,15 +30,22 @@ func Err(err error) error {
 	return err
 }
 
-// Status returns the gRPC status that err is or wraps, as the node sent it (status.FromError would give a wrapped
-// status the wrapping error's message); false if err carries none.
+// Status returns the gRPC status that err is or wraps, read as status.FromError reads it, with one difference: a
+// status wrapped only by errors that keep its message (a *client.Refusal, a call without an answer: Err's) keeps
+// the node's message, where status.FromError would give it the status error's whole text. False if err carries
+// no status.
 func Status(err error) (*status.Status, bool) {
-	var se interface{ GRPCStatus() *status.Status }
-	if err == nil || !errors.As(err, &se) {
+	var se interface {
+		error
+		GRPCStatus() *status.Status
+	}
+	if err == nil || !errors.As(err, &se) || se.GRPCStatus() == nil {
 		return nil, false
 	}
-	st := se.GRPCStatus()
-	return st, st != nil
+	if se.Error() == err.Error() {
+		return se.GRPCStatus(), true
+	}
+	return status.FromError(err)
 }
 
 // Reason returns the ErrorInfo reason of an error a node returned through gRPC (a status), and the number of the

@@ -111,6 +111,11 @@ func TestErr(t *testing.T) {
 			t.Errorf("%s: refusal %+v, want reason %q, check %d", c.what, r, c.reason, c.check)
 		}
 	}
+	// A status wrapped with words of the wrapper's reads as status.FromError reads it, the words included.
+	wrapped := fmt.Errorf("reading the board: %w", Err(status.Error(codes.Unavailable, "down")))
+	if st, ok := Status(wrapped); !ok || st.Code() != codes.Unavailable || st.Message() != wrapped.Error() {
+		t.Errorf("Status(%v) = %v, %v; want Unavailable with the whole message", wrapped, st, ok)
+	}
 	plain := errors.New("ENOENT")
 	if Err(plain) != plain || Err(nil) != nil {
 		t.Error("Err changes an error that is no status")
