@@ -79,7 +79,7 @@ func (c *Client) Election(ctx context.Context) (*ElectionInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(resp.Manifest) == 0 {
+	if resp == nil || len(resp.Manifest) == 0 {
 		return nil, errors.New("the node holds no election yet")
 	}
 	m, err := election.ParseManifest(resp.Manifest)
@@ -143,11 +143,12 @@ const (
 // Submit casts a prepared ballot (or challenges it, with opts.Challenge) and returns its receipt, checked against
 // the ballot sent: the checkpoint's signature under the board key and the inclusion proof.
 //
-// When the call ends without the node's answer (a lost connection, Unavailable, a deadline), the ballot may be
-// on the board all the same: Submit then asks the node for it by tracking code (GetReceipt), again with
-// exponential backoff until opts.InDoubtWait has passed (the last look may take a second more; the caller's
-// deadline does not end the search, a cancellation of ctx does). A receipt found so is checked as a direct answer is. If the ballot is not found, the
-// error is an *InDoubtError. A refusal by the node is returned as it is: the ballot is not on the board.
+// When the call ends without the node's answer (an error wrapping ErrNoAnswer: a lost connection, an unavailable
+// node, a deadline), the ballot may be on the board all the same: Submit then asks the node for it by tracking
+// code (Node.Lookup), again with exponential backoff until opts.InDoubtWait has passed (the last look may take a
+// second more; the caller's deadline does not end the search, a cancellation of ctx does). A receipt found so is
+// checked as a direct answer is. If the ballot is not found, the error is an *InDoubtError. A refusal by the node
+// (a *Refusal) is returned as it is: the ballot is not on the board.
 func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.PreparedBallot, opts SubmitOptions) (*Receipt, error) {
 	d := b.DraftCast()
 	if opts.Challenge {
@@ -204,6 +205,9 @@ func (c *Client) find(ctx context.Context, code election.ID, wait time.Duration)
 		l, err := c.node.Lookup(lctx, code, 0)
 		lcancel()
 		if err == nil {
+			if l == nil {
+				return nil, nil // no proof: the receipt's check says so
+			}
 			return l.Inclusion, nil
 		}
 		left := time.Until(deadline)
@@ -233,7 +237,7 @@ func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*BallotLookup, t
 	if err != nil {
 		return nil, tlog.Checkpoint{}, err
 	}
-	if l.Inclusion == nil {
+	if l == nil || l.Inclusion == nil {
 		return nil, tlog.Checkpoint{}, fmt.Errorf("%w: the node sent no proof", ErrReceipt)
 	}
 	// The entry at the receipt's index, read from the board: the check recomputes its leaf.
