@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"encoding/binary"
 	"fmt"
+	"github.com/recount-vote/recount/crypto/signature"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -321,14 +322,14 @@ func (b *Ballot) CheckElection(m *Manifest) error {
 
 // CheckSignature reports whether the credential signed the ballot.
 func (b *Ballot) CheckSignature() error {
-	if !validEd25519Key(b.Credential[:]) {
-		return fmt.Errorf("the credential is not a valid Ed25519 public key")
+	if err := signature.CheckKey(b.Credential[:]); err != nil {
+		return fmt.Errorf("the credential is %v", err)
 	}
 	prefix := ballotSignaturePrefix
 	if b.Challenged {
 		prefix = challengeSignaturePrefix
 	}
-	if !ed25519.Verify(b.Credential[:], append([]byte(prefix), b.body...), b.signature) {
+	if signature.Verify(b.Credential[:], append([]byte(prefix), b.body...), b.signature) != nil {
 		if b.Challenged {
 			return fmt.Errorf("the credential's signature for a challenge (%q) does not verify", strings.TrimSuffix(prefix, "\x00"))
 		}
