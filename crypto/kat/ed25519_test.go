@@ -20,7 +20,7 @@ import (
 // each with the verdict of the record's rule (package signature, which election and ledger/tlog call) beside
 // those of crypto/ed25519.Verify alone and of ZIP 215, so that a verifier writer sees where the rules part.
 
-const ed25519Description = "Ed25519 keys and signatures at the edges of RFC 8032 (protocol.md, section 9.1). " +
+const ed25519Description = "Ed25519 keys and signatures at the edges of RFC 8032 (protocol.md, section 14). " +
 	"keys: a public key and the record's key rule's verdict (accept, or reject with the reason). " +
 	"signatures: a public key, a message and a 64-byte signature R || S (hex), with three verdicts: verdict, the record's rule " +
 	"(the key rule, then crypto/ed25519.Verify: canonical S, cofactorless [S]B = R + [k]A, R compared by encoding); " +

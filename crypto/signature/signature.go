@@ -1,5 +1,5 @@
 // Package signature is Ed25519 (RFC 8032) as the record uses it, with the choices RFC 8032 leaves to
-// implementations pinned, so that two verifiers accept exactly the same signatures (docs/protocol.md, section 9.1):
+// implementations pinned, so that two verifiers accept exactly the same signatures (docs/protocol.md, section 14):
 //
 //   - A public key must be 32 bytes, the canonical encoding of a point in the prime-order subgroup other than the
 //     identity (CheckKey). This refuses the small-order keys (for which a signature can verify for many messages)
