@@ -233,7 +233,8 @@ func rawEdit(b []byte, op, at byte) []byte {
 }
 
 // FuzzNoReencoding mutates an honest entry of each kind by a sequence of (op, at) pairs and requires that the
-// strict decoder accepts no other bytes with the entry's values. The seed corpus (every entry, each mutation
+// strict decoder accepts no other bytes with the entry's values, and that it agrees with the reader written from
+// docs/record.md (handreader_test.go). The seed corpus (every entry, each mutation
 // alone) runs with the normal tests.
 func FuzzNoReencoding(f *testing.F) {
 	e := fuzzElection(f)
@@ -256,6 +257,9 @@ func FuzzNoReencoding(f *testing.F) {
 			b = mutate(b, ops[k], ops[k+1], 0)
 		}
 		got, err := decodeDeep(entry.Kind, b, election.StrictUnmarshal)
+		if hand := handCanonicalEntry(entry.Kind, b); (hand == nil) != (err == nil) {
+			t.Fatalf("entry %d (%s) %x: election says %v, the reader written from docs/record.md %v", entry.Index, entry.Kind, b, err, hand)
+		}
 		if err != nil || bytes.Equal(b, entry.Payload) {
 			return
 		}
