@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base32"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"github.com/recount-vote/recount/crypto/signature"
 	"io"
@@ -322,14 +323,14 @@ func (b *Ballot) CheckElection(m *Manifest) error {
 
 // CheckSignature reports whether the credential signed the ballot.
 func (b *Ballot) CheckSignature() error {
-	if err := signature.CheckKey(b.Credential[:]); err != nil {
-		return fmt.Errorf("the credential is %v", err)
-	}
 	prefix := ballotSignaturePrefix
 	if b.Challenged {
 		prefix = challengeSignaturePrefix
 	}
-	if signature.Verify(b.Credential[:], append([]byte(prefix), b.body...), b.signature) != nil {
+	if err := signature.Verify(b.Credential[:], append([]byte(prefix), b.body...), b.signature); err != nil {
+		if errors.Is(err, signature.ErrBadKey) {
+			return fmt.Errorf("the credential is %v", err)
+		}
 		if b.Challenged {
 			return fmt.Errorf("the credential's signature for a challenge (%q) does not verify", strings.TrimSuffix(prefix, "\x00"))
 		}
