@@ -5,7 +5,9 @@ import (
 	"crypto/ed25519"
 	"encoding/base32"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"github.com/recount-vote/recount/crypto/signature"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -321,14 +323,14 @@ func (b *Ballot) CheckElection(m *Manifest) error {
 
 // CheckSignature reports whether the credential signed the ballot.
 func (b *Ballot) CheckSignature() error {
-	if !validEd25519Key(b.Credential[:]) {
-		return fmt.Errorf("the credential is not a valid Ed25519 public key")
-	}
 	prefix := ballotSignaturePrefix
 	if b.Challenged {
 		prefix = challengeSignaturePrefix
 	}
-	if !ed25519.Verify(b.Credential[:], append([]byte(prefix), b.body...), b.signature) {
+	if err := signature.Verify(b.Credential[:], append([]byte(prefix), b.body...), b.signature); err != nil {
+		if errors.Is(err, signature.ErrBadKey) {
+			return fmt.Errorf("the credential is %v", err)
+		}
 		if b.Challenged {
 			return fmt.Errorf("the credential's signature for a challenge (%q) does not verify", strings.TrimSuffix(prefix, "\x00"))
 		}

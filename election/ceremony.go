@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/recount-vote/recount/crypto/signature"
 	"io"
 	"slices"
 
@@ -142,7 +143,7 @@ func openTrusteeSigned(m *Manifest, kind Kind, payload []byte) (int, []byte, err
 		return 0, nil, fmt.Errorf("trustee %d does not exist (1..%d)", ts.Trustee, n)
 	}
 	pub := m.pb.Trustees[ts.Trustee-1].SigningKey
-	if len(ts.Signature) != ed25519.SignatureSize || !ed25519.Verify(pub, trusteeSignedMessage(kind, m.id, ts.Trustee, ts.Body), ts.Signature) {
+	if signature.Verify(pub, trusteeSignedMessage(kind, m.id, ts.Trustee, ts.Body), ts.Signature) != nil {
 		return 0, nil, fmt.Errorf("the signature of trustee %d does not verify", ts.Trustee)
 	}
 	return int(ts.Trustee), ts.Body, nil

@@ -9,10 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/recount-vote/recount/crypto/signature"
 	"io"
 	"strings"
-
-	"filippo.io/edwards25519"
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 )
@@ -149,20 +148,10 @@ func ParseID(s string) (ID, error) {
 	return id, nil
 }
 
-// validEd25519Key reports whether k is the canonical encoding of an Ed25519 point of large order: small-order
-// keys admit signatures that verify for many messages.
-func validEd25519Key(k []byte) bool {
-	p, err := new(edwards25519.Point).SetBytes(k)
-	if err != nil || !bytes.Equal(p.Bytes(), k) {
-		return false
-	}
-	return new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 0
-}
-
 // sign signs msg with the credential.
 func (c *Credential) sign(msg []byte) []byte { return ed25519.Sign(c.key, msg) }
 
-// parseCredentialList decodes a CredentialList entry: every key 32 bytes and a valid Ed25519 point.
+// parseCredentialList decodes a CredentialList entry: every key 32 bytes and valid (signature.CheckKey).
 func parseCredentialList(payload []byte) ([][32]byte, error) {
 	var pb recordv1.CredentialList
 	if err := unmarshal(payload, &pb); err != nil {
@@ -177,8 +166,8 @@ func parseCredentialList(payload []byte) ([][32]byte, error) {
 		if len(k) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("public_keys[%d] is %d bytes, want 32", i, len(k))
 		}
-		if !validEd25519Key(k) {
-			return nil, fmt.Errorf("public_keys[%d] is not an Ed25519 public key", i)
+		if err := signature.CheckKey(k); err != nil {
+			return nil, fmt.Errorf("public_keys[%d]: %v", i, err)
 		}
 		copy(out[i][:], k)
 		// No key twice on the whole board (record.md 3.2): within a list as across lists.

@@ -5,3 +5,7 @@ func CheckOnly(s *State, e Entry) []*CheckError {
 	errs, _ := s.check(e, nil)
 	return errs
 }
+
+// StrictUnmarshal is the one decoder of every payload and every message carried inside one as bytes: it refuses
+// whatever is not the canonical encoding (docs/record.md, section 2).
+var StrictUnmarshal = unmarshal

@@ -20,7 +20,7 @@ var (
 	fuzzElec *electiontest.Election
 )
 
-func fuzzElection(f *testing.F) *electiontest.Election {
+func fuzzElection(f testing.TB) *electiontest.Election {
 	fuzzOnce.Do(func() {
 		e, err := electiontest.Run(electiontest.Config{Trustees: 2, Threshold: 2, Voters: 3, Revotes: 1, Challenges: 1, Seed: 9})
 		if err != nil {

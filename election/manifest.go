@@ -1,9 +1,9 @@
 package election
 
 import (
-	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/recount-vote/recount/crypto/signature"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -160,8 +160,11 @@ func (m *Manifest) validate() error {
 		if err := checkText(field+".name", t.Name, true); err != nil {
 			return err
 		}
-		if len(t.SigningKey) != ed25519.PublicKeySize {
-			return manifestErr(field+".signing_key", "is %d bytes, want %d", len(t.SigningKey), ed25519.PublicKeySize)
+		if len(t.SigningKey) != signature.KeySize {
+			return manifestErr(field+".signing_key", "is %d bytes, want %d", len(t.SigningKey), signature.KeySize)
+		}
+		if err := signature.CheckKey(t.SigningKey); err != nil {
+			return manifestErr(field+".signing_key", "is %v", err)
 		}
 		if len(t.EncryptionKey) != 32 {
 			return manifestErr(field+".encryption_key", "is %d bytes, want 32", len(t.EncryptionKey))

@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"encoding/base32"
 	"fmt"
+	"github.com/recount-vote/recount/crypto/signature"
 	"strings"
 
 	"filippo.io/edwards25519"
@@ -96,7 +97,7 @@ func SignAgain(cred *election.Credential, payload []byte) ([]byte, error) {
 	}
 	S := edwards25519.NewScalar().MultiplyAdd(k, s, r)
 	sig := append(R, S.Bytes()...)
-	if !ed25519.Verify(pub[:], msg, sig) {
+	if signature.Verify(pub[:], msg, sig) != nil {
 		return nil, fmt.Errorf("sign again: the new signature does not verify")
 	}
 	if string(sig) == string(sb.Signature) {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"filippo.io/edwards25519"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -43,9 +44,11 @@ func Tamperings() []Tampering {
 		{"unknown-kind", election.CheckRecord, "an entry of a kind the record format does not define", tamperUnknownKind},
 		{"entry-after-result", election.CheckRecord, "an entry after the result: the polls closed once more", tamperEntryAfterResult},
 		{"threshold-zero", election.CheckManifest, "the manifest's threshold set to 0", tamperManifest},
+		{"mixed-order-trustee-key", election.CheckManifest, "trustee 3's signing key in the manifest plus a point of order 8 (a key with a torsion component)", tamperTrusteeKeyMixedOrder},
 		{"repeated-credential", election.CheckCredentials, "a second credential list repeating a credential of the first", tamperRepeatedCredential},
 		{"credential-twice-in-list", election.CheckCredentials, "a credential list naming a new key twice", tamperCredentialTwiceInList},
 		{"small-order-credential", election.CheckCredentials, "a credential list holding a small-order key (y = 0, of order 4)", tamperSmallOrderCredential},
+		{"mixed-order-credential", election.CheckCredentials, "a credential list holding a new key plus a point of order 8 (a key with a torsion component)", tamperMixedOrderCredential},
 		{"commitment-twice", election.CheckKeyCommitment, "trustee 1's key commitment posted a second time", tamperCommitmentTwice},
 		{"commitment-unknown-trustee", election.CheckKeyCommitment, "a key commitment in the name of a trustee the manifest does not have", tamperCommitmentUnknownTrustee},
 		{"second-verdict", election.CheckKeyComplaints, "a second verdict by trustee 1, complaining against trustee 2", tamperSecondVerdict},
@@ -273,6 +276,53 @@ func tamperManifest(e *Election, _ io.Reader) ([]election.Entry, error) {
 		entries[0].Payload = marshal(&m)
 		return nil
 	})
+}
+
+// order8 is the encoding of a point of order 8.
+var order8 = []byte{0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05}
+
+// plusOrder8 returns the Ed25519 point k plus a point of order 8: a key of mixed order, whose signatures verify
+// under the cofactored equation and, for one message in 8, the cofactorless one (crypto/signature).
+func plusOrder8(k []byte) ([]byte, error) {
+	a, err := new(edwards25519.Point).SetBytes(k)
+	if err != nil {
+		return nil, err
+	}
+	t, err := new(edwards25519.Point).SetBytes(order8)
+	if err != nil {
+		return nil, err
+	}
+	return a.Add(a, t).Bytes(), nil
+}
+
+func tamperTrusteeKeyMixedOrder(e *Election, _ io.Reader) ([]election.Entry, error) {
+	return inPlace(e, func(entries []election.Entry) error {
+		var m recordv1.Manifest
+		if err := proto.Unmarshal(entries[0].Payload, &m); err != nil {
+			return err
+		}
+		k, err := plusOrder8(m.Trustees[2].SigningKey)
+		if err != nil {
+			return err
+		}
+		m.Trustees[2].SigningKey = k
+		entries[0].Payload = marshal(&m)
+		return nil
+	})
+}
+
+func tamperMixedOrderCredential(e *Election, r io.Reader) ([]election.Entry, error) {
+	extra, _, err := election.GenerateCredentials(e.Manifest.ID(), 1, 0, r)
+	if err != nil {
+		return nil, err
+	}
+	pk := extra[0].PublicKey()
+	k, err := plusOrder8(pk[:])
+	if err != nil {
+		return nil, err
+	}
+	d := election.Draft{Kind: election.KindCredentials, Payload: marshal(&recordv1.CredentialList{PublicKeys: [][]byte{k}})}
+	return e.RetallyRand(Insert(e.Entries, Find(e.Entries, election.KindCredentials, 0)+1, d), nil, nil, r)
 }
 
 func tamperRepeatedCredential(e *Election, r io.Reader) ([]election.Entry, error) {

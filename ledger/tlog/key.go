@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"github.com/recount-vote/recount/crypto/signature"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -34,7 +35,8 @@ func CheckOrigin(origin string) error {
 
 // NewVerifier parses a note verifier key and requires its canonical form
 // "<name>+<8 lowercase hex digits>+<standard base64 of 0x01 || 32-byte Ed25519 public key>", whose name passes
-// CheckOrigin. An error wraps ErrBadKey.
+// CheckOrigin and whose key passes signature.CheckKey (canonical, in the prime-order subgroup, not the identity:
+// the rule of every key the record holds). An error wraps ErrBadKey.
 func NewVerifier(vkey string) (note.Verifier, error) {
 	v, err := note.NewVerifier(vkey)
 	if err != nil {
@@ -45,6 +47,9 @@ func NewVerifier(vkey string) (note.Verifier, error) {
 	key, err := base64.StdEncoding.DecodeString(key64)
 	if err != nil || len(key) != 1+ed25519.PublicKeySize {
 		return nil, fmt.Errorf("ledger: verifier key %q: %w: not an Ed25519 key", vkey, ErrBadKey)
+	}
+	if err := signature.CheckKey(key[1:]); err != nil {
+		return nil, fmt.Errorf("ledger: verifier key %q: %w: %v", vkey, ErrBadKey, err)
 	}
 	canon, err := note.NewEd25519VerifierKey(name, key[1:])
 	if err != nil || canon != vkey {
