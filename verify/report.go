@@ -88,7 +88,8 @@ type Status string
 const (
 	StatusPass Status = "pass"
 	StatusFail Status = "fail"
-	// StatusNotRun: check 1 failed, or the record could not be read far enough.
+	// StatusNotRun: check 1 failed, or the record could not be read far enough, or no entry passed or failed the
+	// check but some could not be checked (election.Report.NotRun: they, or what the check needs, did not decode).
 	StatusNotRun Status = "not run"
 	// StatusNone: no entry of the record is subject to the check.
 	StatusNone Status = "none"
