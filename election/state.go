@@ -22,9 +22,15 @@ type State struct {
 	broken   bool   // entry 0 was not a valid manifest: nothing after it can be checked
 
 	credentials map[[32]byte]bool
+	// credentialsRefused is set once a CREDENTIALS entry failed check 4: its keys are not read, so check 11
+	// cannot tell whether a ballot's credential was on it, and does not run on a credential on no accepted list.
+	credentialsRefused bool
 
 	ceremony *ceremony
 	key      *ElectionKey
+	// ceremonyUnread is set once a key ceremony entry's payload did not decode: whose entry it was, and what it
+	// said, are unknown, so the qualified set cannot be recomputed and check 7 does not run.
+	ceremonyUnread bool
 	// keyPosted is set once the ELECTION_KEY entry stands, even if no key could be had from it or the ceremony
 	// (then key is nil, and the checks that need it do not run).
 	keyPosted bool
@@ -259,16 +265,17 @@ func (s *State) checkCredentials(e Entry) ([]*CheckError, func()) {
 	if s.opened {
 		return []*CheckError{fail(CheckRecord, e.Index, "a credential list after the polls opened")}, noChange
 	}
+	refused := func() { s.credentialsRefused = true }
 	keys, err := parseCredentialList(e.Payload)
 	if err != nil {
-		return []*CheckError{fail(CheckCredentials, e.Index, "%v", err)}, noChange
+		return []*CheckError{fail(CheckCredentials, e.Index, "%v", err)}, refused
 	}
 	if len(s.credentials)+len(keys) > MaxCredentials {
-		return []*CheckError{fail(CheckCredentials, e.Index, "more than %d credentials", MaxCredentials)}, noChange
+		return []*CheckError{fail(CheckCredentials, e.Index, "more than %d credentials", MaxCredentials)}, refused
 	}
 	for i, k := range keys {
 		if s.credentials[k] {
-			return []*CheckError{fail(CheckCredentials, e.Index, "public_keys[%d] is already on the board", i)}, noChange
+			return []*CheckError{fail(CheckCredentials, e.Index, "public_keys[%d] is already on the board", i)}, refused
 		}
 	}
 	return nil, func() {
@@ -280,6 +287,13 @@ func (s *State) checkCredentials(e Entry) ([]*CheckError, func()) {
 
 func (s *State) checkCeremony(e Entry) ([]*CheckError, func()) {
 	c := s.ceremony
+	unread := func(err error) ([]*CheckError, func()) {
+		return []*CheckError{failUndecoded(PayloadCheck(e.Kind), e.Index, "%v", err)}, func() { s.ceremonyUnread = true }
+	}
+	var ts recordv1.TrusteeSigned
+	if err := unmarshal(e.Payload, &ts); err != nil {
+		return unread(err)
+	}
 	switch e.Kind {
 	case KindKeyCommitment:
 		dealer, body, err := openTrusteeSigned(s.manifest, e.Kind, e.Payload)
@@ -305,7 +319,7 @@ func (s *State) checkCeremony(e Entry) ([]*CheckError, func()) {
 		}
 		var v recordv1.KeyVerdict
 		if err := unmarshal(body, &v); err != nil {
-			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}, noChange
+			return unread(err)
 		}
 		var against []int
 		for _, i := range v.Complaints {
@@ -322,7 +336,7 @@ func (s *State) checkCeremony(e Entry) ([]*CheckError, func()) {
 		}
 		var r recordv1.KeyReveal
 		if err := unmarshal(body, &r); err != nil {
-			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}, noChange
+			return unread(err)
 		}
 		j := int(r.Recipient)
 		if !slices.Contains(c.verdict[j], dealer) {
@@ -343,8 +357,9 @@ func (s *State) checkCeremony(e Entry) ([]*CheckError, func()) {
 // checkElectionKey is check 7. The key the later checks use (ballot proofs and openings, partial decryptions,
 // the result) is the one recomputed from the ceremony whenever the ceremony yields one, even if the published key
 // differs or does not decode: the published key is then wrong, and the ballots are checked against the key the
-// trustees' commitments define. Only when the ceremony yields no key (fewer than t qualified dealers) is the
-// published key used, if it decodes; with neither, the checks that need a key do not run.
+// trustees' commitments define. Only when the ceremony yields no key (fewer than t qualified dealers, or one of
+// its entries did not decode) is the published key used, if it decodes; with neither, the checks that need a key
+// do not run.
 func (s *State) checkElectionKey(e Entry) ([]*CheckError, func()) {
 	if s.keyPosted {
 		return []*CheckError{fail(CheckRecord, e.Index, "a second election key")}, noChange
@@ -352,10 +367,16 @@ func (s *State) checkElectionKey(e Entry) ([]*CheckError, func()) {
 	var pb recordv1.ElectionKey
 	decErr := unmarshal(e.Payload, &pb)
 	want, err := s.ceremony.outcome()
+	if s.ceremonyUnread {
+		// A ceremony entry did not decode (check 5 or 6 failed): the key cannot be recomputed.
+		want, err = nil, errors.New("a key ceremony entry did not decode")
+	}
 	var errs []*CheckError
 	switch {
 	case decErr != nil:
 		errs = append(errs, failUndecoded(CheckElectionKey, e.Index, "%v", decErr))
+	case s.ceremonyUnread:
+		errs = append(errs, notRun(CheckElectionKey, e.Index, "%v", err))
 	case err != nil:
 		errs = append(errs, fail(CheckElectionKey, e.Index, "%v", err))
 	case string(marshal(&pb)) != string(marshal(want.proto())):
@@ -397,7 +418,7 @@ func (s *State) checkOpen(e Entry) ([]*CheckError, func()) {
 		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened twice")}, noChange
 	case !s.keyPosted:
 		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened before the election key")}, noChange
-	case len(s.credentials) == 0:
+	case len(s.credentials) == 0 && !s.credentialsRefused:
 		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened with no credentials")}, noChange
 	}
 	// An OPEN in its place opens the polls even if it does not decode: the ballots after it are in the window.
@@ -542,7 +563,9 @@ func (s *State) checkBallot(e Entry, pre *ballotCheck) ([]*CheckError, func()) {
 	if b == nil {
 		return errs, noChange // undecodable: it cannot take part in anything
 	}
-	if !s.credentials[b.Credential] {
+	if !s.credentials[b.Credential] && s.credentialsRefused {
+		errs = append(errs, notRun(CheckBallotCredential, e.Index, "the credential is on no accepted list, and a list failed check 4"))
+	} else if !s.credentials[b.Credential] {
 		errs = append(errs, fail(CheckBallotCredential, e.Index, "the credential %x is not on the board", b.Credential[:8]))
 	}
 	if !s.opened || s.closed {
