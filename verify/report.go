@@ -10,8 +10,9 @@ import (
 type Report struct {
 	// OK is set when every check passed.
 	OK bool `json:"ok"`
-	// Complete is set when the record ends with the result; an incomplete record (an election in progress) is
-	// not a failure.
+	// Complete is set when the record holds its result, decoded and judged by check 22 (pass or fail). An
+	// incomplete record that is OK is an election in progress, not a failure; one whose result or encrypted tally
+	// did not decode is not OK (docs/verification.md, Undecodable entries).
 	Complete bool          `json:"complete"`
 	Source   string        `json:"source"`
 	Election *ElectionInfo `json:"election,omitempty"`
