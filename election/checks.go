@@ -9,7 +9,7 @@ type Check int
 // The checks, numbered as in docs/verification.md.
 const (
 	CheckBoard             Check = 1  // the entries hash to the board's signed checkpoint (package ledger)
-	CheckRecord            Check = 2  // entry 0 is the manifest; every entry decodes; entries come in phase order
+	CheckRecord            Check = 2  // entry 0 is the manifest; every kind is known; entries come in phase order (payloads: PayloadCheck)
 	CheckManifest          Check = 3  // the manifest is well formed
 	CheckCredentials       Check = 4  // credential lists: valid, distinct Ed25519 keys
 	CheckKeyCommitment     Check = 5  // trustee commitments: signed, well formed, coefficient proofs valid
