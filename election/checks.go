@@ -9,7 +9,7 @@ type Check int
 // The checks, numbered as in docs/verification.md.
 const (
 	CheckBoard             Check = 1  // the entries hash to the board's signed checkpoint (package ledger)
-	CheckRecord            Check = 2  // entry 0 is the manifest; every entry decodes; entries come in phase order
+	CheckRecord            Check = 2  // entry 0 is the manifest; every kind is known; entries come in phase order (payloads: PayloadCheck)
 	CheckManifest          Check = 3  // the manifest is well formed
 	CheckCredentials       Check = 4  // credential lists: valid, distinct Ed25519 keys
 	CheckKeyCommitment     Check = 5  // trustee commitments: signed, well formed, coefficient proofs valid
@@ -89,6 +89,15 @@ type CheckError struct {
 	// can fail a check once per item it lists (an encrypted tally's counted indices) describes the first
 	// DefaultFailuresKept and counts the others here, so that its failures cost memory for a counter.
 	More uint64
+
+	// undecoded marks a failure of the entry's payload check (PayloadCheck): the payload did not decode as its
+	// kind's message in its canonical form, or does not have the manifest's shape, so none of the entry's other
+	// checks ran.
+	undecoded bool
+	// notRun marks no failure but a check that could not run on the entry, because what it needs did not decode
+	// upstream (the manifest, the election key, the encrypted tally); Check 0 means every check of the entry.
+	// Verify counts it as neither passed nor failed.
+	notRun bool
 }
 
 func (e *CheckError) Error() string {
@@ -126,6 +135,51 @@ func (f *entryFailures) add(c Check, entry uint64, format string, args ...any) {
 
 func fail(c Check, entry uint64, format string, args ...any) *CheckError {
 	return &CheckError{Check: c, Entry: entry, Reason: fmt.Sprintf(format, args...)}
+}
+
+// failUndecoded is the failure of an entry whose payload does not decode: c is its kind's PayloadCheck.
+func failUndecoded(c Check, entry uint64, format string, args ...any) *CheckError {
+	ce := fail(c, entry, format, args...)
+	ce.undecoded = true
+	return ce
+}
+
+// notRun says that check c (0: every check of the entry) could not run on the entry, for the reason given.
+func notRun(c Check, entry uint64, format string, args ...any) *CheckError {
+	ce := fail(c, entry, format, args...)
+	ce.notRun = true
+	return ce
+}
+
+// PayloadCheck returns the check that reports an entry of kind k whose payload does not decode as its kind's
+// message, is not in its canonical encoding (record.md 2.1), or (for a ballot or the encrypted tally) does not
+// have the manifest's shape: the kind's own check, never check 2, which judges only where each kind of entry
+// stands. Check 2 for an unknown kind, which has no message.
+func PayloadCheck(k Kind) Check {
+	switch k {
+	case KindManifest:
+		return CheckManifest
+	case KindCredentials:
+		return CheckCredentials
+	case KindKeyCommitment:
+		return CheckKeyCommitment
+	case KindKeyVerdict, KindKeyReveal:
+		return CheckKeyComplaints
+	case KindElectionKey:
+		return CheckElectionKey
+	case KindOpen, KindClose:
+		return CheckPollsWindow
+	case KindBallot, KindSpoiledBallot:
+		return CheckBallotShape
+	case KindEncryptedTally:
+		return CheckEncryptedTally
+	case KindPartialDecryption:
+		return CheckPartialDecryption
+	case KindResult:
+		return CheckResult
+	default:
+		return CheckRecord
+	}
 }
 
 func failRecord(c Check, format string, args ...any) *CheckError {

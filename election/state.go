@@ -22,14 +22,24 @@ type State struct {
 	broken   bool   // entry 0 was not a valid manifest: nothing after it can be checked
 
 	credentials map[[32]byte]bool
+	// credentialsRefused is set once a CREDENTIALS entry failed check 4: its keys are not read, so check 11
+	// cannot tell whether a ballot's credential was on it, and does not run on a credential on no accepted list.
+	credentialsRefused bool
 
 	ceremony *ceremony
 	key      *ElectionKey
+	// ceremonyUnread is set once a key ceremony entry's payload did not decode: whose entry it was, and what it
+	// said, are unknown, so the qualified set cannot be recomputed and check 7 does not run.
+	ceremonyUnread bool
+	// keyPosted is set once the ELECTION_KEY entry stands, even if no key could be had from it or the ceremony
+	// (then key is nil, and the checks that need it do not run).
+	keyPosted bool
 
 	opened, closed bool
 	openEntry      uint64
 	closeEntry     uint64
 	openTime       int64
+	openTimeKnown  bool // the OPEN entry decoded
 
 	seen    map[ID]seenBallot        // every tracking code on the board, cast or spoiled
 	cast    map[uint64]*castBallot   // every decodable ballot, cast or spoiled, by entry
@@ -38,10 +48,14 @@ type State struct {
 	ncast   int
 	spoiled int
 
-	tally      *encryptedTally
-	partials   map[int]*partialDecryption
-	result     *recordv1.Result
-	resultNext bool // an entry came after the result
+	tally       *encryptedTally
+	tallyBroken bool // the ENCRYPTED_TALLY entry stands but did not decode: what depends on it cannot be checked
+	partials    map[int]*partialDecryption
+	result      *recordv1.Result
+	// resultPosted is set once the RESULT entry stands, decoded or not; resultUnchecked when it decoded but
+	// check 22 could not run (no election key, or an encrypted tally that did not decode).
+	resultPosted, resultUnchecked bool
+	resultNext                    bool // an entry came after the result
 }
 
 type seenBallot struct {
@@ -189,7 +203,7 @@ func noChange() {}
 // checkNext is check for an entry at the state's next index.
 func (s *State) checkNext(e Entry, pre *ballotCheck) (errs []*CheckError, commit func()) {
 	if s.broken {
-		return nil, noChange // reported once, at entry 0
+		return []*CheckError{notRun(0, e.Index, "entry 0 is not a valid manifest")}, noChange // its failure is entry 0's alone
 	}
 	if s.manifest == nil {
 		setBroken := func() { s.broken = true }
@@ -205,7 +219,7 @@ func (s *State) checkNext(e Entry, pre *ballotCheck) (errs []*CheckError, commit
 			s.ceremony = newCeremony(m)
 		}
 	}
-	if s.result != nil {
+	if s.resultPosted {
 		return []*CheckError{fail(CheckRecord, e.Index, "a %s entry after the result", e.Kind)}, func() { s.resultNext = true }
 	}
 	switch e.Kind {
@@ -214,7 +228,7 @@ func (s *State) checkNext(e Entry, pre *ballotCheck) (errs []*CheckError, commit
 	case KindCredentials:
 		return s.checkCredentials(e)
 	case KindKeyCommitment, KindKeyVerdict, KindKeyReveal:
-		if s.key != nil {
+		if s.keyPosted {
 			return []*CheckError{fail(CheckRecord, e.Index, "a key ceremony entry (%s) after the election key", e.Kind)}, noChange
 		}
 		return s.checkCeremony(e)
@@ -223,11 +237,15 @@ func (s *State) checkNext(e Entry, pre *ballotCheck) (errs []*CheckError, commit
 	case KindOpen:
 		return s.checkOpen(e)
 	case KindBallot, KindSpoiledBallot:
-		if s.key == nil {
+		if !s.keyPosted {
 			return []*CheckError{fail(CheckRecord, e.Index, "a ballot before the election key")}, noChange
 		}
 		if pre == nil {
-			pre = checkBallotEntry(s.manifest, s.key.PublicKey, e)
+			var pk *elgamal.PublicKey // none: the proofs and openings are not checked (checkBallotStages)
+			if s.key != nil {
+				pk = s.key.PublicKey
+			}
+			pre = checkBallotEntry(s.manifest, pk, e)
 		}
 		return s.checkBallot(e, pre)
 	case KindClose:
@@ -247,16 +265,17 @@ func (s *State) checkCredentials(e Entry) ([]*CheckError, func()) {
 	if s.opened {
 		return []*CheckError{fail(CheckRecord, e.Index, "a credential list after the polls opened")}, noChange
 	}
+	refused := func() { s.credentialsRefused = true }
 	keys, err := parseCredentialList(e.Payload)
 	if err != nil {
-		return []*CheckError{fail(CheckCredentials, e.Index, "%v", err)}, noChange
+		return []*CheckError{fail(CheckCredentials, e.Index, "%v", err)}, refused
 	}
 	if len(s.credentials)+len(keys) > MaxCredentials {
-		return []*CheckError{fail(CheckCredentials, e.Index, "more than %d credentials", MaxCredentials)}, noChange
+		return []*CheckError{fail(CheckCredentials, e.Index, "more than %d credentials", MaxCredentials)}, refused
 	}
 	for i, k := range keys {
 		if s.credentials[k] {
-			return []*CheckError{fail(CheckCredentials, e.Index, "public_keys[%d] is already on the board", i)}, noChange
+			return []*CheckError{fail(CheckCredentials, e.Index, "public_keys[%d] is already on the board", i)}, refused
 		}
 	}
 	return nil, func() {
@@ -268,6 +287,13 @@ func (s *State) checkCredentials(e Entry) ([]*CheckError, func()) {
 
 func (s *State) checkCeremony(e Entry) ([]*CheckError, func()) {
 	c := s.ceremony
+	unread := func(err error) ([]*CheckError, func()) {
+		return []*CheckError{failUndecoded(PayloadCheck(e.Kind), e.Index, "%v", err)}, func() { s.ceremonyUnread = true }
+	}
+	var ts recordv1.TrusteeSigned
+	if err := unmarshal(e.Payload, &ts); err != nil {
+		return unread(err)
+	}
 	switch e.Kind {
 	case KindKeyCommitment:
 		dealer, body, err := openTrusteeSigned(s.manifest, e.Kind, e.Payload)
@@ -293,7 +319,7 @@ func (s *State) checkCeremony(e Entry) ([]*CheckError, func()) {
 		}
 		var v recordv1.KeyVerdict
 		if err := unmarshal(body, &v); err != nil {
-			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}, noChange
+			return unread(err)
 		}
 		var against []int
 		for _, i := range v.Complaints {
@@ -310,7 +336,7 @@ func (s *State) checkCeremony(e Entry) ([]*CheckError, func()) {
 		}
 		var r recordv1.KeyReveal
 		if err := unmarshal(body, &r); err != nil {
-			return []*CheckError{fail(CheckKeyComplaints, e.Index, "%v", err)}, noChange
+			return unread(err)
 		}
 		j := int(r.Recipient)
 		if !slices.Contains(c.verdict[j], dealer) {
@@ -328,29 +354,39 @@ func (s *State) checkCeremony(e Entry) ([]*CheckError, func()) {
 	return nil, noChange
 }
 
+// checkElectionKey is check 7. The key the later checks use (ballot proofs and openings, partial decryptions,
+// the result) is the one recomputed from the ceremony whenever the ceremony yields one, even if the published key
+// differs or does not decode: the published key is then wrong, and the ballots are checked against the key the
+// trustees' commitments define. Only when the ceremony yields no key (fewer than t qualified dealers, or one of
+// its entries did not decode) is the published key used, if it decodes; with neither, the checks that need a key
+// do not run.
 func (s *State) checkElectionKey(e Entry) ([]*CheckError, func()) {
-	if s.key != nil {
+	if s.keyPosted {
 		return []*CheckError{fail(CheckRecord, e.Index, "a second election key")}, noChange
 	}
 	var pb recordv1.ElectionKey
-	if err := unmarshal(e.Payload, &pb); err != nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}, noChange
-	}
+	decErr := unmarshal(e.Payload, &pb)
 	want, err := s.ceremony.outcome()
-	if err != nil {
+	if s.ceremonyUnread {
+		// A ceremony entry did not decode (check 5 or 6 failed): the key cannot be recomputed.
+		want, err = nil, errors.New("a key ceremony entry did not decode")
+	}
+	var errs []*CheckError
+	switch {
+	case decErr != nil:
+		errs = append(errs, failUndecoded(CheckElectionKey, e.Index, "%v", decErr))
+	case s.ceremonyUnread:
+		errs = append(errs, notRun(CheckElectionKey, e.Index, "%v", err))
+	case err != nil:
+		errs = append(errs, fail(CheckElectionKey, e.Index, "%v", err))
+	case string(marshal(&pb)) != string(marshal(want.proto())):
+		errs = append(errs, fail(CheckElectionKey, e.Index, "the published key differs from the one recomputed from the ceremony (qualified %v)", want.Qualified))
+	}
+	if err != nil && decErr == nil {
 		// No key can be recomputed: take the published one so that the ballots can still be checked.
-		key, perr := parseElectionKey(s.manifest, &pb)
-		return []*CheckError{fail(CheckElectionKey, e.Index, "%v", err)}, func() {
-			if perr == nil {
-				s.key = key
-			}
-		}
+		want, _ = parseElectionKey(s.manifest, &pb)
 	}
-	commit := func() { s.key = want }
-	if got := marshal(&pb); string(got) != string(marshal(want.proto())) {
-		return []*CheckError{fail(CheckElectionKey, e.Index, "the published key differs from the one recomputed from the ceremony (qualified %v)", want.Qualified)}, commit
-	}
-	return nil, commit
+	return errs, func() { s.keyPosted, s.key = true, want }
 }
 
 func parseElectionKey(m *Manifest, pb *recordv1.ElectionKey) (*ElectionKey, error) {
@@ -377,19 +413,20 @@ func parseElectionKey(m *Manifest, pb *recordv1.ElectionKey) (*ElectionKey, erro
 }
 
 func (s *State) checkOpen(e Entry) ([]*CheckError, func()) {
-	var pb recordv1.PollsOpen
-	if err := unmarshal(e.Payload, &pb); err != nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}, noChange
-	}
 	switch {
 	case s.opened:
 		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened twice")}, noChange
-	case s.key == nil:
+	case !s.keyPosted:
 		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened before the election key")}, noChange
-	case len(s.credentials) == 0:
+	case len(s.credentials) == 0 && !s.credentialsRefused:
 		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened with no credentials")}, noChange
 	}
-	commit := func() { s.opened, s.openEntry, s.openTime = true, e.Index, pb.Time }
+	// An OPEN in its place opens the polls even if it does not decode: the ballots after it are in the window.
+	var pb recordv1.PollsOpen
+	if err := unmarshal(e.Payload, &pb); err != nil {
+		return []*CheckError{failUndecoded(CheckPollsWindow, e.Index, "%v", err)}, func() { s.opened, s.openEntry = true, e.Index }
+	}
+	commit := func() { s.opened, s.openEntry, s.openTime, s.openTimeKnown = true, e.Index, pb.Time, true }
 	if pb.Time < s.manifest.pb.OpensAt || pb.Time >= s.manifest.pb.ClosesAt {
 		return []*CheckError{fail(CheckPollsWindow, e.Index, "the polls opened at %d, outside the voting window [%d, %d)", pb.Time, s.manifest.pb.OpensAt, s.manifest.pb.ClosesAt)}, commit
 	}
@@ -397,17 +434,21 @@ func (s *State) checkOpen(e Entry) ([]*CheckError, func()) {
 }
 
 func (s *State) checkClose(e Entry) ([]*CheckError, func()) {
-	var pb recordv1.PollsClosed
-	if err := unmarshal(e.Payload, &pb); err != nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}, noChange
-	}
 	switch {
 	case !s.opened:
 		return []*CheckError{fail(CheckRecord, e.Index, "the polls closed before they opened")}, noChange
 	case s.closed:
 		return []*CheckError{fail(CheckRecord, e.Index, "the polls closed twice")}, noChange
 	}
+	// A CLOSE in its place closes the polls even if it does not decode.
 	commit := func() { s.closed, s.closeEntry = true, e.Index }
+	var pb recordv1.PollsClosed
+	if err := unmarshal(e.Payload, &pb); err != nil {
+		return []*CheckError{failUndecoded(CheckPollsWindow, e.Index, "%v", err)}, commit
+	}
+	if !s.openTimeKnown {
+		return []*CheckError{notRun(CheckPollsWindow, e.Index, "the OPEN entry did not decode")}, commit
+	}
 	if pb.Time < s.openTime {
 		return []*CheckError{fail(CheckPollsWindow, e.Index, "the polls closed at %d, before they opened (%d)", pb.Time, s.openTime)}, commit
 	}
@@ -432,14 +473,14 @@ func checkBallotStages(ctx context.Context, m *Manifest, pk *elgamal.PublicKey, 
 	if e.Kind == KindSpoiledBallot {
 		sp, err := ParseSpoiledBallot(m, e.Payload)
 		if err != nil {
-			bc.errs = append(bc.errs, fail(CheckBallotShape, e.Index, "%v", err))
+			bc.errs = append(bc.errs, failUndecoded(CheckBallotShape, e.Index, "%v", err))
 			return bc, nil
 		}
 		bc.spoiled, b = sp, sp.Ballot
 	} else {
 		var err error
 		if b, err = ParseBallot(m, e.Payload); err != nil {
-			bc.errs = append(bc.errs, fail(CheckBallotShape, e.Index, "%v", err))
+			bc.errs = append(bc.errs, failUndecoded(CheckBallotShape, e.Index, "%v", err))
 			return bc, nil
 		}
 	}
@@ -460,6 +501,14 @@ func checkBallotStages(ctx context.Context, m *Manifest, pk *elgamal.PublicKey, 
 		bc.errs = append(bc.errs, fail(CheckBallotSignature, e.Index, "%v", err))
 	}
 	if stop() {
+		return bc, nil
+	}
+	if pk == nil {
+		// No election key could be had (checkElectionKey): the proofs and openings cannot be checked.
+		bc.errs = append(bc.errs, notRun(CheckBallotProofs, e.Index, "no election key"))
+		if bc.spoiled != nil {
+			bc.errs = append(bc.errs, notRun(CheckSpoiledOpening, e.Index, "no election key"))
+		}
 		return bc, nil
 	}
 	if err := b.checkProofs(ctx, m, pk); err != nil {
@@ -514,7 +563,9 @@ func (s *State) checkBallot(e Entry, pre *ballotCheck) ([]*CheckError, func()) {
 	if b == nil {
 		return errs, noChange // undecodable: it cannot take part in anything
 	}
-	if !s.credentials[b.Credential] {
+	if !s.credentials[b.Credential] && s.credentialsRefused {
+		errs = append(errs, notRun(CheckBallotCredential, e.Index, "the credential is on no accepted list, and a list failed check 4"))
+	} else if !s.credentials[b.Credential] {
 		errs = append(errs, fail(CheckBallotCredential, e.Index, "the credential %x is not on the board", b.Credential[:8]))
 	}
 	if !s.opened || s.closed {

@@ -92,26 +92,30 @@ func ParseSum(b []byte) (*elgamal.Ciphertext, error) {
 }
 
 func (s *State) checkTally(e Entry) ([]*CheckError, func()) {
-	if !s.closed || s.tally != nil {
+	if !s.closed || s.tally != nil || s.tallyBroken {
 		return []*CheckError{fail(CheckRecord, e.Index, "an encrypted tally before the close, or a second one")}, noChange
 	}
+	// A tally that does not decode, or has not the manifest's shape, fails check 20 alone: its counted list is
+	// not read (checks 16-19 do not run), and the partial decryptions and the result, which decrypt its sums,
+	// cannot be checked.
+	broken := func() { s.tallyBroken = true }
 	var pb recordv1.EncryptedTally
 	if err := unmarshal(e.Payload, &pb); err != nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}, noChange
+		return []*CheckError{failUndecoded(CheckEncryptedTally, e.Index, "%v", err)}, broken
 	}
 	t := &encryptedTally{entry: e.Index, counted: pb.Counted}
 	if len(pb.Contests) != len(s.manifest.rules) {
-		return []*CheckError{fail(CheckRecord, e.Index, "%d contests, want %d", len(pb.Contests), len(s.manifest.rules))}, noChange
+		return []*CheckError{failUndecoded(CheckEncryptedTally, e.Index, "%d contests, want %d", len(pb.Contests), len(s.manifest.rules))}, broken
 	}
 	for c, r := range s.manifest.rules {
 		if len(pb.Contests[c].Ciphertexts) != r.Options {
-			return []*CheckError{fail(CheckRecord, e.Index, "contest %d: %d sums, want %d", c, len(pb.Contests[c].Ciphertexts), r.Options)}, noChange
+			return []*CheckError{failUndecoded(CheckEncryptedTally, e.Index, "contest %d: %d sums, want %d", c, len(pb.Contests[c].Ciphertexts), r.Options)}, broken
 		}
 		row := make([]*elgamal.Ciphertext, r.Options)
 		for o, b := range pb.Contests[c].Ciphertexts {
 			ct, err := ParseSum(b)
 			if err != nil {
-				return []*CheckError{fail(CheckRecord, e.Index, "contest %d option %d: %v", c, o, err)}, noChange
+				return []*CheckError{failUndecoded(CheckEncryptedTally, e.Index, "contest %d option %d: %v", c, o, err)}, broken
 			}
 			row[o] = ct
 		}
@@ -210,8 +214,13 @@ func draftPartialDecryption(m *Manifest, keys *TrusteeKeys, ks *dkg.KeyShare, s 
 }
 
 func (s *State) checkPartial(e Entry) ([]*CheckError, func()) {
-	if s.tally == nil {
+	switch {
+	case s.tally == nil && !s.tallyBroken:
 		return []*CheckError{fail(CheckRecord, e.Index, "a partial decryption before the encrypted tally")}, noChange
+	case s.tally == nil:
+		return []*CheckError{notRun(CheckPartialDecryption, e.Index, "the encrypted tally did not decode")}, noChange
+	case s.key == nil:
+		return []*CheckError{notRun(CheckPartialDecryption, e.Index, "no election key")}, noChange
 	}
 	j, body, err := openTrusteeSigned(s.manifest, e.Kind, e.Payload)
 	if err != nil {
@@ -336,14 +345,19 @@ func (s *State) DraftResult() (Draft, error) {
 }
 
 func (s *State) checkResult(e Entry) ([]*CheckError, func()) {
-	if s.tally == nil {
+	if s.tally == nil && !s.tallyBroken {
 		return []*CheckError{fail(CheckRecord, e.Index, "a result before the encrypted tally")}, noChange
 	}
 	var pb recordv1.Result
 	if err := unmarshal(e.Payload, &pb); err != nil {
-		return []*CheckError{fail(CheckRecord, e.Index, "%v", err)}, noChange
+		return []*CheckError{failUndecoded(CheckResult, e.Index, "%v", err)}, func() { s.resultPosted = true }
 	}
-	commit := func() { s.result = &pb }
+	if s.tally == nil || s.key == nil {
+		return []*CheckError{notRun(CheckResult, e.Index, "no encrypted tally or no election key to check it against")}, func() {
+			s.resultPosted, s.result, s.resultUnchecked = true, &pb, true
+		}
+	}
+	commit := func() { s.resultPosted, s.result = true, &pb }
 	_, t := s.manifest.Trustees()
 	var use []int
 	for i, j := range pb.Trustees {

@@ -72,7 +72,12 @@ type Report struct {
 	// CheckError's More. A check that never failed has no key in FailureCounts.
 	Failures      []*CheckError
 	FailureCounts map[Check]uint64
-	// Complete is set when the record ends with a result.
+	// NotRun counts, per check, the entries subject to it on which it could not run: their payload did not
+	// decode (its PayloadCheck failed), or they stand out of place (check 2 failed), or what the check needs did
+	// not decode upstream (the manifest, the election key, the encrypted tally). They count as neither passed nor
+	// failed: the failure is that of the check named.
+	NotRun map[Check]uint64
+	// Complete is set when the record ends with a result that decodes and that check 22 judged (pass or fail).
 	Complete                     bool
 	Credentials                  int
 	Cast, Voters, Spoiled, Count int
@@ -135,7 +140,7 @@ func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOpt
 		kept = DefaultFailuresKept
 	}
 	s := NewState()
-	rep := &Report{Passed: map[Check]uint64{}, FailureCounts: map[Check]uint64{}, State: s}
+	rep := &Report{Passed: map[Check]uint64{}, FailureCounts: map[Check]uint64{}, NotRun: map[Check]uint64{}, State: s}
 	addFailure := func(f *CheckError) {
 		if rep.FailureCounts[f.Check] < kept {
 			rep.Failures = append(rep.Failures, f)
@@ -143,19 +148,28 @@ func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOpt
 		rep.FailureCounts[f.Check] += 1 + f.More
 	}
 	record := func(e Entry, errs []*CheckError) error {
-		failed := map[Check]bool{}
+		failed, notRunOn := map[Check]bool{}, map[Check]bool{}
+		unread := false // the entry's payload was not read: none of its checks but 2 ran
 		for _, f := range errs {
+			if f.notRun {
+				if f.Check == 0 {
+					unread = true
+				}
+				notRunOn[f.Check] = true
+				continue
+			}
 			failed[f.Check] = true
+			unread = unread || f.undecoded || f.Check == CheckRecord
 			addFailure(f)
 		}
 		for _, c := range checksOf(e.Kind) {
-			if failed[c] {
-				if c == CheckBallotShape {
-					break // a ballot that does not decode was not checked further, so passed nothing more
-				}
-				continue
+			switch {
+			case failed[c]:
+			case notRunOn[c], notRunOn[0], unread && c != CheckRecord:
+				rep.NotRun[c]++
+			default:
+				rep.Passed[c]++
 			}
-			rep.Passed[c]++
 		}
 		rep.Entries++
 		if opts.Progress != nil && rep.Entries%256 == 0 {
@@ -181,8 +195,10 @@ func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOpt
 	if s.tally != nil {
 		rep.Count = len(s.tally.counted)
 	}
-	rep.Complete = s.result != nil
-	rep.Result = s.Result()
+	rep.Complete = s.result != nil && !s.resultUnchecked
+	if rep.Complete {
+		rep.Result = s.Result()
+	}
 	return rep, nil
 }
 
@@ -192,7 +208,7 @@ func CheckBallotShapeOnly(m *Manifest, e Entry) *BallotCheck {
 	bc := &ballotCheck{}
 	b, err := ParseBallot(m, e.Payload)
 	if err != nil {
-		bc.errs = append(bc.errs, fail(CheckBallotShape, e.Index, "%v", err))
+		bc.errs = append(bc.errs, failUndecoded(CheckBallotShape, e.Index, "%v", err))
 		return bc
 	}
 	bc.ballot = b

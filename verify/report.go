@@ -10,8 +10,9 @@ import (
 type Report struct {
 	// OK is set when every check passed.
 	OK bool `json:"ok"`
-	// Complete is set when the record ends with the result; an incomplete record (an election in progress) is
-	// not a failure.
+	// Complete is set when the record holds its result, decoded and judged by check 22 (pass or fail). An
+	// incomplete record that is OK is an election in progress, not a failure; one whose result or encrypted tally
+	// did not decode is not OK (docs/verification.md, Undecodable entries).
 	Complete bool          `json:"complete"`
 	Source   string        `json:"source"`
 	Election *ElectionInfo `json:"election,omitempty"`
@@ -88,7 +89,8 @@ type Status string
 const (
 	StatusPass Status = "pass"
 	StatusFail Status = "fail"
-	// StatusNotRun: check 1 failed, or the record could not be read far enough.
+	// StatusNotRun: check 1 failed, or the record could not be read far enough, or no entry passed or failed the
+	// check but some could not be checked (election.Report.NotRun: they, or what the check needs, did not decode).
 	StatusNotRun Status = "not run"
 	// StatusNone: no entry of the record is subject to the check.
 	StatusNone Status = "none"

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/protobuf/proto"
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
@@ -175,6 +176,7 @@ func makeVectors(t *testing.T) []vector {
 		}
 		vs = append(vs, vector{"00-honest-complaint-" + name, 0, doc, exportOf(t, s, vkey, complaintElection(t, "complaint-"+name, answer).Entries)})
 	}
+	vs = append(vs, cornerVectors(t, s, vkey, e)...)
 	vs = append(vs, boardVectors(t, s, vkey, e.Entries)...)
 	for _, tm := range electiontest.Tamperings() {
 		entries, err := tm.Apply(e, drbg.New(vectorsSeed+tm.Name))
@@ -183,6 +185,60 @@ func makeVectors(t *testing.T) []vector {
 		}
 		vs = append(vs, vector{fmt.Sprintf("%02d-%s-%s", tm.Check, tm.Check.Name(), tm.Name), tm.Check, tm.Doc, exportOf(t, s, vkey, entries)})
 	}
+	return vs
+}
+
+// cornerVectors returns honest records at the edges that docs/verification.md (Corner cases) settles, where two
+// readings of a check would disagree: each passes every check.
+func cornerVectors(t *testing.T, s note.Signer, vkey string, e *electiontest.Election) []vector {
+	t.Helper()
+	var vs []vector
+	withResultTrustees := func(trustees ...uint32) []election.Entry {
+		entries := electiontest.Clone(e.Entries)
+		i := electiontest.Find(entries, election.KindResult, 0)
+		var pb recordv1.Result
+		if err := proto.Unmarshal(entries[i].Payload, &pb); err != nil {
+			t.Fatal(err)
+		}
+		pb.Trustees = trustees
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&pb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries[i].Payload = b
+		return entries
+	}
+	vs = append(vs,
+		vector{"00-honest-result-trustees-1-3", 0, "the result combines trustees 1 and 3, not the 2 smallest: any t or more trustees with valid partial decryptions may be combined",
+			exportOf(t, s, vkey, withResultTrustees(1, 3))},
+		vector{"00-honest-result-trustees-1-2-3", 0, "the result combines all 3 trustees, more than the threshold",
+			exportOf(t, s, vkey, withResultTrustees(1, 2, 3))})
+
+	closedAtOpen := electiontest.Clone(e.Entries)
+	var open recordv1.PollsOpen
+	if err := proto.Unmarshal(closedAtOpen[electiontest.Find(closedAtOpen, election.KindOpen, 0)].Payload, &open); err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&recordv1.PollsClosed{Time: open.Time})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAtOpen[electiontest.Find(closedAtOpen, election.KindClose, 0)].Payload = b
+	vs = append(vs, vector{"00-honest-closed-at-open-time", 0, "the polls close at the very time they opened: check 23 asks PollsClosed.time >= PollsOpen.time",
+		exportOf(t, s, vkey, closedAtOpen)})
+
+	noVerdict := electiontest.Clone(e.Entries)
+	i := electiontest.Find(noVerdict, election.KindKeyVerdict, 2)
+	noVerdict = slices.Delete(noVerdict, i, i+1)
+	for j := range noVerdict {
+		noVerdict[j].Index = uint64(j)
+	}
+	noVerdict, err = e.RetallyRand(noVerdict, nil, nil, drbg.New(vectorsSeed+"no-verdict"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs = append(vs, vector{"00-honest-no-verdict", 0, "trustee 3 posts no verdict: at most one verdict per trustee, and none means no complaint",
+		exportOf(t, s, vkey, noVerdict)})
 	return vs
 }
 

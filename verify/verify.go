@@ -250,6 +250,8 @@ func (res *result) report() *Report {
 			cr.Status = StatusFail
 		case c != election.CheckBoard && rep == nil, c == election.CheckBoard && res.checkpoint.Signed == nil:
 			cr.Status = StatusNotRun
+		case cr.Passed == 0 && c != election.CheckBoard && rep.NotRun[c] > 0:
+			cr.Status = StatusNotRun // its entries could not be decoded, or what it needs could not (verification.md)
 		case cr.Passed == 0 && c != election.CheckBoard:
 			cr.Status = StatusNone
 		default:

@@ -121,8 +121,10 @@ func printReport(w io.Writer, vr *verify.Report) {
 			}
 			tw.Flush()
 		}
-	} else if vr.Ballots != nil {
+	} else if vr.Ballots != nil && vr.OK {
 		fmt.Fprintln(w, "\nNo result on the board yet: the election is in progress (this is not a failure).")
+	} else if vr.Ballots != nil {
+		fmt.Fprintln(w, "\nNo checked result: the record ends before its result, or its result could not be checked (see the failures below).")
 	}
 	if b := vr.Ballots; b != nil {
 		fmt.Fprintf(w, "\nBallots: %d credentials published; %d ballots cast by %d credentials, %d spoiled (challenged), %d counted.\n",

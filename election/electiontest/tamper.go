@@ -54,6 +54,7 @@ func Tamperings() []Tampering {
 		{"second-verdict", election.CheckKeyComplaints, "a second verdict by trustee 1, complaining against trustee 2", tamperSecondVerdict},
 		{"reveal-without-complaint", election.CheckKeyComplaints, "a dealer reveals a share that nobody complained about", tamperRevealWithoutComplaint},
 		{"verification-key", election.CheckElectionKey, "the election key's verification key of trustee 2 replaced by the operator's own", tamperVerificationKey},
+		{"key-not-decodable", election.CheckElectionKey, "the election key's payload replaced by bytes that are no ElectionKey: the later checks use the key recomputed from the ceremony, and pass", tamperKeyUndecodable},
 		{"qualified-set", election.CheckElectionKey, "the election key names a qualified set without the last trustee, keeping the keys", tamperQualifiedSet},
 		{"not-a-ballot", election.CheckBallotShape, "a ballot entry whose payload is not a ballot", tamperNotABallot},
 		{"unknown-field", election.CheckBallotShape, "a field the format does not define, inside a superseded ballot its voter signed", tamperBallotUnknownField},
@@ -75,6 +76,7 @@ func Tamperings() []Tampering {
 		{"superseded-counted", election.CheckCountedLatest, "voter 0's superseded ballot counted as well as the last one", tamperSupersededCounted},
 		{"ballot-dropped", election.CheckCountedComplete, "the last counted ballot dropped from the count", tamperBallotDropped},
 		{"extra-vote", election.CheckEncryptedTally, "an encryption of 1 added to the first option's encrypted sum", tamperExtraVote},
+		{"tally-not-decodable", election.CheckEncryptedTally, "the encrypted tally's payload replaced by bytes that are no EncryptedTally: checks 16-19 of it, and 21 and 22, which need its sums, do not run", tamperTallyUndecodable},
 		{"bad-share", election.CheckPartialDecryption, "a share of trustee 3's partial decryption (not combined) replaced, signed again by trustee 3", tamperPartialShare},
 		{"unknown-trustee", election.CheckPartialDecryption, "a partial decryption in the name of a trustee the manifest does not have", tamperPartialUnknownTrustee},
 		{"wrong-signer", election.CheckPartialDecryption, "trustee 3's partial decryption signed by trustee 1", tamperPartialWrongSigner},
@@ -84,6 +86,7 @@ func Tamperings() []Tampering {
 		{"too-few-trustees", election.CheckResult, "the result names fewer trustees than the threshold", tamperResultTooFewTrustees},
 		{"opened-early", election.CheckPollsWindow, "the polls opened an hour before the manifest's window", tamperOpenedEarly},
 		{"closed-early", election.CheckPollsWindow, "the polls closed at time 5, before the window", tamperClosedEarly},
+		{"open-not-decodable", election.CheckPollsWindow, "the polls' opening entry's payload replaced by bytes that are no PollsOpen: it still opens the polls, and the closing time is not checked against it", tamperOpenUndecodable},
 	}
 	return append(ts, NonCanonicalTamperings()...)
 }
@@ -97,8 +100,8 @@ func NonCanonicalTamperings() []Tampering {
 		{"noncanonical-field-order", election.CheckBallotShape, "voter 0's superseded ballot with the SignedBallot's two fields in reverse order", reencodedBallot("fields swapped")},
 		{"noncanonical-duplicate-field", election.CheckBallotShape, "voter 0's superseded ballot with the SignedBallot's ballot field given twice", reencodedBallot("ballot field twice")},
 		{"noncanonical-non-minimal-varint", election.CheckBallotShape, "voter 0's superseded ballot with the ballot's length as an overlong varint (one 0x80-continued zero group more)", reencodedBallot("overlong length prefix")},
-		{"noncanonical-unpacked", election.CheckRecord, "the result's trustees field written unpacked, one varint field per trustee", tamperResultUnpacked},
-		{"noncanonical-uint32-out-of-range", election.CheckRecord, "the result's first trustee written as 2^32 + its index, which a uint32 reader truncates to the index", tamperResultOutOfRange},
+		{"noncanonical-unpacked", election.CheckResult, "the result's trustees field written unpacked, one varint field per trustee", tamperResultUnpacked},
+		{"noncanonical-uint32-out-of-range", election.CheckResult, "the result's first trustee written as 2^32 + its index, which a uint32 reader truncates to the index", tamperResultOutOfRange},
 		{"noncanonical-default-written", election.CheckKeyComplaints, "trustee 1's verdict (no complaints) with its empty body written as an explicit empty field", tamperVerdictDefaultWritten},
 		{"noncanonical-two-oneof-members", election.CheckManifest, "the manifest's first contest with an approval rule after its exactly rule (members of one oneof)", tamperManifestTwoRules},
 	}
@@ -725,6 +728,30 @@ func tamperClosedEarly(e *Election, _ io.Reader) ([]election.Entry, error) {
 		entries[Find(entries, election.KindClose, 0)].Payload = marshal(&recordv1.PollsClosed{Time: 5})
 		return nil
 	})
+}
+
+// notDecodable is a payload that no message of the record decodes: its first byte, 0xff, would begin a field
+// of wire type 7, which protobuf does not define.
+var notDecodable = []byte{0xff, 0x01}
+
+// replacePayload replaces the payload of the first entry of kind by notDecodable, in place.
+func replacePayload(e *Election, kind election.Kind) ([]election.Entry, error) {
+	return inPlace(e, func(entries []election.Entry) error {
+		entries[Find(entries, kind, 0)].Payload = slices.Clone(notDecodable)
+		return nil
+	})
+}
+
+func tamperKeyUndecodable(e *Election, _ io.Reader) ([]election.Entry, error) {
+	return replacePayload(e, election.KindElectionKey)
+}
+
+func tamperTallyUndecodable(e *Election, _ io.Reader) ([]election.Entry, error) {
+	return replacePayload(e, election.KindEncryptedTally)
+}
+
+func tamperOpenUndecodable(e *Election, _ io.Reader) ([]election.Entry, error) {
+	return replacePayload(e, election.KindOpen)
 }
 
 // reencodedBallot replaces voter 0's first (superseded) ballot by its re-encoding named name (see
