@@ -34,6 +34,7 @@ import (
 
 	"github.com/recount-vote/recount/crypto/group"
 	"github.com/recount-vote/recount/crypto/internal/edwards"
+	"github.com/recount-vote/recount/crypto/internal/groupaccess"
 )
 
 // ErrOutOfRange is returned by Log when y is not x·base for any x in [0, max].
@@ -281,7 +282,7 @@ func (kb *keyBatch) keys(n int) {
 // affine returns a curve representative of e in extended coordinates with Z = 1. Which of e's representatives
 // it is does not matter: the keys and the confirmation below are the same for all of them.
 func affine(e *group.Element) edwards.Extended {
-	X, Y, Z, T := e.ExtendedCoordinates()
+	X, Y, Z, T := groupaccess.ElementPoint(e).ExtendedCoordinates() // read only
 	var p edwards.Extended
 	var zInv field.Element
 	zInv.Invert(Z)
