@@ -116,6 +116,7 @@ func (e *Element) IsIdentity() bool { return e.Equal(identity) == 1 }
 
 var identity = NewElement()
 
+// Constants of RFC 9496, section 4.1 (kept in crypto/internal/edwards, which the batched encoding shares).
 var (
 	sqrtM1         = edwards.SqrtM1
 	invSqrtAMinusD = edwards.InvSqrtAMinusD
