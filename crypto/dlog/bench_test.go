@@ -5,16 +5,16 @@ import (
 	"testing"
 )
 
-// BenchmarkNewTable times building the default table for each bound.
+// BenchmarkNewTable times building the default table (newTable) for each bound.
 func BenchmarkNewTable(b *testing.B) {
 	base := randomBase(b)
 	for _, limit := range []uint64{1_000_000, billion} {
 		b.Run(fmt.Sprintf("max=%d", limit), func(b *testing.B) {
 			var tab *Table
 			for b.Loop() {
-				tab = NewTable(base, limit)
+				tab = newTable(base, limit)
 			}
-			b.ReportMetric(float64(tab.BabySteps()), "baby-steps")
+			b.ReportMetric(float64(tab.m), "baby-steps")
 			b.ReportMetric(float64(len(tab.slots)*8)/(1<<20), "MiB")
 		})
 	}
@@ -45,7 +45,7 @@ func BenchmarkLogWithBuild(b *testing.B) {
 		b.Run(fmt.Sprintf("x=max=%d", limit), func(b *testing.B) {
 			y := mul(limit, base)
 			for b.Loop() {
-				if got, err := NewTable(base, limit).Log(y); err != nil || got != limit {
+				if got, err := newTable(base, limit).Log(y); err != nil || got != limit {
 					b.Fatal(got, err)
 				}
 			}
@@ -55,7 +55,7 @@ func BenchmarkLogWithBuild(b *testing.B) {
 
 func BenchmarkConfirm(b *testing.B) {
 	base := randomBase(b)
-	tab := NewTableSize(base, 1<<20, 1<<20)
+	tab := newTableSize(base, 1<<20, 1<<20)
 	p := affine(mul(1<<20-1, base))
 	var kb keyBatch
 	kb.set(0, &p)

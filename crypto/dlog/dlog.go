@@ -34,13 +34,14 @@ import (
 
 	"github.com/recount-vote/recount/crypto/group"
 	"github.com/recount-vote/recount/crypto/internal/edwards"
+	"github.com/recount-vote/recount/crypto/internal/groupaccess"
 )
 
 // ErrOutOfRange is returned by Log when y is not x·base for any x in [0, max].
 var ErrOutOfRange = errors.New("dlog: no discrete logarithm in range")
 
-// Table finds discrete logarithms in one base up to one bound. It is immutable once built and safe for
-// concurrent use.
+// Table finds discrete logarithms in one base up to one bound: Cached returns the table for (base, max). It is
+// immutable once built and safe for concurrent use.
 type Table struct {
 	base  group.Element
 	max   uint64
@@ -58,20 +59,20 @@ type slot struct{ key, j uint32 }
 const (
 	// batch is the number of points whose keys share one field inversion.
 	batch = 256
-	// minBabySteps and maxBabySteps bound the table size chosen by NewTable.
+	// minBabySteps and maxBabySteps bound the table size chosen by newTable.
 	minBabySteps = 1 << 10
 	maxBabySteps = 1 << 20
-	// babyStepFactor is how many times sqrt(max+1) NewTable's table holds: a larger table makes each Log faster
+	// babyStepFactor is how many times sqrt(max+1) newTable's table holds: a larger table makes each Log faster
 	// (at most (max+1)/m giant steps) for a build m/sqrt(max+1) times longer than the balanced one. A tally is
 	// many Logs with the same table.
 	babyStepFactor = 16
 )
 
-// NewTable builds the table for base and max. Its size is about 16·sqrt(max+1) baby steps, between 2^10 and 2^20
+// newTable builds the table for base and max. Its size is about 16·sqrt(max+1) baby steps, between 2^10 and 2^20
 // (and never more than max+1): for max = 10^9, about 500 000 steps, 8 MiB and about a tenth of a second to
 // build, then at most about 2 000 giant steps per Log.
-func NewTable(base *group.Element, max uint64) *Table {
-	return NewTableSize(base, max, defaultBabySteps(max))
+func newTable(base *group.Element, max uint64) *Table {
+	return newTableSize(base, max, defaultBabySteps(max))
 }
 
 func defaultBabySteps(limit uint64) uint64 {
@@ -83,9 +84,9 @@ func defaultBabySteps(limit uint64) uint64 {
 	return m
 }
 
-// NewTableSize builds the table for base and max with m baby steps (m is clamped to [1, 2^31]): Log then costs
+// newTableSize builds the table for base and max with m baby steps (m is clamped to [1, 2^31]): Log then costs
 // at most max/m+1 group additions.
-func NewTableSize(base *group.Element, limit, m uint64) *Table {
+func newTableSize(base *group.Element, limit, m uint64) *Table {
 	m = min(max(m, 1), 1<<31)
 	t := &Table{max: limit, m: m}
 	t.base.Set(base)
@@ -147,16 +148,8 @@ func NewTableSize(base *group.Element, limit, m uint64) *Table {
 	return t
 }
 
-// Base returns a copy of the table's base.
-func (t *Table) Base() *group.Element { return new(group.Element).Set(&t.base) }
-
-// Max returns the largest logarithm the table finds.
-func (t *Table) Max() uint64 { return t.max }
-
-// BabySteps returns the number of baby steps m: Log takes at most Max()/m+1 giant steps.
-func (t *Table) BabySteps() uint64 { return t.m }
-
-// Log returns the x in [0, Max()] with x·base = y, or ErrOutOfRange if there is none. It is not constant time:
+// Log returns the x in [0, max] with x·base = y, for the table's base and max, or ErrOutOfRange if there is
+// none. It takes at most max/m+1 giant steps, for the table's m baby steps (see newTable). It is not constant time:
 // y and x must be public (a decrypted tally is).
 func (t *Table) Log(y *group.Element) (uint64, error) {
 	if y == nil {
@@ -281,7 +274,7 @@ func (kb *keyBatch) keys(n int) {
 // affine returns a curve representative of e in extended coordinates with Z = 1. Which of e's representatives
 // it is does not matter: the keys and the confirmation below are the same for all of them.
 func affine(e *group.Element) edwards.Extended {
-	X, Y, Z, T := e.ExtendedCoordinates()
+	X, Y, Z, T := groupaccess.ElementPoint(e).ExtendedCoordinates() // read only
 	var p edwards.Extended
 	var zInv field.Element
 	zInv.Invert(Z)
@@ -311,7 +304,7 @@ var cache struct {
 	order   []cacheKey // oldest first
 }
 
-// Cached returns the table for base and max, building it on first use (NewTable) and keeping it for later
+// Cached returns the table for base and max, building it on first use (about 16·sqrt(max+1) baby steps, see newTable) and keeping it for later
 // calls from anywhere in the process. Concurrent first calls build it once. At most 8 tables are kept; the
 // oldest is dropped first.
 func Cached(base *group.Element, max uint64) *Table {
@@ -333,6 +326,6 @@ func Cached(base *group.Element, max uint64) *Table {
 		}
 	}
 	cache.Unlock()
-	e.once.Do(func() { e.table = NewTable(base, max) })
+	e.once.Do(func() { e.table = newTable(base, max) })
 	return e.table
 }

@@ -39,7 +39,7 @@ func TestExhaustiveSmall(t *testing.T) {
 }
 
 func exhaustive(t *testing.T, base *group.Element, limit, m uint64) {
-	tab := NewTableSize(base, limit, m)
+	tab := newTableSize(base, limit, m)
 	// x·base for every x, by repeated addition (an arithmetic path independent of the table's).
 	y := group.NewElement()
 	for x := uint64(0); x <= limit; x++ {
@@ -66,7 +66,7 @@ func exhaustive(t *testing.T, base *group.Element, limit, m uint64) {
 func TestSmallBounds(t *testing.T) {
 	base := randomBase(t)
 	for limit := uint64(0); limit < 5; limit++ {
-		tab := NewTable(base, limit)
+		tab := newTable(base, limit)
 		for x := uint64(0); x <= limit+2; x++ {
 			got, err := tab.Log(mul(x, base))
 			if x <= limit && (err != nil || got != x) {
@@ -90,7 +90,7 @@ func TestUpToBillion(t *testing.T) {
 		t.Fatal("the cache built the table twice")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	values := []uint64{0, 1, tab.BabySteps() - 1, tab.BabySteps(), tab.BabySteps() + 1, billion - 1, billion}
+	values := []uint64{0, 1, tab.m - 1, tab.m, tab.m + 1, billion - 1, billion}
 	for i := 0; i < 8; i++ {
 		values = append(values, rng.Uint64N(billion+1))
 	}
@@ -103,7 +103,7 @@ func TestUpToBillion(t *testing.T) {
 	if _, err := tab.Log(mul(billion+1, base)); !errors.Is(err, ErrOutOfRange) {
 		t.Fatalf("10^9+1: %v", err)
 	}
-	if tab.Max() != billion || tab.Base().Equal(base) != 1 {
+	if tab.max != billion || tab.base.Equal(base) != 1 {
 		t.Fatal("accessors")
 	}
 }
@@ -142,7 +142,7 @@ func TestCacheEviction(t *testing.T) {
 }
 
 func TestIdentityBase(t *testing.T) {
-	tab := NewTable(group.NewElement(), 100)
+	tab := newTable(group.NewElement(), 100)
 	if x, err := tab.Log(group.NewElement()); err != nil || x != 0 {
 		t.Fatal("identity")
 	}

@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	"github.com/recount-vote/recount/crypto/group"
+	"github.com/recount-vote/recount/crypto/internal/fastpath"
 )
 
 // CiphertextSize is the length of a ciphertext's encoding: A then B.
@@ -32,19 +33,19 @@ var ErrCiphertextEncoding = errors.New("elgamal: invalid ciphertext encoding")
 type PublicKey struct {
 	k      group.Element
 	kBytes [group.ElementSize]byte
-	table  *group.FixedBase
+	table  *fastpath.FixedBase
 	vt     *lazyVarTimeTable
 	pair   *lazyPair
 }
 
 type lazyPair struct {
 	once sync.Once
-	pair *group.FixedBasePair
+	pair *fastpath.FixedBasePair
 }
 
 type lazyVarTimeTable struct {
 	once  sync.Once
-	table *group.VarTimeTable
+	table *fastpath.VarTimeTable
 }
 
 // NewPublicKey returns the public key K. The identity is not a key: it would make every ciphertext reveal its
@@ -53,7 +54,7 @@ func NewPublicKey(k *group.Element) (*PublicKey, error) {
 	if k.IsIdentity() {
 		return nil, fmt.Errorf("elgamal: public key: %w", group.ErrIdentity)
 	}
-	pk := &PublicKey{table: group.NewFixedBase(k), vt: new(lazyVarTimeTable), pair: new(lazyPair)}
+	pk := &PublicKey{table: fastpath.NewFixedBase(k), vt: new(lazyVarTimeTable), pair: new(lazyPair)}
 	pk.k.Set(k)
 	k.AppendBytes(pk.kBytes[:0])
 	return pk, nil
@@ -78,9 +79,9 @@ func (pk *PublicKey) Bytes() []byte { return pk.AppendBytes(nil) }
 func (pk *PublicKey) AppendBytes(b []byte) []byte { return append(b, pk.kBytes[:]...) }
 
 // VarTimeTable returns K's table for variable-time multiplication by public scalars (verification), built on
-// first use (about 0.1 ms) and kept.
-func (pk *PublicKey) VarTimeTable() *group.VarTimeTable {
-	pk.vt.once.Do(func() { pk.vt.table = group.NewVarTimeTable(&pk.k, 8, true) })
+// first use (about 0.1 ms) and kept. Its type is internal to crypto/: it is for package zkp's verifiers.
+func (pk *PublicKey) VarTimeTable() *fastpath.VarTimeTable {
+	pk.vt.once.Do(func() { pk.vt.table = fastpath.NewVarTimeTable(&pk.k, 8, true) })
 	return pk.vt.table
 }
 
@@ -91,9 +92,9 @@ func (pk *PublicKey) Mul(dst *group.Element, s *group.Scalar) *group.Element {
 
 // MulBatch sets gOut[i] = gScalars[i]·g and kOut[i] = kScalars[i]·K, in time that depends only on the numbers
 // of scalars: a prover's commitments in one call, which runs eight multiplications at a time on processors with
-// AVX-512 IFMA (group.FixedBasePair).
+// AVX-512 IFMA (crypto/internal/fastpath.FixedBasePair).
 func (pk *PublicKey) MulBatch(gOut []*group.Element, gScalars []*group.Scalar, kOut []*group.Element, kScalars []*group.Scalar) {
-	pk.pair.once.Do(func() { pk.pair.pair = group.NewFixedBasePair(group.GeneratorFixedBase(), pk.table) })
+	pk.pair.once.Do(func() { pk.pair.pair = fastpath.NewFixedBasePair(fastpath.GeneratorFixedBase(), pk.table) })
 	pk.pair.pair.ScalarMults(gOut, gScalars, kOut, kScalars)
 }
 

@@ -10,22 +10,6 @@ func BenchmarkScalarBaseMult(b *testing.B) {
 	}
 }
 
-func BenchmarkFixedBaseScalarMult(b *testing.B) {
-	fb := NewFixedBase(NewElement().ScalarBaseMult(randomScalar(b)))
-	s := randomScalar(b)
-	e := NewElement()
-	for b.Loop() {
-		fb.ScalarMult(e, s)
-	}
-}
-
-func BenchmarkNewFixedBase(b *testing.B) {
-	p := NewElement().ScalarBaseMult(randomScalar(b))
-	for b.Loop() {
-		NewFixedBase(p)
-	}
-}
-
 func BenchmarkScalarMult(b *testing.B) {
 	p := NewElement().ScalarBaseMult(randomScalar(b))
 	s := randomScalar(b)

@@ -16,19 +16,8 @@
 // Every operation is constant time in its scalar unless its name has VarTime in it; those are for public data
 // only (verification).
 //
-// For the provers and verifiers of package zkp, beyond the plain operations:
-//
-//   - FixedBasePair multiplies two fixed elements (g and the election key K) by many secret scalars in one call;
-//     it calls FixedBase.ScalarMult for each scalar. Built with the opt-in tag recount_ifma, on amd64 with
-//     AVX-512 IFMA it runs eight multiplications at once instead (fixedbase_ifma_amd64.s, about 2.5 µs per
-//     multiplication against 12 µs). The default build has no assembly of this project's: the vector code speeds
-//     up only the voter's prover, whose phones and browsers lack AVX-512, and what a verifier or the node runs
-//     must be pure Go on filippo.io/edwards25519. CI tests the tagged build against the plain one;
-//   - AppendDoubledBytes encodes the doubles of a batch of points with one field inversion for the whole batch
-//     instead of one inverse square root per point;
-//   - VarTimeTable and VarTimeTableMult multiply public points by public scalars with one chain of 64 doublings
-//     shared by all terms, paying 192 doublings once per point.
-//
-// Each is tested against the plain operations, and none changes a result. Their point formulas (extended,
-// projective and cached coordinates) are those of crypto/internal/edwards, which package dlog shares.
+// The fast paths of Recount's provers and verifiers (precomputed tables for g and the election key, the batched
+// encoding of doubled points, and the opt-in AVX-512 IFMA code) are not part of this package's API: they live in
+// crypto/internal/fastpath, for packages elgamal and zkp, and reach an element's curve point through
+// crypto/internal/groupaccess.
 package group

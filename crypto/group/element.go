@@ -4,12 +4,12 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"math/big"
 
 	"filippo.io/edwards25519"
 	"filippo.io/edwards25519/field"
 
 	"github.com/recount-vote/recount/crypto/internal/edwards"
+	"github.com/recount-vote/recount/crypto/internal/groupaccess"
 )
 
 // ElementSize is the length of an element's encoding.
@@ -25,6 +25,12 @@ var (
 // Element is an element of the ristretto255 group. The zero value is not valid; use NewElement.
 type Element struct {
 	p edwards25519.Point
+}
+
+// The packages under crypto/internal that do their own arithmetic on an element's point reach it through
+// groupaccess.ElementPoint; see that package for why.
+func init() {
+	groupaccess.ElementPoint = func(e any) *edwards25519.Point { return &e.(*Element).p }
 }
 
 // NewElement returns a new element set to the identity.
@@ -49,6 +55,9 @@ func (e *Element) Add(x, y *Element) *Element { e.p.Add(&x.p, &y.p); return e }
 
 // Subtract sets e = x - y and returns e.
 func (e *Element) Subtract(x, y *Element) *Element { e.p.Subtract(&x.p, &y.p); return e }
+
+// Double sets e = 2·x and returns e.
+func (e *Element) Double(x *Element) *Element { e.p.Double(&x.p); return e }
 
 // Negate sets e = -x and returns e.
 func (e *Element) Negate(x *Element) *Element { e.p.Negate(&x.p); return e }
@@ -102,39 +111,17 @@ func (e *Element) Equal(x *Element) int {
 	return out | a.Equal(&b)
 }
 
-// ExtendedCoordinates returns the edwards25519 extended coordinates (X:Y:Z:T) of one of the curve points that
-// represent e. Which one is unspecified: whatever is computed from them must not depend on the choice (be
-// invariant under the 4-torsion). It is for packages that do their own field arithmetic (package dlog).
-func (e *Element) ExtendedCoordinates() (X, Y, Z, T *field.Element) { return e.p.ExtendedCoordinates() }
-
 // IsIdentity reports whether e is the identity element.
 func (e *Element) IsIdentity() bool { return e.Equal(identity) == 1 }
 
 var identity = NewElement()
 
-// Constants of RFC 9496, section 4.1.
+// Constants of RFC 9496, section 4.1 (kept in crypto/internal/edwards, which the batched encoding shares).
 var (
-	sqrtM1         = feFromDecimal("19681161376707505956807079304988542015446066515923890162744021073123829784752")
-	invSqrtAMinusD = feFromDecimal("54469307008909316920995813868745141605393597292927456921205312896311721017578")
+	sqrtM1         = edwards.SqrtM1
+	invSqrtAMinusD = edwards.InvSqrtAMinusD
 	feOne          = new(field.Element).One()
 )
-
-func feFromDecimal(s string) *field.Element {
-	n, ok := new(big.Int).SetString(s, 10)
-	if !ok {
-		panic("group: bad constant " + s)
-	}
-	var le [32]byte
-	n.FillBytes(le[:])
-	for i, j := 0, 31; i < j; i, j = i+1, j-1 {
-		le[i], le[j] = le[j], le[i]
-	}
-	fe, err := new(field.Element).SetBytes(le[:])
-	if err != nil {
-		panic(err)
-	}
-	return fe
-}
 
 // Bytes returns the 32-byte RFC 9496 encoding of e.
 func (e *Element) Bytes() []byte {

@@ -168,30 +168,6 @@ func TestAgainstCircl(t *testing.T) {
 	}
 }
 
-func TestFixedBase(t *testing.T) {
-	p := NewElement().ScalarBaseMult(randomScalar(t))
-	fb := NewFixedBase(p)
-	lMinus1 := NewScalar().SetInt64(-1)
-	cases := []*Scalar{NewScalar(), NewScalar().SetUint64(1), NewScalar().SetUint64(8), NewScalar().SetUint64(15),
-		NewScalar().SetUint64(16), NewScalar().SetUint64(1<<63 + 12345), lMinus1}
-	for i := 0; i < 64; i++ {
-		cases = append(cases, randomScalar(t))
-	}
-	for i, s := range cases {
-		got := fb.ScalarMult(NewElement(), s)
-		want := NewElement().ScalarMult(s, p)
-		if got.Equal(want) != 1 {
-			t.Fatalf("case %d: FixedBase.ScalarMult differs from ScalarMult", i)
-		}
-		if !bytes.Equal(got.Bytes(), want.Bytes()) {
-			t.Fatalf("case %d: encodings differ", i)
-		}
-	}
-	if fb.Base().Equal(p) != 1 {
-		t.Fatal("Base() is not the point the table was built for")
-	}
-}
-
 func TestScalarEncoding(t *testing.T) {
 	l, _ := new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
 	le := func(n *big.Int) []byte {

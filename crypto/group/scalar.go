@@ -136,19 +136,3 @@ func RandomScalar(r io.Reader) (*Scalar, error) {
 	}
 	return s, nil
 }
-
-// signedRadix16 returns the digits d[i] in [-8, 8) with s = Σ d[i]·16^i. s must be reduced (below 2^255).
-func (s *Scalar) signedRadix16() [64]int8 {
-	b := s.s.Bytes()
-	var digits [64]int8
-	for i := 0; i < 32; i++ {
-		digits[2*i] = int8(b[i] & 15)
-		digits[2*i+1] = int8((b[i] >> 4) & 15)
-	}
-	for i := 0; i < 63; i++ {
-		carry := (digits[i] + 8) >> 4
-		digits[i] -= carry << 4
-		digits[i+1] += carry
-	}
-	return digits
-}

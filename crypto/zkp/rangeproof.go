@@ -9,6 +9,7 @@ import (
 
 	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/crypto/group"
+	"github.com/recount-vote/recount/crypto/internal/fastpath"
 	"github.com/recount-vote/recount/crypto/internal/transcript"
 )
 
@@ -66,7 +67,7 @@ func ctEqual(a, b uint64) int {
 }
 
 // half is 1/2 modulo the group order: the provers and the verifier compute the commitments at half their
-// discrete logarithm and encode their doubles in one batch (group.AppendDoubledBytes).
+// discrete logarithm and encode their doubles in one batch (fastpath.AppendDoubledBytes).
 var half = group.NewScalar().Invert(group.NewScalar().SetUint64(2))
 
 func readRandomness(r io.Reader, n int) ([]byte, error) {
@@ -97,9 +98,9 @@ func setUniform(s *group.Scalar, b []byte) {
 //   - m enters as isReal[i] = ctEqual(m, j) (arithmetic on uint64) and as the scalar m - j; Scalar.SetUint64
 //     takes the same path for every value below 2^64, and scalar arithmetic (fiat-crypto) is constant time;
 //   - real and simulated values are chosen with Scalar.Select;
-//   - multiplications are elgamal.PublicKey.MulBatch (group.FixedBasePair: constant-time table scans, in Go or
+//   - multiplications are elgamal.PublicKey.MulBatch (fastpath.FixedBasePair: constant-time table scans, in Go or
 //     in the vector code, which has no branches and no data-dependent addresses); encodings are
-//     group.AppendDoubledBytes (field arithmetic and selects);
+//     fastpath.AppendDoubledBytes (field arithmetic and selects);
 //   - what is hashed is public once the proof is published.
 //
 // Nothing here tests this mechanically (a timing test on a shared machine proves little); keep it so by
@@ -231,7 +232,7 @@ func ProveRange(ctx Context, pk *elgamal.PublicKey, ct *elgamal.Ciphertext, m ui
 	for i := range gPts {
 		pts = append(pts, gPts[i], kPts[i])
 	}
-	enc := group.AppendDoubledBytes(make([]byte, 0, 64*n), pts...)
+	enc := fastpath.AppendDoubledBytes(make([]byte, 0, 64*n), pts...)
 	t := rangeTranscript(ctx, pk.AppendBytes(nil), ct.A.Bytes(), ct.B.Bytes(), min, max)
 	return p.respond(t, enc), nil
 }
@@ -264,7 +265,7 @@ func EncryptInRange(ctx Context, pk *elgamal.PublicKey, m, min, max uint64, r io
 	for i := range gPts {
 		pts = append(pts, gPts[i], kPts[i])
 	}
-	enc := group.AppendDoubledBytes(make([]byte, 0, 32*len(pts)), pts...)
+	enc := fastpath.AppendDoubledBytes(make([]byte, 0, 32*len(pts)), pts...)
 	aPt, bPt := gPts[0], kPts[0]
 
 	ct := &elgamal.Ciphertext{}
@@ -287,10 +288,10 @@ func (p *RangeProof) Verify(ctx Context, pk *elgamal.PublicKey, ct *elgamal.Ciph
 	}
 	// Recompute the commitments at half, a_j/2 = (v_j/2)·g - (c_j/2)·A and
 	// b_j/2 = ((v_j + j·c_j)/2)·K - (c_j/2)·B, and encode their doubles in one batch.
-	gTable := group.GeneratorVarTimeTable()
+	gTable := fastpath.GeneratorVarTimeTable()
 	kTable := pk.VarTimeTable()
-	aTable := group.NewVarTimeTable(&ct.A, 5, false)
-	bTable := group.NewVarTimeTable(&ct.B, 5, false)
+	aTable := fastpath.NewVarTimeTable(&ct.A, 5, false)
+	bTable := fastpath.NewVarTimeTable(&ct.B, 5, false)
 	points := make([]*group.Element, 2*n)
 	sum := group.NewScalar()
 	var negC, vHalf, wHalf group.Scalar
@@ -302,10 +303,10 @@ func (p *RangeProof) Verify(ctx Context, pk *elgamal.PublicKey, ct *elgamal.Ciph
 		vHalf.Multiply(v, half)
 		wHalf.MultiplyAdd(c, group.NewScalar().SetUint64(min+uint64(i)), v)
 		wHalf.Multiply(&wHalf, half)
-		points[2*i] = group.NewElement().VarTimeTableMult([]*group.Scalar{&vHalf, &negC}, []*group.VarTimeTable{gTable, aTable})
-		points[2*i+1] = group.NewElement().VarTimeTableMult([]*group.Scalar{&wHalf, &negC}, []*group.VarTimeTable{kTable, bTable})
+		points[2*i] = fastpath.VarTimeTableMult(group.NewElement(), []*group.Scalar{&vHalf, &negC}, []*fastpath.VarTimeTable{gTable, aTable})
+		points[2*i+1] = fastpath.VarTimeTableMult(group.NewElement(), []*group.Scalar{&wHalf, &negC}, []*fastpath.VarTimeTable{kTable, bTable})
 	}
-	enc := group.AppendDoubledBytes(make([]byte, 0, 64*n), points...)
+	enc := fastpath.AppendDoubledBytes(make([]byte, 0, 64*n), points...)
 	t := rangeTranscript(ctx, pk.AppendBytes(nil), ct.A.Bytes(), ct.B.Bytes(), min, max)
 	for i := 0; i < n; i++ {
 		t.AppendBytes("a", enc[64*i:64*i+32])

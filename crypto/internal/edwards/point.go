@@ -1,7 +1,7 @@
 // Package edwards is the point arithmetic of edwards25519 that filippo.io/edwards25519 keeps unexported: the
 // coordinate systems and the addition and doubling formulas on them, over the public field package
-// filippo.io/edwards25519/field. Package group builds its fixed-base and variable-time tables on it, and package
-// dlog its baby-step giant-step walk.
+// filippo.io/edwards25519/field. Package crypto/internal/fastpath builds its fixed-base and variable-time tables
+// on it, and package dlog its baby-step giant-step walk.
 //
 // The formulas are those of Hisil, Wong, Carter and Dawson, "Twisted Edwards curves revisited" (2008), for a = -1,
 // as named in the Explicit-Formulas Database: "add-2008-hwcd-3", "madd-2008-hwcd-3" and "dbl-2008-hwcd". They are
@@ -20,6 +20,13 @@ import (
 var (
 	D  = mustFieldElement("a3785913ca4deb75abd841414d0a700098e879777940c78c73fe6f2bee6c0352")
 	D2 = new(field.Element).Add(D, D)
+)
+
+// Constants of RFC 9496, section 4.1, for ristretto255's encoding: SqrtM1 is the square root of -1 that is
+// non-negative, and InvSqrtAMinusD is 1/sqrt(a - d) for a = -1.
+var (
+	SqrtM1         = mustFieldElement("b0a00e4a271beec478e42fad0618432fa7d7fb3d99004d2b0bdfc14f8024832b")
+	InvSqrtAMinusD = mustFieldElement("ea405d80aafdc899be72415a17162f9d40d801fe917bc216a2fcafcf05896c78")
 )
 
 // Extended is a point (X:Y:Z:T) in extended coordinates: x = X/Z, y = Y/Z, xy = T/Z.

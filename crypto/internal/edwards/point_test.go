@@ -119,3 +119,19 @@ func TestLookup(t *testing.T) {
 		}
 	}
 }
+
+// TestRistrettoConstants checks SqrtM1 and InvSqrtAMinusD against their definitions in RFC 9496, section 4.1:
+// SqrtM1² = -1 with SqrtM1 non-negative, and InvSqrtAMinusD² · (a - d) = 1 for a = -1, with InvSqrtAMinusD
+// non-negative.
+func TestRistrettoConstants(t *testing.T) {
+	var one, minusOne, sq, aMinusD field.Element
+	one.One()
+	minusOne.Negate(&one)
+	if sq.Square(SqrtM1); sq.Equal(&minusOne) != 1 || SqrtM1.IsNegative() == 1 {
+		t.Error("SqrtM1 is not the non-negative square root of -1")
+	}
+	aMinusD.Subtract(&minusOne, D)
+	if sq.Square(InvSqrtAMinusD); sq.Multiply(&sq, &aMinusD).Equal(&one) != 1 || InvSqrtAMinusD.IsNegative() == 1 {
+		t.Error("InvSqrtAMinusD is not the non-negative 1/sqrt(a - d)")
+	}
+}

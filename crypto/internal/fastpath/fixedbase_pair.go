@@ -1,10 +1,12 @@
-package group
+package fastpath
 
 import (
 	"encoding/binary"
 	"sync"
 
 	"filippo.io/edwards25519/field"
+
+	"github.com/recount-vote/recount/crypto/group"
 )
 
 // FixedBasePair multiplies two fixed elements P and Q by many secret scalars at once, in constant time: a prover
@@ -31,15 +33,15 @@ var (
 
 // GeneratorFixedBase returns the FixedBase of the generator g, built on first use.
 func GeneratorFixedBase() *FixedBase {
-	generatorFixedBaseOnce.Do(func() { generatorFixedBase = NewFixedBase(Generator()) })
+	generatorFixedBaseOnce.Do(func() { generatorFixedBase = NewFixedBase(group.Generator()) })
 	return generatorFixedBase
 }
 
 // ScalarMults sets pOut[i] = pScalars[i]·P and qOut[i] = qScalars[i]·Q, in time that depends only on the
 // numbers of scalars.
-func (t *FixedBasePair) ScalarMults(pOut []*Element, pScalars []*Scalar, qOut []*Element, qScalars []*Scalar) {
+func (t *FixedBasePair) ScalarMults(pOut []*group.Element, pScalars []*group.Scalar, qOut []*group.Element, qScalars []*group.Scalar) {
 	if len(pOut) != len(pScalars) || len(qOut) != len(qScalars) {
-		panic("group: FixedBasePair.ScalarMults: mismatched lengths")
+		panic("fastpath: FixedBasePair.ScalarMults: mismatched lengths")
 	}
 	if !useIFMA || forceGeneric {
 		for i := range pOut {
@@ -54,8 +56,8 @@ func (t *FixedBasePair) ScalarMults(pOut []*Element, pScalars []*Scalar, qOut []
 	var st ifmaState
 	var digits ifmaDigits
 	for done := 0; done < max(len(pOut), len(qOut)); done += ifmaLanes / 2 {
-		var outs [ifmaLanes]*Element
-		var scalars [ifmaLanes]*Scalar
+		var outs [ifmaLanes]*group.Element
+		var scalars [ifmaLanes]*group.Scalar
 		for i := 0; i < ifmaLanes/2; i++ {
 			if done+i < len(pOut) {
 				outs[2*i], scalars[2*i] = pOut[done+i], pScalars[done+i]
@@ -97,11 +99,11 @@ type ifmaDigits [64]struct {
 }
 
 // set computes the signed radix-16 digits of each lane's scalar (zero for an idle lane), without branching on them.
-func (d *ifmaDigits) set(scalars *[ifmaLanes]*Scalar) {
+func (d *ifmaDigits) set(scalars *[ifmaLanes]*group.Scalar) {
 	for lane, s := range scalars {
 		var digits [64]int8
 		if s != nil {
-			digits = s.signedRadix16()
+			digits = signedRadix16(s)
 		}
 		for i, x := range digits {
 			neg := uint64(uint8(x) >> 7)
@@ -169,7 +171,7 @@ func fieldFromLimbs(v *field.Element, l [5]uint64) *field.Element {
 	binary.LittleEndian.PutUint64(b[16:], l[2]>>26|l[3]<<25)
 	binary.LittleEndian.PutUint64(b[24:], l[3]>>39|l[4]<<12)
 	if _, err := v.SetBytes(b[:]); err != nil {
-		panic("group: " + err.Error()) // unreachable: 32 bytes
+		panic("fastpath: " + err.Error()) // unreachable: 32 bytes
 	}
 	return v
 }
@@ -179,10 +181,10 @@ func (f *fe8) get(v *field.Element, lane int) *field.Element {
 }
 
 // element sets e to the lane's accumulated point.
-func (st *ifmaState) element(e *Element, lane int) {
+func (st *ifmaState) element(e *group.Element, lane int) {
 	var X, Y, Z, T field.Element
-	if _, err := e.p.SetExtendedCoordinates(st.X.get(&X, lane), st.Y.get(&Y, lane), st.Z.get(&Z, lane), st.T.get(&T, lane)); err != nil {
-		panic("group: FixedBasePair produced a point off the curve: " + err.Error())
+	if _, err := point(e).SetExtendedCoordinates(st.X.get(&X, lane), st.Y.get(&Y, lane), st.Z.get(&Z, lane), st.T.get(&T, lane)); err != nil {
+		panic("fastpath: FixedBasePair produced a point off the curve: " + err.Error())
 	}
 }
 

@@ -1,4 +1,4 @@
-package group
+package fastpath
 
 import (
 	"encoding/binary"
@@ -6,6 +6,7 @@ import (
 
 	"filippo.io/edwards25519/field"
 
+	"github.com/recount-vote/recount/crypto/group"
 	"github.com/recount-vote/recount/crypto/internal/edwards"
 )
 
@@ -37,9 +38,9 @@ type VarTimeTable struct {
 // 4·2^(w-2) points. With normalize, the points are made affine (one inversion for the whole table), which saves
 // a field multiplication per addition; that pays for long-lived tables (w = 8 for g and K), not for a table
 // used a few times.
-func NewVarTimeTable(p *Element, w uint, normalize bool) *VarTimeTable {
+func NewVarTimeTable(p *group.Element, w uint, normalize bool) *VarTimeTable {
 	if w < 2 || w > 8 {
-		panic("group: NewVarTimeTable: window out of range")
+		panic("fastpath: NewVarTimeTable: window out of range")
 	}
 	n := 1 << (w - 2)
 	t := &VarTimeTable{w: w}
@@ -56,7 +57,7 @@ func NewVarTimeTable(p *Element, w uint, normalize bool) *VarTimeTable {
 		}
 	}
 	var base edwards.Extended
-	base.FromPoint(&p.p)
+	base.FromPoint(point(p))
 	for k := 0; k < vtChunks; k++ {
 		var p2 edwards.Projective
 		var p1 edwards.Completed
@@ -102,9 +103,9 @@ func NewVarTimeTable(p *Element, w uint, normalize bool) *VarTimeTable {
 
 // VarTimeTableMult sets e = Σ s[i]·P_i, where tables[i] was built for P_i, and returns e. It is not constant
 // time: public values only.
-func (e *Element) VarTimeTableMult(s []*Scalar, tables []*VarTimeTable) *Element {
+func VarTimeTableMult(e *group.Element, s []*group.Scalar, tables []*VarTimeTable) *group.Element {
 	if len(s) != len(tables) {
-		panic("group: VarTimeTableMult: mismatched lengths")
+		panic("fastpath: VarTimeTableMult: mismatched lengths")
 	}
 	var stack [4][256]int8
 	nafs := stack[:0]
@@ -113,7 +114,7 @@ func (e *Element) VarTimeTableMult(s []*Scalar, tables []*VarTimeTable) *Element
 	}
 	top := -1 // the highest position within a chunk where some digit is not zero
 	for i := range s {
-		nafs = append(nafs, s[i].nonAdjacentForm(tables[i].w))
+		nafs = append(nafs, nonAdjacentForm(s[i], tables[i].w))
 		for k := 0; k < vtChunks; k++ {
 			for t := vtChunkBits - 1; t > top; t-- {
 				if nafs[i][k*vtChunkBits+t] != 0 {
@@ -155,8 +156,8 @@ func (e *Element) VarTimeTableMult(s []*Scalar, tables []*VarTimeTable) *Element
 	}
 	var out edwards.Extended
 	out.FromProjective(&acc)
-	if _, err := out.ToPoint(&e.p); err != nil {
-		panic("group: computed a point off the curve: " + err.Error())
+	if _, err := out.ToPoint(point(e)); err != nil {
+		panic("fastpath: computed a point off the curve: " + err.Error())
 	}
 	return e
 }
@@ -164,8 +165,8 @@ func (e *Element) VarTimeTableMult(s []*Scalar, tables []*VarTimeTable) *Element
 // nonAdjacentForm returns the width-w NAF of s: digits d[i], each zero or odd with |d[i]| < 2^(w-1), with
 // s = Σ d[i]·2^i and at most one non-zero digit in any w consecutive positions. s is reduced, so below 2^253,
 // and 256 positions hold its NAF (at most 254 digits).
-func (s *Scalar) nonAdjacentForm(w uint) [256]int8 {
-	b := s.s.Bytes()
+func nonAdjacentForm(s *group.Scalar, w uint) [256]int8 {
+	b := s.Bytes()
 	var limbs [5]uint64
 	for i := 0; i < 4; i++ {
 		limbs[i] = binary.LittleEndian.Uint64(b[8*i:])
@@ -204,6 +205,6 @@ var (
 
 // GeneratorVarTimeTable returns the VarTimeTable of the generator g (window 8, affine), built on first use.
 func GeneratorVarTimeTable() *VarTimeTable {
-	generatorTableOnce.Do(func() { generatorTable = NewVarTimeTable(Generator(), 8, true) })
+	generatorTableOnce.Do(func() { generatorTable = NewVarTimeTable(group.Generator(), 8, true) })
 	return generatorTable
 }

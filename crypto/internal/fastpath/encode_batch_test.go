@@ -1,27 +1,30 @@
-package group
+package fastpath
 
 import (
 	"bytes"
 	"testing"
 
 	"filippo.io/edwards25519/field"
+
+	"github.com/recount-vote/recount/crypto/group"
+	"github.com/recount-vote/recount/crypto/internal/edwards"
 )
 
 // torsion returns the representatives of E[4], the points whose sum with P gives the same ristretto255 element.
-func torsion(t testing.TB) []*Element {
+func torsion(t testing.TB) []*group.Element {
 	t.Helper()
 	var zero, one, minusOne field.Element
 	zero.Zero()
 	one.One()
 	minusOne.Negate(&one)
 	var minusI field.Element
-	minusI.Negate(sqrtM1)
-	pts := []*Element{}
-	for _, c := range [][2]*field.Element{{&zero, &one}, {&zero, &minusOne}, {sqrtM1, &zero}, {&minusI, &zero}} {
+	minusI.Negate(edwards.SqrtM1)
+	pts := []*group.Element{}
+	for _, c := range [][2]*field.Element{{&zero, &one}, {&zero, &minusOne}, {edwards.SqrtM1, &zero}, {&minusI, &zero}} {
 		var T field.Element
 		T.Multiply(c[0], c[1])
-		e := new(Element)
-		if _, err := e.p.SetExtendedCoordinates(c[0], c[1], &one, &T); err != nil {
+		e := new(group.Element)
+		if _, err := point(e).SetExtendedCoordinates(c[0], c[1], &one, &T); err != nil {
 			t.Fatalf("torsion point: %v", err)
 		}
 		pts = append(pts, e)
@@ -30,22 +33,22 @@ func torsion(t testing.TB) []*Element {
 }
 
 func TestAppendDoubledBytes(t *testing.T) {
-	var pts []*Element
-	pts = append(pts, NewElement(), Generator())
+	var pts []*group.Element
+	pts = append(pts, group.NewElement(), group.Generator())
 	for _, tp := range torsion(t) {
 		pts = append(pts, tp)
-		pts = append(pts, NewElement().Add(Generator(), tp))
+		pts = append(pts, group.NewElement().Add(group.Generator(), tp))
 	}
 	for i := 0; i < 40; i++ {
-		p := NewElement().ScalarBaseMult(randomScalar(t))
+		p := group.NewElement().ScalarBaseMult(randomScalar(t))
 		pts = append(pts, p)
 		for _, tp := range torsion(t) {
-			pts = append(pts, NewElement().Add(p, tp))
+			pts = append(pts, group.NewElement().Add(p, tp))
 		}
 	}
 	var want []byte
 	for _, p := range pts {
-		want = append(want, NewElement().Double(p).Bytes()...)
+		want = append(want, group.NewElement().Double(p).Bytes()...)
 	}
 	// The whole batch (more than the stack buffers hold), and batches of every small size.
 	if got := AppendDoubledBytes(nil, pts...); !bytes.Equal(got, want) {
@@ -62,9 +65,9 @@ func TestAppendDoubledBytes(t *testing.T) {
 }
 
 func BenchmarkAppendDoubledBytes6(b *testing.B) {
-	pts := make([]*Element, 6)
+	pts := make([]*group.Element, 6)
 	for i := range pts {
-		pts[i] = NewElement().ScalarBaseMult(randomScalar(b))
+		pts[i] = group.NewElement().ScalarBaseMult(randomScalar(b))
 	}
 	buf := make([]byte, 0, 6*32)
 	for b.Loop() {
@@ -75,23 +78,23 @@ func BenchmarkAppendDoubledBytes6(b *testing.B) {
 // FuzzAppendDoubledBytes compares the batched doubled encodings with the plain encoding of the doubles, for
 // elements the fuzzer decodes (each with each E[4] representative of its class).
 func FuzzAppendDoubledBytes(f *testing.F) {
-	f.Add(Generator().Bytes())
+	f.Add(group.Generator().Bytes())
 	f.Add(make([]byte, 32))
 	tors := torsion(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var pts []*Element
+		var pts []*group.Element
 		for i := 0; i+32 <= len(b) && i < 32*4; i += 32 {
-			e, err := NewElement().SetCanonicalBytes(b[i : i+32])
+			e, err := group.NewElement().SetCanonicalBytes(b[i : i+32])
 			if err != nil {
 				continue
 			}
 			for _, tp := range tors {
-				pts = append(pts, NewElement().Add(e, tp))
+				pts = append(pts, group.NewElement().Add(e, tp))
 			}
 		}
 		var want []byte
 		for _, p := range pts {
-			want = append(want, NewElement().Double(p).Bytes()...)
+			want = append(want, group.NewElement().Double(p).Bytes()...)
 		}
 		if got := AppendDoubledBytes(nil, pts...); !bytes.Equal(got, want) {
 			t.Fatal("doubled encodings differ")

@@ -1,6 +1,6 @@
 //go:build amd64 && recount_ifma && !purego
 
-package group
+package fastpath
 
 import "golang.org/x/sys/cpu"
 

@@ -1,4 +1,4 @@
-package group
+package fastpath
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"filippo.io/edwards25519/field"
+
+	"github.com/recount-vote/recount/crypto/group"
 )
 
 var pField = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19))
@@ -134,24 +136,24 @@ func TestFixedBasePair(t *testing.T) {
 
 func testFixedBasePair(t *testing.T) {
 	p := GeneratorFixedBase()
-	q := NewFixedBase(NewElement().ScalarBaseMult(randomScalar(t)))
+	q := NewFixedBase(group.NewElement().ScalarBaseMult(randomScalar(t)))
 	pair := NewFixedBasePair(p, q)
-	special := []*Scalar{NewScalar(), NewScalar().SetUint64(1), NewScalar().SetInt64(-1), NewScalar().SetUint64(8),
-		NewScalar().SetUint64(0x8888888888888888), NewScalar().SetUint64(0x7777777777777777)}
+	special := []*group.Scalar{group.NewScalar(), group.NewScalar().SetUint64(1), group.NewScalar().SetInt64(-1), group.NewScalar().SetUint64(8),
+		group.NewScalar().SetUint64(0x8888888888888888), group.NewScalar().SetUint64(0x7777777777777777)}
 	// Scalars whose radix-16 digits are all -8 or all 7 (as far as reduction modulo l allows).
 	all8 := make([]byte, 32)
 	for i := range all8 {
 		all8[i] = 0x88
 	}
 	all8[31] = 0x08
-	s, _ := NewScalar().SetCanonicalBytes(all8)
+	s, _ := group.NewScalar().SetCanonicalBytes(all8)
 	special = append(special, s)
 	all7 := bytes.Repeat([]byte{0x77}, 32)
 	all7[31] = 0x07
-	s, _ = NewScalar().SetCanonicalBytes(all7)
+	s, _ = group.NewScalar().SetCanonicalBytes(all7)
 	special = append(special, s)
 	next := 0
-	scalar := func() *Scalar {
+	scalar := func() *group.Scalar {
 		next++
 		if next <= len(special) {
 			return special[next-1]
@@ -160,22 +162,22 @@ func testFixedBasePair(t *testing.T) {
 	}
 	for np := 0; np <= 9; np++ {
 		for _, nq := range []int{0, 1, 3, 4, 5, 9} {
-			ps, qs := make([]*Scalar, np), make([]*Scalar, nq)
-			pOut, qOut := make([]*Element, np), make([]*Element, nq)
+			ps, qs := make([]*group.Scalar, np), make([]*group.Scalar, nq)
+			pOut, qOut := make([]*group.Element, np), make([]*group.Element, nq)
 			for i := range ps {
-				ps[i], pOut[i] = scalar(), NewElement()
+				ps[i], pOut[i] = scalar(), group.NewElement()
 			}
 			for i := range qs {
-				qs[i], qOut[i] = scalar(), NewElement()
+				qs[i], qOut[i] = scalar(), group.NewElement()
 			}
 			pair.ScalarMults(pOut, ps, qOut, qs)
 			for i := range ps {
-				if !bytes.Equal(pOut[i].Bytes(), p.ScalarMult(NewElement(), ps[i]).Bytes()) {
+				if !bytes.Equal(pOut[i].Bytes(), p.ScalarMult(group.NewElement(), ps[i]).Bytes()) {
 					t.Fatalf("%d P-scalars, %d Q-scalars: P result %d differs", np, nq, i)
 				}
 			}
 			for i := range qs {
-				if !bytes.Equal(qOut[i].Bytes(), q.ScalarMult(NewElement(), qs[i]).Bytes()) {
+				if !bytes.Equal(qOut[i].Bytes(), q.ScalarMult(group.NewElement(), qs[i]).Bytes()) {
 					t.Fatalf("%d P-scalars, %d Q-scalars: Q result %d differs", np, nq, i)
 				}
 			}
@@ -184,11 +186,11 @@ func testFixedBasePair(t *testing.T) {
 }
 
 func BenchmarkFixedBasePair3x3(b *testing.B) {
-	pair := NewFixedBasePair(GeneratorFixedBase(), NewFixedBase(NewElement().ScalarBaseMult(randomScalar(b))))
-	ps, qs := make([]*Scalar, 3), make([]*Scalar, 3)
-	pOut, qOut := make([]*Element, 3), make([]*Element, 3)
+	pair := NewFixedBasePair(GeneratorFixedBase(), NewFixedBase(group.NewElement().ScalarBaseMult(randomScalar(b))))
+	ps, qs := make([]*group.Scalar, 3), make([]*group.Scalar, 3)
+	pOut, qOut := make([]*group.Element, 3), make([]*group.Element, 3)
 	for i := range ps {
-		ps[i], qs[i], pOut[i], qOut[i] = randomScalar(b), randomScalar(b), NewElement(), NewElement()
+		ps[i], qs[i], pOut[i], qOut[i] = randomScalar(b), randomScalar(b), group.NewElement(), group.NewElement()
 	}
 	pair.ScalarMults(pOut, ps, qOut, qs)
 	for b.Loop() {
@@ -199,16 +201,16 @@ func BenchmarkFixedBasePair3x3(b *testing.B) {
 // FuzzFixedBasePair compares the batch with FixedBase.ScalarMult on scalars the fuzzer controls digit by digit
 // (32-byte chunks with the top four bits cleared, so below 2^252 < l).
 func FuzzFixedBasePair(f *testing.F) {
-	pair := NewFixedBasePair(GeneratorFixedBase(), NewFixedBase(NewElement().ScalarBaseMult(NewScalar().SetUint64(12345))))
+	pair := NewFixedBasePair(GeneratorFixedBase(), NewFixedBase(group.NewElement().ScalarBaseMult(group.NewScalar().SetUint64(12345))))
 	f.Add(bytes.Repeat([]byte{0x88}, 32*3))
 	f.Add(bytes.Repeat([]byte{0x77}, 32*9))
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var ps, qs []*Scalar
+		var ps, qs []*group.Scalar
 		for i := 0; i+32 <= len(b) && i < 32*12; i += 32 {
 			c := bytes.Clone(b[i : i+32])
 			c[31] &= 0x0f
-			s, err := NewScalar().SetCanonicalBytes(c)
+			s, err := group.NewScalar().SetCanonicalBytes(c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -218,21 +220,21 @@ func FuzzFixedBasePair(f *testing.F) {
 				qs = append(qs, s)
 			}
 		}
-		pOut, qOut := make([]*Element, len(ps)), make([]*Element, len(qs))
+		pOut, qOut := make([]*group.Element, len(ps)), make([]*group.Element, len(qs))
 		for i := range pOut {
-			pOut[i] = NewElement()
+			pOut[i] = group.NewElement()
 		}
 		for i := range qOut {
-			qOut[i] = NewElement()
+			qOut[i] = group.NewElement()
 		}
 		pair.ScalarMults(pOut, ps, qOut, qs)
 		for i := range ps {
-			if pOut[i].Equal(pair.p.ScalarMult(NewElement(), ps[i])) != 1 {
+			if pOut[i].Equal(pair.p.ScalarMult(group.NewElement(), ps[i])) != 1 {
 				t.Fatalf("P result %d differs", i)
 			}
 		}
 		for i := range qs {
-			if qOut[i].Equal(pair.q.ScalarMult(NewElement(), qs[i])) != 1 {
+			if qOut[i].Equal(pair.q.ScalarMult(group.NewElement(), qs[i])) != 1 {
 				t.Fatalf("Q result %d differs", i)
 			}
 		}
