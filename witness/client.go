@@ -13,6 +13,8 @@ import (
 
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/recount-vote/recount/witness/policy"
 )
 
 // maxResponseSize bounds a witness's answer: a few signature lines (an ML-DSA-44 cosignature line is about
@@ -28,9 +30,9 @@ type Client struct {
 
 // NewClient returns a client of the witness whose submission prefix is prefix (requests go to
 // prefix + "/add-checkpoint") and whose verifier key is vkey (a cosignature/v1 key, Ed25519 or ML-DSA-44, as
-// a witness policy lists it). hc is the HTTP client to use; nil means one with a 10-second timeout.
+// a witness policy lists it, read by policy.CosignatureVerifier). hc is the HTTP client to use; nil means one with a 10-second timeout.
 func NewClient(prefix, vkey string, hc *http.Client) (*Client, error) {
-	v, err := NewCosignatureVerifier(vkey)
+	v, err := policy.CosignatureVerifier(vkey)
 	if err != nil {
 		return nil, err
 	}
@@ -38,22 +40,6 @@ func NewClient(prefix, vkey string, hc *http.Client) (*Client, error) {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
 	return &Client{url: strings.TrimSuffix(prefix, "/") + "/add-checkpoint", http: hc, verifier: v}, nil
-}
-
-// NewCosignatureVerifier returns the verifier of a witness's cosignatures from its verifier key
-// "<name>+<key ID>+<base64(type || public key)>", of type 0x04 (cosignature/v1, Ed25519) or 0x06 (ML-DSA-44).
-// Unlike transparency-dev/formats, which it uses, it checks that the key ID is the key's, so that a mistyped
-// key is refused rather than silently never matching a cosignature.
-func NewCosignatureVerifier(vkey string) (note.Verifier, error) {
-	v, err := fnote.NewVerifierForCosignatureV1(vkey)
-	if err != nil {
-		return nil, fmt.Errorf("witness: verifier key %q: %v", vkey, err)
-	}
-	parts := strings.SplitN(vkey, "+", 3)
-	if len(parts) != 3 || parts[1] != fmt.Sprintf("%08x", v.KeyHash()) {
-		return nil, fmt.Errorf("witness: verifier key %q: the key ID is not the key's (want %08x; an Ed25519 log key, type 0x01, is not a cosignature key)", vkey, v.KeyHash())
-	}
-	return v, nil
 }
 
 // Name returns the witness's key name.

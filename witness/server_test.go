@@ -101,20 +101,6 @@ func TestClientChecksTheCosignature(t *testing.T) {
 	}
 }
 
-func TestNewCosignatureVerifier(t *testing.T) {
-	b := newTestBoard(t, testOrigin)
-	w, _ := newTestWitness(t, b)
-	if _, err := NewCosignatureVerifier(w.VerifierKey()); err != nil {
-		t.Fatal(err)
-	}
-	parts := strings.SplitN(w.VerifierKey(), "+", 3)
-	for _, bad := range []string{"", b.vkey, parts[0] + "+00000000+" + parts[2], "x+" + parts[1] + "+" + parts[2]} {
-		if _, err := NewCosignatureVerifier(bad); err == nil {
-			t.Errorf("NewCosignatureVerifier(%q) succeeded", bad)
-		}
-	}
-}
-
 // post sends body to the add-checkpoint endpoint and returns the status, Content-Type and body.
 func post(t *testing.T, url string, body io.Reader) (int, string, string) {
 	t.Helper()
