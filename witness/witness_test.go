@@ -396,3 +396,55 @@ func TestCanceledContext(t *testing.T) {
 		t.Fatalf("a canceled request was recorded: %q", latest)
 	}
 }
+
+func TestTwoBoardsKeepSeparateStates(t *testing.T) {
+	a := newTestBoard(t, testOrigin)
+	b := newTestBoard(t, "board.example/election-2")
+	w, _ := newTestWitness(t, a, b)
+	ctx := context.Background()
+	if _, err := w.AddCheckpoint(ctx, a.request(0, 9)); err != nil {
+		t.Fatal(err)
+	}
+	// b's first checkpoint is from 0, whatever a's size; a's key does not sign for b.
+	if _, err := w.AddCheckpoint(ctx, b.request(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	forged := a.request(0, 3)
+	forged.Checkpoint = bytes.Replace(forged.Checkpoint, []byte(testOrigin), []byte("board.example/election-2"), -1)
+	refuse(t, w, forged, ErrBadSignature, http.StatusForbidden)
+	if _, err := w.AddCheckpoint(ctx, a.request(9, 12)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.AddCheckpoint(ctx, b.request(3, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(w.Origins()); got != 2 {
+		t.Fatalf("%d origins", got)
+	}
+}
+
+// FuzzAddCheckpoint feeds arbitrary bodies to the witness: none panics, none is cosigned unless it is a valid
+// request, and every refusal is one of the protocol's.
+func FuzzAddCheckpoint(f *testing.F) {
+	b := newTestBoard(f, testOrigin)
+	w, _ := newTestWitness(f, b)
+	f.Add(b.request(0, 3).Marshal())
+	f.Add(b.request(3, 9).Marshal())
+	f.Add(b.fork(1).request(3, 3).Marshal())
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := ParseAddCheckpoint(body)
+		if err != nil {
+			return
+		}
+		cosig, err := w.AddCheckpoint(context.Background(), req)
+		if err != nil {
+			if s := Status(err); s == http.StatusInternalServerError || cosig != nil {
+				t.Fatalf("status %d (cosignature %q): %v", s, cosig, err)
+			}
+			return
+		}
+		if _, err := openCheckpoint(req.Checkpoint, w.logs[testOrigin].verifier); err != nil {
+			t.Fatalf("cosigned a checkpoint that does not open: %v", err)
+		}
+	})
+}
