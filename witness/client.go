@@ -137,3 +137,32 @@ func clip(b []byte) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// A Prover returns the board's consistency proof from size old to size n (0 < old <= n), such as
+// ledger.Log.ConsistencyProof.
+type Prover func(old, n uint64) ([][]byte, error)
+
+// Cosign asks the witness to cosign the board's signed checkpoint of size n, from old, the size the caller last
+// had cosigned by this witness (0 if it does not know: a new node, or a restart). On a 409 it retries once from
+// the size the witness names, if that is at most n, with a proof from prove. A witness that already cosigned a
+// larger checkpoint of the board answers a *ConflictError whose Size is larger than n: the caller has a newer
+// checkpoint to send it.
+func (c *Client) Cosign(ctx context.Context, signed []byte, n, old uint64, prove Prover) (Cosignature, error) {
+	for try := 0; ; try++ {
+		req := AddCheckpoint{OldSize: old, Checkpoint: signed}
+		if old > 0 && old < n {
+			p, err := prove(old, n)
+			if err != nil {
+				return Cosignature{}, fmt.Errorf("witness %s: the board's consistency proof from %d to %d: %w", c.Name(), old, n, err)
+			}
+			req.Proof = p
+		}
+		cs, err := c.AddCheckpoint(ctx, req)
+		var ce *ConflictError
+		if try == 0 && errors.As(err, &ce) && ce.Size <= n && ce.Size != old {
+			old = ce.Size
+			continue
+		}
+		return cs, err
+	}
+}

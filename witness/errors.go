@@ -28,8 +28,9 @@ var (
 	// so it does not cosign it (503 Service Unavailable: the client may try again later). Not part of
 	// tlog-witness, which has no such check.
 	ErrNotVerified = errors.New("entries not verified up to this size")
-	// ErrUnavailable: the witness cannot answer now (its state could not be read or written, or it is closed)
-	// (500 Internal Server Error, or 503 when closed).
+	// ErrUnavailable: the witness cannot answer now: its state could not be read or written, or it is closed
+	// (500 Internal Server Error). The Client also returns it for a witness it cannot reach or whose answer is
+	// not the protocol's.
 	ErrUnavailable = errors.New("witness unavailable")
 )
 
@@ -46,6 +47,22 @@ func (e *ConflictError) Error() string {
 }
 
 func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// A ForkError is the refusal of a checkpoint of the same size as the one the witness cosigned but with another
+// root: both are signed by the log, so together they prove that the log showed two histories. It wraps
+// ErrInconsistent.
+type ForkError struct {
+	Cosigned  []byte // the checkpoint the witness cosigned, with the log's signature and the witness's cosignature
+	Submitted []byte // the refused checkpoint, as submitted
+	Origin    string
+	Size      uint64
+}
+
+func (e *ForkError) Error() string {
+	return fmt.Sprintf("witness: %v: a fork of %s: two checkpoints of size %d with different roots, both signed by the log (keep both as evidence)", ErrInconsistent, e.Origin, e.Size)
+}
+
+func (e *ForkError) Unwrap() error { return ErrInconsistent }
 
 // Status returns the HTTP status code of an AddCheckpoint error, as c2sp.org/tlog-witness prescribes it.
 func Status(err error) int {

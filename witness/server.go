@@ -63,7 +63,11 @@ func NewHandler(w *Witness, logger *slog.Logger) http.Handler {
 			io.WriteString(rw, strconv.FormatUint(conflict.Size, 10)+"\n")
 			return
 		}
-		if errors.Is(err, ErrInconsistent) {
+		var fork *ForkError
+		switch {
+		case errors.As(err, &fork):
+			logger.Error("witness: the log forked: two checkpoints of one size, both signed by it", "origin", fork.Origin, "size", fork.Size, "cosigned", string(fork.Cosigned), "submitted", string(fork.Submitted))
+		case errors.Is(err, ErrInconsistent):
 			logger.Warn("witness: refused an inconsistent checkpoint signed by the log", "error", err, "checkpoint", string(req.Checkpoint))
 		}
 		if Status(err) == http.StatusServiceUnavailable {

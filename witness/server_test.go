@@ -224,3 +224,32 @@ func TestClientGoesAway(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestClientCosign(t *testing.T) {
+	b := newTestBoard(t, testOrigin)
+	_, _, c := newTestServer(t, b)
+	ctx := context.Background()
+	prove := func(old, n uint64) ([][]byte, error) { return b.tree.ConsistencyProof(old, n) }
+	cosign := func(n, old uint64) error {
+		b.grow(n)
+		_, err := c.Cosign(ctx, b.checkpoint(n).Signed, n, old, prove)
+		return err
+	}
+	// A node that does not know the witness's size starts from 0, then goes on from the last size.
+	for _, step := range []struct{ n, old uint64 }{{5, 0}, {9, 0}, {12, 9}, {12, 12}, {20, 3}} {
+		if err := cosign(step.n, step.old); err != nil {
+			t.Fatalf("n %d from %d: %v", step.n, step.old, err)
+		}
+	}
+	// The witness is ahead of the checkpoint: it says so.
+	var ce *ConflictError
+	if err := cosign(15, 0); !errors.As(err, &ce) || ce.Size != 20 {
+		t.Fatalf("%v, want a conflict at 20", err)
+	}
+	// A prover failure is the caller's, not the witness's.
+	failing := func(old, n uint64) ([][]byte, error) { return nil, errors.New("no proof") }
+	b.grow(30)
+	if _, err := c.Cosign(ctx, b.checkpoint(30).Signed, 30, 0, failing); err == nil || !strings.Contains(err.Error(), "no proof") {
+		t.Fatalf("%v, want the prover's error", err)
+	}
+}

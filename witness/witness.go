@@ -3,7 +3,6 @@ package witness
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -68,6 +67,9 @@ func Open(path string, cfg Config) (*Witness, error) {
 	verifier, err := fnote.NewVerifierForCosignatureV1(vkey)
 	if err != nil {
 		return nil, fmt.Errorf("witness: verifier key %q: %v", vkey, err)
+	}
+	if len(cfg.Logs) == 0 {
+		return nil, errors.New("witness: no log to witness")
 	}
 	w := &Witness{signer: signer, verifier: verifier, vkey: vkey, logs: map[string]log{}}
 	for _, l := range cfg.Logs {
@@ -196,7 +198,7 @@ func checkConsistent(st state, cp checkpoint, req AddCheckpoint) error {
 		return nil
 	}
 	if st.size == cp.Size && st.root != cp.Root {
-		return fmt.Errorf("witness: %w: a fork of %s: the checkpoint of size %d has root %s, but the one this witness cosigned has root %s (both are signed by the log)", ErrInconsistent, cp.Origin, cp.Size, rootText(cp.Root), rootText(st.root))
+		return &ForkError{Cosigned: st.signed, Submitted: bytes.Clone(cp.Signed), Origin: cp.Origin, Size: cp.Size}
 	}
 	older := tlog.Checkpoint{Origin: cp.Origin, Size: st.size, Root: st.root}
 	if err := tlog.VerifyConsistency(older, cp.Checkpoint, req.Proof); err != nil {
@@ -204,8 +206,6 @@ func checkConsistent(st state, cp checkpoint, req AddCheckpoint) error {
 	}
 	return nil
 }
-
-func rootText(r [tlog.HashSize]byte) string { return base64.StdEncoding.EncodeToString(r[:]) }
 
 // Latest returns the latest checkpoint the witness cosigned for the log of origin: the log's signed note with
 // the witness's cosignature, as the tlog-witness monitoring endpoint serves it. It returns (nil, nil) if the

@@ -150,9 +150,17 @@ func TestInconsistent(t *testing.T) {
 	t.Run("fork of the same size", func(t *testing.T) {
 		f := b.fork(5)
 		f.grow(10)
-		err := refuse(t, w, f.request(10, 10), ErrInconsistent, http.StatusUnprocessableEntity)
-		if !strings.Contains(err.Error(), "fork") {
-			t.Fatalf("%v does not say fork", err)
+		req := f.request(10, 10)
+		err := refuse(t, w, req, ErrInconsistent, http.StatusUnprocessableEntity)
+		var fe *ForkError
+		if !errors.As(err, &fe) || !strings.Contains(err.Error(), "fork") || fe.Size != 10 || !bytes.Equal(fe.Submitted, req.Checkpoint) {
+			t.Fatalf("%v is not a ForkError of size 10", err)
+		}
+		// The evidence is portable: both checkpoints verify with the board's key alone, same size, other roots.
+		c1, err1 := tlog.ParseCheckpoint(fe.Cosigned[:bytes.LastIndex(fe.Cosigned[:len(fe.Cosigned)-1], []byte("\n"))+1], b.vkey)
+		c2, err2 := tlog.ParseCheckpoint(fe.Submitted, b.vkey)
+		if err1 != nil || err2 != nil || c1.Size != c2.Size || c1.Root == c2.Root {
+			t.Fatalf("evidence: %v %v; %v %v", c1, err1, c2, err2)
 		}
 	})
 	t.Run("fork that does not extend the cosigned checkpoint", func(t *testing.T) {
