@@ -139,7 +139,7 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req AddCheckpoint) ([]byte,
 	origin := noteOrigin(req.Checkpoint)
 	l, ok := w.logs[origin]
 	if !ok {
-		return nil, fmt.Errorf("witness: %w: this witness does not witness the log %q", ErrUnknownLog, origin)
+		return nil, fmt.Errorf("witness: %w: this witness does not witness the log %.255q", ErrUnknownLog, origin)
 	}
 	cp, err := openCheckpoint(req.Checkpoint, l.verifier)
 	if err != nil {

@@ -6,6 +6,8 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -218,6 +220,13 @@ func Parse(text []byte) (*Policy, error) {
 		return nil, fmt.Errorf("policy: %w: no quorum line", ErrSyntax)
 	}
 	return p, nil
+}
+
+// Fingerprint returns the text that identifies a policy file for people to compare out of band, as the board
+// key's fingerprint does: "sha256:" followed by the lowercase hex SHA-256 of the file's bytes.
+func Fingerprint(text []byte) string {
+	sum := sha256.Sum256(text)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // KOfN returns the policy "k of these witnesses" for the log of logKey, with the group named "quorum":

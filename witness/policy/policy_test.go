@@ -100,6 +100,9 @@ func TestKOfN(t *testing.T) {
 			t.Errorf("checkpoint %v", got)
 		}
 	}
+	if fp := policy.Fingerprint([]byte("quorum none\n")); fp != "sha256:08cfcaed9576dbb952e73382aecc0adb0a0d5d6d5cb1250c65bd399c35c2f324" {
+		t.Errorf("Fingerprint = %q", fp)
+	}
 	// The policy's text reads back the same.
 	again, err := policy.Parse(p.Marshal())
 	if err != nil || !bytes.Equal(again.Marshal(), p.Marshal()) {
