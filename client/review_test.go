@@ -30,6 +30,7 @@ type boardNode struct {
 	lookup   func(code election.ID, l *BallotLookup) // changes a Lookup answer
 	board    func(entries []tlog.Entry) []tlog.Entry // changes the entries Entries serves
 	key      []byte                                  // the election key Election states, when set
+	answer   func(inc *Inclusion)                    // changes a Post answer
 }
 
 func testSigner(t *testing.T, origin string, seed byte) (note.Signer, string) {
@@ -110,7 +111,11 @@ func (n *boardNode) Post(_ context.Context, kind election.Kind, payload []byte) 
 	if n.lostPost {
 		return nil, NoAnswer(errors.New("connection lost after the append"))
 	}
-	return n.inclusion(i), nil
+	inc := n.inclusion(i)
+	if n.answer != nil {
+		n.answer(inc)
+	}
+	return inc, nil
 }
 
 func (n *boardNode) Lookup(_ context.Context, code election.ID, since uint64) (*BallotLookup, error) {
@@ -455,5 +460,35 @@ func TestCheckReceiptEachAnswerChanged(t *testing.T) {
 			}
 		}
 		n.board = nil
+	}
+}
+
+// TestSubmitReceiptKeepsBoardKey: the receipt Submit returns names the board key its checkpoint was checked
+// under, whatever key the node's answer names, so that the receipt can be checked again later (CheckReceipt
+// checks it under the key it names). Before the fix, a node that left the key out of its answer gave the voter
+// a receipt with no board key, which Submit took and CheckReceipt could never check.
+func TestSubmitReceiptKeepsBoardKey(t *testing.T) {
+	e := reviewElection(t)
+	ctx := context.Background()
+	n := newBoardNode(t, e)
+	c := New(n)
+	info, err := c.Election(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.answer = func(inc *Inclusion) { inc.BoardKey = "" }
+	b, err := info.Encrypt(e.Credentials[0], election.RandomChoices(e.Manifest, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Submit(ctx, info, b, SubmitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.BoardKey != n.vkey {
+		t.Errorf("the receipt names board key %q, want %q", r.BoardKey, n.vkey)
+	}
+	if _, _, err := c.CheckReceipt(ctx, r); err != nil {
+		t.Errorf("the receipt Submit gave does not check out on the honest board: %v", err)
 	}
 }
