@@ -178,6 +178,11 @@ func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.Pre
 	if _, err := r.Verify(info.BoardKey, d.Kind, d.Payload); err != nil {
 		return nil, err
 	}
+	if r.BoardKey == "" {
+		// The node's answer named no key: the receipt names the one its checkpoint was checked under, so that it
+		// can be checked again (Client.CheckReceipt, Receipt.CheckOnBoard check it under the key it names).
+		r.BoardKey = info.BoardKey
+	}
 	return r, nil
 }
 

@@ -305,9 +305,12 @@ func (n *Node) autoClose() {
 // replayProgressEvery is how many replayed entries go between two updates of the board size metric.
 const replayProgressEvery = 4096
 
-// replay applies the board's entries to the state, unless the node is shut down first. Ballots were fully checked
-// before they were appended, so only their shape is checked again (spoiled ballots, rare, are checked in full).
+// replay applies the board's entries to the state, unless the node is shut down first. On a board the node signs,
+// ballots were fully checked before they were appended, so only their shape is checked again (spoiled ballots,
+// rare, are checked in full). A read-only board (built by ledger.Import from an export) holds entries this node
+// never admitted: its ballots are checked in full.
 func (n *Node) replay() error {
+	admitted := !n.log.ReadOnly()
 	var logErr error
 	entries := func(yield func(election.Entry, error) bool) {
 		for e, err := range election.FromBoardSeq(n.log.Entries(context.Background(), 0)) {
@@ -329,7 +332,7 @@ func (n *Node) replay() error {
 		}
 	}
 	r := election.NewReplayer(n.state, election.ReplayOptions{
-		ShapeOnly: func(election.Entry) bool { return true },
+		ShapeOnly: func(election.Entry) bool { return admitted },
 		Applied: func(e election.Entry, errs []*election.CheckError) error {
 			if len(errs) > 0 {
 				return fmt.Errorf("node: the board in %s holds an entry the election does not accept (%v); the node never appends one: check the board with `recount verify`", n.log.Dir(), errs[0])
