@@ -11,10 +11,18 @@ import (
 	"github.com/recount-vote/recount/client"
 )
 
-// Err translates the error of a call to the node for package client: a status that ended the call without the
-// node's answer (Unavailable, DeadlineExceeded, Canceled) wraps client.ErrNoAnswer; one carrying an ErrorInfo, a
-// refusal, is a *client.Refusal with its reason and check. Either keeps err, its message and its status; other
-// errors, and nil, are returned as they are.
+// Err translates the error of a call to the node for package client: a status carrying an ErrorInfo, the node's
+// refusal, is a *client.Refusal with its reason and check; a status that ended the call without the node's answer
+// wraps client.ErrNoAnswer. Either keeps err, its message and its status; other errors, and nil, are returned as
+// they are.
+//
+// Without the node's answer means Unavailable, DeadlineExceeded or Canceled (with or without an ErrorInfo), and
+// Unknown, Internal, Aborted, DataLoss and ResourceExhausted when they carry no ErrorInfo: the node sends every
+// refusal of its own with one, so such a status came from something between the voter and the node (a proxy
+// resetting the stream, an HTTP 500 in front of the node, an answer too large to read), perhaps after the node
+// posted the ballot; the client must then look for it rather than tell the voter it failed (found by review). The
+// codes left out (InvalidArgument, Unimplemented, Unauthenticated, PermissionDenied, ...) without ErrorInfo say
+// the request was not taken.
 func Err(err error) error {
 	st, ok := Status(err)
 	if !ok {
@@ -22,10 +30,15 @@ func Err(err error) error {
 	}
 	switch st.Code() {
 	case codes.DeadlineExceeded, codes.Unavailable, codes.Canceled:
+		// Even from the node (shutting down, its board failing): the ballot may be on the board.
 		return client.NoAnswer(err)
 	}
 	if reason, check := Reason(err); reason != "" {
 		return &client.Refusal{Reason: reason, Check: check, Err: err}
+	}
+	switch st.Code() {
+	case codes.Unknown, codes.Internal, codes.Aborted, codes.DataLoss, codes.ResourceExhausted:
+		return client.NoAnswer(err)
 	}
 	return err
 }

@@ -94,7 +94,11 @@ func TestErr(t *testing.T) {
 		{"canceled", status.Error(codes.Canceled, "gone"), true, "", 0},
 		{"a refusal", refused.Err(), false, client.ReasonPollsClosed, 0},
 		{"a check", check.Err(), false, "BALLOT_UNIQUE", 14},
-		{"a status without details", status.Error(codes.Internal, "oops"), false, "", 0},
+		{"internal, without details (a proxy's)", status.Error(codes.Internal, "oops"), true, "", 0},
+		{"unknown, without details (an HTTP 500)", status.Error(codes.Unknown, "bad gateway"), true, "", 0},
+		{"too large an answer", status.Error(codes.ResourceExhausted, "message larger than max"), true, "", 0},
+		{"invalid, without details", status.Error(codes.InvalidArgument, "bad request"), false, "", 0},
+		{"unimplemented", status.Error(codes.Unimplemented, "no such method"), false, "", 0},
 	} {
 		got := Err(c.err)
 		if got.Error() != c.err.Error() || status.Code(got) != status.Code(c.err) {
