@@ -205,7 +205,7 @@ func (f *fixture) startTrustees(t testing.TB, absent []int, checkBallots bool) {
 		}
 		go func() {
 			defer cl.Close()
-			err := trustee.Run(ctx, trustee.Config{Store: st, Client: cl, CheckBallots: checkBallots,
+			err := trustee.Run(ctx, trustee.Config{Store: st, Client: cl, ShapeOnly: !checkBallots,
 				Events: func(e trustee.Event) {
 					if away && e.Step == trustee.StepKeyShare {
 						cancel(errAway)

@@ -26,10 +26,12 @@ type Config struct {
 	Store  *Store
 	Client *grpcnode.Client
 	Logger *slog.Logger
-	// CheckBallots makes the trustee check every ballot in full (signature, proofs, openings) on all cores,
-	// rather than only its shape: it then refuses to decrypt a tally that counts a ballot it finds invalid,
-	// whatever the node accepted.
-	CheckBallots bool
+	// ShapeOnly makes the trustee check only each ballot's shape, trusting the node for its signature, proofs
+	// and openings. By default (false) it checks every ballot in full on all cores, and refuses to decrypt a
+	// tally that counts a ballot it finds invalid, whatever the node accepted: a node that counted a forged ballot
+	// (a copy of a voter's ciphertext beside known ones, say) could otherwise make the trustees decrypt that
+	// voter's vote. For tests, and for trustees that check the record themselves another way.
+	ShapeOnly bool
 	// Workers is the number of goroutines checking ballots (GOMAXPROCS when 0).
 	Workers int
 	// Grace is how long the trustee waits, once t trustees have committed, for the others before it gives its
@@ -223,7 +225,7 @@ func (r *runner) receive(ctx context.Context, entries chan<- *recountv1.StreamEn
 	}
 }
 
-// apply replays a batch of entries into the state, checking the ballots on all cores: in full with CheckBallots,
+// apply replays a batch of entries into the state, checking the ballots on all cores: in full unless ShapeOnly,
 // else the shape only (spoiled ballots, rare, always in full).
 func (r *runner) apply(ctx context.Context, batch []*recountv1.StreamEntriesResponse) error {
 	return r.replay.FeedSeq(ctx, func(yield func(election.Entry, error) bool) {
@@ -243,7 +245,7 @@ func (r *runner) replayOptions() election.ReplayOptions {
 		}
 		return nil
 	}}
-	if !r.cfg.CheckBallots {
+	if r.cfg.ShapeOnly {
 		opts.ShapeOnly = func(election.Entry) bool { return true }
 	}
 	return opts

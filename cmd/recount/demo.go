@@ -423,7 +423,7 @@ func (d *demo) startTrustees(ctx context.Context) error {
 		ts.errs = append(ts.errs, errc)
 		ts.wg.Go(func() {
 			defer c.Close()
-			errc <- trustee.Run(rctx, trustee.Config{Store: s, Client: c, CheckBallots: true, Events: func(e trustee.Event) {
+			errc <- trustee.Run(rctx, trustee.Config{Store: s, Client: c, Events: func(e trustee.Event) {
 				d.trusteeEvent(e)
 				if i == away && e.Step == trustee.StepKeyShare {
 					stayAway(errAway)

@@ -159,7 +159,7 @@ func trusteeRun(fs *flag.FlagSet) func(context.Context, []string) error {
 		logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 		start := time.Now()
 		fmt.Fprintf(stderr, "trustee %q following %s\n", s.Name(), conn.addr)
-		err = trustee.Run(ctx, trustee.Config{Store: s, Client: c, Logger: logger, CheckBallots: *check, Grace: *grace,
+		err = trustee.Run(ctx, trustee.Config{Store: s, Client: c, Logger: logger, ShapeOnly: !*check, Grace: *grace,
 			Events: func(e trustee.Event) {
 				at := ""
 				if e.Index > 0 {
