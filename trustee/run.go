@@ -225,8 +225,8 @@ func (r *runner) receive(ctx context.Context, entries chan<- *recountv1.StreamEn
 	}
 }
 
-// apply replays a batch of entries into the state, checking the ballots on all cores: in full unless ShapeOnly,
-// else the shape only (spoiled ballots, rare, always in full).
+// apply replays a batch of entries into the state, checking the ballots on all cores: in full, or their shape
+// only with ShapeOnly (spoiled ballots, rare, always in full).
 func (r *runner) apply(ctx context.Context, batch []*recountv1.StreamEntriesResponse) error {
 	return r.replay.FeedSeq(ctx, func(yield func(election.Entry, error) bool) {
 		for _, m := range batch {
