@@ -13,7 +13,7 @@ import (
 
 // mutate returns a copy of entries with a few random faults made by r: a byte changed, an entry repeated,
 // removed, swapped with another, moved, truncated or given another kind; the entries are renumbered.
-func mutate(r *rand.Rand, entries []election.Entry) []election.Entry {
+func mutateRecord(r *rand.Rand, entries []election.Entry) []election.Entry {
 	es := clone(entries)
 	for k := 1 + r.IntN(4); k > 0; k-- {
 		i := r.IntN(len(es))
@@ -64,7 +64,7 @@ func TestMutatedRecords(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	ctx := context.Background()
 	for k := range n {
-		entries := mutate(r, e.Entries)
+		entries := mutateRecord(r, e.Entries)
 		workers, batch := 1+r.IntN(3), 1+r.IntN(len(entries))
 		name := fmt.Sprintf("mutant %d (workers %d, batch %d)", k, workers, batch)
 
