@@ -11,7 +11,7 @@ import (
 	"github.com/recount-vote/recount/election"
 )
 
-// mutate returns a copy of entries with a few random faults made by r: a byte changed, an entry repeated,
+// mutateRecord returns a copy of entries with a few random faults made by r: a byte changed, an entry repeated,
 // removed, swapped with another, moved, truncated or given another kind; the entries are renumbered.
 func mutateRecord(r *rand.Rand, entries []election.Entry) []election.Entry {
 	es := clone(entries)
