@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -277,4 +279,73 @@ func mustVerifier(t *testing.T, key string) note.Verifier {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestWitnessRefusal: a witness that refuses every checkpoint (422, as for a fork) is one failing witness: the
+// two others make the quorum, and the status names its refusal.
+func TestWitnessRefusal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("an election with witnesses")
+	}
+	dir := t.TempDir()
+	key := boardKey(t, dir)
+	ws := []*testWitness{newTestWitness(t, "alice", key), newTestWitness(t, "bob", key)}
+	skey, vkey, err := witness.GenerateKey("witness.test/mallory", rand.Reader)
+	if err != nil || skey == "" {
+		t.Fatal(err)
+	}
+	refusing := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		http.Error(rw, "the checkpoint does not extend the one I cosigned", http.StatusUnprocessableEntity)
+	}))
+	defer refusing.Close()
+	pol, err := policy.KOfN(key, 2, ws[0].policyWitness(), ws[1].policyWitness(), policy.Witness{Name: "mallory", VerifierKey: vkey, URL: refusing.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nopts := node.Options{Origin: witnessOrigin, Witnesses: node.WitnessOptions{Policy: pol, RetryEvery: 50 * time.Millisecond, ReceiptWait: 5 * time.Second}}
+	tn := startNodeOpts(t, dir, "", nopts, node.ServerOptions{})
+	f := newFixture(t, tn.target(), setup{trustees: 2, threshold: 2, voters: 2})
+	r, payload := castOne(t, f, 0)
+	checkWitnessed(t, pol, r, payload, 2)
+	waitFor(t, "the refusing witness's error in the status", func() bool {
+		st, _ := tn.n.WitnessStatus()
+		return strings.Contains(st.Witnesses[2].LastError, "422 Unprocessable Entity: the checkpoint does not extend")
+	})
+}
+
+// TestWitnessPolicyRefused: the node refuses to start with a policy it cannot follow.
+func TestWitnessPolicyRefused(t *testing.T) {
+	dir := t.TempDir()
+	key := boardKey(t, dir)
+	_, vkey, err := witness.GenerateKey("witness.test/w", rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey, err := note.GenerateKey(rand.Reader, "other.test/board")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noURL, err := policy.KOfN(key, 1, policy.Witness{Name: "w", VerifierKey: vkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherLog, err := policy.KOfN(otherKey, 1, policy.Witness{Name: "w", VerifierKey: vkey, URL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		pol  *policy.Policy
+		want string
+	}{
+		{noURL, "gives no URL for witness w"},
+		{otherLog, "does not name this board's key"},
+	} {
+		n, err := node.Open(dir, node.Options{Witnesses: node.WitnessOptions{Policy: tc.pol}})
+		if err == nil {
+			n.Close()
+			t.Errorf("started with a policy that %s", tc.want)
+		} else if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %q, want %q", err, tc.want)
+		}
+	}
 }
