@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
@@ -211,6 +213,17 @@ func TestWitnessPolicy(t *testing.T) {
 	if status.Code(err) != codes.NotFound {
 		t.Errorf("GetReceipt witnessed while unwitnessed: %v, want NotFound", err)
 	}
+	// The voting client keeps a receipt that says it is unwitnessed, and cannot upgrade it yet.
+	cr, err := tn.anon.Submit(context.Background(), f.info, f.ballot(t, 4), client.SubmitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cr.Unwitnessed || cr.Cosigned != nil {
+		t.Fatalf("the client's receipt while unwitnessed: unwitnessed=%v cosigned=%q", cr.Unwitnessed, cr.Cosigned)
+	}
+	if _, err := tn.anon.UpgradeReceipt(context.Background(), cr); !client.RefusedFor(err, client.ReasonNotFound) {
+		t.Errorf("UpgradeReceipt while unwitnessed: %v, want a NOT_FOUND refusal", err)
+	}
 	st, err := tn.admin.Admin.GetStatus(context.Background(), &recountv1.GetStatusRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -242,6 +255,25 @@ func TestWitnessPolicy(t *testing.T) {
 	}
 	if err := tlog.VerifyConsistency(own, newer, up.ConsistencyProof); err != nil {
 		t.Errorf("the upgrade's consistency proof: %v", err)
+	}
+	// The client's receipt upgrades too, and the upgraded receipt file keeps the cosignatures.
+	var upc *client.Receipt
+	waitFor(t, "the client's upgraded receipt", func() bool {
+		upc, err = tn.anon.UpgradeReceipt(context.Background(), cr)
+		return err == nil
+	})
+	back, err := client.ParseReceipt(upc.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Unwitnessed || !bytes.Equal(back.Cosigned, upc.Cosigned) {
+		t.Errorf("the upgraded receipt file: unwitnessed=%v, cosigned %q", back.Unwitnessed, back.Cosigned)
+	}
+	if _, res, err := pol.Check(back.Cosigned); err != nil || len(res.Cosigners) < 2 {
+		t.Errorf("the upgraded receipt's cosigned checkpoint: %v (%v)", res, err)
+	}
+	if _, _, err := tn.anon.CheckReceipt(context.Background(), back); err != nil {
+		t.Errorf("CheckReceipt of the upgraded receipt: %v", err)
 	}
 	waitFor(t, "the status to say witnessed", func() bool {
 		st, err := tn.admin.Admin.GetStatus(context.Background(), &recountv1.GetStatusRequest{})
