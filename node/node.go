@@ -40,6 +40,12 @@
 // A receipt, like every answer that reports an entry, is given only once the append returned, that is once the
 // entry and the checkpoint that covers it are on disk. Appends run detached from the caller's context, so a
 // client that gives up cannot leave an entry in doubt; the client asks for its receipt by tracking code instead.
+//
+// # Witnesses
+//
+// With a witness policy (Options.Witnesses, witnessing.go) the node asks the policy's witnesses to cosign each new
+// checkpoint in the background, stores the latest checkpoint the quorum cosigned (board.witnessed, synced before
+// it is published) and hands it out in receipts and the latest-checkpoint answer. No append waits for a witness.
 package node
 
 import (

@@ -75,7 +75,7 @@ type Inclusion struct {
 	Proof        [][]byte
 	BoardKey     string // the board's note verifier key
 	// Cosigned is Checkpoint's note followed by the witnesses' cosignature lines, when the node has a witness
-	// policy and Checkpoint is the latest checkpoint whose cosignatures meet it (docs/witness.md, section 7).
+	// policy and Checkpoint is the latest checkpoint whose cosignatures meet it (docs/witness.md, section 9).
 	Cosigned []byte
 	// Unwitnessed is set when the node has a witness policy and Checkpoint is not (yet) witnessed: the voter can
 	// upgrade the receipt later (GetReceipt with witnessed).

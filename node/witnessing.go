@@ -19,7 +19,7 @@ import (
 	"github.com/recount-vote/recount/witness/policy"
 )
 
-// WitnessOptions configure the witnessing of the board's checkpoints (docs/witness.md, section 7). With no Policy
+// WitnessOptions configure the witnessing of the board's checkpoints (docs/witness.md, section 9). With no Policy
 // the node asks no witness and works as it always did.
 type WitnessOptions struct {
 	// Policy names the witnesses (their keys and submission URLs) and the quorum. Every witness must have a URL.

@@ -19,7 +19,7 @@
 //
 // With --witness-policy FILE (a c2sp.org/tlog-policy file naming the witnesses, their keys and URLs, and the
 // quorum) the node asks the witnesses to cosign each new checkpoint in the background and publishes the
-// cosigned checkpoint once the quorum has cosigned it (docs/witness.md, section 7); ballots never wait for a
+// cosigned checkpoint once the quorum has cosigned it (docs/witness.md, section 9); ballots never wait for a
 // witness beyond --witness-receipt-wait.
 //
 // On SIGINT or SIGTERM the node stops taking calls, finishes those in progress (appends among them), ends the
