@@ -250,7 +250,7 @@ func (n *Node) start() error {
 		go n.autoClose()
 	}
 	if n.witness != nil {
-		go n.witness.run()
+		n.witness.start()
 	}
 	return nil
 }
@@ -391,6 +391,9 @@ func (n *Node) Close() error {
 	n.BeginShutdown()
 	n.startMu.Lock()
 	defer n.startMu.Unlock()
+	if n.witness != nil {
+		n.witness.wait() // it asks the board for proofs and writes board.witnessed
+	}
 	if n.log == nil || n.startFailed.Load() {
 		return nil // never opened, or closed by Start
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -96,6 +97,9 @@ type witnessing struct {
 	states           []WitnessState
 	busy             []bool        // a request to that witness is in flight
 	changed          chan struct{} // closed and replaced when witnessed changes
+
+	running atomic.Bool   // run was started
+	done    chan struct{} // closed when run returns
 }
 
 func newWitnessing(n *Node, opts WitnessOptions) (*witnessing, error) {
@@ -108,7 +112,8 @@ func newWitnessing(n *Node, opts WitnessOptions) (*witnessing, error) {
 	if opts.WarnEvery <= 0 {
 		opts.WarnEvery = time.Minute
 	}
-	w := &witnessing{n: n, opts: opts, pol: opts.Policy, path: filepath.Join(n.dir, WitnessedFileName), changed: make(chan struct{})}
+	w := &witnessing{n: n, opts: opts, pol: opts.Policy, path: filepath.Join(n.dir, WitnessedFileName), changed: make(chan struct{}),
+		done: make(chan struct{})}
 	for _, pw := range w.pol.Witnesses {
 		if pw.URL == "" {
 			return nil, fmt.Errorf("node: the witness policy gives no URL for witness %s: the node cannot ask it", pw.Name)
@@ -196,6 +201,22 @@ func (w *witnessing) quorum(signed []byte) string {
 		return w.pol.Quorum
 	}
 	return fmt.Sprintf("%s (%d of %d)", w.pol.Quorum, r.K, r.N)
+}
+
+// start runs run in the background.
+func (w *witnessing) start() {
+	w.running.Store(true)
+	go func() {
+		defer close(w.done)
+		w.run()
+	}()
+}
+
+// wait returns once run has returned (at once if it never started): nothing is written to board.witnessed after.
+func (w *witnessing) wait() {
+	if w.running.Load() {
+		<-w.done
+	}
 }
 
 // run witnesses the board's checkpoints until the node stops.
