@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,7 +178,8 @@ func TestWitnessPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	nopts := node.Options{Origin: witnessOrigin, Metrics: node.NewMetrics(reg),
+	logs := &logLines{}
+	nopts := node.Options{Origin: witnessOrigin, Metrics: node.NewMetrics(reg), Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Witnesses: node.WitnessOptions{Policy: pol, Timeout: 2 * time.Second, RetryEvery: 50 * time.Millisecond, ReceiptWait: 5 * time.Second}}
 	tn := startNodeOpts(t, dir, "", nopts, node.ServerOptions{})
 	f := newFixture(t, tn.target(), setup{trustees: 2, threshold: 2, voters: 8})
@@ -236,6 +239,14 @@ func TestWitnessPolicy(t *testing.T) {
 		t.Errorf("status's witnesses: %v; want alice and bob failing, carol not", w.Witnesses)
 	}
 	waitFor(t, "the unwitnessed gauge", func() bool { return gaugeValue(t, reg, "recount_checkpoint_unwitnessed_seconds") > 0.1 })
+	// The warning is logged once (at most once a minute), naming the failing witnesses.
+	time.Sleep(200 * time.Millisecond) // several failed rounds (RetryEvery is 50 ms)
+	if warned := logs.count("checkpoints are UNWITNESSED"); warned != 1 {
+		t.Errorf("the unwitnessed warning was logged %d times in the failed rounds, want once (rate-limited):\n%s", warned, logs.String())
+	}
+	if !strings.Contains(logs.String(), "witness_alice=") || !strings.Contains(logs.String(), "witness_bob=") {
+		t.Errorf("the warning does not name the failing witnesses:\n%s", logs.String())
+	}
 	if got := gaugeValue(t, reg, "recount_witnessed_checkpoint_size"); got != float64(w.WitnessedSize) {
 		t.Errorf("recount_witnessed_checkpoint_size = %v, want %d", got, w.WitnessedSize)
 	}
@@ -281,6 +292,9 @@ func TestWitnessPolicy(t *testing.T) {
 	})
 	if got := gaugeValue(t, reg, "recount_checkpoint_unwitnessed_seconds"); got != 0 {
 		t.Errorf("recount_checkpoint_unwitnessed_seconds = %v once witnessed", got)
+	}
+	if logs.count("checkpoints are witnessed again") != 1 {
+		t.Errorf("no log line says the checkpoints are witnessed again:\n%s", logs.String())
 	}
 
 	// A restarted node starts from size 0 with every witness: each answers 409 with its size, and the node
@@ -381,3 +395,23 @@ func TestWitnessPolicyRefused(t *testing.T) {
 		}
 	}
 }
+
+// logLines collects log output, safe for concurrent use.
+type logLines struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logLines) count(s string) int { return strings.Count(l.String(), s) }
