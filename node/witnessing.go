@@ -301,6 +301,9 @@ func (w *witnessing) round(ctx context.Context, cp tlog.Checkpoint) bool {
 			answers <- answer{i, cs}
 		}()
 	}
+	if asked == 0 {
+		return false // every witness is still answering an earlier checkpoint: not a failure yet
+	}
 	lines := make([][]byte, len(w.clients))
 	for range asked {
 		var a answer
