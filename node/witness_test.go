@@ -317,6 +317,26 @@ func TestWitnessPolicy(t *testing.T) {
 		}
 		return ok
 	})
+
+	// Under another policy (one witness, unreachable) the stored witnessed checkpoint no longer counts: the node
+	// starts, says why, and is unwitnessed.
+	_, daveKey, err := witness.GenerateKey("witness.test/dave", rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := policy.KOfN(key, 1, policy.Witness{Name: "dave", VerifierKey: daveKey, URL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.stop()
+	nopts.Witnesses.Policy = other
+	tn = startNodeOpts(t, dir, "", nopts, node.ServerOptions{})
+	if w, cosigned := tn.n.Witnessed(); w.Size != 0 || cosigned != nil {
+		t.Errorf("under another policy the node starts witnessed at size %d", w.Size)
+	}
+	if !strings.Contains(logs.String(), "the stored witnessed checkpoint does not meet the witness policy") {
+		t.Errorf("no log line says the stored witnessed checkpoint was set aside:\n%s", logs.String())
+	}
 }
 
 func mustVerifier(t *testing.T, key string) note.Verifier {
