@@ -258,6 +258,44 @@ func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*BallotLookup, t
 	return l, latest, nil
 }
 
+// UpgradeReceipt asks the node for the latest witnessed checkpoint that covers a receipt's ballot (a receipt
+// given before the witnesses cosigned says Unwitnessed), and checks the answer as CheckReceipt does: the entry
+// is in that checkpoint's tree, and that tree extends the receipt's. It returns the receipt against that
+// checkpoint, with its cosignatures (Cosigned), which the caller checks against the election's witness policy
+// (witness/policy's Check). A node with no witness policy, or no witnessed checkpoint covering the receipt yet,
+// refuses (a *Refusal, ReasonBadRequest or ReasonNotFound): try again later.
+func (c *Client) UpgradeReceipt(ctx context.Context, r *Receipt) (*Receipt, error) {
+	old, err := tlog.ParseCheckpoint(r.Checkpoint, r.BoardKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: checkpoint: %v", ErrReceipt, err)
+	}
+	l, err := c.node.LookupWitnessed(ctx, r.TrackingCode, old.Size)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil || l.Inclusion == nil {
+		return nil, fmt.Errorf("%w: the node sent no proof", ErrReceipt)
+	}
+	if len(l.Inclusion.Cosigned) == 0 {
+		return nil, fmt.Errorf("%w: the node sent no cosigned checkpoint", ErrReceipt)
+	}
+	entry, err := c.entryAt(ctx, r.Index)
+	if err != nil {
+		return nil, err
+	}
+	kind := election.Kind(entry.Kind)
+	if _, err := r.CheckOnBoard(verify.BoardAnswer{Checkpoint: l.Inclusion.Checkpoint, ConsistencyProof: l.Consistency,
+		Index: l.Inclusion.Index, InclusionProof: l.Inclusion.Proof, Kind: kind, Payload: entry.Payload}); err != nil {
+		return nil, err
+	}
+	up := *r
+	up.Checkpoint, up.Inclusion, up.Cosigned, up.Unwitnessed = l.Inclusion.Checkpoint, l.Inclusion.Proof, l.Inclusion.Cosigned, false
+	if _, err := up.Verify(r.BoardKey, kind, entry.Payload); err != nil {
+		return nil, err
+	}
+	return &up, nil
+}
+
 // entryAt reads the board's entry at index. The board serves entries only as a stream, and a node bounds the
 // streams of a connection (ReasonTooManyStreams): a Client shared by many goroutines, each checking a receipt,
 // waits for a slot rather than fail.

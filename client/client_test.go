@@ -54,6 +54,10 @@ func (f *fakeNode) Lookup(context.Context, election.ID, uint64) (*BallotLookup, 
 	return nil, f.lookup
 }
 
+func (f *fakeNode) LookupWitnessed(ctx context.Context, code election.ID, since uint64) (*BallotLookup, error) {
+	return f.Lookup(ctx, code, since)
+}
+
 func (f *fakeNode) Entries(_ context.Context, from uint64) iter.Seq2[tlog.Entry, error] {
 	return func(yield func(tlog.Entry, error) bool) {
 		err := f.entries[f.reads]

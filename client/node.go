@@ -25,6 +25,10 @@ type Node interface {
 	// Lookup asks the node for the ballot with tracking code code: its inclusion in the latest checkpoint and
 	// its status, and, when sinceSize > 0, the consistency proof from the board of that size to that checkpoint.
 	Lookup(ctx context.Context, code election.ID, sinceSize uint64) (*BallotLookup, error)
+	// LookupWitnessed is Lookup against the latest witnessed checkpoint (one whose cosignatures meet the node's
+	// witness policy: Inclusion.Cosigned carries them) instead of the latest. The node refuses it while no
+	// witnessed checkpoint covers the ballot and sinceSize, and when it has no witness policy.
+	LookupWitnessed(ctx context.Context, code election.ID, sinceSize uint64) (*BallotLookup, error)
 	// Entries reads the board's entries from index from to the board's current end, in order. An error ends
 	// the sequence.
 	Entries(ctx context.Context, from uint64) iter.Seq2[tlog.Entry, error]
@@ -50,6 +54,10 @@ type Inclusion struct {
 	Checkpoint   []byte
 	Proof        [][]byte
 	BoardKey     string
+	// Cosigned is Checkpoint followed by the witnesses' cosignature lines, when the node had it witnessed.
+	Cosigned []byte
+	// Unwitnessed says the node has a witness policy and Checkpoint is not witnessed yet.
+	Unwitnessed bool
 }
 
 // BallotLookup is a node's answer about a ballot, by its tracking code.

@@ -30,7 +30,8 @@ func receiptOf(pb *Inclusion, electionID election.ID, kind election.Kind) (*Rece
 	if len(pb.TrackingCode) != 32 {
 		return nil, errors.New("receipt: the tracking code is not 32 bytes")
 	}
-	r := &Receipt{Election: electionID, Index: pb.Index, Kind: kind, Checkpoint: pb.Checkpoint, Inclusion: pb.Proof, BoardKey: pb.BoardKey}
+	r := &Receipt{Election: electionID, Index: pb.Index, Kind: kind, Checkpoint: pb.Checkpoint, Inclusion: pb.Proof, BoardKey: pb.BoardKey,
+		Cosigned: pb.Cosigned, Unwitnessed: pb.Unwitnessed}
 	copy(r.TrackingCode[:], pb.TrackingCode)
 	return r, nil
 }

@@ -73,7 +73,27 @@ func (a adminServer) GetStatus(ctx context.Context, _ *recountv1.GetStatusReques
 	st := a.n.Status()
 	return &recountv1.GetStatusResponse{Phase: phases[st.Phase], BoardSize: st.BoardSize, Credentials: uint64(st.Credentials),
 		BallotsCast: uint64(st.BallotsCast), Voters: uint64(st.Voters), Spoiled: uint64(st.Spoiled),
-		Committed: uint32s(st.Committed), Verdicts: uint32s(st.Verdicts), PartialDecryptions: uint32s(st.PartialDecryptions)}, nil
+		Committed: uint32s(st.Committed), Verdicts: uint32s(st.Verdicts), PartialDecryptions: uint32s(st.PartialDecryptions),
+		Witnessing: witnessStatusMessage(a.n)}, nil
+}
+
+// witnessStatusMessage is the node's witnessing status, nil without a witness policy.
+func witnessStatusMessage(n *Node) *recountv1.WitnessStatus {
+	ws, ok := n.WitnessStatus()
+	if !ok {
+		return nil
+	}
+	m := &recountv1.WitnessStatus{Quorum: ws.Quorum, WitnessedSize: ws.WitnessedSize}
+	if !ws.WitnessedAt.IsZero() {
+		m.WitnessedAt = ws.WitnessedAt.Unix()
+	}
+	if !ws.UnwitnessedSince.IsZero() {
+		m.UnwitnessedSince = ws.UnwitnessedSince.Unix()
+	}
+	for _, w := range ws.Witnesses {
+		m.Witnesses = append(m.Witnesses, &recountv1.WitnessState{Name: w.Name, CosignedSize: w.Size, LastError: w.LastError})
+	}
+	return m
 }
 
 // uint32s converts trustee indices (at most election.MaxTrustees) to the messages' type; nil for none.

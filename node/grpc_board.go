@@ -21,7 +21,11 @@ func (b boardServer) GetCheckpoint(ctx context.Context, req *recountv1.GetCheckp
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	return &recountv1.GetCheckpointResponse{Checkpoint: cp.Signed, VerifierKey: b.n.log.VerifierKey()}, nil
+	resp := &recountv1.GetCheckpointResponse{Checkpoint: cp.Signed, VerifierKey: b.n.log.VerifierKey()}
+	if req.Size == 0 {
+		_, resp.CosignedCheckpoint = b.n.Witnessed()
+	}
+	return resp, nil
 }
 
 func (b boardServer) GetInclusionProof(ctx context.Context, req *recountv1.GetInclusionProofRequest) (*recountv1.GetInclusionProofResponse, error) {

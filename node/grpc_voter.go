@@ -67,7 +67,7 @@ func (v voterServer) GetReceipt(ctx context.Context, req *recountv1.GetReceiptRe
 	if len(req.TrackingCode) != 32 {
 		return nil, refuse(FaultInvalid, ReasonBadRequest, nil, "tracking_code is %d bytes, want 32", len(req.TrackingCode)).status().Err()
 	}
-	l, err := v.n.GetReceipt(election.ID(req.TrackingCode), req.SinceSize)
+	l, err := v.n.GetReceipt(election.ID(req.TrackingCode), req.SinceSize, req.Witnessed)
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -78,5 +78,5 @@ func (v voterServer) GetReceipt(ctx context.Context, req *recountv1.GetReceiptRe
 // receiptMessage is the Receipt message of an inclusion.
 func receiptMessage(r Inclusion) *recountv1.Receipt {
 	return &recountv1.Receipt{TrackingCode: r.TrackingCode[:], Index: r.Index, Checkpoint: r.Checkpoint.Signed, InclusionProof: r.Proof,
-		BoardKey: r.BoardKey}
+		BoardKey: r.BoardKey, CosignedCheckpoint: r.Cosigned, Unwitnessed: r.Unwitnessed}
 }

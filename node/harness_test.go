@@ -52,7 +52,13 @@ func startNode(t testing.TB, dir, addr string) *testNode {
 // startNodeWith is startNode with server options (the admin token is set).
 func startNodeWith(t testing.TB, dir, addr string, opts node.ServerOptions) *testNode {
 	t.Helper()
-	n, err := node.Open(dir, node.Options{Origin: "test.recount.local/board"})
+	return startNodeOpts(t, dir, addr, node.Options{Origin: "test.recount.local/board"}, opts)
+}
+
+// startNodeOpts is startNodeWith with the node's options.
+func startNodeOpts(t testing.TB, dir, addr string, nopts node.Options, opts node.ServerOptions) *testNode {
+	t.Helper()
+	n, err := node.Open(dir, nopts)
 	if err != nil {
 		t.Fatal(err)
 	}

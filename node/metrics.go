@@ -17,6 +17,9 @@ type Metrics struct {
 	size          prometheus.Gauge
 	starting      prometheus.Gauge
 	boardFailed   prometheus.Gauge
+	witnessedSize prometheus.Gauge
+	witnessedTime prometheus.Gauge
+	unwitnessed   prometheus.Gauge
 }
 
 // NewMetrics makes the node's metrics and registers them with reg:
@@ -28,6 +31,12 @@ type Metrics struct {
 //	recount_board_entries                                     entries on the board (applied; during the replay, so far)
 //	recount_node_starting                                     1 while the node opens and replays its board
 //	recount_board_failed                                      1 once an append failed: every change is refused
+//	recount_witnessed_checkpoint_size                         the size of the latest checkpoint that met the witness policy
+//	recount_witnessed_checkpoint_timestamp_seconds            when it was stored (Unix seconds; 0 if none)
+//	recount_checkpoint_unwitnessed_seconds                    how long the board's latest checkpoint has gone
+//	                                                          unwitnessed (0 when witnessed)
+//
+// The witness gauges stay 0 without a witness policy.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		ballots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recount_ballots_accepted_total",
@@ -45,10 +54,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 while the node opens and replays its board (health NOT_SERVING; changes refused), else 0."}),
 		boardFailed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recount_board_failed",
 			Help: "1 once an append failed: the node refuses every change until restarted (health NOT_SERVING), else 0."}),
+		witnessedSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recount_witnessed_checkpoint_size",
+			Help: "The size of the latest checkpoint whose cosignatures meet the witness policy (compare recount_board_entries)."}),
+		witnessedTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recount_witnessed_checkpoint_timestamp_seconds",
+			Help: "When the latest witnessed checkpoint was stored, in Unix seconds (0 if none since start)."}),
+		unwitnessed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recount_checkpoint_unwitnessed_seconds",
+			Help: "How long the board's latest checkpoint has gone without the witness policy's quorum of cosignatures (0 when witnessed)."}),
 	}
 	m.ballots.WithLabelValues("ballot")
 	m.ballots.WithLabelValues("spoiled")
-	reg.MustRegister(m.ballots, m.refusals, m.appendLatency, m.appendErrors, m.size, m.starting, m.boardFailed)
+	reg.MustRegister(m.ballots, m.refusals, m.appendLatency, m.appendErrors, m.size, m.starting, m.boardFailed, m.witnessedSize, m.witnessedTime, m.unwitnessed)
 	return m
 }
 
@@ -107,4 +122,15 @@ func (m *Metrics) setBoardFailed() {
 		return
 	}
 	m.boardFailed.Set(1)
+}
+
+func (m *Metrics) witnessing(size uint64, at time.Time, behind time.Duration) {
+	if m == nil {
+		return
+	}
+	m.witnessedSize.Set(float64(size))
+	if !at.IsZero() {
+		m.witnessedTime.Set(float64(at.Unix()))
+	}
+	m.unwitnessed.Set(behind.Seconds())
 }

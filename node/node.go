@@ -40,6 +40,12 @@
 // A receipt, like every answer that reports an entry, is given only once the append returned, that is once the
 // entry and the checkpoint that covers it are on disk. Appends run detached from the caller's context, so a
 // client that gives up cannot leave an entry in doubt; the client asks for its receipt by tracking code instead.
+//
+// # Witnesses
+//
+// With a witness policy (Options.Witnesses, witnessing.go) the node asks the policy's witnesses to cosign each new
+// checkpoint in the background, stores the latest checkpoint the quorum cosigned (board.witnessed, synced before
+// it is published) and hands it out in receipts and the latest-checkpoint answer. No append waits for a witness.
 package node
 
 import (
@@ -71,6 +77,9 @@ type Options struct {
 	// AutoClose makes the node close the polls by itself once its clock reaches the manifest's closes_at, so
 	// that the record shows the polls closing when the window ends rather than whenever the commission gets to it.
 	AutoClose bool
+	// Witnesses, with a Policy, makes the node ask the policy's witnesses to cosign its checkpoints
+	// (witnessing.go); without one the node asks no witness.
+	Witnesses WitnessOptions
 }
 
 // autoCloseEvery is how often the node looks whether the voting window has ended.
@@ -116,6 +125,9 @@ type Node struct {
 	brokenCh chan struct{} // closed when broken is set
 	stopping chan struct{} // closed by Close (and Shutdown): followers stop
 	stopOnce sync.Once
+
+	witness    *witnessing // nil without a witness policy
+	witnessErr error       // the witness policy cannot be used: Start fails
 }
 
 // pendingEntry is an appended ballot waiting for the entries before it to be applied.
@@ -151,6 +163,9 @@ func New(dir string, opts Options) *Node {
 		inflight: map[election.ID]struct{}{}, pending: map[uint64]*pendingEntry{},
 		boardOpen: make(chan struct{}), ready: make(chan struct{}), brokenCh: make(chan struct{}), stopping: make(chan struct{})}
 	n.metrics.setStarting(true)
+	if opts.Witnesses.Policy != nil {
+		n.witness, n.witnessErr = newWitnessing(n, opts.Witnesses)
+	}
 	return n
 }
 
@@ -180,6 +195,9 @@ func (n *Node) start() error {
 	case <-n.stopping:
 		return errStopped
 	default:
+	}
+	if n.witnessErr != nil {
+		return n.witnessErr
 	}
 	start := time.Now()
 	n.logger.Info("node: opening the board", "dir", n.dir)
@@ -211,6 +229,12 @@ func (n *Node) start() error {
 	}
 	n.logger.Info("node: the board's entries hash to its latest signed checkpoint", "dir", n.dir, "entries", l.Size(),
 		"took", time.Since(start).Round(time.Millisecond))
+	if n.witness != nil {
+		if err := n.witness.open(); err != nil {
+			l.Close()
+			return err
+		}
+	}
 	close(n.boardOpen)
 	if err := n.replay(); err != nil {
 		l.Close()
@@ -224,6 +248,9 @@ func (n *Node) start() error {
 	close(n.ready)
 	if n.opts.AutoClose {
 		go n.autoClose()
+	}
+	if n.witness != nil {
+		n.witness.start()
 	}
 	return nil
 }
@@ -367,6 +394,9 @@ func (n *Node) Close() error {
 	n.BeginShutdown()
 	n.startMu.Lock()
 	defer n.startMu.Unlock()
+	if n.witness != nil {
+		n.witness.wait() // it asks the board for proofs and writes board.witnessed
+	}
 	if n.log == nil || n.startFailed.Load() {
 		return nil // never opened, or closed by Start
 	}

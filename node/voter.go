@@ -74,6 +74,12 @@ type Inclusion struct {
 	Checkpoint   tlog.Checkpoint
 	Proof        [][]byte
 	BoardKey     string // the board's note verifier key
+	// Cosigned is Checkpoint's note followed by the witnesses' cosignature lines, when the node has a witness
+	// policy and Checkpoint is the latest checkpoint whose cosignatures meet it (docs/witness.md, section 9).
+	Cosigned []byte
+	// Unwitnessed is set when the node has a witness policy and Checkpoint is not (yet) witnessed: the voter can
+	// upgrade the receipt later (GetReceipt with witnessed).
+	Unwitnessed bool
 }
 
 // SubmitBallot casts (kind election.KindBallot, a SignedBallot payload) or challenges (KindSpoiledBallot, a
@@ -155,6 +161,11 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 		// Cannot happen: the checks passed before the append and nothing they depend on changed since.
 		n.logger.Error("node: an appended ballot failed a check when applied", "index", res.Index, "err", errs[0])
 	}
+	if w := n.witness; w != nil && w.opts.ReceiptWait > 0 {
+		if cp, ok := w.covering(ctx, res.Index, w.opts.ReceiptWait); ok {
+			return n.receipt(b.TrackingCode, res.Index, cp)
+		}
+	}
 	return n.receipt(b.TrackingCode, res.Index, res.Checkpoint)
 }
 
@@ -192,7 +203,15 @@ func (n *Node) receipt(code election.ID, index uint64, cp tlog.Checkpoint) (Incl
 	if err != nil {
 		return Inclusion{}, refuse(FaultInternal, ReasonBoardFailed, nil, "inclusion proof of entry %d: %v", index, err)
 	}
-	return Inclusion{TrackingCode: code, Index: index, Checkpoint: cp, Proof: proof, BoardKey: n.log.VerifierKey()}, nil
+	inc := Inclusion{TrackingCode: code, Index: index, Checkpoint: cp, Proof: proof, BoardKey: n.log.VerifierKey()}
+	if n.witness != nil {
+		if w, cosigned := n.Witnessed(); w.Size == cp.Size && w.Root == cp.Root && cosigned != nil {
+			inc.Cosigned = cosigned
+		} else {
+			inc.Unwitnessed = true
+		}
+	}
+	return inc, nil
 }
 
 // A BallotLookup is where a ballot stands on the board now.
@@ -206,8 +225,10 @@ type BallotLookup struct {
 }
 
 // GetReceipt returns the current proof for a tracking code: inclusion in the latest checkpoint, consistency from
-// the tree size sinceSize (0 for none), and what became of the ballot.
-func (n *Node) GetReceipt(code election.ID, sinceSize uint64) (BallotLookup, error) {
+// the tree size sinceSize (0 for none), and what became of the ballot. With witnessed, the checkpoint is the
+// latest witnessed one instead (Inclusion.Cosigned carries its cosignatures): a voter upgrades a receipt that
+// was unwitnessed; it is refused (FaultNotFound) while no witnessed checkpoint covers the ballot and sinceSize.
+func (n *Node) GetReceipt(code election.ID, sinceSize uint64, witnessed bool) (BallotLookup, error) {
 	var entry, by uint64
 	var ok bool
 	var st election.Status
@@ -219,6 +240,17 @@ func (n *Node) GetReceipt(code election.ID, sinceSize uint64) (BallotLookup, err
 		return BallotLookup{}, refuse(FaultNotFound, ReasonNotFound, nil, "no ballot with tracking code %s is on the board", election.HumanTrackingCode(code))
 	}
 	cp := n.log.Latest()
+	if witnessed {
+		if n.witness == nil {
+			return BallotLookup{}, refuse(FaultInvalid, ReasonBadRequest, nil, "this node has no witness policy: its checkpoints are not witnessed")
+		}
+		w, _ := n.Witnessed()
+		if w.Size <= entry || w.Size < sinceSize {
+			return BallotLookup{}, refuse(FaultNotFound, ReasonNotFound, nil, "no witnessed checkpoint covers entry %d and size %d yet: the latest witnessed checkpoint has size %d; try again later",
+				entry, sinceSize, w.Size)
+		}
+		cp = w
+	}
 	if sinceSize > cp.Size {
 		return BallotLookup{}, refuse(FaultOutOfRange, ReasonBadRequest, nil, "since_size %d is larger than the board (%d entries): keep your checkpoint as evidence", sinceSize, cp.Size)
 	}

@@ -24,6 +24,13 @@ type Receipt struct {
 	Inclusion [][]byte
 	// BoardKey is the board's note verifier key.
 	BoardKey string
+	// Cosigned, when the node had Checkpoint witnessed under its witness policy, is Checkpoint followed by the
+	// witnesses' cosignature lines (docs/witness.md, section 3); nil otherwise. Verify checks that it extends
+	// Checkpoint with signature lines only; whether they meet a policy is witness/policy's check.
+	Cosigned []byte
+	// Unwitnessed says that the node has a witness policy and Checkpoint was not witnessed when it gave the
+	// receipt: the voter can upgrade it later (client.Client.UpgradeReceipt).
+	Unwitnessed bool
 }
 
 // ReceiptFormat is the format line of a receipt file.
@@ -38,6 +45,8 @@ type receiptFile struct {
 	Checkpoint   string   `json:"checkpoint"`
 	Inclusion    [][]byte `json:"inclusion_proof"`
 	BoardKey     string   `json:"board_key"`
+	Cosigned     string   `json:"cosigned_checkpoint,omitempty"`
+	Unwitnessed  bool     `json:"unwitnessed,omitempty"`
 }
 
 // Marshal returns the receipt as a JSON file.
@@ -48,7 +57,8 @@ func (r *Receipt) Marshal() []byte {
 	}
 	b, _ := json.MarshalIndent(receiptFile{Format: ReceiptFormat, Election: r.Election.String(),
 		TrackingCode: election.HumanTrackingCode(r.TrackingCode), Index: r.Index, Kind: kind,
-		Checkpoint: string(r.Checkpoint), Inclusion: r.Inclusion, BoardKey: r.BoardKey}, "", "  ")
+		Checkpoint: string(r.Checkpoint), Inclusion: r.Inclusion, BoardKey: r.BoardKey, Cosigned: string(r.Cosigned),
+		Unwitnessed: r.Unwitnessed}, "", "  ")
 	return append(b, '\n')
 }
 
@@ -63,7 +73,13 @@ func ParseReceipt(data []byte) (*Receipt, error) {
 	if f.Format != ReceiptFormat {
 		return nil, fmt.Errorf("receipt: format is %q, want %q", f.Format, ReceiptFormat)
 	}
-	r := &Receipt{Index: f.Index, Checkpoint: []byte(f.Checkpoint), Inclusion: f.Inclusion, BoardKey: f.BoardKey}
+	r := &Receipt{Index: f.Index, Checkpoint: []byte(f.Checkpoint), Inclusion: f.Inclusion, BoardKey: f.BoardKey, Unwitnessed: f.Unwitnessed}
+	if f.Cosigned != "" {
+		r.Cosigned = []byte(f.Cosigned)
+	}
+	if err := checkCosignedForm(r.Checkpoint, r.Cosigned, r.Unwitnessed); err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
 	var err error
 	if r.Election, err = election.ParseID(f.Election); err != nil {
 		return nil, fmt.Errorf("receipt: election: %w", err)
@@ -82,6 +98,30 @@ func ParseReceipt(data []byte) (*Receipt, error) {
 	return r, nil
 }
 
+// checkCosignedForm checks that a cosigned checkpoint, if any, is checkpoint followed by one or more signature
+// lines ("— " ... "\n"), and that a receipt is not both cosigned and unwitnessed.
+func checkCosignedForm(checkpoint, cosigned []byte, unwitnessed bool) error {
+	if cosigned == nil {
+		return nil
+	}
+	if unwitnessed {
+		return errors.New("the receipt is both cosigned and unwitnessed")
+	}
+	rest, ok := bytes.CutPrefix(cosigned, checkpoint)
+	if !ok || len(checkpoint) == 0 {
+		return errors.New("the cosigned checkpoint does not begin with the receipt's checkpoint")
+	}
+	if len(rest) == 0 || !bytes.HasSuffix(rest, []byte("\n")) {
+		return errors.New("the cosigned checkpoint adds no cosignature line to the checkpoint")
+	}
+	for _, line := range bytes.SplitAfter(rest[:len(rest)-1], []byte("\n")) {
+		if !bytes.HasPrefix(line, []byte("— ")) {
+			return fmt.Errorf("the cosigned checkpoint's line %q is not a signature line", line)
+		}
+	}
+	return nil
+}
+
 // ErrReceipt is returned, wrapped with the reason, when a receipt does not check out.
 var ErrReceipt = errors.New("the receipt does not check out")
 
@@ -97,6 +137,9 @@ func (r *Receipt) Verify(boardKey string, kind election.Kind, payload []byte) (t
 	cp, err := tlog.ParseCheckpoint(r.Checkpoint, boardKey)
 	if err != nil {
 		return cp, fmt.Errorf("%w: checkpoint: %v", ErrReceipt, err)
+	}
+	if err := checkCosignedForm(r.Checkpoint, r.Cosigned, r.Unwitnessed); err != nil {
+		return cp, fmt.Errorf("%w: %v", ErrReceipt, err)
 	}
 	if kind != r.Kind {
 		return cp, fmt.Errorf("%w: entry %d is a %s, the receipt is for a %s", ErrReceipt, r.Index, kind, r.Kind)

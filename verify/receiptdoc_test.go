@@ -29,10 +29,15 @@ func receiptDocFields(t *testing.T) (names, types []string) {
 	}
 	row := regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| ([a-z ]+) \\|")
 	for _, m := range row.FindAllStringSubmatch(section, -1) {
-		names, types = append(names, m[1]), append(types, m[2])
+		typ, opt := strings.CutPrefix(m[2], "optional ")
+		names, types = append(names, m[1]), append(types, typ)
+		optional[m[1]] = opt
 	}
 	return names, types
 }
+
+// optional holds the fields documented as optional (type "optional ..."), which Marshal writes only when set.
+var optional = map[string]bool{}
 
 // TestReceiptFileDocumented: Marshal writes exactly the fields docs/verification.md lists for a receipt file,
 // in its order and of its types, indented by two spaces and ending in a newline; the documented values of format,
@@ -49,7 +54,21 @@ func TestReceiptFileDocumented(t *testing.T) {
 	r := &verify.Receipt{Election: elec, TrackingCode: code, Index: 7, Kind: election.KindSpoiledBallot,
 		Checkpoint: []byte("example.org/board\n8\nAAAA\n\n— example.org/board abcd\n"),
 		Inclusion:  [][]byte{bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)}, BoardKey: "example.org/board+01234567+AAAA"}
+	// A receipt without a witness policy writes no optional field: the file is as it was before witnesses.
+	plain := r.Marshal()
+	for _, name := range names {
+		if optional[name] && bytes.Contains(plain, []byte(`"`+name+`"`)) {
+			t.Errorf("a receipt with no witnessing writes the optional field %s", name)
+		}
+	}
+	if _, err := verify.ParseReceipt(plain); err != nil {
+		t.Fatal(err)
+	}
+	// With every field: a cosigned checkpoint (unwitnessed is shown here too, though a real receipt never has both).
+	r.Cosigned = append(append([]byte(nil), r.Checkpoint...), "— witness.example/w1 efgh\n"...)
+	r.Unwitnessed = true
 	data := r.Marshal()
+	r.Unwitnessed = false
 	if !bytes.HasSuffix(data, []byte("}\n")) || !bytes.HasPrefix(data, []byte("{\n  \"")) {
 		t.Errorf("not an object indented by two spaces ending in a newline:\n%s", data)
 	}
@@ -80,6 +99,8 @@ func TestReceiptFileDocumented(t *testing.T) {
 		switch v := values[name].(type) {
 		case string:
 			ok = types[i] == "string"
+		case bool:
+			ok = types[i] == "boolean"
 		case float64:
 			ok = types[i] == "integer" && v == float64(uint64(v))
 		case []any:
@@ -100,11 +121,40 @@ func TestReceiptFileDocumented(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, values[k], v)
 		}
 	}
+	if _, err := verify.ParseReceipt(data); err == nil {
+		t.Error("ParseReceipt read a receipt both cosigned and unwitnessed")
+	}
+	data = r.Marshal()
 	back, err := verify.ParseReceipt(data)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !bytes.Equal(back.Cosigned, r.Cosigned) || back.Unwitnessed {
+		t.Errorf("ParseReceipt read back the cosigned checkpoint %q, unwitnessed %v", back.Cosigned, back.Unwitnessed)
+	}
 	if back.Election != elec || back.TrackingCode != code || back.Index != 7 || back.Kind != election.KindSpoiledBallot || back.BoardKey != r.BoardKey || len(back.Inclusion) != 2 {
 		t.Errorf("ParseReceipt read back %+v", back)
+	}
+}
+
+// TestReceiptCosignedForm: a receipt file's cosigned checkpoint must be its checkpoint plus signature lines.
+func TestReceiptCosignedForm(t *testing.T) {
+	cp := "example.org/board\n8\nAAAA\n\n— example.org/board abcd\n"
+	r := &verify.Receipt{Index: 7, Kind: election.KindBallot, Checkpoint: []byte(cp), Inclusion: [][]byte{make([]byte, 32)}, BoardKey: "k"}
+	for _, bad := range []string{
+		cp,              // no cosignature line
+		cp + "— w abcd", // not newline-terminated
+		cp + "w abcd\n", // not a signature line
+		"other\n8\nAAAA\n\n— o abcd\n— w abcd\n", // not the receipt's checkpoint
+		cp + "— w abcd\n\n",                      // an empty line
+	} {
+		r.Cosigned = []byte(bad)
+		if _, err := verify.ParseReceipt(r.Marshal()); err == nil {
+			t.Errorf("ParseReceipt accepted the cosigned checkpoint %q", bad)
+		}
+	}
+	r.Cosigned = []byte(cp + "— w1 abcd\n— w2 efgh\n")
+	if _, err := verify.ParseReceipt(r.Marshal()); err != nil {
+		t.Errorf("two cosignature lines: %v", err)
 	}
 }

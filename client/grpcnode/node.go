@@ -62,6 +62,16 @@ func (n Node) Lookup(ctx context.Context, code election.ID, sinceSize uint64) (*
 		Status: StatusOf(resp.Status), SupersededBy: resp.SupersededBy}, nil
 }
 
+// LookupWitnessed is GetReceipt with witnessed.
+func (n Node) LookupWitnessed(ctx context.Context, code election.ID, sinceSize uint64) (*client.BallotLookup, error) {
+	resp, err := n.Voter.GetReceipt(ctx, &recountv1.GetReceiptRequest{TrackingCode: code[:], SinceSize: sinceSize, Witnessed: true})
+	if err != nil {
+		return nil, Err(err)
+	}
+	return &client.BallotLookup{Inclusion: inclusionOf(resp.Receipt), Consistency: resp.ConsistencyProof,
+		Status: StatusOf(resp.Status), SupersededBy: resp.SupersededBy}, nil
+}
+
 // Entries is StreamEntries from index from, without following the board.
 func (n Node) Entries(ctx context.Context, from uint64) iter.Seq2[tlog.Entry, error] {
 	return func(yield func(tlog.Entry, error) bool) {
@@ -94,7 +104,7 @@ func inclusionOf(pb *recountv1.Receipt) *client.Inclusion {
 		return nil
 	}
 	return &client.Inclusion{TrackingCode: pb.TrackingCode, Index: pb.Index, Checkpoint: pb.Checkpoint, Proof: pb.InclusionProof,
-		BoardKey: pb.BoardKey}
+		BoardKey: pb.BoardKey, Cosigned: pb.CosignedCheckpoint, Unwitnessed: pb.Unwitnessed}
 }
 
 // StreamedEntry returns the board entry a StreamEntries message carries, as the node read it from its board: the

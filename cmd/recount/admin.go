@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -374,6 +375,7 @@ func adminStatus(fs *flag.FlagSet) func(context.Context, []string) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "phase:        %s\nboard:        %d entries\n", phaseName(grpcnode.PhaseOf(st.Phase)), st.BoardSize)
+		fmt.Fprint(stdout, witnessingStatus(st.Witnessing, st.BoardSize, time.Now()))
 		if st.Phase == recountv1.Phase_PHASE_EMPTY {
 			return nil
 		}
@@ -407,4 +409,30 @@ func phaseName(p client.Phase) string {
 		return n
 	}
 	return p.String()
+}
+
+// witnessingStatus describes the node's witnessing for the admin status: nothing without a witness policy.
+func witnessingStatus(w *recountv1.WitnessStatus, boardSize uint64, now time.Time) string {
+	if w == nil {
+		return ""
+	}
+	var b strings.Builder
+	switch {
+	case w.UnwitnessedSince != 0:
+		since := time.Unix(w.UnwitnessedSince, 0).UTC()
+		fmt.Fprintf(&b, "witnessed:    UNWITNESSED for %s (since %s): the latest witnessed checkpoint has %d of %d entries; quorum %s\n",
+			now.Sub(since).Round(time.Second), since.Format(time.RFC3339), w.WitnessedSize, boardSize, w.Quorum)
+	case w.WitnessedSize == 0:
+		fmt.Fprintf(&b, "witnessed:    no checkpoint yet; quorum %s\n", w.Quorum)
+	default:
+		fmt.Fprintf(&b, "witnessed:    up to date, checkpoint of %d entries; quorum %s\n", w.WitnessedSize, w.Quorum)
+	}
+	for _, s := range w.Witnesses {
+		fmt.Fprintf(&b, "  witness %s: cosigned size %d", s.Name, s.CosignedSize)
+		if s.LastError != "" {
+			fmt.Fprintf(&b, "; last error: %s", s.LastError)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }

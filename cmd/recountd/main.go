@@ -17,6 +17,11 @@
 // one with mode 0700), and --plaintext on an address other than loopback while admin credentials are configured
 // (the token would travel in clear), unless --insecure-plaintext says that this is meant.
 //
+// With --witness-policy FILE (a c2sp.org/tlog-policy file naming the witnesses, their keys and URLs, and the
+// quorum) the node asks the witnesses to cosign each new checkpoint in the background and publishes the
+// cosigned checkpoint once the quorum has cosigned it (docs/witness.md, section 9); ballots never wait for a
+// witness beyond --witness-receipt-wait.
+//
 // On SIGINT or SIGTERM the node stops taking calls, finishes those in progress (appends among them), ends the
 // board streams, and closes the board.
 package main
@@ -48,6 +53,7 @@ import (
 	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
+	"github.com/recount-vote/recount/witness/policy"
 )
 
 func main() {
@@ -64,6 +70,8 @@ type config struct {
 	metricsListen                string
 	logFormat, logLevel          string
 	autoClose                    bool
+	witnessPolicy                string
+	witnessTimeout, receiptWait  time.Duration
 	maxMessageBytes              int
 	callTimeout, shutdownTimeout time.Duration
 	maxConcurrentStreams         uint
@@ -94,6 +102,9 @@ func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Write
 	fs.BoolVar(&c.autoClose, "auto-close", true, "close the polls by itself when the manifest's voting window ends")
 	fs.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the commission's bearer token for admin calls (mode 0600)")
 	fs.StringVar(&c.adminCA, "admin-client-ca", "", "PEM CA of the commission: admin calls then need a client certificate it signed (mutual TLS)")
+	fs.StringVar(&c.witnessPolicy, "witness-policy", "", "witness policy file (c2sp.org/tlog-policy: the witnesses' keys and URLs, the quorum): the node asks the witnesses to cosign each checkpoint (docs/witness.md); none when empty")
+	fs.DurationVar(&c.witnessTimeout, "witness-timeout", 10*time.Second, "how long the node waits for one witness's cosignature of one checkpoint")
+	fs.DurationVar(&c.receiptWait, "witness-receipt-wait", 0, "how long a ballot's receipt may wait for its checkpoint to be witnessed (0: never waits; the receipt then says it is unwitnessed and can be upgraded)")
 	fs.StringVar(&c.metricsListen, "metrics-listen", "", "HTTP address for Prometheus metrics at /metrics (off when empty)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -284,7 +295,20 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, listening func(g
 	if err != nil {
 		return err
 	}
-	n := node.New(c.dataDir, node.Options{Origin: c.origin, Logger: logger, Metrics: metrics, AutoClose: c.autoClose})
+	nopts := node.Options{Origin: c.origin, Logger: logger, Metrics: metrics, AutoClose: c.autoClose}
+	if c.witnessPolicy != "" {
+		text, err := os.ReadFile(c.witnessPolicy)
+		if err != nil {
+			return fmt.Errorf("witness policy: %w", err)
+		}
+		pol, err := policy.Parse(text)
+		if err != nil {
+			return fmt.Errorf("witness policy %s: %w", c.witnessPolicy, err)
+		}
+		nopts.Witnesses = node.WitnessOptions{Policy: pol, Timeout: c.witnessTimeout, ReceiptWait: c.receiptWait}
+		logger.Info("recountd: witness policy", "file", c.witnessPolicy, "fingerprint", policy.Fingerprint(text), "witnesses", len(pol.Witnesses), "quorum", pol.Quorum)
+	}
+	n := node.New(c.dataDir, nopts)
 	defer func() {
 		if err := n.Close(); err != nil {
 			logger.Error("recountd: closing the board", "err", err)

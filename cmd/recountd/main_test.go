@@ -300,12 +300,18 @@ func TestRecountdRefusesBadConfig(t *testing.T) {
 	if err := os.WriteFile(loose, []byte("an-admin-token-for-the-test"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	garbage := filepath.Join(dir, "garbage.policy")
+	if err := os.WriteFile(garbage, []byte("witness w1\nquorum w1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	none := func(string) (string, bool) { return "", false }
 	for _, tc := range []struct {
 		args []string
 		code int
 		want string
 	}{
+		{[]string{"--data-dir", filepath.Join(dir, "d"), "--plaintext", "--listen", "127.0.0.1:0", "--origin", "x.test/b", "--witness-policy", garbage}, 1, "witness policy " + garbage},
+		{[]string{"--data-dir", filepath.Join(dir, "e"), "--plaintext", "--listen", "127.0.0.1:0", "--origin", "x.test/b", "--witness-policy", filepath.Join(dir, "missing")}, 1, "witness policy: open"},
 		{nil, 2, "--data-dir"},
 		{[]string{"--data-dir", dir}, 2, "--plaintext"},
 		{[]string{"--data-dir", filepath.Join(dir, "b"), "--plaintext", "--admin-token-file", loose, "--origin", "x.test/b"}, 1, "chmod 600"},
@@ -374,5 +380,12 @@ func TestRecountdStreamFlags(t *testing.T) {
 	}
 	if opts := c.serverOptions(); opts.AdminStreams >= 0 || opts.StreamStall >= 0 {
 		t.Errorf("0 for none and never: admin %d, stall %v; want both negative", opts.AdminStreams, opts.StreamStall)
+	}
+	env["RECOUNTD_WITNESS_POLICY"] = "witnesses.policy"
+	if c, err = parse([]string{"--data-dir", "d", "--plaintext", "--witness-receipt-wait", "2s"}, lookup, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if c.witnessPolicy != "witnesses.policy" || c.receiptWait != 2*time.Second || c.witnessTimeout != 10*time.Second {
+		t.Errorf("witness flags: policy %q, receipt wait %v, timeout %v", c.witnessPolicy, c.receiptWait, c.witnessTimeout)
 	}
 }

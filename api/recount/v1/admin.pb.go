@@ -689,8 +689,10 @@ type GetStatusResponse struct {
 	Committed          []uint32               `protobuf:"varint,7,rep,packed,name=committed,proto3" json:"committed,omitempty"`
 	Verdicts           []uint32               `protobuf:"varint,8,rep,packed,name=verdicts,proto3" json:"verdicts,omitempty"`
 	PartialDecryptions []uint32               `protobuf:"varint,9,rep,packed,name=partial_decryptions,json=partialDecryptions,proto3" json:"partial_decryptions,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Set when the node has a witness policy.
+	Witnessing    *WitnessStatus `protobuf:"bytes,10,opt,name=witnessing,proto3" json:"witnessing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetStatusResponse) Reset() {
@@ -786,6 +788,158 @@ func (x *GetStatusResponse) GetPartialDecryptions() []uint32 {
 	return nil
 }
 
+func (x *GetStatusResponse) GetWitnessing() *WitnessStatus {
+	if x != nil {
+		return x.Witnessing
+	}
+	return nil
+}
+
+// WitnessStatus is where the witnessing of the board's checkpoints stands.
+type WitnessStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy's quorum, e.g. "quorum (2 of 3)".
+	Quorum string `protobuf:"bytes,1,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	// The size of the latest checkpoint whose cosignatures meet the policy (0 if none), and when it was stored
+	// (Unix seconds, 0 if unknown).
+	WitnessedSize uint64 `protobuf:"varint,2,opt,name=witnessed_size,json=witnessedSize,proto3" json:"witnessed_size,omitempty"`
+	WitnessedAt   int64  `protobuf:"varint,3,opt,name=witnessed_at,json=witnessedAt,proto3" json:"witnessed_at,omitempty"`
+	// When the board's latest checkpoint went unwitnessed (Unix seconds); 0 when it is witnessed.
+	UnwitnessedSince int64           `protobuf:"varint,4,opt,name=unwitnessed_since,json=unwitnessedSince,proto3" json:"unwitnessed_since,omitempty"`
+	Witnesses        []*WitnessState `protobuf:"bytes,5,rep,name=witnesses,proto3" json:"witnesses,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *WitnessStatus) Reset() {
+	*x = WitnessStatus{}
+	mi := &file_recount_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WitnessStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WitnessStatus) ProtoMessage() {}
+
+func (x *WitnessStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_recount_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WitnessStatus.ProtoReflect.Descriptor instead.
+func (*WitnessStatus) Descriptor() ([]byte, []int) {
+	return file_recount_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *WitnessStatus) GetQuorum() string {
+	if x != nil {
+		return x.Quorum
+	}
+	return ""
+}
+
+func (x *WitnessStatus) GetWitnessedSize() uint64 {
+	if x != nil {
+		return x.WitnessedSize
+	}
+	return 0
+}
+
+func (x *WitnessStatus) GetWitnessedAt() int64 {
+	if x != nil {
+		return x.WitnessedAt
+	}
+	return 0
+}
+
+func (x *WitnessStatus) GetUnwitnessedSince() int64 {
+	if x != nil {
+		return x.UnwitnessedSince
+	}
+	return 0
+}
+
+func (x *WitnessStatus) GetWitnesses() []*WitnessState {
+	if x != nil {
+		return x.Witnesses
+	}
+	return nil
+}
+
+// WitnessState is where one witness of the policy stands.
+type WitnessState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy's name for the witness.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The size of the latest checkpoint it cosigned for the node since it started (0 if none).
+	CosignedSize uint64 `protobuf:"varint,2,opt,name=cosigned_size,json=cosignedSize,proto3" json:"cosigned_size,omitempty"`
+	// Its last failure or refusal; empty if its last answer was a cosignature.
+	LastError     string `protobuf:"bytes,3,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WitnessState) Reset() {
+	*x = WitnessState{}
+	mi := &file_recount_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WitnessState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WitnessState) ProtoMessage() {}
+
+func (x *WitnessState) ProtoReflect() protoreflect.Message {
+	mi := &file_recount_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WitnessState.ProtoReflect.Descriptor instead.
+func (*WitnessState) Descriptor() ([]byte, []int) {
+	return file_recount_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WitnessState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WitnessState) GetCosignedSize() uint64 {
+	if x != nil {
+		return x.CosignedSize
+	}
+	return 0
+}
+
+func (x *WitnessState) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
 var File_recount_v1_admin_proto protoreflect.FileDescriptor
 
 const file_recount_v1_admin_proto_rawDesc = "" +
@@ -822,7 +976,7 @@ const file_recount_v1_admin_proto_rawDesc = "" +
 	"\x15PublishResultResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1a\n" +
 	"\btrustees\x18\x02 \x03(\rR\btrustees\"\x12\n" +
-	"\x10GetStatusRequest\"\xbd\x02\n" +
+	"\x10GetStatusRequest\"\xf8\x02\n" +
 	"\x11GetStatusResponse\x12'\n" +
 	"\x05phase\x18\x01 \x01(\x0e2\x11.recount.v1.PhaseR\x05phase\x12\x1d\n" +
 	"\n" +
@@ -833,7 +987,22 @@ const file_recount_v1_admin_proto_rawDesc = "" +
 	"\aspoiled\x18\x06 \x01(\x04R\aspoiled\x12\x1c\n" +
 	"\tcommitted\x18\a \x03(\rR\tcommitted\x12\x1a\n" +
 	"\bverdicts\x18\b \x03(\rR\bverdicts\x12/\n" +
-	"\x13partial_decryptions\x18\t \x03(\rR\x12partialDecryptions2\xa3\x05\n" +
+	"\x13partial_decryptions\x18\t \x03(\rR\x12partialDecryptions\x129\n" +
+	"\n" +
+	"witnessing\x18\n" +
+	" \x01(\v2\x19.recount.v1.WitnessStatusR\n" +
+	"witnessing\"\xd6\x01\n" +
+	"\rWitnessStatus\x12\x16\n" +
+	"\x06quorum\x18\x01 \x01(\tR\x06quorum\x12%\n" +
+	"\x0ewitnessed_size\x18\x02 \x01(\x04R\rwitnessedSize\x12!\n" +
+	"\fwitnessed_at\x18\x03 \x01(\x03R\vwitnessedAt\x12+\n" +
+	"\x11unwitnessed_since\x18\x04 \x01(\x03R\x10unwitnessedSince\x126\n" +
+	"\twitnesses\x18\x05 \x03(\v2\x18.recount.v1.WitnessStateR\twitnesses\"f\n" +
+	"\fWitnessState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
+	"\rcosigned_size\x18\x02 \x01(\x04R\fcosignedSize\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x03 \x01(\tR\tlastError2\xa3\x05\n" +
 	"\fAdminService\x12W\n" +
 	"\x0eCreateElection\x12!.recount.v1.CreateElectionRequest\x1a\".recount.v1.CreateElectionResponse\x12c\n" +
 	"\x12PublishCredentials\x12%.recount.v1.PublishCredentialsRequest\x1a&.recount.v1.PublishCredentialsResponse\x12`\n" +
@@ -857,7 +1026,7 @@ func file_recount_v1_admin_proto_rawDescGZIP() []byte {
 	return file_recount_v1_admin_proto_rawDescData
 }
 
-var file_recount_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_recount_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_recount_v1_admin_proto_goTypes = []any{
 	(*CreateElectionRequest)(nil),      // 0: recount.v1.CreateElectionRequest
 	(*CreateElectionResponse)(nil),     // 1: recount.v1.CreateElectionResponse
@@ -875,31 +1044,35 @@ var file_recount_v1_admin_proto_goTypes = []any{
 	(*PublishResultResponse)(nil),      // 13: recount.v1.PublishResultResponse
 	(*GetStatusRequest)(nil),           // 14: recount.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),          // 15: recount.v1.GetStatusResponse
-	(Phase)(0),                         // 16: recount.v1.Phase
+	(*WitnessStatus)(nil),              // 16: recount.v1.WitnessStatus
+	(*WitnessState)(nil),               // 17: recount.v1.WitnessState
+	(Phase)(0),                         // 18: recount.v1.Phase
 }
 var file_recount_v1_admin_proto_depIdxs = []int32{
-	16, // 0: recount.v1.GetStatusResponse.phase:type_name -> recount.v1.Phase
-	0,  // 1: recount.v1.AdminService.CreateElection:input_type -> recount.v1.CreateElectionRequest
-	2,  // 2: recount.v1.AdminService.PublishCredentials:input_type -> recount.v1.PublishCredentialsRequest
-	4,  // 3: recount.v1.AdminService.FinishKeyCeremony:input_type -> recount.v1.FinishKeyCeremonyRequest
-	6,  // 4: recount.v1.AdminService.OpenPolls:input_type -> recount.v1.OpenPollsRequest
-	8,  // 5: recount.v1.AdminService.ClosePolls:input_type -> recount.v1.ClosePollsRequest
-	10, // 6: recount.v1.AdminService.Tally:input_type -> recount.v1.TallyRequest
-	12, // 7: recount.v1.AdminService.PublishResult:input_type -> recount.v1.PublishResultRequest
-	14, // 8: recount.v1.AdminService.GetStatus:input_type -> recount.v1.GetStatusRequest
-	1,  // 9: recount.v1.AdminService.CreateElection:output_type -> recount.v1.CreateElectionResponse
-	3,  // 10: recount.v1.AdminService.PublishCredentials:output_type -> recount.v1.PublishCredentialsResponse
-	5,  // 11: recount.v1.AdminService.FinishKeyCeremony:output_type -> recount.v1.FinishKeyCeremonyResponse
-	7,  // 12: recount.v1.AdminService.OpenPolls:output_type -> recount.v1.OpenPollsResponse
-	9,  // 13: recount.v1.AdminService.ClosePolls:output_type -> recount.v1.ClosePollsResponse
-	11, // 14: recount.v1.AdminService.Tally:output_type -> recount.v1.TallyResponse
-	13, // 15: recount.v1.AdminService.PublishResult:output_type -> recount.v1.PublishResultResponse
-	15, // 16: recount.v1.AdminService.GetStatus:output_type -> recount.v1.GetStatusResponse
-	9,  // [9:17] is the sub-list for method output_type
-	1,  // [1:9] is the sub-list for method input_type
-	1,  // [1:1] is the sub-list for extension type_name
-	1,  // [1:1] is the sub-list for extension extendee
-	0,  // [0:1] is the sub-list for field type_name
+	18, // 0: recount.v1.GetStatusResponse.phase:type_name -> recount.v1.Phase
+	16, // 1: recount.v1.GetStatusResponse.witnessing:type_name -> recount.v1.WitnessStatus
+	17, // 2: recount.v1.WitnessStatus.witnesses:type_name -> recount.v1.WitnessState
+	0,  // 3: recount.v1.AdminService.CreateElection:input_type -> recount.v1.CreateElectionRequest
+	2,  // 4: recount.v1.AdminService.PublishCredentials:input_type -> recount.v1.PublishCredentialsRequest
+	4,  // 5: recount.v1.AdminService.FinishKeyCeremony:input_type -> recount.v1.FinishKeyCeremonyRequest
+	6,  // 6: recount.v1.AdminService.OpenPolls:input_type -> recount.v1.OpenPollsRequest
+	8,  // 7: recount.v1.AdminService.ClosePolls:input_type -> recount.v1.ClosePollsRequest
+	10, // 8: recount.v1.AdminService.Tally:input_type -> recount.v1.TallyRequest
+	12, // 9: recount.v1.AdminService.PublishResult:input_type -> recount.v1.PublishResultRequest
+	14, // 10: recount.v1.AdminService.GetStatus:input_type -> recount.v1.GetStatusRequest
+	1,  // 11: recount.v1.AdminService.CreateElection:output_type -> recount.v1.CreateElectionResponse
+	3,  // 12: recount.v1.AdminService.PublishCredentials:output_type -> recount.v1.PublishCredentialsResponse
+	5,  // 13: recount.v1.AdminService.FinishKeyCeremony:output_type -> recount.v1.FinishKeyCeremonyResponse
+	7,  // 14: recount.v1.AdminService.OpenPolls:output_type -> recount.v1.OpenPollsResponse
+	9,  // 15: recount.v1.AdminService.ClosePolls:output_type -> recount.v1.ClosePollsResponse
+	11, // 16: recount.v1.AdminService.Tally:output_type -> recount.v1.TallyResponse
+	13, // 17: recount.v1.AdminService.PublishResult:output_type -> recount.v1.PublishResultResponse
+	15, // 18: recount.v1.AdminService.GetStatus:output_type -> recount.v1.GetStatusResponse
+	11, // [11:19] is the sub-list for method output_type
+	3,  // [3:11] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_recount_v1_admin_proto_init() }
@@ -914,7 +1087,7 @@ func file_recount_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_recount_v1_admin_proto_rawDesc), len(file_recount_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

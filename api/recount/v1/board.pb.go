@@ -72,9 +72,13 @@ type GetCheckpointResponse struct {
 	// The signed checkpoint note (docs/board.md).
 	Checkpoint []byte `protobuf:"bytes,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	// The board's note verifier key, "origin+hash+base64".
-	VerifierKey   string `protobuf:"bytes,2,opt,name=verifier_key,json=verifierKey,proto3" json:"verifier_key,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	VerifierKey string `protobuf:"bytes,2,opt,name=verifier_key,json=verifierKey,proto3" json:"verifier_key,omitempty"`
+	// For the latest (size 0), when the node has a witness policy: the latest checkpoint whose cosignatures meet
+	// it, with the witnesses' cosignature lines (docs/witness.md, section 3); it may be smaller than checkpoint.
+	// Empty if none yet.
+	CosignedCheckpoint []byte `protobuf:"bytes,3,opt,name=cosigned_checkpoint,json=cosignedCheckpoint,proto3" json:"cosigned_checkpoint,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GetCheckpointResponse) Reset() {
@@ -119,6 +123,13 @@ func (x *GetCheckpointResponse) GetVerifierKey() string {
 		return x.VerifierKey
 	}
 	return ""
+}
+
+func (x *GetCheckpointResponse) GetCosignedCheckpoint() []byte {
+	if x != nil {
+		return x.CosignedCheckpoint
+	}
+	return nil
 }
 
 type StreamEntriesRequest struct {
@@ -548,12 +559,13 @@ const file_recount_v1_board_proto_rawDesc = "" +
 	"\x16recount/v1/board.proto\x12\n" +
 	"recount.v1\x1a\x1erecount/record/v1/record.proto\"*\n" +
 	"\x14GetCheckpointRequest\x12\x12\n" +
-	"\x04size\x18\x01 \x01(\x04R\x04size\"Z\n" +
+	"\x04size\x18\x01 \x01(\x04R\x04size\"\x8b\x01\n" +
 	"\x15GetCheckpointResponse\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\fR\n" +
 	"checkpoint\x12!\n" +
-	"\fverifier_key\x18\x02 \x01(\tR\vverifierKey\"B\n" +
+	"\fverifier_key\x18\x02 \x01(\tR\vverifierKey\x12/\n" +
+	"\x13cosigned_checkpoint\x18\x03 \x01(\fR\x12cosignedCheckpoint\"B\n" +
 	"\x14StreamEntriesRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x16\n" +
 	"\x06follow\x18\x02 \x01(\bR\x06follow\"y\n" +

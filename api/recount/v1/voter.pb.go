@@ -279,7 +279,13 @@ type Receipt struct {
 	// Inclusion proof of the entry in that checkpoint's tree.
 	InclusionProof [][]byte `protobuf:"bytes,4,rep,name=inclusion_proof,json=inclusionProof,proto3" json:"inclusion_proof,omitempty"`
 	// The board's note verifier key.
-	BoardKey      string `protobuf:"bytes,5,opt,name=board_key,json=boardKey,proto3" json:"board_key,omitempty"`
+	BoardKey string `protobuf:"bytes,5,opt,name=board_key,json=boardKey,proto3" json:"board_key,omitempty"`
+	// When the node has a witness policy and checkpoint is witnessed: checkpoint followed by the witnesses'
+	// cosignature lines (docs/witness.md, section 3), which meet the policy. Empty otherwise.
+	CosignedCheckpoint []byte `protobuf:"bytes,6,opt,name=cosigned_checkpoint,json=cosignedCheckpoint,proto3" json:"cosigned_checkpoint,omitempty"`
+	// Set when the node has a witness policy and checkpoint is not witnessed (yet): upgrade the receipt later
+	// with GetReceipt and witnessed.
+	Unwitnessed   bool `protobuf:"varint,7,opt,name=unwitnessed,proto3" json:"unwitnessed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -347,6 +353,20 @@ func (x *Receipt) GetBoardKey() string {
 		return x.BoardKey
 	}
 	return ""
+}
+
+func (x *Receipt) GetCosignedCheckpoint() []byte {
+	if x != nil {
+		return x.CosignedCheckpoint
+	}
+	return nil
+}
+
+func (x *Receipt) GetUnwitnessed() bool {
+	if x != nil {
+		return x.Unwitnessed
+	}
+	return false
 }
 
 type CastBallotRequest struct {
@@ -531,7 +551,10 @@ type GetReceiptRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	TrackingCode []byte                 `protobuf:"bytes,1,opt,name=tracking_code,json=trackingCode,proto3" json:"tracking_code,omitempty"`
 	// The tree size of the checkpoint in the voter's receipt, for a consistency proof; 0 for none.
-	SinceSize     uint64 `protobuf:"varint,2,opt,name=since_size,json=sinceSize,proto3" json:"since_size,omitempty"`
+	SinceSize uint64 `protobuf:"varint,2,opt,name=since_size,json=sinceSize,proto3" json:"since_size,omitempty"`
+	// Answer against the latest witnessed checkpoint (the receipt carries its cosigned_checkpoint) rather than the
+	// latest: refused with NOT_FOUND while no witnessed checkpoint covers the ballot and since_size.
+	Witnessed     bool `protobuf:"varint,3,opt,name=witnessed,proto3" json:"witnessed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -580,9 +603,16 @@ func (x *GetReceiptRequest) GetSinceSize() uint64 {
 	return 0
 }
 
+func (x *GetReceiptRequest) GetWitnessed() bool {
+	if x != nil {
+		return x.Witnessed
+	}
+	return false
+}
+
 type GetReceiptResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The receipt against the latest checkpoint.
+	// The receipt against the latest checkpoint (the latest witnessed one with witnessed).
 	Receipt *Receipt `protobuf:"bytes,1,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	// Consistency proof from since_size to the receipt's checkpoint.
 	ConsistencyProof [][]byte     `protobuf:"bytes,2,rep,name=consistency_proof,json=consistencyProof,proto3" json:"consistency_proof,omitempty"`
@@ -665,7 +695,7 @@ const file_recount_v1_voter_proto_rawDesc = "" +
 	"\tjoint_key\x18\x03 \x01(\fR\bjointKey\x12 \n" +
 	"\vcredentials\x18\x04 \x01(\x04R\vcredentials\x12'\n" +
 	"\x05phase\x18\x05 \x01(\x0e2\x11.recount.v1.PhaseR\x05phase\x12\x1b\n" +
-	"\tboard_key\x18\x06 \x01(\tR\bboardKey\"\xaa\x01\n" +
+	"\tboard_key\x18\x06 \x01(\tR\bboardKey\"\xfd\x01\n" +
 	"\aReceipt\x12#\n" +
 	"\rtracking_code\x18\x01 \x01(\fR\ftrackingCode\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1e\n" +
@@ -673,7 +703,9 @@ const file_recount_v1_voter_proto_rawDesc = "" +
 	"checkpoint\x18\x03 \x01(\fR\n" +
 	"checkpoint\x12'\n" +
 	"\x0finclusion_proof\x18\x04 \x03(\fR\x0einclusionProof\x12\x1b\n" +
-	"\tboard_key\x18\x05 \x01(\tR\bboardKey\"8\n" +
+	"\tboard_key\x18\x05 \x01(\tR\bboardKey\x12/\n" +
+	"\x13cosigned_checkpoint\x18\x06 \x01(\fR\x12cosignedCheckpoint\x12 \n" +
+	"\vunwitnessed\x18\a \x01(\bR\vunwitnessed\"8\n" +
 	"\x11CastBallotRequest\x12#\n" +
 	"\rsigned_ballot\x18\x01 \x01(\fR\fsignedBallot\"C\n" +
 	"\x12CastBallotResponse\x12-\n" +
@@ -681,11 +713,12 @@ const file_recount_v1_voter_proto_rawDesc = "" +
 	"\x16ChallengeBallotRequest\x12%\n" +
 	"\x0espoiled_ballot\x18\x01 \x01(\fR\rspoiledBallot\"H\n" +
 	"\x17ChallengeBallotResponse\x12-\n" +
-	"\areceipt\x18\x01 \x01(\v2\x13.recount.v1.ReceiptR\areceipt\"W\n" +
+	"\areceipt\x18\x01 \x01(\v2\x13.recount.v1.ReceiptR\areceipt\"u\n" +
 	"\x11GetReceiptRequest\x12#\n" +
 	"\rtracking_code\x18\x01 \x01(\fR\ftrackingCode\x12\x1d\n" +
 	"\n" +
-	"since_size\x18\x02 \x01(\x04R\tsinceSize\"\xc7\x01\n" +
+	"since_size\x18\x02 \x01(\x04R\tsinceSize\x12\x1c\n" +
+	"\twitnessed\x18\x03 \x01(\bR\twitnessed\"\xc7\x01\n" +
 	"\x12GetReceiptResponse\x12-\n" +
 	"\areceipt\x18\x01 \x01(\v2\x13.recount.v1.ReceiptR\areceipt\x12+\n" +
 	"\x11consistency_proof\x18\x02 \x03(\fR\x10consistencyProof\x120\n" +
