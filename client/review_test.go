@@ -149,6 +149,11 @@ func (n *boardNode) Lookup(_ context.Context, code election.ID, since uint64) (*
 	return nil, &Refusal{Reason: ReasonNotFound, Err: errors.New("no ballot with this tracking code")}
 }
 
+// LookupWitnessed: this board has no witnesses, so no checkpoint of it is witnessed.
+func (n *boardNode) LookupWitnessed(context.Context, election.ID, uint64) (*BallotLookup, error) {
+	return nil, errors.New("boardNode: no witnessed checkpoint")
+}
+
 func (n *boardNode) Entries(_ context.Context, from uint64) iter.Seq2[tlog.Entry, error] {
 	entries := slices.Clone(n.entries)
 	if n.board != nil {
