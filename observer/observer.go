@@ -1,0 +1,654 @@
+package observer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/tlog"
+)
+
+// Config configures Open.
+type Config struct {
+	// Dir holds the observer's files (see the package doc); created on first start.
+	Dir string
+	// Board is the node's BoardService: the observer reads the node through it alone.
+	Board recountv1.BoardServiceClient
+	// BoardKey, if set, is the node's note verifier key the observer requires (from the election's published
+	// documents); unset, the first start takes the key of the node's export and later starts require it.
+	BoardKey string
+	Logger   *slog.Logger
+	// Workers is the number of goroutines checking ballots (GOMAXPROCS when 0).
+	Workers int
+	// PollInterval is how often the observer asks the node for its latest checkpoint when no entry arrives
+	// (1 s when 0): how soon it sees a node that stops streaming or shows another history.
+	PollInterval time.Duration
+	// MaxPending bounds the entries received ahead of a signed checkpoint covering them (65536 when 0): a node
+	// streaming more without signing them is cut off.
+	MaxPending int
+	// OnAlarm, if set, is called with each alarm once its file is written.
+	OnAlarm func(a *Alarm, path string)
+}
+
+// An Observer is an open observer's directory: its mirror, its replayed state, and the follower of the node.
+type Observer struct {
+	cfg    Config
+	logger *slog.Logger
+	mirror *ledger.Log
+	store  *store
+	met    *metrics
+
+	mu         sync.RWMutex // guards the fields below and the state
+	state      *election.State
+	replay     *election.Replayer
+	verified   uint64                    // entries replayed and their failures recorded
+	failures   []*election.CheckError    // the first failures found, at most keptFailures
+	failed     map[election.Check]uint64 // every failure, counted per check
+	failedAt   map[uint64]bool           // entries that failed a check, re-checked in full at restart
+	failKeys   map[failID]bool           // every failure recorded, by entry and check
+	batchFails []*election.CheckError    // failures of the batch being replayed
+	checked    uint64                    // ballots checked in full since Open
+	nodeCP     tlog.Checkpoint           // the latest checkpoint the node showed, signature verified
+	nodeSeen   time.Time                 // when nodeCP was first seen
+	behind     time.Time                 // since when the verified state is behind the node, zero if not
+	alarms     []*Alarm                  // raised since Open
+	alarmSeen  map[string]bool           // the shown checkpoints already alarmed about
+	restored   time.Duration             // how long restoring the state took
+}
+
+// keptFailures bounds the failures an Observer keeps in memory (all are in observer.db, counted in Status).
+const keptFailures = 100
+
+// ErrAlarm is wrapped by the error of a follow session that ended because the node showed another history.
+var ErrAlarm = errors.New("the node showed two histories")
+
+// Open opens the observer's directory, creating it on first start from the node's export (which Import
+// verifies), and restores the verified state from the mirror: entries already replayed are replayed again
+// with the ballots' shape only (their signatures and proofs were checked before, and their failures are read
+// back from observer.db), the rest in full.
+func Open(ctx context.Context, cfg Config) (*Observer, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("observer: Config.Dir is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 65536
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("observer: %w", err)
+	}
+	mirrorDir := filepath.Join(cfg.Dir, "mirror")
+	if _, err := os.Stat(filepath.Join(mirrorDir, ledger.DBFileName)); errors.Is(err, fs.ErrNotExist) {
+		if cfg.Board == nil {
+			return nil, fmt.Errorf("observer: %s holds no mirror and no node is given to copy", cfg.Dir)
+		}
+		if err := importExport(ctx, cfg, mirrorDir); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("observer: %w", err)
+	}
+	mirror, err := ledger.OpenMirror(mirrorDir, ledger.Options{VerifierKey: cfg.BoardKey, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("observer: the mirror: %w", err)
+	}
+	st, err := openStore(filepath.Join(cfg.Dir, storeFileName))
+	if err != nil {
+		mirror.Close()
+		return nil, err
+	}
+	o := &Observer{cfg: cfg, logger: cfg.Logger, mirror: mirror, store: st, state: election.NewState(),
+		failed: map[election.Check]uint64{}, failedAt: map[uint64]bool{}, failKeys: map[failID]bool{}, alarmSeen: map[string]bool{}}
+	o.met = newMetrics(o)
+	if err := o.restore(ctx); err != nil {
+		o.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+// importExport creates the mirror from the node's export.
+func importExport(ctx context.Context, cfg Config, mirrorDir string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := cfg.Board.Export(ctx, &recountv1.ExportRequest{})
+	if err != nil {
+		return fmt.Errorf("observer: the node's export: %w", grpcnode.Err(err))
+	}
+	l, err := ledger.Import(mirrorDir, &exportReader{stream: stream}, ledger.Options{VerifierKey: cfg.BoardKey, Logger: cfg.Logger})
+	if err != nil {
+		return fmt.Errorf("observer: copying the node's board: %w", err)
+	}
+	cfg.Logger.Info("observer: copied the node's board", "size", l.Size(), "board_key", l.VerifierKey(), "fingerprint", tlog.KeyFingerprint(l.VerifierKey()))
+	return l.Close()
+}
+
+// exportReader reads an Export stream's data.
+type exportReader struct {
+	stream interface {
+		Recv() (*recountv1.ExportResponse, error)
+	}
+	buf []byte
+}
+
+func (r *exportReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		m, err := r.stream.Recv()
+		if err != nil {
+			if err != io.EOF {
+				err = grpcnode.Err(err)
+			}
+			return 0, err
+		}
+		r.buf = m.Data
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// restore replays the mirror into a fresh state: entries before the recorded verified size with the ballots'
+// shape only (except those that failed a check, checked in full again), the others in full.
+func (o *Observer) restore(ctx context.Context) error {
+	start := time.Now()
+	verified, failures, err := o.store.load()
+	if err != nil {
+		return err
+	}
+	if size := o.mirror.Size(); verified > size {
+		return fmt.Errorf("observer: %s records %d entries verified, but the mirror holds %d: it is not this mirror's", storeFileName, verified, size)
+	}
+	for _, f := range failures {
+		o.noteFailure(f)
+		o.failedAt[f.Entry] = true
+	}
+	o.replay = election.NewReplayer(o.state, election.ReplayOptions{Workers: o.cfg.Workers, Applied: o.applied,
+		ShapeOnly: func(e election.Entry) bool { return e.Index < verified && !o.failedAt[e.Index] }})
+	o.verified = 0
+	o.mu.Lock()
+	err = o.replay.FeedSeq(ctx, election.FromBoardSeq(o.mirror.Entries(ctx, 0)))
+	// Failures found again among the entries already verified (stateful checks run again) were skipped by
+	// applied: they were read back from observer.db.
+	fresh := o.batchFails
+	o.batchFails = nil
+	o.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("observer: replaying the mirror: %w", err)
+	}
+	o.replay = election.NewReplayer(o.state, election.ReplayOptions{Workers: o.cfg.Workers, Applied: o.applied})
+	if err := o.store.save(o.state.Size(), fresh); err != nil {
+		return fmt.Errorf("observer: %s: %w", storeFileName, err)
+	}
+	o.mu.Lock()
+	o.verified = o.state.Size()
+	o.restored = time.Since(start)
+	o.mu.Unlock()
+	o.met.update()
+	o.logger.Info("observer: restored the verified state", "entries", o.verified, "verified_before", verified, "took", o.restored.Round(time.Millisecond))
+	return nil
+}
+
+// applied is the Replayer's Applied: it counts checked ballots and records failures. Called with o.mu held.
+func (o *Observer) applied(e election.Entry, errs []*election.CheckError) error {
+	if e.Kind == election.KindBallot || e.Kind == election.KindSpoiledBallot {
+		o.checked++
+		o.met.ballotsChecked.Inc()
+	}
+	for _, f := range errs {
+		if o.hasFailure(f) {
+			continue // read back from observer.db at restore
+		}
+		o.noteFailure(f)
+		o.failedAt[f.Entry] = true
+		o.batchFails = append(o.batchFails, f)
+		o.met.checksFailed.Inc()
+		o.logger.Warn("observer: an entry fails a check", "entry", f.Entry, "check", f.Check.String(), "reason", f.Reason)
+	}
+	return nil
+}
+
+// failID names a failure: a check at an entry.
+type failID struct {
+	entry uint64
+	check election.Check
+}
+
+func (o *Observer) hasFailure(f *election.CheckError) bool {
+	return o.failKeys[failID{f.Entry, f.Check}]
+}
+
+func (o *Observer) noteFailure(f *election.CheckError) {
+	o.failKeys[failID{f.Entry, f.Check}] = true
+	o.failed[f.Check] += 1 + f.More
+	if len(o.failures) < keptFailures {
+		o.failures = append(o.failures, f)
+	}
+}
+
+// Close closes the mirror and observer.db.
+func (o *Observer) Close() error {
+	err := o.mirror.Close()
+	if e := o.store.close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// Mirror returns the observer's copy of the board (for reading).
+func (o *Observer) Mirror() *ledger.Log { return o.mirror }
+
+// Verified reports whether every entry of the board up to size (the first size entries) is in the mirror,
+// under a checkpoint the node signed, and passed every check. It is what a witness that is also an observer
+// asks before it co-signs a checkpoint of that size.
+func (o *Observer) Verified(size uint64) bool {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	if size > o.verified {
+		return false
+	}
+	for _, f := range o.failures {
+		if f.Entry < size {
+			return false
+		}
+	}
+	if len(o.failures) >= keptFailures {
+		// Failures past those kept are only counted: be conservative.
+		for e := range o.failedAt {
+			if e < size {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Status is the observer's account of where it stands.
+type Status struct {
+	// Mirrored is the number of entries in the mirror, Checkpoint its latest checkpoint (signed by the node).
+	Mirrored   uint64
+	Checkpoint tlog.Checkpoint
+	// Verified is the number of entries replayed through every check.
+	Verified uint64
+	// NodeSize is the size of the latest checkpoint the node showed; LagEntries how many entries the verified
+	// state is behind it, and Lag since when (0 when it is not behind).
+	NodeSize   uint64
+	LagEntries uint64
+	Lag        time.Duration
+	// BallotsChecked counts the ballots replayed since Open (in full, or their shape only when restored).
+	BallotsChecked uint64
+	// Cast, Voters and Spoiled are the state's counts (election.State.Counts); Superseded is Cast-Voters, the
+	// ballots replaced by a later one of the same credential.
+	Cast, Voters, Spoiled, Superseded int
+	Phase                             client.Phase
+	// Failures are the first failed checks (in the order found), FailureCount all of them.
+	Failures     []*election.CheckError
+	FailureCount uint64
+	Alarms       []*Alarm
+	// Restored is how long restoring the state at Open took.
+	Restored time.Duration
+}
+
+// Status returns the observer's current status.
+func (o *Observer) Status() Status {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	st := Status{Mirrored: o.mirror.Size(), Checkpoint: o.mirror.Latest(), Verified: o.verified, NodeSize: o.nodeCP.Size,
+		BallotsChecked: o.checked, Failures: append([]*election.CheckError(nil), o.failures...),
+		Alarms: append([]*Alarm(nil), o.alarms...), Restored: o.restored, Phase: phaseOf(o.state)}
+	st.Cast, st.Voters, st.Spoiled = o.state.Counts()
+	st.Superseded = st.Cast - st.Voters
+	for _, n := range o.failed {
+		st.FailureCount += n
+	}
+	if st.NodeSize > o.verified {
+		st.LagEntries = st.NodeSize - o.verified
+	}
+	if !o.behind.IsZero() {
+		st.Lag = time.Since(o.behind)
+	}
+	return st
+}
+
+func phaseOf(s *election.State) client.Phase {
+	switch {
+	case s.Manifest() == nil:
+		return client.PhaseEmpty
+	case s.HasResult():
+		return client.PhaseDone
+	case s.HasEncryptedTally():
+		return client.PhaseTallying
+	case s.IsClosed():
+		return client.PhaseClosed
+	case s.IsOpen():
+		return client.PhaseOpen
+	}
+	return client.PhaseSetup
+}
+
+// Run follows the node's board until ctx ends, reconnecting when the stream breaks or the node misbehaves
+// (after a pause that grows to 10 s). It returns ctx's error. An alarm does not stop it: the mirror and the
+// state stay as they were, and the observer goes on asking, refusing every checkpoint that does not extend
+// its mirror.
+func (o *Observer) Run(ctx context.Context) error {
+	if o.cfg.Board == nil {
+		return errors.New("observer: no node to follow")
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		before := o.mirror.Size()
+		err := o.follow(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if o.mirror.Size() > before {
+			backoff = 100 * time.Millisecond
+		}
+		o.logger.Warn("observer: following the node stopped; will try again", "err", err, "after", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// received is one entry read from the node's stream, or the stream's end.
+type received struct {
+	e   tlog.Entry
+	err error
+}
+
+// follow is one session: a stream of the node's entries from the mirror's size, appended to the mirror under
+// the node's signed checkpoints and replayed. It returns why it ended.
+func (o *Observer) follow(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	from := o.mirror.Size()
+	stream, err := o.cfg.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{From: from, Follow: true})
+	if err != nil {
+		return err
+	}
+	in := make(chan received, 1024)
+	go func() {
+		next := from
+		for {
+			m, err := stream.Recv()
+			var r received
+			switch {
+			case err != nil:
+				r.err = err
+			case m.Index != next:
+				r.err = fmt.Errorf("the node sent entry %d where %d was expected", m.Index, next)
+			case len(m.Payload) > tlog.MaxPayloadSize:
+				r.err = fmt.Errorf("the node sent entry %d with a payload of %d bytes, more than the %d a board holds", m.Index, len(m.Payload), tlog.MaxPayloadSize)
+			default:
+				r.e = grpcnode.StreamedEntry(m)
+				next++
+			}
+			select {
+			case in <- r:
+			case <-ctx.Done():
+				return
+			}
+			if r.err != nil {
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(o.cfg.PollInterval)
+	defer tick.Stop()
+	var pending []tlog.Entry
+	var target tlog.Checkpoint // the checkpoint pending entries are gathered for
+	for {
+		ask := false
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case r := <-in:
+			if r.err != nil {
+				o.met.refused.WithLabelValues("stream").Inc()
+				return r.err
+			}
+			pending = append(pending, r.e)
+		drain:
+			for len(pending) < o.cfg.MaxPending+1 {
+				select {
+				case r := <-in:
+					if r.err != nil {
+						o.met.refused.WithLabelValues("stream").Inc()
+						return r.err
+					}
+					pending = append(pending, r.e)
+				default:
+					break drain
+				}
+			}
+		case <-tick.C:
+			ask = true
+		}
+		have := o.mirror.Size() + uint64(len(pending))
+		if ask || target.Size == 0 || have >= target.Size {
+			cp, err := o.nodeCheckpoint(ctx)
+			if err != nil {
+				return err
+			}
+			if err := o.consistent(ctx, cp); err != nil {
+				return err
+			}
+			if cp.Size > target.Size {
+				target = cp
+			}
+		}
+		if len(pending) > o.cfg.MaxPending && have < target.Size || len(pending) > 2*o.cfg.MaxPending {
+			o.met.refused.WithLabelValues("pending").Inc()
+			return fmt.Errorf("the node streamed %d entries past its latest signed checkpoint (size %d)", len(pending), target.Size)
+		}
+		size := o.mirror.Size()
+		if target.Size > size && have >= target.Size {
+			n := target.Size - size
+			if err := o.appendAndReplay(ctx, pending[:n], target); err != nil {
+				return err
+			}
+			pending = pending[n:]
+		}
+	}
+}
+
+// nodeCheckpoint asks the node for its latest checkpoint and verifies its signature.
+func (o *Observer) nodeCheckpoint(ctx context.Context) (tlog.Checkpoint, error) {
+	cctx, cancel := context.WithTimeout(ctx, client.DefaultCallTimeout)
+	defer cancel()
+	resp, err := o.cfg.Board.GetCheckpoint(cctx, &recountv1.GetCheckpointRequest{})
+	if err != nil {
+		return tlog.Checkpoint{}, fmt.Errorf("the node's checkpoint: %w", grpcnode.Err(err))
+	}
+	cp, err := tlog.ParseCheckpoint(resp.Checkpoint, o.mirror.VerifierKey())
+	if err != nil {
+		o.met.refused.WithLabelValues("checkpoint").Inc()
+		return tlog.Checkpoint{}, fmt.Errorf("the node's checkpoint: %w", err)
+	}
+	o.mu.Lock()
+	if cp.Size != o.nodeCP.Size {
+		o.nodeSeen = time.Now()
+	}
+	if cp.Size > o.nodeCP.Size || o.nodeCP.Size == 0 {
+		o.nodeCP = cp
+	}
+	if o.nodeCP.Size > o.verified && o.behind.IsZero() {
+		o.behind = o.nodeSeen
+	}
+	o.mu.Unlock()
+	o.met.update()
+	return cp, nil
+}
+
+// consistent checks that the node's checkpoint cp can extend the mirror: not smaller than the mirror's latest,
+// nor of its size with another root. Otherwise it raises an alarm.
+func (o *Observer) consistent(ctx context.Context, cp tlog.Checkpoint) error {
+	held := o.mirror.Latest()
+	switch {
+	case cp.Size == held.Size && cp.Root != held.Root:
+		return o.alarm(&Alarm{Kind: AlarmSameSize, Held: string(held.Signed), Shown: string(cp.Signed),
+			Explanation: fmt.Sprintf("the node signed two checkpoints of size %d with different roots", cp.Size)})
+	case cp.Size < held.Size:
+		root, err := o.mirrorRoot(ctx, cp.Size)
+		if err != nil {
+			return err
+		}
+		if root == cp.Root {
+			// The node shows an older checkpoint of the same history (a lagging replica): no fork, nothing new.
+			return nil
+		}
+		p, err := o.mirror.ConsistencyProof(cp.Size, held.Size)
+		if err != nil {
+			return err
+		}
+		return o.alarm(&Alarm{Kind: AlarmRollback, Held: string(held.Signed), Shown: string(cp.Signed), HeldRootAtShownSize: root[:], Proof: p,
+			Explanation: fmt.Sprintf("the node showed a checkpoint of size %d whose root is not that of the tree of size %d it signed before: it rolled back its board and wrote another history", cp.Size, held.Size)})
+	}
+	return nil
+}
+
+// mirrorRoot returns the root of the mirror's tree at size, hashing its first size entries.
+func (o *Observer) mirrorRoot(ctx context.Context, size uint64) ([tlog.HashSize]byte, error) {
+	rng := (&compact.RangeFactory{Hash: tlog.HashChildren}).NewEmptyRange(0)
+	if size > 0 {
+		for e, err := range o.mirror.Entries(ctx, 0) {
+			if err != nil {
+				return [tlog.HashSize]byte{}, err
+			}
+			h := tlog.LeafHash(e.Kind, e.Payload)
+			if err := rng.Append(h[:], nil); err != nil {
+				return [tlog.HashSize]byte{}, err
+			}
+			if rng.End() == size {
+				break
+			}
+		}
+	}
+	return tlog.RangeRoot(rng), nil
+}
+
+// appendAndReplay appends entries to the mirror under cp, then replays them and records the outcome.
+func (o *Observer) appendAndReplay(ctx context.Context, entries []tlog.Entry, cp tlog.Checkpoint) error {
+	recs := make([]ledger.Record, len(entries))
+	for i, e := range entries {
+		recs[i] = ledger.Record{Kind: e.Kind, Payload: e.Payload}
+	}
+	held := o.mirror.Latest()
+	if _, err := o.mirror.AppendSigned(ctx, recs, cp.Signed); err != nil {
+		if !errors.Is(err, ledger.ErrBadCheckpoint) {
+			return err
+		}
+		// The entries do not hash to cp: either the node streamed entries that are not those it signed, or cp
+		// does not extend the mirror. The node's consistency proof tells which it claims.
+		return o.notExtending(ctx, held, cp, err)
+	}
+	o.met.mirrored.Set(float64(o.mirror.Size()))
+	o.mu.Lock()
+	err := o.replay.FeedSeq(ctx, func(yield func(election.Entry, error) bool) {
+		for _, e := range entries {
+			if !yield(election.FromBoard(e), nil) {
+				return
+			}
+		}
+	})
+	fails := o.batchFails
+	o.batchFails = nil
+	o.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	size := o.state.Size()
+	if err := o.store.save(size, fails); err != nil {
+		return fmt.Errorf("observer: %s: %w", storeFileName, err)
+	}
+	o.mu.Lock()
+	o.verified = size
+	if o.verified >= o.nodeCP.Size {
+		o.behind = time.Time{}
+	} else {
+		o.behind = o.nodeSeen
+	}
+	o.mu.Unlock()
+	o.met.update()
+	return nil
+}
+
+// notExtending handles entries that do not hash to the node's checkpoint cp, the mirror being at held.
+func (o *Observer) notExtending(ctx context.Context, held, cp tlog.Checkpoint, appendErr error) error {
+	cctx, cancel := context.WithTimeout(ctx, client.DefaultCallTimeout)
+	defer cancel()
+	var p [][]byte
+	resp, err := o.cfg.Board.GetConsistencyProof(cctx, &recountv1.GetConsistencyProofRequest{OldSize: held.Size, NewSize: cp.Size})
+	if err == nil {
+		p = resp.Proof
+		if tlog.VerifyConsistency(held, cp, p) == nil {
+			o.met.refused.WithLabelValues("entries").Inc()
+			return fmt.Errorf("the node streamed entries that are not those it signed: %w", appendErr)
+		}
+	} else if st, ok := status.FromError(err); ok && (st.Code() == codes.Unavailable || st.Code() == codes.DeadlineExceeded || st.Code() == codes.Canceled) {
+		return fmt.Errorf("the node's consistency proof: %w", err)
+	}
+	// The node could not prove cp extends held. If it also signed another checkpoint of held's size, that is
+	// the stronger proof.
+	if resp, err := o.cfg.Board.GetCheckpoint(cctx, &recountv1.GetCheckpointRequest{Size: held.Size}); err == nil {
+		if other, err := tlog.ParseCheckpoint(resp.Checkpoint, o.mirror.VerifierKey()); err == nil && other.Size == held.Size && other.Root != held.Root {
+			return o.alarm(&Alarm{Kind: AlarmSameSize, Held: string(held.Signed), Shown: string(other.Signed),
+				Explanation: fmt.Sprintf("the node signed two checkpoints of size %d with different roots", held.Size)})
+		}
+	}
+	return o.alarm(&Alarm{Kind: AlarmNotExtending, Held: string(held.Signed), Shown: string(cp.Signed), Proof: p,
+		Explanation: fmt.Sprintf("the node showed a checkpoint of size %d that it cannot prove extends the checkpoint of size %d it signed before, and the entries it streamed do not hash to it", cp.Size, held.Size)})
+}
+
+// alarm fills in and records an alarm (once per shown checkpoint), and returns an error wrapping ErrAlarm.
+func (o *Observer) alarm(a *Alarm) error {
+	a.Origin, a.VerifierKey, a.DetectedAt = o.mirror.Origin(), o.mirror.VerifierKey(), time.Now()
+	o.mu.Lock()
+	seen := o.alarmSeen[a.Shown]
+	o.alarmSeen[a.Shown] = true
+	if !seen {
+		o.alarms = append(o.alarms, a)
+	}
+	o.mu.Unlock()
+	if !seen {
+		o.met.alarms.Inc()
+		path, err := writeAlarm(o.cfg.Dir, a)
+		if err != nil {
+			o.logger.Error("observer: could not write the alarm's proof", "err", err, "alarm", a.String())
+		} else {
+			o.logger.Error("observer: "+a.String(), "proof", path)
+		}
+		if o.cfg.OnAlarm != nil {
+			o.cfg.OnAlarm(a, path)
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrAlarm, a.Explanation)
+}
