@@ -65,6 +65,8 @@ type Observer struct {
 	failKeys   map[failID]bool           // every failure recorded, by entry and check
 	batchFails []*election.CheckError    // failures of the batch being replayed
 	checked    uint64                    // ballots checked in full since Open
+	restoredN  uint64                    // ballots replayed with their shape only at Open
+	restoreTo  uint64                    // while restoring, the verified size recorded: ballots before it are not checked again
 	nodeCP     tlog.Checkpoint           // the latest checkpoint the node showed, signature verified
 	nodeSeen   time.Time                 // when nodeCP was first seen
 	behind     time.Time                 // since when the verified state is behind the node, zero if not
@@ -187,8 +189,8 @@ func (o *Observer) restore(ctx context.Context) error {
 		o.noteFailure(f)
 		o.failedAt[f.Entry] = true
 	}
-	o.replay = election.NewReplayer(o.state, election.ReplayOptions{Workers: o.cfg.Workers, Applied: o.applied,
-		ShapeOnly: func(e election.Entry) bool { return e.Index < verified && !o.failedAt[e.Index] }})
+	o.restoreTo = verified
+	o.replay = election.NewReplayer(o.state, election.ReplayOptions{Workers: o.cfg.Workers, Applied: o.applied, ShapeOnly: o.restoredBallot})
 	o.verified = 0
 	o.mu.Lock()
 	err = o.replay.FeedSeq(ctx, election.FromBoardSeq(o.mirror.Entries(ctx, 0)))
@@ -196,6 +198,7 @@ func (o *Observer) restore(ctx context.Context) error {
 	// applied: they were read back from observer.db.
 	fresh := o.batchFails
 	o.batchFails = nil
+	o.restoreTo = 0
 	o.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("observer: replaying the mirror: %w", err)
@@ -213,9 +216,19 @@ func (o *Observer) restore(ctx context.Context) error {
 	return nil
 }
 
+// restoredBallot says whether a cast ballot replayed at restore was checked in full before (the Replayer's
+// ShapeOnly): it was if it is before the recorded verified size and failed no check (a failed one is checked
+// again, so that the state does not count it).
+func (o *Observer) restoredBallot(e election.Entry) bool {
+	return e.Kind == election.KindBallot && e.Index < o.restoreTo && !o.failedAt[e.Index]
+}
+
 // applied is the Replayer's Applied: it counts checked ballots and records failures. Called with o.mu held.
 func (o *Observer) applied(e election.Entry, errs []*election.CheckError) error {
-	if e.Kind == election.KindBallot || e.Kind == election.KindSpoiledBallot {
+	switch {
+	case o.restoredBallot(e):
+		o.restoredN++
+	case e.Kind == election.KindBallot || e.Kind == election.KindSpoiledBallot:
 		o.checked++
 		o.met.ballotsChecked.Inc()
 	}
@@ -294,13 +307,14 @@ type Status struct {
 	Checkpoint tlog.Checkpoint
 	// Verified is the number of entries replayed through every check.
 	Verified uint64
-	// NodeSize is the size of the latest checkpoint the node showed; LagEntries how many entries the verified
+	// NodeSize is the size of the last checkpoint the node showed; LagEntries how many entries the verified
 	// state is behind it, and Lag since when (0 when it is not behind).
 	NodeSize   uint64
 	LagEntries uint64
 	Lag        time.Duration
-	// BallotsChecked counts the ballots replayed since Open (in full, or their shape only when restored).
-	BallotsChecked uint64
+	// BallotsChecked counts the ballots checked in full since Open; BallotsRestored those replayed with their
+	// shape only at Open, checked in full before a restart.
+	BallotsChecked, BallotsRestored uint64
 	// Cast, Voters and Spoiled are the state's counts (election.State.Counts); Superseded is Cast-Voters, the
 	// ballots replaced by a later one of the same credential.
 	Cast, Voters, Spoiled, Superseded int
@@ -318,7 +332,7 @@ func (o *Observer) Status() Status {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	st := Status{Mirrored: o.mirror.Size(), Checkpoint: o.mirror.Latest(), Verified: o.verified, NodeSize: o.nodeCP.Size,
-		BallotsChecked: o.checked, Failures: append([]*election.CheckError(nil), o.failures...),
+		BallotsChecked: o.checked, BallotsRestored: o.restoredN, Failures: append([]*election.CheckError(nil), o.failures...),
 		Alarms: append([]*Alarm(nil), o.alarms...), Restored: o.restored, Phase: phaseOf(o.state)}
 	st.Cast, st.Voters, st.Spoiled = o.state.Counts()
 	st.Superseded = st.Cast - st.Voters
@@ -389,6 +403,15 @@ type received struct {
 func (o *Observer) follow(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The node's checkpoint first: a node that rolled back refuses a stream from the mirror's size, and must
+	// not escape the alarm by refusing.
+	target, err := o.nodeCheckpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if err := o.consistent(ctx, target); err != nil {
+		return err
+	}
 	from := o.mirror.Size()
 	stream, err := o.cfg.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{From: from, Follow: true})
 	if err != nil {
@@ -423,8 +446,7 @@ func (o *Observer) follow(ctx context.Context) error {
 	}()
 	tick := time.NewTicker(o.cfg.PollInterval)
 	defer tick.Stop()
-	var pending []tlog.Entry
-	var target tlog.Checkpoint // the checkpoint pending entries are gathered for
+	var pending []tlog.Entry // entries received, past the mirror; target is the checkpoint they are gathered for
 	for {
 		ask := false
 		select {
@@ -497,9 +519,7 @@ func (o *Observer) nodeCheckpoint(ctx context.Context) (tlog.Checkpoint, error) 
 	if cp.Size != o.nodeCP.Size {
 		o.nodeSeen = time.Now()
 	}
-	if cp.Size > o.nodeCP.Size || o.nodeCP.Size == 0 {
-		o.nodeCP = cp
-	}
+	o.nodeCP = cp
 	if o.nodeCP.Size > o.verified && o.behind.IsZero() {
 		o.behind = o.nodeSeen
 	}

@@ -55,14 +55,20 @@ func boardError(err error) error {
 
 // Register registers the observer's read-only BoardService and VoterService on s.
 func (o *Observer) Register(s *grpc.Server) {
-	recountv1.RegisterBoardServiceServer(s, &boardServer{o: o, streams: make(chan struct{}, MaxStreams)})
+	recountv1.RegisterBoardServiceServer(s, newBoardServer(func() *ledger.Log { return o.mirror }))
 	recountv1.RegisterVoterServiceServer(s, voterServer{o: o})
 }
 
+// boardServer is BoardService over a board, read-only. The board is a function so that tests can serve one
+// board, then another, as a node that forks would.
 type boardServer struct {
 	recountv1.UnimplementedBoardServiceServer
-	o       *Observer
+	board   func() *ledger.Log
 	streams chan struct{} // a slot per streaming call in progress
+}
+
+func newBoardServer(board func() *ledger.Log) *boardServer {
+	return &boardServer{board: board, streams: make(chan struct{}, MaxStreams)}
 }
 
 func (b *boardServer) acquire() (func(), error) {
@@ -75,7 +81,7 @@ func (b *boardServer) acquire() (func(), error) {
 }
 
 func (b *boardServer) checkpoint(size uint64) (tlog.Checkpoint, error) {
-	m := b.o.mirror
+	m := b.board()
 	if size == 0 {
 		return m.Latest(), nil
 	}
@@ -91,7 +97,7 @@ func (b *boardServer) GetCheckpoint(ctx context.Context, req *recountv1.GetCheck
 	if err != nil {
 		return nil, err
 	}
-	return &recountv1.GetCheckpointResponse{Checkpoint: cp.Signed, VerifierKey: b.o.mirror.VerifierKey()}, nil
+	return &recountv1.GetCheckpointResponse{Checkpoint: cp.Signed, VerifierKey: b.board().VerifierKey()}, nil
 }
 
 func (b *boardServer) GetInclusionProof(ctx context.Context, req *recountv1.GetInclusionProofRequest) (*recountv1.GetInclusionProofResponse, error) {
@@ -99,7 +105,7 @@ func (b *boardServer) GetInclusionProof(ctx context.Context, req *recountv1.GetI
 	if err != nil {
 		return nil, err
 	}
-	p, err := b.o.mirror.InclusionProof(req.Index, cp.Size)
+	p, err := b.board().InclusionProof(req.Index, cp.Size)
 	if err != nil {
 		return nil, boardError(err)
 	}
@@ -111,7 +117,7 @@ func (b *boardServer) GetConsistencyProof(ctx context.Context, req *recountv1.Ge
 	if err != nil {
 		return nil, err
 	}
-	p, err := b.o.mirror.ConsistencyProof(req.OldSize, cp.Size)
+	p, err := b.board().ConsistencyProof(req.OldSize, cp.Size)
 	if err != nil {
 		return nil, boardError(err)
 	}
@@ -125,7 +131,7 @@ func (b *boardServer) StreamEntries(req *recountv1.StreamEntriesRequest, stream 
 		return err
 	}
 	defer release()
-	ctx, m := stream.Context(), b.o.mirror
+	ctx, m := stream.Context(), b.board()
 	next := req.From
 	if size := m.Size(); next > size {
 		return refusal(codes.OutOfRange, client.ReasonNotFound, "from %d: the board has %d entries", next, size)
@@ -175,7 +181,7 @@ func (b *boardServer) Export(req *recountv1.ExportRequest, stream grpc.ServerStr
 		return err
 	}
 	defer release()
-	if err := b.o.mirror.Export(stream.Context(), exportWriter{stream}); err != nil {
+	if err := b.board().Export(stream.Context(), exportWriter{stream}); err != nil {
 		return boardError(err)
 	}
 	return nil
