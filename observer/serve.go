@@ -270,3 +270,9 @@ func (v voterServer) GetReceipt(ctx context.Context, req *recountv1.GetReceiptRe
 	}
 	return resp, nil
 }
+
+// RegisterBoard registers on s a read-only BoardService over the board l (a mirror, an imported record): the
+// same service an observer serves, for anyone who holds a copy of a board.
+func RegisterBoard(s *grpc.Server, l *ledger.Log) {
+	recountv1.RegisterBoardServiceServer(s, newBoardServer(func() *ledger.Log { return l }))
+}
