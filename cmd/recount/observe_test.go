@@ -1,17 +1,26 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/client/grpcnode"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/observer"
+	"github.com/recount-vote/recount/verify"
 )
 
 // serveCopy serves a board copy read-only (observer.RegisterBoard) on loopback, as a node's BoardService.
@@ -83,5 +92,111 @@ func TestObserveCheck(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestObserveLiveElection: an observer follows a real node (package node over loopback gRPC) from its empty
+// board through a whole election run by the commands; it ends with the state election.Verify finds in the
+// node's export, and voters' receipts check out against its copy.
+func TestObserveLiveElection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a whole election over gRPC through every command, with an observer")
+	}
+	addr, tokenFile := startTestNode(t)
+	dir := t.TempDir()
+	nc, err := grpcnode.Dial(addr, grpcnode.DialOptions{Plaintext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o, err := observer.Open(ctx, observer.Config{Dir: filepath.Join(dir, "observer"), Board: nc.Board, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	runDone := make(chan error, 1)
+	go func() { runDone <- o.Run(ctx) }()
+	defer func() { cancel(); <-runDone }()
+	s := grpc.NewServer()
+	o.Register(s)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(lis)
+	defer s.Stop()
+	obs := lis.Addr().String()
+
+	conn := []string{"--node", addr, "--plaintext"}
+	admin := append([]string{"--token-file", tokenFile}, conn...)
+	passFile := filepath.Join(dir, "pass")
+	if err := os.WriteFile(passFile, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		must(t, "trustee", "init", "--store", filepath.Join(dir, fmt.Sprintf("t%d.db", i)), "--name", fmt.Sprintf("Trustee %d", i),
+			"--passphrase-file", passFile, "--out", filepath.Join(dir, fmt.Sprintf("t%d.json", i)))
+	}
+	manifest := filepath.Join(dir, "manifest.json")
+	now := time.Now().Unix()
+	if err := os.WriteFile(manifest, fmt.Appendf(nil, testManifest, now-60, now+3600), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	trustees := []string{"--trustee", filepath.Join(dir, "t1.json"), "--trustee", filepath.Join(dir, "t2.json")}
+	must(t, append(append([]string{"admin", "create", "--manifest", manifest}, trustees...), admin...)...)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Go(func() {
+			run(append([]string{"trustee", "run", "--store", filepath.Join(dir, fmt.Sprintf("t%d.db", i+1)), "--passphrase-file", passFile}, conn...), io.Discard, io.Discard)
+		})
+	}
+	creds := filepath.Join(dir, "creds")
+	must(t, append([]string{"admin", "credentials", "--count", "3", "--out", creds}, admin...)...)
+	must(t, append([]string{"admin", "key", "--wait", "30s"}, admin...)...)
+	must(t, append([]string{"admin", "open"}, admin...)...)
+	cred := func(i int) string { return filepath.Join(creds, fmt.Sprintf("credential-%06d.json", i)) }
+	receipt := func(name string) string { return filepath.Join(dir, name) }
+	must(t, append([]string{"vote", "--credential", cred(1), "--choice", "mayor=grace", "--receipt", receipt("r1.json")}, conn...)...)
+	must(t, append([]string{"vote", "--credential", cred(2), "--choice", "mayor=ada", "--receipt", receipt("r2.json")}, conn...)...)
+	must(t, append([]string{"vote", "--credential", cred(3), "--random", "--challenge", "--receipt", receipt("r3c.json")}, conn...)...)
+	must(t, append([]string{"vote", "--credential", cred(3), "--choice", "mayor=alan", "--receipt", receipt("r3.json")}, conn...)...)
+	must(t, append([]string{"vote", "--credential", cred(2), "--choice", "mayor=grace", "--receipt", receipt("r2b.json")}, conn...)...)
+	must(t, append([]string{"admin", "close"}, admin...)...)
+	must(t, append([]string{"admin", "tally", "--wait", "1m"}, admin...)...)
+	wg.Wait()
+
+	resp, err := nc.Board.GetCheckpoint(ctx, &recountv1.GetCheckpointRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := tlog.ParseCheckpoint(resp.Checkpoint, resp.VerifierKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for o.Status().Verified < cp.Size {
+		if time.Now().After(deadline) {
+			t.Fatalf("the observer is at %+v, the node at %d", o.Status(), cp.Size)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	export := filepath.Join(dir, "node.record")
+	must(t, "export", "--node", addr, "--out", export)
+	rep, err := verify.Verify(ctx, bytes.NewReader(readFile(t, export)), verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	er := rep.ElectionReport
+	st := o.Status()
+	if !er.OK() || st.FailureCount != 0 || st.Cast != er.Cast || st.Voters != er.Voters || st.Spoiled != er.Spoiled || st.Phase != client.PhaseDone || st.Superseded != 1 {
+		t.Errorf("observer %+v; verify of the node's export: ok %v cast %d voters %d spoiled %d", st, er.OK(), er.Cast, er.Voters, er.Spoiled)
+	}
+	for name, want := range map[string]string{"r1.json": "is COUNTED", "r2.json": "is SUPERSEDED", "r2b.json": "is COUNTED", "r3c.json": "is SPOILED", "r3.json": "is COUNTED"} {
+		code, out, errs := runCmd(t, "receipt", "--node", obs, receipt(name))
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("receipt %s against the observer: exit %d\n%s%s", name, code, out, errs)
+		}
 	}
 }
