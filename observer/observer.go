@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,7 +33,8 @@ type Config struct {
 	// Board is the node's BoardService: the observer reads the node through it alone.
 	Board recountv1.BoardServiceClient
 	// BoardKey, if set, is the node's note verifier key the observer requires (from the election's published
-	// documents); unset, the first start takes the key of the node's export and later starts require it.
+	// documents), or its fingerprint (tlog.KeyFingerprint, "sha256:..."); unset, the first start takes the key
+	// of the node's export, and the mirror keeps it.
 	BoardKey string
 	Logger   *slog.Logger
 	// Workers is the number of goroutines checking ballots (GOMAXPROCS when 0).
@@ -105,6 +107,23 @@ func Open(ctx context.Context, cfg Config) (*Observer, error) {
 		return nil, fmt.Errorf("observer: %w", err)
 	}
 	mirrorDir := filepath.Join(cfg.Dir, "mirror")
+	fingerprint := ""
+	if strings.HasPrefix(cfg.BoardKey, "sha256:") {
+		// A fingerprint: the key itself is the node's, if its fingerprint matches (checked again on the mirror).
+		fingerprint, cfg.BoardKey = strings.ToLower(cfg.BoardKey), ""
+		if cfg.Board != nil {
+			cctx, cancel := context.WithTimeout(ctx, client.DefaultCallTimeout)
+			resp, err := cfg.Board.GetCheckpoint(cctx, &recountv1.GetCheckpointRequest{})
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("observer: the node's board key: %w", grpcnode.Err(err))
+			}
+			if tlog.KeyFingerprint(resp.VerifierKey) != fingerprint {
+				return nil, fmt.Errorf("observer: the node's board key %s has fingerprint %s, not the required %s", resp.VerifierKey, tlog.KeyFingerprint(resp.VerifierKey), fingerprint)
+			}
+			cfg.BoardKey = resp.VerifierKey
+		}
+	}
 	if _, err := os.Stat(filepath.Join(mirrorDir, ledger.DBFileName)); errors.Is(err, fs.ErrNotExist) {
 		if cfg.Board == nil {
 			return nil, fmt.Errorf("observer: %s holds no mirror and no node is given to copy", cfg.Dir)
@@ -118,6 +137,10 @@ func Open(ctx context.Context, cfg Config) (*Observer, error) {
 	mirror, err := ledger.OpenMirror(mirrorDir, ledger.Options{VerifierKey: cfg.BoardKey, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("observer: the mirror: %w", err)
+	}
+	if fingerprint != "" && tlog.KeyFingerprint(mirror.VerifierKey()) != fingerprint {
+		mirror.Close()
+		return nil, fmt.Errorf("observer: the mirror's board key has fingerprint %s, not the required %s", tlog.KeyFingerprint(mirror.VerifierKey()), fingerprint)
 	}
 	st, err := openStore(filepath.Join(cfg.Dir, storeFileName))
 	if err != nil {

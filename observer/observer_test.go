@@ -275,3 +275,32 @@ func TestGarbageRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestBoardKey: an observer required to follow a board key (or its fingerprint) refuses a node signing with
+// another, and copies nothing.
+func TestBoardKey(t *testing.T) {
+	src := sourceBoard(t, t.TempDir())
+	post(t, src, filler('k', 3), 3)
+	fn := startFakeNode(t, src)
+	other := sourceBoard(t, t.TempDir())
+	for _, key := range []string{other.VerifierKey(), tlog.KeyFingerprint(other.VerifierKey())} {
+		dir := filepath.Join(t.TempDir(), "obs")
+		_, err := Open(context.Background(), Config{Dir: dir, Board: dial(t, fn.addr).Board, BoardKey: key})
+		if err == nil {
+			t.Fatalf("an observer requiring %s followed a board signed by %s", key, src.VerifierKey())
+		}
+		if _, err := os.Stat(filepath.Join(dir, "mirror", "board.db")); err == nil {
+			t.Errorf("a mirror was written for the wrong key (%v)", err)
+		}
+	}
+	for _, key := range []string{src.VerifierKey(), tlog.KeyFingerprint(src.VerifierKey())} {
+		o, err := Open(context.Background(), Config{Dir: t.TempDir(), Board: dial(t, fn.addr).Board, BoardKey: key})
+		if err != nil {
+			t.Fatalf("key %s: %v", key, err)
+		}
+		if o.Status().Mirrored != 3 {
+			t.Errorf("mirrored %d", o.Status().Mirrored)
+		}
+		o.Close()
+	}
+}

@@ -43,7 +43,7 @@ on http://ADDR/metrics.`,
 			fs.StringVar(&c.dir, "dir", "", "the observer's `DIR`ectory (its mirror, its state, its alarms); created on first start")
 			fs.StringVar(&c.listen, "listen", "", "serve the mirror read-only over gRPC on `ADDR` (host:port, plaintext)")
 			fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics")
-			fs.StringVar(&c.boardKey, "board-key", "", "require the node's board verifier `KEY` (origin+hash+base64), from the election's published documents")
+			fs.StringVar(&c.boardKey, "board-key", "", "require the node's board verifier `KEY` (origin+hash+base64, or its sha256: fingerprint), from the election's published documents")
 			fs.StringVar(&c.check, "check", "", "check the alarm `FILE` an observer wrote, and exit")
 			fs.BoolVar(&c.untilDone, "until-done", false, "exit once the result is on the board and verified (print how long after the close)")
 			fs.BoolVar(&c.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
