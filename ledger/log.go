@@ -62,8 +62,9 @@ type Log struct {
 	verifier   note.Verifier
 	signer     note.Signer // nil when read-only
 	readOnly   bool
-	imported   bool // built by Import: a copy of another board
-	mirror     bool // opened by OpenMirror: AppendSigned adds the other board's entries
+	imported   bool       // built by Import: a copy of another board
+	mirror     bool       // opened by OpenMirror: AppendSigned adds the other board's entries
+	mirrorMu   sync.Mutex // serializes AppendSigned
 	db         *bolt.DB
 	logger     *slog.Logger
 

@@ -37,13 +37,19 @@ func OpenMirror(dir string, opts Options) (*Log, error) {
 // the tree with the entries added has the checkpoint's root, and only then writes the entries, their tree nodes
 // and the checkpoint in one transaction, synced to disk before it returns. Anything that does not verify
 // (ErrBadCheckpoint, ErrBadSignature, ErrTooLarge, ErrMismatch) writes nothing. A checkpoint of size Size() with
-// the root of the latest one, and no entries, is no change. Calls must not run concurrently with each other.
+// the root of the latest one, and no entries, is no change. Concurrent calls are applied one after the other. As
+// with Append, after a failed write the mirror refuses appends until it is reopened (which checks it).
 func (l *Log) AppendSigned(ctx context.Context, recs []Record, signed []byte) (tlog.Checkpoint, error) {
 	if !l.mirror {
 		return tlog.Checkpoint{}, fmt.Errorf("ledger: append to %s: %w: only a mirror (OpenMirror) appends another board's entries", l.path, ErrReadOnly)
 	}
+	l.mirrorMu.Lock()
+	defer l.mirrorMu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return tlog.Checkpoint{}, err
+	}
+	if f := l.failed.Load(); f != nil {
+		return tlog.Checkpoint{}, *f
 	}
 	cp, err := tlog.OpenCheckpoint(signed, l.verifier)
 	if err != nil {
@@ -100,7 +106,9 @@ func (l *Log) AppendSigned(ctx context.Context, recs []Record, signed []byte) (t
 		return tx.Bucket(bucketMeta).Put(keySize, u64key(cp.Size))
 	})
 	if err != nil {
-		return tlog.Checkpoint{}, fmt.Errorf("ledger: append to mirror %s: %w", l.path, err)
+		err = fmt.Errorf("ledger: append to mirror %s: the write failed, nothing was written, and appends are refused until the mirror is reopened: %w", l.path, err)
+		l.failed.Store(&err)
+		return tlog.Checkpoint{}, err
 	}
 	l.rng = wrng
 	l.mu.Lock()
