@@ -42,9 +42,10 @@ type Config struct {
 	// PollInterval is how often the observer asks the node for its latest checkpoint when no entry arrives
 	// (1 s when 0): how soon it sees a node that stops streaming or shows another history.
 	PollInterval time.Duration
-	// MaxPending bounds the entries received ahead of a signed checkpoint covering them (65536 when 0): a node
-	// streaming more without signing them is cut off.
-	MaxPending int
+	// MaxPendingBytes bounds the entries held in memory past the mirror, waiting for a signed checkpoint that
+	// covers them (256 MiB when 0; each entry counts its payload and 64 bytes): beyond it the observer stops
+	// reading the stream, and takes the entries it holds under a checkpoint of the node's that ends among them.
+	MaxPendingBytes int
 	// OnAlarm, if set, is called with each alarm once its file is written.
 	OnAlarm func(a *Alarm, path string)
 }
@@ -75,6 +76,8 @@ type Observer struct {
 	alarms     []*Alarm                  // raised since Open
 	alarmSeen  map[string]bool           // the shown checkpoints already alarmed about
 	restored   time.Duration             // how long restoring the state took
+
+	beforeReplay func() // test hook: called before each batch is replayed
 }
 
 // keptFailures bounds the failures an Observer keeps in memory (all are in observer.db, counted in Status).
@@ -100,8 +103,8 @@ func Open(ctx context.Context, cfg Config) (*Observer, error) {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
 	}
-	if cfg.MaxPending <= 0 {
-		cfg.MaxPending = 65536
+	if cfg.MaxPendingBytes <= 0 {
+		cfg.MaxPendingBytes = 256 << 20
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("observer: %w", err)
@@ -441,6 +444,7 @@ func (o *Observer) follow(ctx context.Context) error {
 		return err
 	}
 	in := make(chan received, 1024)
+	budget := newBudget(o.cfg.MaxPendingBytes)
 	go func() {
 		next := from
 		for {
@@ -456,6 +460,10 @@ func (o *Observer) follow(ctx context.Context) error {
 			default:
 				r.e = grpcnode.StreamedEntry(m)
 				next++
+				// Stop reading (and let the node's stream stall) while the entries held reach the budget.
+				if err := budget.acquire(ctx, entryCost(r.e)); err != nil {
+					return
+				}
 			}
 			select {
 			case in <- r:
@@ -470,32 +478,36 @@ func (o *Observer) follow(ctx context.Context) error {
 	tick := time.NewTicker(o.cfg.PollInterval)
 	defer tick.Stop()
 	var pending []tlog.Entry // entries received, past the mirror; target is the checkpoint they are gathered for
+	take := func(r received) error {
+		if r.err != nil {
+			o.met.refused.WithLabelValues("stream").Inc()
+			return r.err
+		}
+		pending = append(pending, r.e)
+		return nil
+	}
 	for {
 		ask := false
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case r := <-in:
-			if r.err != nil {
-				o.met.refused.WithLabelValues("stream").Inc()
-				return r.err
-			}
-			pending = append(pending, r.e)
-		drain:
-			for len(pending) < o.cfg.MaxPending+1 {
-				select {
-				case r := <-in:
-					if r.err != nil {
-						o.met.refused.WithLabelValues("stream").Inc()
-						return r.err
-					}
-					pending = append(pending, r.e)
-				default:
-					break drain
-				}
+			if err := take(r); err != nil {
+				return err
 			}
 		case <-tick.C:
 			ask = true
+		}
+	drain:
+		for {
+			select {
+			case r := <-in:
+				if err := take(r); err != nil {
+					return err
+				}
+			default:
+				break drain
+			}
 		}
 		have := o.mirror.Size() + uint64(len(pending))
 		if ask || target.Size == 0 || have >= target.Size {
@@ -510,19 +522,107 @@ func (o *Observer) follow(ctx context.Context) error {
 				target = cp
 			}
 		}
-		if len(pending) > o.cfg.MaxPending && have < target.Size || len(pending) > 2*o.cfg.MaxPending {
-			o.met.refused.WithLabelValues("pending").Inc()
-			return fmt.Errorf("the node streamed %d entries past its latest signed checkpoint (size %d)", len(pending), target.Size)
-		}
 		size := o.mirror.Size()
-		if target.Size > size && have >= target.Size {
-			n := target.Size - size
-			if err := o.appendAndReplay(ctx, pending[:n], target); err != nil {
+		cp := target
+		if have < target.Size && budget.blocked() {
+			// The entries held fill the budget and the latest checkpoint lies beyond them: take them under the
+			// checkpoint the node signed at the end of one of its commits among them, if any.
+			if cp, err = o.checkpointWithin(ctx, size, have); err != nil {
 				return err
 			}
+		}
+		if cp.Size > size && have >= cp.Size {
+			n := cp.Size - size
+			if err := o.appendAndReplay(ctx, pending[:n], cp); err != nil {
+				return err
+			}
+			freed := 0
+			for _, e := range pending[:n] {
+				freed += entryCost(e)
+			}
 			pending = pending[n:]
+			budget.release(freed)
 		}
 	}
+}
+
+// maxProbes bounds the checkpoints of exact sizes checkpointWithin asks for.
+const maxProbes = 4096
+
+// checkpointWithin returns the node's checkpoint of the largest size in (size, have] that it signed (one per
+// commit of the node), asking for each size from have down. None within maxProbes sizes is an error: the node
+// streamed more than the observer holds without signing any of it.
+func (o *Observer) checkpointWithin(ctx context.Context, size, have uint64) (tlog.Checkpoint, error) {
+	for s, probes := have, 0; s > size && probes < maxProbes; s, probes = s-1, probes+1 {
+		cctx, cancel := context.WithTimeout(ctx, client.DefaultCallTimeout)
+		resp, err := o.cfg.Board.GetCheckpoint(cctx, &recountv1.GetCheckpointRequest{Size: s})
+		cancel()
+		if status.Code(err) == codes.NotFound {
+			continue
+		}
+		if err != nil {
+			return tlog.Checkpoint{}, fmt.Errorf("the node's checkpoint of size %d: %w", s, grpcnode.Err(err))
+		}
+		cp, err := tlog.ParseCheckpoint(resp.Checkpoint, o.mirror.VerifierKey())
+		if err != nil || cp.Size != s {
+			o.met.refused.WithLabelValues("checkpoint").Inc()
+			return tlog.Checkpoint{}, fmt.Errorf("the node's checkpoint of size %d: %v", s, err)
+		}
+		return cp, nil
+	}
+	o.met.refused.WithLabelValues("pending").Inc()
+	return tlog.Checkpoint{}, fmt.Errorf("the node streamed %d entries past the mirror, more than the observer holds (%d bytes), and signed no checkpoint among the last %d of them", have-size, o.cfg.MaxPendingBytes, maxProbes)
+}
+
+// entryCost is what an entry held in memory counts against the budget.
+func entryCost(e tlog.Entry) int { return len(e.Payload) + 64 }
+
+// budget bounds the bytes of the entries held in memory past the mirror.
+type budget struct {
+	mu      sync.Mutex
+	used    int
+	max     int
+	waiting bool
+	freed   chan struct{} // closed and replaced at each release
+}
+
+func newBudget(max int) *budget { return &budget{max: max, freed: make(chan struct{})} }
+
+// acquire takes n bytes, waiting while they would exceed the budget (an entry alone larger than the budget is
+// taken when nothing else is held).
+func (b *budget) acquire(ctx context.Context, n int) error {
+	for {
+		b.mu.Lock()
+		if b.used == 0 || b.used+n <= b.max {
+			b.used += n
+			b.waiting = false
+			b.mu.Unlock()
+			return nil
+		}
+		b.waiting = true
+		ch := b.freed
+		b.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (b *budget) release(n int) {
+	b.mu.Lock()
+	b.used -= n
+	close(b.freed)
+	b.freed = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// blocked reports whether the receiver waits for the budget.
+func (b *budget) blocked() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waiting
 }
 
 // nodeCheckpoint asks the node for its latest checkpoint and verifies its signature.
@@ -614,6 +714,9 @@ func (o *Observer) appendAndReplay(ctx context.Context, entries []tlog.Entry, cp
 		return o.notExtending(ctx, held, cp, err)
 	}
 	o.met.mirrored.Set(float64(o.mirror.Size()))
+	if o.beforeReplay != nil {
+		o.beforeReplay()
+	}
 	o.mu.Lock()
 	err := o.replay.FeedSeq(ctx, func(yield func(election.Entry, error) bool) {
 		for _, e := range entries {

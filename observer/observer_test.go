@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -303,4 +304,36 @@ func TestBoardKey(t *testing.T) {
 		}
 		o.Close()
 	}
+}
+
+// TestSlowObserverDoesNotSlowTheBoard: while the observer is stuck checking, the board goes on taking entries
+// (megabytes more than the observer holds and the stream's buffers hold); once unstuck, the observer catches up,
+// taking the entries it holds under the checkpoints of the node's commits among them.
+func TestSlowObserverDoesNotSlowTheBoard(t *testing.T) {
+	src := sourceBoard(t, t.TempDir())
+	post(t, src, filler('s', 1), 1)
+	fn := startFakeNode(t, src)
+	// A budget of 2 MiB (twice a commit of 4 entries of 256 KiB, so that one always ends among those held): the
+	// observer, stuck, stops reading the stream, which stalls on the node's side.
+	o := openObserver(t, t.TempDir(), fn.addr, func(c *Config) { c.MaxPendingBytes = 2 << 20 })
+	stuck, unstick := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	o.beforeReplay = func() {
+		once.Do(func() { close(stuck) })
+		<-unstick
+	}
+	stop := running(t, o)
+	post(t, src, filler('t', 1), 1)
+	<-stuck
+	big := make([]election.Entry, 64)
+	for i := range big {
+		big[i] = election.Entry{Kind: election.Kind(99), Payload: bytes.Repeat([]byte{byte(i)}, 256<<10)}
+	}
+	post(t, src, big, 4) // 16 MiB while the observer is stuck: post returns, or the test times out here
+	if got := o.Status().Verified; got > 2 {
+		t.Fatalf("the observer verified %d entries while stuck", got)
+	}
+	close(unstick)
+	waitFor(t, "the observer to catch up", func() bool { return o.Status().Verified == src.Size() })
+	stop()
 }
