@@ -59,6 +59,14 @@ func TestFollowElection(t *testing.T) {
 	if !o.Verified(total) || o.Verified(total+1) {
 		t.Error("Verified does not say the board up to its size, and no further, is verified")
 	}
+	reg := o.Registry()
+	for name, want := range map[string]float64{"recount_observer_verified_entries": float64(total), "recount_observer_mirrored_entries": float64(total),
+		"recount_observer_lag_entries": 0, "recount_observer_checks_failed_total": 0, "recount_observer_alarms_total": 0,
+		"recount_observer_ballots_checked_total": float64(len(e.Tracking) + e.Cfg.Revotes + len(e.Spoiled))} {
+		if got := metricValue(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
 	stop()
 
 	// Restart: every cast ballot was checked before, so none is checked in full again (challenged ones, rare,

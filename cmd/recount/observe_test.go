@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,7 @@ import (
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/client/grpcnode"
+	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/observer"
 	"github.com/recount-vote/recount/verify"
@@ -83,15 +85,57 @@ func TestObserve(t *testing.T) {
 	}
 }
 
-// TestObserveCheck: `recount observe --check` refuses a file that proves nothing.
+// TestObserveCheck: `recount observe --check` accepts an alarm naming two checkpoints of one size with different
+// roots signed by one key (a board copied with its key, then written differently), and refuses a file that
+// proves nothing.
 func TestObserveCheck(t *testing.T) {
-	path := writeTemp(t, "alarm.json", []byte(`{"kind":"same-size","origin":"x","verifier_key":"y","held":"a","shown":"b"}`))
-	code, out, _ := runCmd(t, "observe", "--check", path)
-	if code != 1 || !strings.Contains(out, "does NOT hold") {
-		t.Errorf("exit %d\n%s", code, out)
-	}
-	if _, err := os.Stat(path); err != nil {
+	aDir, bDir := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	a, err := ledger.Open(aDir, ledger.Options{Origin: "check.recount.local/board"})
+	if err != nil {
 		t.Fatal(err)
+	}
+	a.Close()
+	if err := os.MkdirAll(bDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{ledger.DBFileName, ledger.KeyFileName, ledger.CheckpointFileName} {
+		if err := os.WriteFile(filepath.Join(bDir, name), readFile(t, filepath.Join(aDir, name)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cps []tlog.Checkpoint
+	var vkey string
+	for i, dir := range []string{aDir, bDir} {
+		l, err := ledger.Open(dir, ledger.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := l.Append(context.Background(), 1, []byte{byte(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cps = append(cps, res.Checkpoint)
+		vkey = l.VerifierKey()
+		defer l.Close()
+	}
+	alarm, err := json.Marshal(&observer.Alarm{Kind: observer.AlarmSameSize, Origin: "check.recount.local/board", VerifierKey: vkey,
+		Held: string(cps[0].Signed), Shown: string(cps[1].Signed), Explanation: "two roots of size 1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, "observe", "--check", writeTemp(t, "fork.json", alarm))
+	if code != 0 || !strings.Contains(out, "the alarm holds") {
+		t.Errorf("a real alarm: exit %d\n%s%s", code, out, errs)
+	}
+
+	// The same checkpoint twice proves nothing; nor does a file that is not an alarm.
+	same, _ := json.Marshal(&observer.Alarm{Kind: observer.AlarmSameSize, Origin: "check.recount.local/board", VerifierKey: vkey,
+		Held: string(cps[0].Signed), Shown: string(cps[0].Signed)})
+	for name, data := range map[string][]byte{"same.json": same, "garbage.json": []byte(`{"kind":"same-size","held":"a"}`)} {
+		code, out, _ := runCmd(t, "observe", "--check", writeTemp(t, name, data))
+		if code != 1 || !strings.Contains(out, "does NOT hold") {
+			t.Errorf("%s: exit %d\n%s", name, code, out)
+		}
 	}
 }
 
