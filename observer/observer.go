@@ -77,6 +77,13 @@ type Observer struct {
 	alarmSeen  map[string]bool           // the shown checkpoints already alarmed about
 	restored   time.Duration             // how long restoring the state took
 
+	// rootAt is the mirror's root at one size smaller than its own, once computed (used by follow alone).
+	rootAt struct {
+		size uint64
+		root [tlog.HashSize]byte
+		ok   bool
+	}
+
 	beforeReplay func() // test hook: called before each batch is replayed
 }
 
@@ -678,8 +685,20 @@ func (o *Observer) consistent(ctx context.Context, cp tlog.Checkpoint) error {
 	return nil
 }
 
-// mirrorRoot returns the root of the mirror's tree at size, hashing its first size entries.
+// mirrorRoot returns the root of the mirror's tree at size, hashing its first size entries. The last answer is
+// kept: a node behind a replica shows the same smaller checkpoint at every poll.
 func (o *Observer) mirrorRoot(ctx context.Context, size uint64) ([tlog.HashSize]byte, error) {
+	if o.rootAt.ok && o.rootAt.size == size {
+		return o.rootAt.root, nil
+	}
+	root, err := o.hashMirror(ctx, size)
+	if err == nil {
+		o.rootAt.size, o.rootAt.root, o.rootAt.ok = size, root, true
+	}
+	return root, err
+}
+
+func (o *Observer) hashMirror(ctx context.Context, size uint64) ([tlog.HashSize]byte, error) {
 	rng := (&compact.RangeFactory{Hash: tlog.HashChildren}).NewEmptyRange(0)
 	if size > 0 {
 		for e, err := range o.mirror.Entries(ctx, 0) {
