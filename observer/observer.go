@@ -71,11 +71,12 @@ type Observer struct {
 	restoredN  uint64                    // ballots replayed with their shape only at Open
 	restoreTo  uint64                    // while restoring, the verified size recorded: ballots before it are not checked again
 	nodeCP     tlog.Checkpoint           // the latest checkpoint the node showed, signature verified
-	nodeSeen   time.Time                 // when nodeCP was first seen
-	behind     time.Time                 // since when the verified state is behind the node, zero if not
-	alarms     []*Alarm                  // raised since Open
-	alarmSeen  map[string]bool           // the shown checkpoints already alarmed about
-	restored   time.Duration             // how long restoring the state took
+	// unreached lists, in increasing size, the checkpoints the node showed that the verified state has not
+	// reached yet, each with when it was first seen: the lag in seconds is the first one's age.
+	unreached []seenCheckpoint
+	alarms    []*Alarm        // raised since Open
+	alarmSeen map[string]bool // the shown checkpoints already alarmed about
+	restored  time.Duration   // how long restoring the state took
 
 	// rootAt is the mirror's root at one size smaller than its own, once computed (used by follow alone).
 	rootAt struct {
@@ -341,7 +342,8 @@ type Status struct {
 	// Verified is the number of entries replayed through every check.
 	Verified uint64
 	// NodeSize is the size of the last checkpoint the node showed; LagEntries how many entries the verified
-	// state is behind it, and Lag since when (0 when it is not behind).
+	// state is behind it; Lag how long ago the observer first saw the oldest checkpoint the verified state has
+	// not reached (0 when it is not behind).
 	NodeSize   uint64
 	LagEntries uint64
 	Lag        time.Duration
@@ -375,8 +377,8 @@ func (o *Observer) Status() Status {
 	if st.NodeSize > o.verified {
 		st.LagEntries = st.NodeSize - o.verified
 	}
-	if !o.behind.IsZero() {
-		st.Lag = time.Since(o.behind)
+	if len(o.unreached) > 0 {
+		st.Lag = time.Since(o.unreached[0].at)
 	}
 	return st
 }
@@ -632,6 +634,34 @@ func (b *budget) blocked() bool {
 	return b.waiting
 }
 
+// seenCheckpoint is the size of a checkpoint the node showed, and when the observer first saw it.
+type seenCheckpoint struct {
+	size uint64
+	at   time.Time
+}
+
+// maxUnreached bounds Observer.unreached: past it, the newest entry takes the larger sizes (keeping the
+// oldest times, which make the lag).
+const maxUnreached = 1024
+
+// noteUnreached records a checkpoint of size seen at (none when size is 0), and drops those the verified state
+// has reached. Called with o.mu held.
+func (o *Observer) noteUnreached(size uint64, at time.Time) {
+	n := len(o.unreached)
+	switch {
+	case size <= o.verified || n > 0 && size <= o.unreached[n-1].size:
+	case n == maxUnreached:
+		o.unreached[n-1].size = size
+	default:
+		o.unreached = append(o.unreached, seenCheckpoint{size, at})
+	}
+	i := 0
+	for i < len(o.unreached) && o.unreached[i].size <= o.verified {
+		i++
+	}
+	o.unreached = o.unreached[i:]
+}
+
 // nodeCheckpoint asks the node for its latest checkpoint and verifies its signature.
 func (o *Observer) nodeCheckpoint(ctx context.Context) (tlog.Checkpoint, error) {
 	cctx, cancel := context.WithTimeout(ctx, client.DefaultCallTimeout)
@@ -646,13 +676,8 @@ func (o *Observer) nodeCheckpoint(ctx context.Context) (tlog.Checkpoint, error) 
 		return tlog.Checkpoint{}, fmt.Errorf("the node's checkpoint: %w", err)
 	}
 	o.mu.Lock()
-	if cp.Size != o.nodeCP.Size {
-		o.nodeSeen = time.Now()
-	}
 	o.nodeCP = cp
-	if o.nodeCP.Size > o.verified && o.behind.IsZero() {
-		o.behind = o.nodeSeen
-	}
+	o.noteUnreached(cp.Size, time.Now())
 	o.mu.Unlock()
 	o.met.update()
 	return cp, nil
@@ -756,11 +781,7 @@ func (o *Observer) appendAndReplay(ctx context.Context, entries []tlog.Entry, cp
 	}
 	o.mu.Lock()
 	o.verified = size
-	if o.verified >= o.nodeCP.Size {
-		o.behind = time.Time{}
-	} else {
-		o.behind = o.nodeSeen
-	}
+	o.noteUnreached(0, time.Time{})
 	o.mu.Unlock()
 	o.met.update()
 	return nil

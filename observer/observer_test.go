@@ -338,10 +338,17 @@ func TestSlowObserverDoesNotSlowTheBoard(t *testing.T) {
 		big[i] = election.Entry{Kind: election.Kind(99), Payload: bytes.Repeat([]byte{byte(i)}, 256<<10)}
 	}
 	post(t, src, big, 4) // 16 MiB while the observer is stuck: post returns, or the test times out here
-	if got := o.Status().Verified; got > 2 {
-		t.Fatalf("the observer verified %d entries while stuck", got)
+	st := o.Status()
+	if st.Verified > 2 {
+		t.Fatalf("the observer verified %d entries while stuck", st.Verified)
+	}
+	if st.LagEntries == 0 || st.Lag <= 0 {
+		t.Errorf("stuck, the observer reports a lag of %d entries, %s", st.LagEntries, st.Lag)
 	}
 	close(unstick)
 	waitFor(t, "the observer to catch up", func() bool { return o.Status().Verified == src.Size() })
+	if st := o.Status(); st.LagEntries != 0 || st.Lag != 0 {
+		t.Errorf("caught up, the observer reports a lag of %d entries, %s", st.LagEntries, st.Lag)
+	}
 	stop()
 }
