@@ -39,7 +39,7 @@ func newMetrics(o *Observer) *metrics {
 		Help: "Entries the verified state is behind the node's latest checkpoint."},
 		func() float64 { return float64(o.Status().LagEntries) })
 	lagSeconds := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "recount_observer_lag_seconds",
-		Help: "Seconds since the node showed a checkpoint the verified state has not reached (0 when caught up)."},
+		Help: "Age of the oldest checkpoint the node showed that the verified state has not reached (0 when caught up)."},
 		func() float64 { return o.Status().Lag.Seconds() })
 	m.reg.MustRegister(m.mirrored, m.verified, m.nodeSize, m.ballotsChecked, m.checksFailed, m.alarms, m.refused, lagEntries, lagSeconds)
 	return m
