@@ -40,7 +40,7 @@ on http://ADDR/metrics.`,
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			c := &observeCmd{}
 			c.node = addConnFlags(fs, connBoard)
-			fs.StringVar(&c.dir, "dir", "", "the observer's `DIR`ectory (its mirror, its state, its alarms); created on first start")
+			fs.StringVar(&c.dir, "dir", "", "the observer's directory `DIR` (its mirror, its state, its alarms); created on first start")
 			fs.StringVar(&c.listen, "listen", "", "serve the mirror read-only over gRPC on `ADDR` (host:port, plaintext)")
 			fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics")
 			fs.StringVar(&c.boardKey, "board-key", "", "require the node's board verifier `KEY` (origin+hash+base64, or its sha256: fingerprint), from the election's published documents")
@@ -89,7 +89,7 @@ func (c *observeCmd) run(ctx context.Context, args []string) error {
 	fmt.Fprintf(stdout, "  board %s, key %s\n", st.Checkpoint.Origin, tlog.KeyFingerprint(o.Mirror().VerifierKey()))
 	fmt.Fprintf(stdout, "  mirror: %d entries verified (%d ballots restored without checking again, in %s)\n", st.Verified, st.BallotsRestored, st.Restored.Round(time.Millisecond))
 
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := c.node.withTimeout(ctx) // --timeout: observe for that long, then stop
 	defer cancel()
 	if c.listen != "" {
 		lis, err := net.Listen("tcp", c.listen)
@@ -123,7 +123,7 @@ func (c *observeCmd) run(ctx context.Context, args []string) error {
 	final := o.Status()
 	fmt.Fprintf(stdout, "Stopped: %d entries verified (node at %d), phase %s, %d cast, %d superseded, %d spoiled, %d failed checks, %d alarms\n",
 		final.Verified, final.NodeSize, final.Phase, final.Cast, final.Superseded, final.Spoiled, final.FailureCount, len(final.Alarms))
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		err = nil
 	}
 	if err == nil && (final.FailureCount > 0 || len(final.Alarms) > 0) {

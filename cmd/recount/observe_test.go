@@ -49,8 +49,9 @@ func TestObserve(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "result verified") || !strings.Contains(out, "phase done") || !strings.Contains(out, "0 failed checks, 0 alarms") {
 		t.Fatalf("observe: exit %d\n%s%s", code, out, errs)
 	}
-	code, out, errs = runCmd(t, "observe", "--node", addr, "--dir", dir, "--until-done")
-	if code != 0 || strings.Contains(out, "(0 ballots restored") {
+	// Started again, for a second (--timeout): it resumes, checking no ballot again, and stops.
+	code, out, errs = runCmd(t, "observe", "--node", addr, "--dir", dir, "--timeout", "1s")
+	if code != 0 || strings.Contains(out, "(0 ballots restored") || !strings.Contains(out, "Stopped:") {
 		t.Fatalf("observe again: exit %d\n%s%s", code, out, errs)
 	}
 
