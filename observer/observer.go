@@ -48,6 +48,9 @@ type Config struct {
 	MaxPendingBytes int
 	// OnAlarm, if set, is called with each alarm once its file is written.
 	OnAlarm func(a *Alarm, path string)
+	// OpenProgress, if set, is called now and then while Open replays the mirror (its whole copy of the board
+	// at a first start), with the entries replayed and the mirror's size.
+	OpenProgress func(done, total uint64)
 }
 
 // An Observer is an open observer's directory: its mirror, its replayed state, and the follower of the node.
@@ -69,6 +72,7 @@ type Observer struct {
 	batchFails []*election.CheckError    // failures of the batch being replayed
 	checked    uint64                    // ballots checked in full since Open
 	restoredN  uint64                    // ballots replayed with their shape only at Open
+	restoring  bool                      // Open is replaying the mirror
 	restoreTo  uint64                    // while restoring, the verified size recorded: ballots before it are not checked again
 	nodeCP     tlog.Checkpoint           // the latest checkpoint the node showed, signature verified
 	// unreached lists, in increasing size, the checkpoints the node showed that the verified state has not
@@ -223,7 +227,7 @@ func (o *Observer) restore(ctx context.Context) error {
 		o.noteFailure(f)
 		o.failedAt[f.Entry] = true
 	}
-	o.restoreTo = verified
+	o.restoreTo, o.restoring = verified, true
 	o.replay = election.NewReplayer(o.state, election.ReplayOptions{Workers: o.cfg.Workers, Applied: o.applied, ShapeOnly: o.restoredBallot})
 	o.verified = 0
 	o.mu.Lock()
@@ -232,7 +236,10 @@ func (o *Observer) restore(ctx context.Context) error {
 	// applied: they were read back from observer.db.
 	fresh := o.batchFails
 	o.batchFails = nil
-	o.restoreTo = 0
+	o.restoreTo, o.restoring = 0, false
+	if o.cfg.OpenProgress != nil {
+		o.cfg.OpenProgress(o.state.Size(), o.mirror.Size())
+	}
 	o.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("observer: replaying the mirror: %w", err)
@@ -259,6 +266,9 @@ func (o *Observer) restoredBallot(e election.Entry) bool {
 
 // applied is the Replayer's Applied: it counts checked ballots and records failures. Called with o.mu held.
 func (o *Observer) applied(e election.Entry, errs []*election.CheckError) error {
+	if o.restoring && o.cfg.OpenProgress != nil && (e.Index+1)%256 == 0 {
+		o.cfg.OpenProgress(e.Index+1, o.mirror.Size())
+	}
 	switch {
 	case o.restoredBallot(e):
 		o.restoredN++

@@ -71,8 +71,14 @@ func TestFollowElection(t *testing.T) {
 
 	// Restart: every cast ballot was checked before, so none is checked in full again (challenged ones, rare,
 	// always are: the Replayer checks their openings in full).
-	o = openObserver(t, dir, fn.addr)
+	var progress [][2]uint64
+	o = openObserver(t, dir, fn.addr, func(c *Config) {
+		c.OpenProgress = func(done, total uint64) { progress = append(progress, [2]uint64{done, total}) }
+	})
 	defer o.Close()
+	if len(progress) == 0 || progress[len(progress)-1] != [2]uint64{total, total} {
+		t.Errorf("Open's progress: %v", progress)
+	}
 	st2 := o.Status()
 	if st2.Verified != total || st2.BallotsChecked != uint64(len(e.Spoiled)) || st2.BallotsRestored == 0 || st2.Cast != st.Cast || st2.Voters != st.Voters {
 		t.Errorf("after restart: %+v", st2)

@@ -61,6 +61,7 @@ type observeCmd struct {
 
 func (c *observeCmd) run(ctx context.Context, args []string) error {
 	stdout, stderr := outputs(ctx)
+	progress := progressWriter(stderr, c.progress)
 	if len(args) != 0 {
 		return errUsage
 	}
@@ -76,7 +77,24 @@ func (c *observeCmd) run(ctx context.Context, args []string) error {
 	}
 	defer nc.Close()
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	o, err := observer.Open(ctx, observer.Config{Dir: c.dir, Board: nc.Board, BoardKey: c.boardKey, Logger: logger,
+	var openBar *progressbar.ProgressBar
+	openProgress := func(done, total uint64) {
+		if total < longRecord {
+			return
+		}
+		if openBar == nil {
+			openBar = newBar(progress, total)
+			openBar.Describe("replaying the mirror")
+		}
+		openBar.Set64(int64(done))
+		if done == total {
+			openBar.Finish()
+		}
+	}
+	if progress == nil {
+		openProgress = nil
+	}
+	o, err := observer.Open(ctx, observer.Config{Dir: c.dir, Board: nc.Board, BoardKey: c.boardKey, Logger: logger, OpenProgress: openProgress,
 		OnAlarm: func(a *observer.Alarm, path string) {
 			fmt.Fprintf(stdout, "%s\n  proof: %s (check it with 'recount observe --check %s')\n", a, path, path)
 		}})
@@ -117,7 +135,7 @@ func (c *observeCmd) run(ctx context.Context, args []string) error {
 
 	runErr := make(chan error, 1)
 	go func() { runErr <- o.Run(ctx) }()
-	err = c.watch(ctx, o, stdout, progressWriter(stderr, c.progress))
+	err = c.watch(ctx, o, stdout, progress)
 	cancel()
 	<-runErr
 	final := o.Status()
