@@ -62,6 +62,9 @@ type Log struct {
 	verifier   note.Verifier
 	signer     note.Signer // nil when read-only
 	readOnly   bool
+	imported   bool       // built by Import: a copy of another board
+	mirror     bool       // opened by OpenMirror: AppendSigned adds the other board's entries
+	mirrorMu   sync.Mutex // serializes AppendSigned
 	db         *bolt.DB
 	logger     *slog.Logger
 
@@ -252,6 +255,7 @@ func newLog(dir, dbPath, keyPath string, db *bolt.DB, opts Options, logger *slog
 		verifier:   v,
 		signer:     signer,
 		readOnly:   readOnly,
+		imported:   m.mode == modeImported,
 		db:         db,
 		logger:     logger,
 		size:       m.size,
