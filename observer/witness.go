@@ -1,10 +1,13 @@
 package observer
 
 import (
+	"bytes"
+	"errors"
 	"path/filepath"
 
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/witness"
+	"github.com/recount-vote/recount/witness/policy"
 )
 
 // WitnessFileName is the observer-witness's state file in the observer's directory: the latest checkpoint it
@@ -48,4 +51,67 @@ func (o *Observer) OpenWitness(skey string) (*witness.Witness, error) {
 		Key:  skey,
 		Logs: []witness.Log{{VerifierKey: o.mirror.VerifierKey(), Verified: o.VerifiedCheckpoint}},
 	})
+}
+
+// anyPolicy is the witness policy that requires no witness: CheckLog with it verifies the board's signature of a
+// cosigned checkpoint and parses it, whatever cosignatures follow (a verifier checks those against its policy).
+var anyPolicy = func() *policy.Policy {
+	p, err := policy.Parse([]byte("quorum none\n"))
+	if err != nil {
+		panic(err) // a constant
+	}
+	return p
+}()
+
+// noteCosigned keeps the node's latest witnessed checkpoint (GetCheckpoint's cosigned_checkpoint) as a candidate
+// to serve, once its board signature verifies; Cosigned checks it against the mirror before serving it.
+func (o *Observer) noteCosigned(cosigned []byte) {
+	if len(cosigned) == 0 {
+		return
+	}
+	v, err := tlog.NewVerifier(o.mirror.VerifierKey())
+	if err != nil {
+		return
+	}
+	cp, _, err := anyPolicy.CheckLog(cosigned, v)
+	if err != nil {
+		o.met.refused.WithLabelValues("checkpoint").Inc()
+		o.logger.Warn("observer: the node's cosigned checkpoint does not verify", "error", err)
+		return
+	}
+	o.cosignedMu.Lock()
+	defer o.cosignedMu.Unlock()
+	if cp.Size >= o.cosignedCand.Size {
+		o.cosignedCand = cp
+	}
+}
+
+// Cosigned returns the latest witnessed checkpoint the node showed (the board's checkpoint and the witnesses'
+// cosignature lines, docs/witness.md section 3) that is of the mirror's history: of a size the mirror holds, with
+// the mirror's root at that size. The observer serves it as its own GetCheckpoint's cosigned_checkpoint, so that a
+// verifier reading an observer's mirror (recount verify --node OBSERVER --witness-policy) checks the same
+// cosignatures; it checks them against its policy itself. nil if there is none yet.
+func (o *Observer) Cosigned() []byte {
+	o.cosignedMu.Lock()
+	defer o.cosignedMu.Unlock()
+	cand := o.cosignedCand
+	if len(cand.Signed) > 0 && !bytes.Equal(cand.Signed, o.cosignedOK.Signed) && cand.Size >= o.cosignedOK.Size && cand.Size <= o.mirror.Size() {
+		held := o.mirror.Latest()
+		var err error
+		if cand.Size < held.Size {
+			var proof [][]byte
+			if proof, err = o.mirror.ConsistencyProof(cand.Size, held.Size); err == nil {
+				err = tlog.VerifyConsistency(cand, held, proof)
+			}
+		} else if cand.Root != held.Root {
+			err = errors.New("another root than the mirror's")
+		}
+		if err != nil {
+			o.logger.Warn("observer: the node's cosigned checkpoint is not of the mirror's history: not served", "size", cand.Size, "error", err)
+			o.cosignedCand = o.cosignedOK
+		} else {
+			o.cosignedOK = cand
+		}
+	}
+	return o.cosignedOK.Signed
 }

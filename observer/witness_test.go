@@ -5,10 +5,16 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net"
 	"net/http/httptest"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
+	"golang.org/x/mod/sumdb/note"
+	"google.golang.org/grpc"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
@@ -176,4 +182,91 @@ func TestObserverWitnessRefusesFailedBoard(t *testing.T) {
 	if o.VerifiedCheckpoint(src.Latest()) {
 		t.Error("VerifiedCheckpoint passes the board with a failed check")
 	}
+}
+
+// TestServesCosigned: the observer serves, beside its mirror's latest checkpoint, the node's latest witnessed
+// checkpoint once its mirror holds that history (so that a verifier of the mirror checks the same cosignatures),
+// and never one of another history, which the node may show.
+func TestServesCosigned(t *testing.T) {
+	base := t.TempDir()
+	srcDir, forkDir := filepath.Join(base, "src"), filepath.Join(base, "fork")
+	src := sourceBoard(t, srcDir)
+	post(t, src, filler('a', 6), 3)
+	src.Close()
+	copyBoard(t, srcDir, forkDir)
+	src = sourceBoard(t, srcDir)
+	post(t, src, filler('b', 6), 3) // size 12
+	fork := sourceBoard(t, forkDir)
+	post(t, fork, filler('F', 6), 3) // size 12, another history from 6 on
+
+	wskey, _, err := witness.GenerateKey("observer.test/w", rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := witness.NewSigner(wskey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosign := func(l *ledger.Log, size uint64) []byte {
+		cp, err := l.CheckpointAt(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed, err := note.Sign(&note.Note{Text: cp.Body()}, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, sig, _ := bytes.Cut(signed, []byte("\n\n"))
+		return append(bytes.Clone(cp.Signed), sig...)
+	}
+	var shown atomic.Pointer[[]byte]
+	s := grpc.NewServer(grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		resp, err := handler(ctx, req)
+		if r, ok := resp.(*recountv1.GetCheckpointResponse); ok && err == nil {
+			if c := shown.Load(); c != nil {
+				r.CosignedCheckpoint = *c
+			}
+		}
+		return resp, err
+	}))
+	recountv1.RegisterBoardServiceServer(s, newBoardServer(func() *ledger.Log { return src }))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(lis)
+	t.Cleanup(s.Stop)
+
+	o := openObserver(t, t.TempDir(), lis.Addr().String())
+	stop := running(t, o)
+	defer stop()
+	obs := dial(t, serve(t, o.Register))
+	served := func() []byte {
+		t.Helper()
+		resp, err := obs.Board.GetCheckpoint(context.Background(), &recountv1.GetCheckpointRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.CosignedCheckpoint
+	}
+	if c := served(); len(c) != 0 {
+		t.Fatalf("the observer serves a cosigned checkpoint before the node showed one: %q", c)
+	}
+	at9 := cosign(src, 9)
+	shown.Store(&at9)
+	waitFor(t, "the observer to serve the cosigned checkpoint of 9", func() bool { return bytes.Equal(served(), at9) })
+
+	forked := cosign(fork, 12)
+	shown.Store(&forked)
+	waitFor(t, "the observer to see the forked cosigned checkpoint", func() bool {
+		o.cosignedMu.Lock()
+		defer o.cosignedMu.Unlock()
+		return bytes.Equal(o.cosignedCand.Signed, forked)
+	})
+	if c := served(); !bytes.Equal(c, at9) {
+		t.Fatalf("after the node showed a cosigned checkpoint of another history, the observer serves %q", c)
+	}
+	at12 := cosign(src, 12)
+	shown.Store(&at12)
+	waitFor(t, "the observer to serve the cosigned checkpoint of 12", func() bool { return bytes.Equal(served(), at12) })
 }

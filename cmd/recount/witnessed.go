@@ -67,7 +67,7 @@ func (w *witnessFlags) recordWitnessed(ctx context.Context, pol *policy.Policy, 
 			return policy.Result{}, fmt.Errorf("%s: the witnessed checkpoint: %w", nodeName, grpcnode.Err(err))
 		}
 		if len(resp.CosignedCheckpoint) == 0 {
-			return policy.Result{}, fmt.Errorf("%w: %s has no witnessed checkpoint (it has no witness policy, its witnesses have not cosigned yet, or it is an observer's mirror, which keeps none: give one with --cosigned)", verify.ErrNotWitnessed, nodeName)
+			return policy.Result{}, fmt.Errorf("%w: %s has no witnessed checkpoint (it has no witness policy, or its witnesses have not cosigned yet; an observer serves the node's once its mirror holds it): give one with --cosigned, or try again", verify.ErrNotWitnessed, nodeName)
 		}
 		cosigned = resp.CosignedCheckpoint
 	default:
