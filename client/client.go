@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/recount-vote/recount/crypto/elgamal"
@@ -18,6 +19,11 @@ import (
 // ceremony on the board; and receipts checked against the board. It talks to the node through a Node.
 type Client struct {
 	node Node
+
+	mu      sync.Mutex
+	seen    tlog.Checkpoint // the largest checkpoint seen and checked (seen.go)
+	seenKey string          // the board key it verified under
+	seenOK  bool
 }
 
 // New returns the client of node.
@@ -149,6 +155,9 @@ const (
 // second more; the caller's deadline does not end the search, a cancellation of ctx does). A receipt found so is
 // checked as a direct answer is. If the ballot is not found, the error is an *InDoubtError. A refusal by the node
 // (a *Refusal) is returned as it is: the ballot is not on the board.
+//
+// The receipt's checkpoint must extend the last checkpoint the client saw (Seen): if it does not, Submit returns
+// the receipt together with a *ForkError, so that the voter keeps it as evidence of the node's two histories.
 func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.PreparedBallot, opts SubmitOptions) (*Receipt, error) {
 	d := b.DraftCast()
 	if opts.Challenge {
@@ -175,13 +184,18 @@ func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.Pre
 	if r.TrackingCode != b.TrackingCode() {
 		return nil, fmt.Errorf("%w: the node answered with another tracking code", ErrReceipt)
 	}
-	if _, err := r.Verify(info.BoardKey, d.Kind, d.Payload); err != nil {
+	cp, err := r.Verify(info.BoardKey, d.Kind, d.Payload)
+	if err != nil {
 		return nil, err
 	}
 	if r.BoardKey == "" {
 		// The node's answer named no key: the receipt names the one its checkpoint was checked under, so that it
 		// can be checked again (Client.CheckReceipt, Receipt.CheckOnBoard check it under the key it names).
 		r.BoardKey = info.BoardKey
+	}
+	if err := c.extend(ctx, cp, info.BoardKey); err != nil {
+		// The ballot is on a board that is not the history seen before: the receipt is evidence, with the error.
+		return r, err
 	}
 	return r, nil
 }
@@ -231,8 +245,8 @@ func (c *Client) find(ctx context.Context, code election.ID, wait time.Duration)
 }
 
 // CheckReceipt asks the node where a receipt's ballot stands now and checks the answer: the entry is in the
-// latest checkpoint, and the latest checkpoint extends the receipt's (the board was not rewritten since). It
-// returns the node's answer and the latest checkpoint.
+// latest checkpoint, and the latest checkpoint extends the receipt's (the board was not rewritten since) and the
+// last one the client saw (Seen; a *ForkError if not). It returns the node's answer and the latest checkpoint.
 func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*BallotLookup, tlog.Checkpoint, error) {
 	old, err := tlog.ParseCheckpoint(r.Checkpoint, r.BoardKey)
 	if err != nil {
@@ -255,6 +269,9 @@ func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*BallotLookup, t
 	if err != nil {
 		return nil, latest, err
 	}
+	if err := c.extend(ctx, latest, r.BoardKey); err != nil {
+		return nil, latest, err
+	}
 	return l, latest, nil
 }
 
@@ -262,7 +279,8 @@ func (c *Client) CheckReceipt(ctx context.Context, r *Receipt) (*BallotLookup, t
 // given before the witnesses cosigned says Unwitnessed), and checks the answer as CheckReceipt does: the entry
 // is in that checkpoint's tree, and that tree extends the receipt's. It returns the receipt against that
 // checkpoint, with its cosignatures (Cosigned), which the caller checks against the election's witness policy
-// (witness/policy's Check). A node with no witness policy, or no witnessed checkpoint covering the receipt yet,
+// (witness/policy's Check); the witnessed checkpoint must be of the history the client saw (Seen; a *ForkError if
+// not). A node with no witness policy, or no witnessed checkpoint covering the receipt yet,
 // refuses (a *Refusal, ReasonBadRequest or ReasonNotFound): try again later.
 func (c *Client) UpgradeReceipt(ctx context.Context, r *Receipt) (*Receipt, error) {
 	old, err := tlog.ParseCheckpoint(r.Checkpoint, r.BoardKey)
@@ -290,7 +308,11 @@ func (c *Client) UpgradeReceipt(ctx context.Context, r *Receipt) (*Receipt, erro
 	}
 	up := *r
 	up.Checkpoint, up.Inclusion, up.Cosigned, up.Unwitnessed = l.Inclusion.Checkpoint, l.Inclusion.Proof, l.Inclusion.Cosigned, false
-	if _, err := up.Verify(r.BoardKey, kind, entry.Payload); err != nil {
+	witnessed, err := up.Verify(r.BoardKey, kind, entry.Payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.extend(ctx, witnessed, r.BoardKey); err != nil {
 		return nil, err
 	}
 	return &up, nil

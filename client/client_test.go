@@ -58,6 +58,10 @@ func (f *fakeNode) LookupWitnessed(ctx context.Context, code election.ID, since 
 	return f.Lookup(ctx, code, since)
 }
 
+func (f *fakeNode) Consistency(context.Context, uint64, uint64) ([]byte, [][]byte, error) {
+	return nil, nil, errors.New("not in this test")
+}
+
 func (f *fakeNode) Entries(_ context.Context, from uint64) iter.Seq2[tlog.Entry, error] {
 	return func(yield func(tlog.Entry, error) bool) {
 		err := f.entries[f.reads]

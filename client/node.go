@@ -29,6 +29,10 @@ type Node interface {
 	// witness policy: Inclusion.Cosigned carries them) instead of the latest. The node refuses it while no
 	// witnessed checkpoint covers the ballot and sinceSize, and when it has no witness policy.
 	LookupWitnessed(ctx context.Context, code election.ID, sinceSize uint64) (*BallotLookup, error)
+	// Consistency returns the node's signed checkpoint of size newSize (its latest when 0) and the consistency
+	// proof from the board of oldSize (at most that size) to it. A node without a checkpoint of newSize
+	// refuses with ReasonNotFound.
+	Consistency(ctx context.Context, oldSize, newSize uint64) (checkpoint []byte, proof [][]byte, err error)
 	// Entries reads the board's entries from index from to the board's current end, in order. An error ends
 	// the sequence.
 	Entries(ctx context.Context, from uint64) iter.Seq2[tlog.Entry, error]

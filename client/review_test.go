@@ -154,6 +154,22 @@ func (n *boardNode) LookupWitnessed(context.Context, election.ID, uint64) (*Ball
 	return nil, errors.New("boardNode: no witnessed checkpoint")
 }
 
+// Consistency serves the board's checkpoint of newSize (the latest when 0), signed, and the consistency proof
+// from oldSize to it.
+func (n *boardNode) Consistency(_ context.Context, oldSize, newSize uint64) ([]byte, [][]byte, error) {
+	if newSize == 0 {
+		newSize = n.tree.Size()
+	}
+	if newSize > n.tree.Size() || oldSize > newSize {
+		return nil, nil, &Refusal{Reason: ReasonNotFound, Err: errors.New("no checkpoint of that size")}
+	}
+	proof, err := n.tree.ConsistencyProof(oldSize, newSize)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return n.checkpoint(n.signer, newSize).Signed, proof, nil
+}
+
 func (n *boardNode) Entries(_ context.Context, from uint64) iter.Seq2[tlog.Entry, error] {
 	entries := slices.Clone(n.entries)
 	if n.board != nil {

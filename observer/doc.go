@@ -12,6 +12,7 @@
 //	DIR/mirror/      the mirror: a ledger board built by Import of the node's export, extended by AppendSigned
 //	DIR/observer.db  the observer's own bbolt file: how far the mirror was replayed, and every failed check
 //	DIR/alarm-*.json the proofs of misbehaviour it found (see Alarm and CheckAlarm)
+//	DIR/witness.db   the observer-witness's state, if it also witnesses (OpenWitness)
 //
 // It never imports package node: it talks to a node through client/grpcnode's stubs only, as anyone can.
 package observer

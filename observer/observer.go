@@ -89,6 +89,11 @@ type Observer struct {
 		ok   bool
 	}
 
+	// cosignedCand is the latest witnessed checkpoint the node showed (board signature verified), cosignedOK the
+	// latest found of the mirror's history, which is served (witness.go).
+	cosignedMu               sync.Mutex
+	cosignedCand, cosignedOK tlog.Checkpoint
+
 	beforeReplay func() // test hook: called before each batch is replayed
 }
 
@@ -685,6 +690,7 @@ func (o *Observer) nodeCheckpoint(ctx context.Context) (tlog.Checkpoint, error) 
 		o.met.refused.WithLabelValues("checkpoint").Inc()
 		return tlog.Checkpoint{}, fmt.Errorf("the node's checkpoint: %w", err)
 	}
+	o.noteCosigned(resp.CosignedCheckpoint)
 	o.mu.Lock()
 	o.nodeCP = cp
 	o.noteUnreached(cp.Size, time.Now())

@@ -55,7 +55,9 @@ func boardError(err error) error {
 
 // Register registers the observer's read-only BoardService and VoterService on s.
 func (o *Observer) Register(s *grpc.Server) {
-	recountv1.RegisterBoardServiceServer(s, newBoardServer(func() *ledger.Log { return o.mirror }))
+	bs := newBoardServer(func() *ledger.Log { return o.mirror })
+	bs.cosigned = o.Cosigned
+	recountv1.RegisterBoardServiceServer(s, bs)
 	recountv1.RegisterVoterServiceServer(s, voterServer{o: o})
 }
 
@@ -65,6 +67,8 @@ type boardServer struct {
 	recountv1.UnimplementedBoardServiceServer
 	board   func() *ledger.Log
 	streams chan struct{} // a slot per streaming call in progress
+	// cosigned, if set, gives the latest witnessed checkpoint to serve beside the latest (Observer.Cosigned).
+	cosigned func() []byte
 }
 
 func newBoardServer(board func() *ledger.Log) *boardServer {
@@ -97,7 +101,11 @@ func (b *boardServer) GetCheckpoint(ctx context.Context, req *recountv1.GetCheck
 	if err != nil {
 		return nil, err
 	}
-	return &recountv1.GetCheckpointResponse{Checkpoint: cp.Signed, VerifierKey: b.board().VerifierKey()}, nil
+	resp := &recountv1.GetCheckpointResponse{Checkpoint: cp.Signed, VerifierKey: b.board().VerifierKey()}
+	if req.Size == 0 && b.cosigned != nil {
+		resp.CosignedCheckpoint = b.cosigned()
+	}
+	return resp, nil
 }
 
 func (b *boardServer) GetInclusionProof(ctx context.Context, req *recountv1.GetInclusionProofRequest) (*recountv1.GetInclusionProofResponse, error) {

@@ -20,10 +20,12 @@ type Log struct {
 	// VerifierKey is the log's note verifier key, "<origin>+<key ID>+<base64(0x01 || Ed25519 public key)>" in
 	// the canonical form tlog.NewVerifier requires; its name is the log's origin.
 	VerifierKey string
-	// Verified, if set, makes the witness an observer-witness: it cosigns a checkpoint of size n only if
-	// Verified(n) reports that every entry of the log up to n passed verification. It is called with the
+	// Verified, if set, makes the witness an observer-witness: it cosigns a checkpoint cp only if Verified(cp)
+	// reports that the observer holds the log's first cp.Size entries, that their tree's root is cp.Root (the
+	// same history, not merely the same size), and that every one of them passed verification. cp's log
+	// signature has been verified and cp extends the witness's state when it is called. It is called with the
 	// witness's state locked, so it must answer quickly (from the observer's verified state, without waiting).
-	Verified func(size uint64) bool
+	Verified func(cp tlog.Checkpoint) bool
 }
 
 // Config configures a Witness.
@@ -163,8 +165,8 @@ func (w *Witness) AddCheckpoint(ctx context.Context, req AddCheckpoint) ([]byte,
 		if err := checkConsistent(st, cp, req); err != nil {
 			return err
 		}
-		if l.Verified != nil && !l.Verified(cp.Size) {
-			return fmt.Errorf("witness: %w: %s has not verified every entry of %s up to %d", ErrNotVerified, w.Name(), origin, cp.Size)
+		if l.Verified != nil && !l.Verified(cp.Checkpoint) {
+			return fmt.Errorf("witness: %w: %s has not verified every entry of %s up to %d under this root", ErrNotVerified, w.Name(), origin, cp.Size)
 		}
 		signed, err := note.Sign(&note.Note{Text: cp.text, Sigs: cp.logSigs}, w.signer)
 		if err != nil {

@@ -273,11 +273,11 @@ func TestObserverWitness(t *testing.T) {
 	var asked []uint64
 	w, err := Open(filepath.Join(t.TempDir(), "w.db"), Config{Key: skey, Logs: []Log{{
 		VerifierKey: b.vkey,
-		Verified: func(size uint64) bool {
+		Verified: func(cp tlog.Checkpoint) bool {
 			mu.Lock()
 			defer mu.Unlock()
-			asked = append(asked, size)
-			return size <= verifiedUpTo
+			asked = append(asked, cp.Size)
+			return cp.Origin == testOrigin && cp.Size <= verifiedUpTo
 		},
 	}}})
 	if err != nil {

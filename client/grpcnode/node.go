@@ -72,6 +72,15 @@ func (n Node) LookupWitnessed(ctx context.Context, code election.ID, sinceSize u
 		Status: StatusOf(resp.Status), SupersededBy: resp.SupersededBy}, nil
 }
 
+// Consistency is GetConsistencyProof.
+func (n Node) Consistency(ctx context.Context, oldSize, newSize uint64) ([]byte, [][]byte, error) {
+	resp, err := n.Board.GetConsistencyProof(ctx, &recountv1.GetConsistencyProofRequest{OldSize: oldSize, NewSize: newSize})
+	if err != nil {
+		return nil, nil, Err(err)
+	}
+	return resp.Checkpoint, resp.Proof, nil
+}
+
 // Entries is StreamEntries from index from, without following the board.
 func (n Node) Entries(ctx context.Context, from uint64) iter.Seq2[tlog.Entry, error] {
 	return func(yield func(tlog.Entry, error) bool) {

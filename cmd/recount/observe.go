@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -19,13 +21,14 @@ import (
 	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/observer"
+	"github.com/recount-vote/recount/witness"
 )
 
 func init() {
 	register(&command{
 		name:    "observe",
 		summary: "follow a node's board as an observer: keep a verified copy, check every entry as it arrives, raise an alarm if the node forks",
-		usage:   "--node ADDR --dir DIR [--listen ADDR] [--metrics ADDR] | --check ALARM-FILE",
+		usage:   "--node ADDR --dir DIR [--listen ADDR] [--metrics ADDR] [--witness-key FILE --witness-listen ADDR] | --check ALARM-FILE | --new-witness-key FILE --witness-name NAME",
 		help: `The observer copies the node's board into DIR (its mirror: each entry is kept only once it hashes to a
 checkpoint the node signed), replays every entry through every check as it arrives, and prints what fails,
 naming the entry. Restarted, it goes on from its mirror without checking again what it checked.
@@ -36,7 +39,14 @@ checks such a file with 'recount observe --check FILE'.
 
 With --listen it serves its copy read-only over the node's BoardService and the receipt lookups of VoterService:
 voters check receipts against it with 'recount receipt --node ADDR'. With --metrics it serves Prometheus metrics
-on http://ADDR/metrics.`,
+on http://ADDR/metrics.
+
+With --witness-key and --witness-listen the observer is also a witness (c2sp.org/tlog-witness, served over HTTP
+on ADDR; its state in DIR/witness.db): it cosigns a checkpoint of the node's board only if it extends the last
+one it cosigned and the observer has mirrored every entry up to it, under that root, and every one passed every
+check; otherwise it answers 503 (not verified yet, or never: a failed check) or 409/422 (another history). Make
+its key once with 'recount observe --new-witness-key FILE --witness-name NAME', which prints the line to put in
+the election's witness policy.`,
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			c := &observeCmd{}
 			c.node = addConnFlags(fs, connBoard)
@@ -47,6 +57,10 @@ on http://ADDR/metrics.`,
 			fs.StringVar(&c.check, "check", "", "check the alarm `FILE` an observer wrote, and exit")
 			fs.BoolVar(&c.untilDone, "until-done", false, "exit once the result is on the board and verified (print how long after the close)")
 			fs.BoolVar(&c.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
+			fs.StringVar(&c.witnessKey, "witness-key", "", "also act as a witness, cosigning with the witness signer key in `FILE` (made by --new-witness-key)")
+			fs.StringVar(&c.witnessListen, "witness-listen", "", "serve the witness (tlog-witness over HTTP, plaintext) on `ADDR` (host:port)")
+			fs.StringVar(&c.newWitnessKey, "new-witness-key", "", "make a new witness key, write its signer key to `FILE` (which must not exist), print its verifier key and policy line, and exit")
+			fs.StringVar(&c.witnessName, "witness-name", "", "with --new-witness-key: the witness key's `NAME`, a schema-less URL such as observer.example/witness")
 			return c.run
 		},
 	})
@@ -57,6 +71,8 @@ type observeCmd struct {
 	dir, listen, metrics, boardKey string
 	check                          string
 	untilDone, progress            bool
+	witnessKey, witnessListen      string
+	newWitnessKey, witnessName     string
 }
 
 func (c *observeCmd) run(ctx context.Context, args []string) error {
@@ -68,8 +84,22 @@ func (c *observeCmd) run(ctx context.Context, args []string) error {
 	if c.check != "" {
 		return checkAlarmFile(stdout, c.check)
 	}
-	if c.node.addr == "" || c.dir == "" {
+	if c.newWitnessKey != "" {
+		return newWitnessKeyFile(stdout, c.newWitnessKey, c.witnessName)
+	}
+	if c.node.addr == "" || c.dir == "" || (c.witnessKey == "") != (c.witnessListen == "") {
 		return errUsage
+	}
+	var witnessSkey string
+	if c.witnessKey != "" {
+		data, err := os.ReadFile(c.witnessKey)
+		if err != nil {
+			return err
+		}
+		witnessSkey = strings.TrimSpace(string(data))
+		if _, err := witness.NewSigner(witnessSkey); err != nil {
+			return fmt.Errorf("%s: %w", c.witnessKey, err)
+		}
 	}
 	nc, err := c.node.dial()
 	if err != nil {
@@ -131,6 +161,23 @@ func (c *observeCmd) run(ctx context.Context, args []string) error {
 		go hs.Serve(lis)
 		defer hs.Close()
 		fmt.Fprintf(stdout, "  metrics on http://%s/metrics\n", lis.Addr())
+	}
+
+	if witnessSkey != "" {
+		w, err := o.OpenWitness(witnessSkey)
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		lis, err := net.Listen("tcp", c.witnessListen)
+		if err != nil {
+			return err
+		}
+		hs := witness.NewServer("", witness.NewHandler(w, logger))
+		go hs.Serve(lis)
+		defer hs.Close()
+		fmt.Fprintf(stdout, "  witnessing as %s on http://%s (cosigning only what this observer verified)\n", w.Name(), lis.Addr())
+		fmt.Fprintf(stdout, "  witness key: %s\n", w.VerifierKey())
 	}
 
 	runErr := make(chan error, 1)
@@ -199,6 +246,48 @@ func (c *observeCmd) watch(ctx context.Context, o *observer.Observer, stdout, pr
 		case <-tick.C:
 		}
 	}
+}
+
+// newWitnessKeyFile makes a witness key named name, writes its signer key to path (created, never replaced:
+// the key is the witness's identity) and prints the verifier key and the witness policy line that names it.
+func newWitnessKeyFile(stdout io.Writer, path, name string) error {
+	if name == "" {
+		return errors.New("--new-witness-key needs --witness-name NAME (a schema-less URL such as observer.example/witness)")
+	}
+	skey, vkey, err := witness.GenerateKey(name, rand.Reader)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(skey + "\n"); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return err
+	}
+	fmt.Fprintf(stdout, "Wrote the witness signer key %s to %s (keep it secret; the observer cosigns with it)\n", name, path)
+	fmt.Fprintf(stdout, "Verifier key: %s\n", vkey)
+	fmt.Fprintf(stdout, "Witness policy line (name it as you like; add the URL the witness is served at):\n  witness %s %s http://HOST:PORT\n", policyName(name), vkey)
+	return nil
+}
+
+// policyName suggests a witness policy name for a witness key name: its last path element.
+func policyName(keyName string) string {
+	if i := strings.LastIndexAny(keyName, "/"); i >= 0 && i+1 < len(keyName) {
+		return keyName[i+1:]
+	}
+	return keyName
 }
 
 // checkAlarmFile checks an observer's alarm file and says what it proves.

@@ -23,6 +23,7 @@ import (
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/observer"
 	"github.com/recount-vote/recount/verify"
+	"github.com/recount-vote/recount/witness"
 )
 
 // serveCopy serves a board copy read-only (observer.RegisterBoard) on loopback, as a node's BoardService.
@@ -243,5 +244,87 @@ func TestObserveLiveElection(t *testing.T) {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("receipt %s against the observer: exit %d\n%s%s", name, code, out, errs)
 		}
+	}
+}
+
+// TestObserveWitness: `recount observe --new-witness-key` makes a key and prints its policy line; `recount observe
+// --witness-key --witness-listen` serves a witness that cosigns the checkpoint of the board the observer
+// verified, over HTTP, with that key; restarted, its state (DIR/witness.db) still holds what it cosigned.
+func TestObserveWitness(t *testing.T) {
+	board := importBoard(t, readFile(t, smallRecord))
+	s := grpc.NewServer()
+	observer.RegisterBoard(s, board)
+	nodeLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(nodeLis)
+	t.Cleanup(s.Stop)
+	addr := nodeLis.Addr().String()
+
+	base := t.TempDir()
+	dir, keyFile := filepath.Join(base, "observer"), filepath.Join(base, "witness.key")
+	code, out, errs := runCmd(t, "observe", "--new-witness-key", keyFile, "--witness-name", "observer.test/w1")
+	if code != 0 || !strings.Contains(out, "witness w1 observer.test/w1+") {
+		t.Fatalf("--new-witness-key: exit %d\n%s%s", code, out, errs)
+	}
+	var vkey string
+	for line := range strings.Lines(out) {
+		if v, ok := strings.CutPrefix(line, "Verifier key: "); ok {
+			vkey = strings.TrimSpace(v)
+		}
+	}
+	if code, _, _ := runCmd(t, "observe", "--new-witness-key", keyFile, "--witness-name", "observer.test/w1"); code == 0 {
+		t.Fatal("--new-witness-key replaced an existing key file")
+	}
+
+	// A free port for the witness: the command listens on it itself.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	witnessAddr := l.Addr().String()
+	l.Close()
+	done := make(chan struct{})
+	var obsCode int
+	var obsOut, obsErr string
+	go func() {
+		defer close(done)
+		obsCode, obsOut, obsErr = runCmd(t, "observe", "--node", addr, "--dir", dir, "--witness-key", keyFile, "--witness-listen", witnessAddr, "--timeout", "5s")
+	}()
+	wc, err := witness.NewClient("http://"+witnessAddr, vkey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := board.Latest()
+	ctx := context.Background()
+	var cs witness.Cosignature
+	for deadline := time.Now().Add(4 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		cs, err = wc.AddCheckpoint(ctx, witness.AddCheckpoint{Checkpoint: cp.Signed})
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	<-done
+	if err != nil {
+		t.Fatalf("the observer-witness does not cosign the board's checkpoint: %v\n%s%s", err, obsOut, obsErr)
+	}
+	if obsCode != 0 || !strings.Contains(obsOut, "witnessing as observer.test/w1") || cs.Witness != "observer.test/w1" {
+		t.Fatalf("observe with a witness: exit %d, cosigned by %q\n%s%s", obsCode, cs.Witness, obsOut, obsErr)
+	}
+
+	// Restarted (for a second), then stopped: the witness's state in DIR is the checkpoint it cosigned.
+	if code, out, errs := runCmd(t, "observe", "--node", addr, "--dir", dir, "--witness-key", keyFile, "--witness-listen", "127.0.0.1:0", "--timeout", "1s"); code != 0 {
+		t.Fatalf("observe again: exit %d\n%s%s", code, out, errs)
+	}
+	skey := strings.TrimSpace(string(readFile(t, keyFile)))
+	w, err := witness.Open(filepath.Join(dir, observer.WitnessFileName), witness.Config{Key: skey, Logs: []witness.Log{{VerifierKey: board.VerifierKey()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	latest, err := w.Latest(cp.Origin)
+	if err != nil || !bytes.HasPrefix(latest, cp.Signed) || !bytes.HasSuffix(latest, cs.Line) {
+		t.Fatalf("the witness's state after a restart: %q (%v), want the board's checkpoint with the cosignature %q", latest, err, cs.Line)
 	}
 }

@@ -14,18 +14,24 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/verify"
+	"github.com/recount-vote/recount/witness/policy"
 )
 
 func init() {
 	register(&command{
 		name:    "receipt",
 		summary: "check, on your own, that your ballot is on the board and what became of it (counted, superseded or spoiled)",
-		usage:   "RECEIPT-FILE|TRACKING-CODE (RECORD | --node ADDR)",
+		usage:   "RECEIPT-FILE|TRACKING-CODE (RECORD | --node ADDR) [--witness-policy FILE [--cosigned FILE]]",
+		help: `With --witness-policy, the ballot must also be on a witnessed board: a receipt file's cosigned checkpoint
+must meet the policy's quorum (a receipt given before the witnesses cosigned must be upgraded first); for a
+tracking code, or a receipt without cosignatures, the record's final checkpoint must be witnessed, as
+'recount verify --witness-policy' checks it. It prints "witnessed by k of n (names)" and fails otherwise.`,
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			c := &receiptCmd{}
 			c.node = addConnFlags(fs, connBoard)
 			fs.StringVar(&c.boardKey, "board-key", "", "require the board's verifier `KEY` (origin+hash+base64, or its sha256: fingerprint)")
 			fs.BoolVar(&c.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
+			c.wit = addWitnessFlags(fs)
 			c.fs = fs
 			return c.run
 		},
@@ -36,6 +42,7 @@ type receiptCmd struct {
 	node     *connFlags
 	boardKey string
 	progress bool
+	wit      *witnessFlags
 	fs       *flag.FlagSet
 }
 
@@ -57,8 +64,25 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 		src, board = nodeSource(c.node.addr, nc), nc.Board
 	case len(args) == 2 && c.node.addr == "":
 		src = fileSource(args[1])
+	case len(args) == 2 && c.node.addr != "" && c.wit.enabled():
+		// The record from the file, the witnessed checkpoint from the node.
+		nc, err := c.node.dial()
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		src, board = fileSource(args[1]), nc.Board
 	default:
 		return errUsage
+	}
+	if c.wit.cosignedFile != "" && !c.wit.enabled() {
+		return errUsage
+	}
+	var pol *policy.Policy
+	if c.wit.enabled() {
+		if pol, err = c.wit.load(); err != nil {
+			return err
+		}
 	}
 	// The receipt file, or a tracking code typed in.
 	var rcpt *client.Receipt
@@ -123,6 +147,9 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 	if !rc.OK() {
 		return p.result()
 	}
+	if pol != nil {
+		p.witnessed(ctx, c.wit, pol, rcpt, rc.Record, board, src.name)
+	}
 
 	switch st, by := rc.Status, rc.SupersededBy; st {
 	case election.StatusCounted:
@@ -139,6 +166,30 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 		p.fail("the ballot is %s", st)
 	}
 	return p.result()
+}
+
+// witnessed checks the witness policy: the receipt's own cosigned checkpoint when it has one, else the record's
+// final checkpoint (recordWitnessed).
+func (p *receiptPrinter) witnessed(ctx context.Context, wit *witnessFlags, pol *policy.Policy, rcpt *client.Receipt, rec *verify.Report, board recountv1.BoardServiceClient, name string) {
+	if rcpt != nil && rcpt.Cosigned != nil {
+		res, err := rcpt.CheckWitnessed(pol)
+		if err != nil {
+			p.fail("the receipt's checkpoint is not witnessed under the policy: %s", witnessLine(res, err))
+			return
+		}
+		cp, _ := tlog.ParseCheckpoint(rcpt.Checkpoint, rcpt.BoardKey)
+		p.ok("the receipt's checkpoint (size %d) is %s", cp.Size, res)
+		return
+	}
+	if rcpt != nil && rcpt.Unwitnessed {
+		p.say("  The receipt was given before the witnesses cosigned: checking the record's final checkpoint instead.")
+	}
+	res, err := wit.recordWitnessed(ctx, pol, rec.Checkpoint, rec.Board.VerifierKey, board, name)
+	if err != nil {
+		p.fail("the record's final checkpoint is not witnessed under the policy: %s", witnessLine(res, err))
+		return
+	}
+	p.ok("the record's final checkpoint (size %d) is %s", rec.Checkpoint.Size, res)
 }
 
 // receiptPrinter prints the outcome of each step, and remembers whether one failed.

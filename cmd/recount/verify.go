@@ -11,15 +11,22 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/verify"
+	"github.com/recount-vote/recount/witness/policy"
 )
 
 func init() {
 	register(&command{
 		name:    "verify",
 		summary: "check an election record (an export file, or a node's board) with every check of docs/verification.md",
-		usage:   "RECORD | --node ADDR",
+		usage:   "RECORD | --node ADDR  [--witness-policy FILE [--cosigned FILE]]",
+		help: `With --witness-policy, the record must also be witnessed: a checkpoint cosigned by witnesses meeting the
+policy's quorum, the node's latest witnessed one (--node; with RECORD too, the node is asked only for it and its
+consistency proof) or the one in --cosigned FILE, must be the record's final checkpoint or extend it. The export
+file carries the board's signature alone, so the cosignatures come from beside it. It prints "witnessed by k of n
+(names)" and fails (exit 1) when the policy is not met.`,
 		setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
 			v := &verifyCmd{}
 			v.node = addConnFlags(fs, connBoard)
@@ -28,6 +35,7 @@ func init() {
 			fs.BoolVar(&v.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
 			fs.IntVar(&v.workers, "workers", 0, "goroutines checking ballots (0: one per core)")
 			fs.BoolVar(&v.requireResult, "require-result", false, "fail (exit 1) unless the record is complete, with its result")
+			v.wit = addWitnessFlags(fs)
 			v.fs = fs
 			return v.run
 		},
@@ -40,6 +48,7 @@ type verifyCmd struct {
 	requireResult  bool
 	boardKey       string
 	workers        int
+	wit            *witnessFlags
 	fs             *flag.FlagSet
 }
 
@@ -50,6 +59,7 @@ func (v *verifyCmd) run(ctx context.Context, args []string) error {
 		return err
 	}
 	var src *source
+	var board recountv1.BoardServiceClient // the node's, for its witnessed checkpoint
 	switch {
 	case v.node.addr != "" && len(args) == 0:
 		c, err := v.node.dial()
@@ -57,11 +67,28 @@ func (v *verifyCmd) run(ctx context.Context, args []string) error {
 			return err
 		}
 		defer c.Close()
-		src = nodeSource(v.node.addr, c)
+		src, board = nodeSource(v.node.addr, c), c.Board
 	case v.node.addr == "" && len(args) == 1:
 		src = fileSource(args[0])
+	case v.node.addr != "" && len(args) == 1 && v.wit.enabled():
+		// The record from the file, its cosignatures from the node.
+		c, err := v.node.dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		src, board = fileSource(args[0]), c.Board
 	default:
 		return errUsage
+	}
+	if v.wit.cosignedFile != "" && !v.wit.enabled() {
+		return errUsage
+	}
+	var pol *policy.Policy
+	if v.wit.enabled() {
+		if pol, err = v.wit.load(); err != nil {
+			return err
+		}
 	}
 	if v.workers < 0 {
 		return errUsage
@@ -81,6 +108,18 @@ func (v *verifyCmd) run(ctx context.Context, args []string) error {
 	}
 	if !vr.OK {
 		return &exitError{code: 1, err: fmt.Errorf("%s: the record fails %d of %d checks", src.name, vr.FailedChecks(), len(election.Checks))}
+	}
+	if pol != nil {
+		res, err := v.wit.recordWitnessed(ctx, pol, vr.Checkpoint, vr.Board.VerifierKey, board, "node "+v.node.addr)
+		out := stdout
+		if v.json {
+			out = stderr // the report is the JSON alone
+		}
+		if err != nil {
+			fmt.Fprintf(out, "NOT WITNESSED: %s\n", witnessLine(res, err))
+			return &exitError{code: 1, err: fmt.Errorf("%s: the record is not witnessed under %s: %w", src.name, v.wit.policyFile, err)}
+		}
+		fmt.Fprintf(out, "Witnesses: the final checkpoint (size %d) is %s\n", vr.Checkpoint.Size, res)
 	}
 	if v.requireResult && !vr.Complete {
 		return &exitError{code: 1, err: fmt.Errorf("%s: every check passes so far, but the record has no result yet (--require-result)", src.name)}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +56,7 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 	challenge := fs.Bool("challenge", false, "challenge the ballot instead of casting it: the board shows what it encrypted, and it never counts")
 	receiptFile := fs.String("receipt", "", "where to save the receipt (default: receipt-<tracking code>.json)")
 	boardKey := fs.String("board-key", "", "require the board's verifier `KEY` published by the commission (origin+hash+base64, or its sha256: fingerprint)")
+	seen := fs.String("seen", "", "the `FILE` keeping the last board checkpoint this voter saw, checked and updated on each vote (default: .recount-seen-<election> beside the receipt)")
 	inDoubtWait := fs.Duration("in-doubt-wait", defaultInDoubtWait, "if the node's answer is lost after the ballot was sent, look for it on the board by its tracking code for up to this `DURATION` (then exit with status 3)")
 	conn := addConnFlags(fs, connClient)
 	return func(ctx context.Context, args []string) error {
@@ -89,6 +91,19 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		if *boardKey != "" && !verify.KeyMatches(info.BoardKey, *boardKey) {
 			return fmt.Errorf("the node's board key is %s (fingerprint %s), not the expected %s: do not vote through this node", info.BoardKey, tlog.KeyFingerprint(info.BoardKey), *boardKey)
 		}
+		path := *receiptFile
+		seenPath := *seen
+		if seenPath == "" {
+			seenPath = seenFile(filepath.Dir(path), m.ID())
+		}
+		// The board must extend the one this voter saw last (in an earlier session too): refused before the
+		// ballot is sent.
+		if err := loadSeen(ctx, c.Client, seenPath); err != nil {
+			return err
+		}
+		if _, err := c.CheckBoard(ctx, info.BoardKey); err != nil {
+			return boardRefused(err)
+		}
 		if err := c.CheckElectionKey(ctx, info, cred.Election); err != nil {
 			return fmt.Errorf("checking the election key against the board: %w", err)
 		}
@@ -111,11 +126,16 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		// The tracking code goes out before the ballot does: if the answer is lost, it is how the voter finds it.
 		fmt.Fprintf(stdout, "election:      %s\nyour choices:  %s\ntracking code: %s\n", m.Proto().Title, choicesText(m, ch), election.HumanTrackingCode(b.TrackingCode()))
 		lost := false
-		r, err := c.Submit(ctx, info, b, client.SubmitOptions{Challenge: *challenge, InDoubtWait: *inDoubtWait,
+		r, submitErr := c.Submit(ctx, info, b, client.SubmitOptions{Challenge: *challenge, InDoubtWait: *inDoubtWait,
 			InDoubt: func(err error) {
 				lost = true
 				fmt.Fprintf(stderr, "recount vote: the node's answer was lost after the ballot was sent (%v); looking for the ballot on the board by its tracking code, for up to %v\n", friendly(err), *inDoubtWait)
 			}})
+		err = submitErr
+		var fork *client.ForkError
+		if errors.As(err, &fork) && r != nil {
+			err = nil // the ballot is on the node's board: save its receipt, the evidence, then refuse the board
+		}
 		var doubt *client.InDoubtError
 		if errors.As(err, &doubt) {
 			printInDoubt(stdout, doubt, conn, *inDoubtWait)
@@ -127,7 +147,6 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		if lost {
 			fmt.Fprintln(stdout, "found:         the node's answer was lost, but the ballot is on the board: its receipt was fetched by tracking code")
 		}
-		path := *receiptFile
 		if path == "" {
 			path = "receipt-" + strings.ReplaceAll(election.HumanTrackingCode(b.TrackingCode())[:14], "-", "") + ".json"
 		}
@@ -147,6 +166,13 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("saving the receipt %s: %w", path, err)
 		}
+		if fork != nil {
+			fmt.Fprintf(stdout, "receipt:       %s (kept as evidence)\n", path)
+			return boardRefused(submitErr)
+		}
+		if err := saveSeen(c.Client, seenPath); err != nil {
+			fmt.Fprintf(stderr, "recount vote: %v\n", err)
+		}
 		if *challenge {
 			fmt.Fprintf(stdout, "challenged:    entry %d of the board; the ballot will never count\n", r.Index)
 			fmt.Fprintln(stdout, "  the board now shows the ballot opened: check it encrypted the choices above. Then vote again.")
@@ -157,6 +183,16 @@ func voteSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 		fmt.Fprintf(stdout, "receipt:       %s (check it any time with `recount receipt`)\n", path)
 		return nil
 	}
+}
+
+// boardRefused says why the node's board is refused: a *client.ForkError (a rolled-back or rewritten board) in
+// plain words, any other error as friendly says it.
+func boardRefused(err error) error {
+	var fork *client.ForkError
+	if errors.As(err, &fork) {
+		return fmt.Errorf("REFUSED: the node's board does not extend the one you saw before (%s): it rolled back or shows you another history. Do not vote through this node; tell the election's commission, and keep both signed checkpoints:\n--- seen ---\n%s--- shown ---\n%s", fork.Reason, fork.Seen.Signed, fork.Shown.Signed)
+	}
+	return friendly(err)
 }
 
 // printInDoubt tells the voter that their ballot may be on the board, and how to find out.

@@ -131,6 +131,15 @@ func (ln *lossyNode) GetReceipt(ctx context.Context, req *recountv1.GetReceiptRe
 	return resp, err
 }
 
+// GetConsistencyProof: the voter's client checks that the board extends the checkpoint it saw last.
+func (ln *lossyNode) GetConsistencyProof(_ context.Context, req *recountv1.GetConsistencyProofRequest) (*recountv1.GetConsistencyProofResponse, error) {
+	cp, p, err := ln.n.ConsistencyProof(req.OldSize, req.NewSize)
+	if err != nil {
+		return nil, status.Error(codes.NotFound, err.Error())
+	}
+	return &recountv1.GetConsistencyProofResponse{NewSize: cp.Size, Proof: p, Checkpoint: cp.Signed}, nil
+}
+
 func (ln *lossyNode) StreamEntries(req *recountv1.StreamEntriesRequest, stream grpc.ServerStreamingServer[recountv1.StreamEntriesResponse]) error {
 	for e, err := range ln.n.Log().Entries(stream.Context(), req.From) {
 		if err != nil {
