@@ -117,6 +117,9 @@ func runDemo(ctx context.Context, cfg *demoConfig) error {
 	if err != nil {
 		return err
 	}
+	if err := d.reportObservers(d.closedAt); err != nil {
+		return err
+	}
 	return d.audit(ctx, el, vs, electionTook)
 }
 
@@ -139,6 +142,10 @@ type demo struct {
 
 	stores   []*trustee.Store
 	trustees *demoTrustees
+
+	witnesses *demoWitnesses  // demo_observers.go
+	observers []*demoObserver // demo_observers.go
+	closedAt  time.Time       // when the polls closed
 }
 
 // openElection is what the ceremony hands to the voting: the manifest, the election as the voters' client sees
@@ -204,7 +211,9 @@ func (d *demo) close() {
 	for _, s := range d.stores {
 		s.Close()
 	}
+	d.stopObservers()
 	d.stopNode()
+	d.stopWitnesses()
 	os.RemoveAll(d.dir)
 }
 
@@ -228,7 +237,13 @@ func (d *demo) bar(max int, what string) *progressbar.ProgressBar {
 // returns the manifest.
 func (d *demo) setUp(ctx context.Context) (*election.Manifest, error) {
 	fmt.Fprintf(d.cfg.stdout, "Recount demo: %d voters, %d cores. Every party talks gRPC over loopback to one node.\n\n", d.cfg.voters, runtime.GOMAXPROCS(0))
+	if err := d.setUpWitnesses(); err != nil {
+		return nil, err
+	}
 	if err := d.startNode(); err != nil {
+		return nil, err
+	}
+	if err := d.startObservers(ctx); err != nil {
 		return nil, err
 	}
 	pubs, err := d.makeTrustees()
@@ -276,7 +291,7 @@ func demoManifest() *recordv1.Manifest {
 // startNode opens the board in the temporary directory, serves it on a loopback port, and dials the
 // commission's and the voters' connections.
 func (d *demo) startNode() error {
-	n, err := node.Open(filepath.Join(d.dir, "board"), node.Options{Origin: "demo.recount.local/board",
+	n, err := node.Open(filepath.Join(d.dir, "board"), node.Options{Origin: demoOrigin, Witnesses: d.nodeWitnessOptions(),
 		Logger: slog.New(slog.NewTextHandler(d.cfg.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
@@ -629,6 +644,7 @@ func (d *demo) voter(ctx context.Context, el *openElection, v int, plan voterPla
 // partial decryptions it has the node combine them into the result, prints the result and compares it with the
 // voters' choices. It returns the time the election took, from the start of the demo to the result.
 func (d *demo) tally(ctx context.Context, m *election.Manifest, vs *demoVotes) (time.Duration, error) {
+	d.closedAt = time.Now()
 	if _, err := d.admin.Admin.ClosePolls(ctx, &recountv1.ClosePollsRequest{}); err != nil {
 		return 0, err
 	}
@@ -696,6 +712,9 @@ func (d *demo) audit(ctx context.Context, el *openElection, vs *demoVotes, elect
 	}
 	receiptStats, err := d.checkReceipts(ctx, vs)
 	if err != nil {
+		return err
+	}
+	if err := d.checkWitnessedReceipts(vs); err != nil {
 		return err
 	}
 	d.summary(vs, rep, cp, receiptStats, record, electionTook, verifyTook)
