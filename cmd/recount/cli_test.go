@@ -200,7 +200,9 @@ func TestDemo(t *testing.T) {
 	defer func() { demoKDF = nil }()
 	out := t.TempDir()
 	text := must(t, "demo", "--voters", "12", "--challenge", "0.25", "--revote", "0.25", "--seed", "3", "--out", out, "--progress", "never")
-	for _, want := range []string{"12 ballots counted", fmt.Sprintf("all %d numbered checks pass", len(election.Checks)), "the result equals the sums", "Fingerprint"} {
+	for _, want := range []string{"12 ballots counted", fmt.Sprintf("all %d numbered checks pass", len(election.Checks)), "the result equals the sums", "Fingerprint",
+		"observer newspaper: verified the result", "observer university: verified the result", "all checks pass, 12 ballots counted",
+		"12 receipts checked against the witness policy (2 of 3): witnessed by 2 of 3"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the demo did not print %q:\n%s", want, text)
 		}
