@@ -219,9 +219,13 @@ func TestWitnessedElectionEndToEnd(t *testing.T) {
 
 	// The observer stops mid-election and resumes from its directory; while it is down the two plain witnesses
 	// make the quorum.
+	obs.waitVerified(t, main.n.Log().Latest().Size)
 	obs.close(&obsWitness)
 	must(t, append([]string{"vote", "--credential", cred(2), "--choice", "mayor=ada", "--receipt", receipt("r2.json")}, conn...)...)
 	obs = openE2EObserver(t, filepath.Join(dir, "observer"), main.addr, obsKey, &obsWitness, nil)
+	if st := obs.o.Status(); st.BallotsRestored != 1 {
+		t.Errorf("the resumed observer restored %d ballots from its mirror, want voter 1's (checked before it stopped)", st.BallotsRestored)
+	}
 	defer func() { obs.close(&obsWitness) }()
 
 	// A copy of the board taken now (the node is idle: every append it answered is synced) becomes a second node
