@@ -41,12 +41,16 @@ type State struct {
 	openTime       int64
 	openTimeKnown  bool // the OPEN entry decoded
 
-	seen    map[ID]seenBallot        // every tracking code on the board, cast or spoiled
-	cast    map[uint64]*castBallot   // every decodable ballot, cast or spoiled, by entry
-	latest  map[[32]byte]*castBallot // each credential's last cast ballot before the close
-	sums    [][]*elgamal.Ciphertext  // running sums of the latest ballots
-	ncast   int
-	spoiled int
+	seen   map[ID]seenBallot        // every tracking code on the board, cast or spoiled
+	cast   map[uint64]*castBallot   // every decodable ballot, cast or spoiled, by entry
+	latest map[[32]byte]*castBallot // each credential's last cast ballot before the close
+	sums   [][]*elgamal.Ciphertext  // running sums of the latest ballots
+	// latestOrder holds the entries of the latest ballots in the order they were applied, hence ascending, with 0
+	// (the manifest's entry, never a ballot's) where a ballot was since superseded: the counted list, kept as
+	// ballots arrive so that the close does not sort it. A superseded ballot's slot is found by its latestPos.
+	latestOrder []uint64
+	ncast       int
+	spoiled     int
 
 	tally       *encryptedTally
 	tallyBroken bool // the ENCRYPTED_TALLY entry stands but did not decode: what depends on it cannot be checked
@@ -70,6 +74,7 @@ type castBallot struct {
 	credential [32]byte
 	spoiled    bool
 	raw        [][][]byte // raw[c][o]: the 64-byte ciphertext
+	latestPos  int        // its index in State.latestOrder, once it was its credential's latest ballot
 }
 
 // NewState returns the state of an empty board.
@@ -146,11 +151,14 @@ func (s *State) BallotStatus(code ID) (Status, uint64) {
 		// did not replace it: for a ballot after the close, that one is earlier).
 		return StatusNotCounted, 0
 	}
-	if l := s.latest[cb.credential]; l != nil && l.entry != sb.entry {
+	l := s.latest[cb.credential]
+	if l != nil && l.entry != sb.entry {
 		return StatusSuperseded, l.entry
 	}
 	if s.tally != nil {
-		if slices.Contains(s.tally.counted, sb.entry) {
+		// A ballot that is its credential's latest is counted if the tally counts exactly the latest ballots, as
+		// an honest one does; otherwise the list says.
+		if (s.tally.countsLatest && l == cb) || slices.Contains(s.tally.counted, sb.entry) {
 			return StatusCounted, 0
 		}
 		return StatusNotCounted, 0
@@ -623,6 +631,7 @@ func (s *State) supersede(cb *castBallot, cts [][]*elgamal.Ciphertext) {
 				s.sums[c][o].B.Subtract(&s.sums[c][o].B, &ct.B)
 			}
 		}
+		s.latestOrder[old.latestPos] = 0
 	}
 	for c := range cts {
 		for o, ct := range cts[c] {
@@ -630,4 +639,6 @@ func (s *State) supersede(cb *castBallot, cts [][]*elgamal.Ciphertext) {
 		}
 	}
 	s.latest[cb.credential] = cb
+	cb.latestPos = len(s.latestOrder)
+	s.latestOrder = append(s.latestOrder, cb.entry)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/crypto/dkg"
@@ -26,6 +25,9 @@ type encryptedTally struct {
 	entry   uint64
 	counted []uint64
 	sums    [][]*elgamal.Ciphertext
+	// countsLatest is set when counted is exactly the latest ballots of the credentials, ascending (State.countedSet):
+	// then a ballot is counted if and only if it is its credential's latest in the polls.
+	countsLatest bool
 }
 
 type partialDecryption struct {
@@ -42,14 +44,33 @@ func decryptionContext(m *Manifest, contest, option int) zkp.Context {
 	return zkp.Context{Election: m.id[:], Bind: bind}
 }
 
-// countedSet returns the entries that count: each credential's latest ballot cast between open and close.
+// countedSet returns the entries that count, ascending: each credential's latest ballot cast between open and
+// close. It costs one pass over the ballots cast, without sorting: latestOrder is kept as they arrive.
 func (s *State) countedSet() []uint64 {
 	out := make([]uint64, 0, len(s.latest))
-	for _, cb := range s.latest {
-		out = append(out, cb.entry)
+	for _, idx := range s.latestOrder {
+		if idx != 0 {
+			out = append(out, idx)
+		}
 	}
-	slices.Sort(out)
 	return out
+}
+
+// isCountedSet reports whether list is countedSet, without making it.
+func (s *State) isCountedSet(list []uint64) bool {
+	if len(list) != len(s.latest) {
+		return false
+	}
+	i := 0
+	for _, idx := range s.latestOrder {
+		if idx != 0 {
+			if list[i] != idx {
+				return false
+			}
+			i++
+		}
+	}
+	return true
 }
 
 // DraftEncryptedTally returns the ENCRYPTED_TALLY entry for the closed polls.
@@ -122,36 +143,19 @@ func (s *State) checkTally(e Entry) ([]*CheckError, func()) {
 		t.sums = append(t.sums, row)
 	}
 
-	// The counted list may hold millions of bad indices: their failures are counted, not each described.
-	var f entryFailures
-	seen := map[uint64]bool{}
-	for i, idx := range t.counted {
-		cb := s.cast[idx]
-		switch {
-		case seen[idx]:
-			f.add(CheckCountedUnique, e.Index, "entry %d is counted twice", idx)
-		case i > 0 && idx < t.counted[i-1]:
-			f.add(CheckCountedUnique, e.Index, "the counted entries are not in ascending order at %d", idx)
-		case cb == nil || cb.spoiled:
-			f.add(CheckCountedValid, e.Index, "entry %d is counted but is not a cast ballot", idx)
-		case idx > s.closeEntry || idx < s.openEntry:
-			f.add(CheckCountedValid, e.Index, "entry %d is counted but was cast outside the polls", idx)
-		case s.latest[cb.credential] != cb:
-			f.add(CheckCountedLatest, e.Index, "entry %d is counted but was superseded by entry %d", idx, s.latest[cb.credential].entry)
-		}
-		seen[idx] = true
+	t.countsLatest = s.isCountedSet(t.counted)
+	var errs []*CheckError
+	if !t.countsLatest {
+		errs = s.checkCounted(e, t.counted, s.countedSet())
 	}
-	want := s.countedSet()
-	for _, idx := range want {
-		if !seen[idx] {
-			f.add(CheckCountedComplete, e.Index, "entry %d, the last ballot of its credential, is not counted", idx)
-		}
-	}
-	errs := f.errs
+	// An honest list, the latest ballots ascending, passes checks 16-19 with nothing more to check: its entries
+	// are distinct and ascending, each is a cast ballot in the polls and its credential's latest, and every
+	// latest ballot is there.
 
-	// The sums must be those of the listed ballots, whatever the list is.
+	// The sums must be those of the listed ballots, whatever the list is. Those of an honest list are the running
+	// sums, kept as the ballots arrived (supersede): nothing is added up at the close.
 	expected := s.sums
-	if !slices.Equal(t.counted, want) || expected == nil {
+	if !t.countsLatest || expected == nil {
 		expected = s.sumOf(t.counted)
 	}
 	for c := range t.sums {
@@ -162,6 +166,36 @@ func (s *State) checkTally(e Entry) ([]*CheckError, func()) {
 		}
 	}
 	return errs, func() { s.tally = t }
+}
+
+// checkCounted runs checks 16-19 on a counted list that is not want, the latest ballots ascending: it names what
+// is wrong with it.
+func (s *State) checkCounted(e Entry, counted, want []uint64) []*CheckError {
+	// The counted list may hold millions of bad indices: their failures are counted, not each described.
+	var f entryFailures
+	seen := map[uint64]bool{}
+	for i, idx := range counted {
+		cb := s.cast[idx]
+		switch {
+		case seen[idx]:
+			f.add(CheckCountedUnique, e.Index, "entry %d is counted twice", idx)
+		case i > 0 && idx < counted[i-1]:
+			f.add(CheckCountedUnique, e.Index, "the counted entries are not in ascending order at %d", idx)
+		case cb == nil || cb.spoiled:
+			f.add(CheckCountedValid, e.Index, "entry %d is counted but is not a cast ballot", idx)
+		case idx > s.closeEntry || idx < s.openEntry:
+			f.add(CheckCountedValid, e.Index, "entry %d is counted but was cast outside the polls", idx)
+		case s.latest[cb.credential] != cb:
+			f.add(CheckCountedLatest, e.Index, "entry %d is counted but was superseded by entry %d", idx, s.latest[cb.credential].entry)
+		}
+		seen[idx] = true
+	}
+	for _, idx := range want {
+		if !seen[idx] {
+			f.add(CheckCountedComplete, e.Index, "entry %d, the last ballot of its credential, is not counted", idx)
+		}
+	}
+	return f.errs
 }
 
 // sumOf adds up the ciphertexts of the listed ballots, cast or spoiled (other entries have none).
