@@ -9,6 +9,7 @@ import (
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
 )
 
 // withUnknownField returns payload with a field its message does not define appended: a plain protobuf reader
@@ -24,7 +25,7 @@ func TestReadersOutsideState(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
 
-	res := e.Entries[find(e.Entries, election.KindResult, 0)].Payload
+	res := e.Entries[electiontest.Find(e.Entries, election.KindResult, 0)].Payload
 	got, err := election.ParseResult(e.Manifest, res)
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +40,7 @@ func TestReadersOutsideState(t *testing.T) {
 		t.Error("ParseResult took a result without contests")
 	}
 
-	et := e.Entries[find(e.Entries, election.KindEncryptedTally, 0)].Payload
+	et := e.Entries[electiontest.Find(e.Entries, election.KindEncryptedTally, 0)].Payload
 	list, err := election.ParseCounted(et)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestReadersOutsideState(t *testing.T) {
 	}
 
 	for n := range 3 {
-		pd := e.Entries[find(e.Entries, election.KindPartialDecryption, n)].Payload
+		pd := e.Entries[electiontest.Find(e.Entries, election.KindPartialDecryption, n)].Payload
 		if j, err := election.TrusteeSigner(pd); err != nil || j < 1 || j > 3 {
 			t.Errorf("partial decryption %d: TrusteeSigner = %d, %v", n, j, err)
 		}

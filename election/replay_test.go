@@ -21,7 +21,7 @@ import (
 func castBeforeClose(t *testing.T, e *electiontest.Election, payload []byte) []election.Entry {
 	t.Helper()
 	d := election.Draft{Kind: election.KindBallot, Payload: payload}
-	return retally(t, e, insert(e.Entries, find(e.Entries, election.KindClose, 0), d), nil)
+	return retally(t, e, electiontest.Insert(e.Entries, electiontest.Find(e.Entries, election.KindClose, 0), d), nil)
 }
 
 func reencodings(t *testing.T, payload []byte) map[string][]byte {
@@ -38,7 +38,7 @@ func reencodings(t *testing.T, payload []byte) map[string][]byte {
 func TestReplayReencodedSupersededBallot(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
-	first := e.Entries[find(e.Entries, election.KindBallot, 0)] // voter 0's first ballot: superseded
+	first := e.Entries[electiontest.Find(e.Entries, election.KindBallot, 0)] // voter 0's first ballot: superseded
 	pk := e.State.Key().PublicKey
 	for name, payload := range reencodings(t, first.Payload) {
 		t.Run(name, func(t *testing.T) {
@@ -57,7 +57,7 @@ func TestReplayReencodedSupersededBallot(t *testing.T) {
 func TestReplayReencodedChallengedBallot(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
-	signed, err := electiontest.SignedBallotOf(e.Entries[find(e.Entries, election.KindSpoiledBallot, 0)].Payload)
+	signed, err := electiontest.SignedBallotOf(e.Entries[electiontest.Find(e.Entries, election.KindSpoiledBallot, 0)].Payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestReplaySameContentSignedAgain(t *testing.T) {
 		return out
 	}
 	t.Run("superseded", func(t *testing.T) {
-		i := find(e.Entries, election.KindBallot, 0)
+		i := electiontest.Find(e.Entries, election.KindBallot, 0)
 		payload := signAgain(t, e.Entries[i].Payload, voterOf(t, e, e.Entries, i))
 		entries := castBeforeClose(t, e, payload)
 		expectOnly(t, entries, election.CheckBallotUnique)
@@ -91,7 +91,7 @@ func TestReplaySameContentSignedAgain(t *testing.T) {
 		}
 	})
 	t.Run("challenged", func(t *testing.T) {
-		i := find(e.Entries, election.KindSpoiledBallot, 0)
+		i := electiontest.Find(e.Entries, election.KindSpoiledBallot, 0)
 		signed, err := electiontest.SignedBallotOf(e.Entries[i].Payload)
 		if err != nil {
 			t.Fatal(err)
@@ -111,12 +111,12 @@ func TestReplaySameContentSignedAgain(t *testing.T) {
 	t.Run("admission", func(t *testing.T) {
 		// The node's admission refuses it before it reaches the board.
 		s := election.NewState()
-		for _, en := range e.Entries[:find(e.Entries, election.KindClose, 0)] {
+		for _, en := range e.Entries[:electiontest.Find(e.Entries, election.KindClose, 0)] {
 			if errs := s.Apply(en); len(errs) > 0 {
 				t.Fatal(errs[0])
 			}
 		}
-		i := find(e.Entries, election.KindBallot, 0)
+		i := electiontest.Find(e.Entries, election.KindBallot, 0)
 		replay, err := election.ParseBallot(e.Manifest, signAgain(t, e.Entries[i].Payload, voterOf(t, e, e.Entries, i)))
 		if err != nil {
 			t.Fatal(err)
@@ -135,7 +135,7 @@ func TestAdmitBallotCheapChecksFirst(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
 	pk := e.State.Key().PublicKey
-	i := find(e.Entries, election.KindBallot, 0)
+	i := electiontest.Find(e.Entries, election.KindBallot, 0)
 	// Voter 0's first ballot with a proof broken and signed again: the proofs would fail, but the state refuses
 	// it first.
 	broken := resign(t, e, e.Entries[i].Payload, voterOf(t, e, e.Entries, i), func(b *recordv1.Ballot) {

@@ -21,15 +21,15 @@ import (
 // 10 fails at entry sig) and the fifth ballot's option proofs swapped (check 12 fails at entry proofs).
 func faultyBallots(t *testing.T, e *electiontest.Election) (entries []election.Entry, sig, proofs uint64) {
 	t.Helper()
-	entries = clone(e.Entries)
-	i := find(entries, election.KindBallot, 0)
+	entries = electiontest.Clone(e.Entries)
+	i := electiontest.Find(entries, election.KindBallot, 0)
 	var sb recordv1.SignedBallot
 	if err := proto.Unmarshal(entries[i].Payload, &sb); err != nil {
 		t.Fatal(err)
 	}
 	sb.Signature[5] ^= 1
 	entries[i].Payload = mustMarshal(t, &sb)
-	j := find(entries, election.KindBallot, 4)
+	j := electiontest.Find(entries, election.KindBallot, 4)
 	entries[j].Payload = resign(t, e, entries[j].Payload, voterOf(t, e, entries, j), func(b *recordv1.Ballot) {
 		p := b.Contests[0].Proofs
 		p[0], p[1] = p[1], p[0]
@@ -220,7 +220,7 @@ func TestReplayerStops(t *testing.T) {
 			return nil
 		}}).Feed(context.Background(), entries...)
 		// The first ballot's failure stops the replay there, with the ballot applied and no entry after it.
-		sig := uint64(find(entries, election.KindBallot, 0))
+		sig := uint64(electiontest.Find(entries, election.KindBallot, 0))
 		if !errors.Is(err, errFault) || !strings.Contains(err.Error(), fmt.Sprint("entry ", sig, ":")) || s.Size() != sig+1 {
 			t.Errorf("Feed = %v with %d entries applied, want the fault of entry %d with %d applied", err, s.Size(), sig, sig+1)
 		}
@@ -255,7 +255,7 @@ func TestReplayerStops(t *testing.T) {
 		// Cancelled in the middle of the ballots.
 		ctx, cancel = context.WithCancel(context.Background())
 		defer cancel()
-		stopAt := uint64(find(entries, election.KindBallot, 2))
+		stopAt := uint64(electiontest.Find(entries, election.KindBallot, 2))
 		err := election.NewReplayer(s, election.ReplayOptions{Workers: 2, Applied: func(e election.Entry, _ []*election.CheckError) error {
 			if e.Index == stopAt {
 				cancel()

@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
 )
 
 // mutateRecord returns a copy of entries with a few random faults made by r: a byte changed, an entry repeated,
 // removed, swapped with another, moved, truncated or given another kind; the entries are renumbered.
 func mutateRecord(r *rand.Rand, entries []election.Entry) []election.Entry {
-	es := clone(entries)
+	es := electiontest.Clone(entries)
 	for k := 1 + r.IntN(4); k > 0; k-- {
 		i := r.IntN(len(es))
 		switch r.IntN(7) {

@@ -14,6 +14,7 @@ import (
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/crypto/group"
 	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
 )
 
 // The rules docs/verification.md states for the corner cases the checks' one-line descriptions leave open
@@ -101,14 +102,14 @@ func TestUndecodablePayload(t *testing.T) {
 		{election.KindEncryptedTally, nil, []election.Check{election.CheckCountedValid, election.CheckCountedUnique,
 			election.CheckCountedLatest, election.CheckCountedComplete, election.CheckPartialDecryption, election.CheckResult}, false},
 		// The last trustee's partial decryption, which the result does not combine.
-		{election.KindPartialDecryption, func(en []election.Entry) int { return find(en, election.KindResult, 0) - 1 }, nil, true},
+		{election.KindPartialDecryption, func(en []election.Entry) int { return electiontest.Find(en, election.KindResult, 0) - 1 }, nil, true},
 		{election.KindResult, nil, nil, false},
 	}
 	for _, tc := range cases {
 		t.Run(kindName(tc.kind), func(t *testing.T) {
 			t.Parallel()
-			entries := clone(e.Entries)
-			i := find(entries, tc.kind, 0)
+			entries := electiontest.Clone(e.Entries)
+			i := electiontest.Find(entries, tc.kind, 0)
 			if tc.nth != nil {
 				i = tc.nth(entries)
 			}
@@ -160,9 +161,9 @@ func TestKeyWhenCheck7Fails(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
 	honestKey := keyBytes(e.State.Key())
-	keyAt := find(e.Entries, election.KindElectionKey, 0)
+	keyAt := electiontest.Find(e.Entries, election.KindElectionKey, 0)
 
-	altered := clone(e.Entries)
+	altered := electiontest.Clone(e.Entries)
 	var pb recordv1.ElectionKey
 	if err := proto.Unmarshal(altered[keyAt].Payload, &pb); err != nil {
 		t.Fatal(err)
@@ -177,8 +178,8 @@ func TestKeyWhenCheck7Fails(t *testing.T) {
 		t.Error("published joint key altered: the state's key is not the recomputed one")
 	}
 
-	noCeremony := clone(e.Entries)
-	noCeremony[find(noCeremony, election.KindKeyVerdict, 0)].Payload = notDecodable
+	noCeremony := electiontest.Clone(e.Entries)
+	noCeremony[electiontest.Find(noCeremony, election.KindKeyVerdict, 0)].Payload = notDecodable
 	rep = verify(t, noCeremony)
 	if !bytes.Equal(keyBytes(rep.State.Key()), honestKey) {
 		t.Error("a verdict not decodable: the state's key is not the published one")
@@ -187,7 +188,7 @@ func TestKeyWhenCheck7Fails(t *testing.T) {
 		t.Errorf("a verdict not decodable: check 7 passed %d, not run %d", rep.Passed[election.CheckElectionKey], rep.NotRun[election.CheckElectionKey])
 	}
 
-	noKey := clone(noCeremony)
+	noKey := electiontest.Clone(noCeremony)
 	noKey[keyAt].Payload = notDecodable
 	rep = verify(t, noKey)
 	if rep.State.Key() != nil {
@@ -216,8 +217,8 @@ func TestKeyWhenCheck7Fails(t *testing.T) {
 func TestVerdictAtMostOne(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
-	entries := clone(e.Entries)
-	i := find(entries, election.KindKeyVerdict, 2)
+	entries := electiontest.Clone(e.Entries)
+	i := electiontest.Find(entries, election.KindKeyVerdict, 2)
 	entries = renumber(slices.Delete(entries, i, i+1))
 	entries = retally(t, e, entries, nil)
 	if rep := verify(t, entries); !rep.OK() || !rep.Complete {
@@ -235,8 +236,8 @@ func TestResultTrustees(t *testing.T) {
 		ok       bool
 	}{{[]uint32{1, 2}, true}, {[]uint32{1, 3}, true}, {[]uint32{2, 3}, true}, {[]uint32{1, 2, 3}, true},
 		{[]uint32{3, 1}, false}, {[]uint32{1, 1, 2}, false}, {[]uint32{2}, false}} {
-		entries := clone(e.Entries)
-		i := find(entries, election.KindResult, 0)
+		entries := electiontest.Clone(e.Entries)
+		i := electiontest.Find(entries, election.KindResult, 0)
 		var pb recordv1.Result
 		if err := proto.Unmarshal(entries[i].Payload, &pb); err != nil {
 			t.Fatal(err)
@@ -256,8 +257,8 @@ func TestCountBoundNotInCheck22(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
 	const extra = 1000
-	tallyAt := find(e.Entries, election.KindEncryptedTally, 0)
-	entries := clone(e.Entries[:tallyAt])
+	tallyAt := electiontest.Find(e.Entries, election.KindEncryptedTally, 0)
+	entries := electiontest.Clone(e.Entries[:tallyAt])
 	s := election.NewState()
 	for _, en := range entries {
 		s.Apply(en)
@@ -291,7 +292,7 @@ func TestCountBoundNotInCheck22(t *testing.T) {
 		add(pd)
 	}
 	var res recordv1.Result
-	if err := proto.Unmarshal(e.Entries[find(e.Entries, election.KindResult, 0)].Payload, &res); err != nil {
+	if err := proto.Unmarshal(e.Entries[electiontest.Find(e.Entries, election.KindResult, 0)].Payload, &res); err != nil {
 		t.Fatal(err)
 	}
 	res.Contests[0].Counts[0] += extra
@@ -315,8 +316,8 @@ func TestCountBoundNotInCheck22(t *testing.T) {
 func TestCheck20SumsTheListAsWritten(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
-	entries := clone(e.Entries)
-	i := find(entries, election.KindEncryptedTally, 0)
+	entries := electiontest.Clone(e.Entries)
+	i := electiontest.Find(entries, election.KindEncryptedTally, 0)
 	var pb recordv1.EncryptedTally
 	if err := proto.Unmarshal(entries[i].Payload, &pb); err != nil {
 		t.Fatal(err)
@@ -337,7 +338,7 @@ func TestPollsWindowBoundaries(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
 	m := e.Manifest.Proto()
-	openAt, closeAt := find(e.Entries, election.KindOpen, 0), find(e.Entries, election.KindClose, 0)
+	openAt, closeAt := electiontest.Find(e.Entries, election.KindOpen, 0), electiontest.Find(e.Entries, election.KindClose, 0)
 	for _, tc := range []struct {
 		open, close int64
 		ok          bool
@@ -349,7 +350,7 @@ func TestPollsWindowBoundaries(t *testing.T) {
 		{m.ClosesAt, m.ClosesAt, false},
 		{m.OpensAt - 1, m.OpensAt, false},
 	} {
-		entries := clone(e.Entries)
+		entries := electiontest.Clone(e.Entries)
 		entries[openAt].Payload = mustMarshal(t, &recordv1.PollsOpen{Time: tc.open})
 		entries[closeAt].Payload = mustMarshal(t, &recordv1.PollsClosed{Time: tc.close})
 		rep := verify(t, entries)

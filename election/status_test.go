@@ -22,8 +22,8 @@ func TestBallotStatusOutsideWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries := insert(e.Entries, find(e.Entries, election.KindClose, 0)+1, late.DraftCast())
-	entries = retally(t, e, insert(entries, find(entries, election.KindOpen, 0), early.DraftCast()), nil)
+	entries := electiontest.Insert(e.Entries, electiontest.Find(e.Entries, election.KindClose, 0)+1, late.DraftCast())
+	entries = retally(t, e, electiontest.Insert(entries, electiontest.Find(entries, election.KindOpen, 0), early.DraftCast()), nil)
 	s := election.NewState()
 	for _, en := range entries {
 		s.Apply(en)

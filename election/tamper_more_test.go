@@ -7,6 +7,7 @@ import (
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
 )
 
 // Tamperings beyond electiontest.Tamperings (which TestTamperings runs): one that fails two checks, and the
@@ -25,9 +26,9 @@ func TestTamperChallengedBallotCast(t *testing.T) {
 	t.Parallel()
 	e := honestElection(t)
 	var sp recordv1.SpoiledBallot
-	unmarshalT(t, e.Entries[find(e.Entries, election.KindSpoiledBallot, 0)].Payload, &sp)
+	unmarshalT(t, e.Entries[electiontest.Find(e.Entries, election.KindSpoiledBallot, 0)].Payload, &sp)
 	d := election.Draft{Kind: election.KindBallot, Payload: sp.SignedBallot}
-	rep := verify(t, retally(t, e, insert(e.Entries, find(e.Entries, election.KindClose, 0), d), nil))
+	rep := verify(t, retally(t, e, electiontest.Insert(e.Entries, electiontest.Find(e.Entries, election.KindClose, 0), d), nil))
 	for _, f := range rep.Failures {
 		if f.Check != election.CheckBallotSignature && f.Check != election.CheckBallotUnique {
 			t.Errorf("unexpected failure: %v", f)

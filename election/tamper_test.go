@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 
@@ -86,39 +85,6 @@ func expectOnly(t *testing.T, entries []election.Entry, want election.Check) {
 	}
 }
 
-func clone(entries []election.Entry) []election.Entry {
-	out := make([]election.Entry, len(entries))
-	for i, e := range entries {
-		out[i] = election.Entry{Index: e.Index, Kind: e.Kind, Payload: slices.Clone(e.Payload)}
-	}
-	return out
-}
-
-// insert puts d at position i and renumbers.
-func insert(entries []election.Entry, i int, d election.Draft) []election.Entry {
-	out := slices.Insert(clone(entries), i, election.Entry{Kind: d.Kind, Payload: d.Payload})
-	return renumber(out)
-}
-
-func renumber(entries []election.Entry) []election.Entry {
-	for i := range entries {
-		entries[i].Index = uint64(i)
-	}
-	return entries
-}
-
-func find(entries []election.Entry, kind election.Kind, nth int) int {
-	for i, e := range entries {
-		if e.Kind == kind {
-			if nth == 0 {
-				return i
-			}
-			nth--
-		}
-	}
-	return -1
-}
-
 func mustMarshal(t *testing.T, m proto.Message) []byte {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
@@ -139,7 +105,7 @@ func retally(t *testing.T, e *electiontest.Election, entries []election.Entry, t
 // counted returns the honest record's counted list.
 func counted(t *testing.T, entries []election.Entry) []uint64 {
 	var pb recordv1.EncryptedTally
-	if err := proto.Unmarshal(entries[find(entries, election.KindEncryptedTally, 0)].Payload, &pb); err != nil {
+	if err := proto.Unmarshal(entries[electiontest.Find(entries, election.KindEncryptedTally, 0)].Payload, &pb); err != nil {
 		t.Fatal(err)
 	}
 	return pb.Counted
@@ -204,4 +170,11 @@ func TestTamperings(t *testing.T) {
 			expectOnly(t, entries, tm.Check)
 		})
 	}
+}
+
+func renumber(entries []election.Entry) []election.Entry {
+	for i := range entries {
+		entries[i].Index = uint64(i)
+	}
+	return entries
 }

@@ -15,8 +15,8 @@ import (
 func hostileEntries(t *testing.T, n int) (entries []election.Entry, firstBad uint64) {
 	t.Helper()
 	honest := honestElection(t).Entries
-	end := find(honest, election.KindClose, 0)
-	entries = clone(honest[:end])
+	end := electiontest.Find(honest, election.KindClose, 0)
+	entries = electiontest.Clone(honest[:end])
 	firstBad = uint64(len(entries))
 	for i := range n {
 		entries = append(entries, election.Entry{Index: firstBad + uint64(i), Kind: election.KindBallot, Payload: []byte{0xff, byte(i)}})
@@ -99,8 +99,8 @@ func TestVerifyFailuresKeptOption(t *testing.T) {
 func TestVerifyTallyFailuresCounted(t *testing.T) {
 	t.Parallel()
 	const bad = 20000
-	entries := clone(honestElection(t).Entries)
-	i := find(entries, election.KindEncryptedTally, 0)
+	entries := electiontest.Clone(honestElection(t).Entries)
+	i := electiontest.Find(entries, election.KindEncryptedTally, 0)
 	var pb recordv1.EncryptedTally
 	unmarshalT(t, entries[i].Payload, &pb)
 	for j := range bad {
