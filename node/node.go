@@ -416,6 +416,11 @@ func (n *Node) usable() error {
 	if p := n.broken.Load(); p != nil {
 		return refuse(FaultUnavailable, ReasonBoardFailed, nil, "%v: %v", errNodeBroken, *p)
 	}
+	if n.log.ReadOnly() {
+		// Refused before the state admits anything: on a read-only board the append would fail after Admit
+		// changed the state, and break the node (found by review).
+		return refuse(FaultPhase, ReasonWrongPhase, nil, "this node serves a read-only board (imported from an export): it takes no new entries")
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,39 +48,9 @@ func TestImportedBoardBallotsCheckedInFull(t *testing.T) {
 		t.Fatalf("the forged ballot's checks: %v, want check 10", bc.Err())
 	}
 
-	origin := "mirror.example/board"
-	skey, vkey, err := note.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{9}, 64)), origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	export := tlog.AppendExportHeader(nil, origin, vkey, uint64(len(entries)))
-	var leaves [][tlog.HashSize]byte
-	for _, en := range entries {
-		payload := en.Payload
-		if en.Index == last.Index {
-			payload = forged
-		}
-		export = tlog.AppendExportEntry(export, tlog.Kind(en.Kind), payload)
-		leaves = append(leaves, tlog.LeafHash(tlog.Kind(en.Kind), payload))
-	}
-	cp, err := tlog.SignCheckpoint(signer, origin, uint64(len(entries)), tlog.RootHash(leaves))
-	if err != nil {
-		t.Fatal(err)
-	}
-	export = tlog.AppendExportTrailer(export, cp.Signed)
-
-	dir := filepath.Join(t.TempDir(), "board")
-	l, err := ledger.Import(dir, bytes.NewReader(export), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	entries = electiontest.Clone(entries)
+	entries[len(entries)-1].Payload = forged
+	dir := importedBoard(t, entries)
 	n, err := node.Open(dir, node.Options{})
 	if err == nil {
 		defer n.Close()
@@ -94,4 +65,71 @@ func TestImportedBoardBallotsCheckedInFull(t *testing.T) {
 	if !strings.Contains(err.Error(), "ballot-signature") {
 		t.Errorf("the node refused the board, but not for the forged ballot's signature: %v", err)
 	}
+}
+
+// importedBoard writes entries as an export signed by a board key of its own and imports it (ledger.Import): a
+// read-only board, in a directory it returns.
+func importedBoard(t *testing.T, entries []election.Entry) string {
+	t.Helper()
+	origin := "mirror.example/board"
+	skey, vkey, err := note.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{9}, 64)), origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	export := tlog.AppendExportHeader(nil, origin, vkey, uint64(len(entries)))
+	var leaves [][tlog.HashSize]byte
+	for _, en := range entries {
+		export = tlog.AppendExportEntry(export, tlog.Kind(en.Kind), en.Payload)
+		leaves = append(leaves, tlog.LeafHash(tlog.Kind(en.Kind), en.Payload))
+	}
+	cp, err := tlog.SignCheckpoint(signer, origin, uint64(len(entries)), tlog.RootHash(leaves))
+	if err != nil {
+		t.Fatal(err)
+	}
+	export = tlog.AppendExportTrailer(export, cp.Signed)
+	dir := filepath.Join(t.TempDir(), "board")
+	l, err := ledger.Import(dir, bytes.NewReader(export), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestReadOnlyBoardRefusesWrites: a node on an imported (read-only) board serves it, and refuses every change
+// before its state admits anything: the refusal leaves the node usable and its state as it was (an append that
+// failed after Admit would break the node, and leave the entry in its state). Found by review.
+func TestReadOnlyBoardRefusesWrites(t *testing.T) {
+	e, err := electiontest.Setup(electiontest.Config{Trustees: 1, Threshold: 1, Voters: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Vote(0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.Open(importedBoard(t, e.Entries), node.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	var size uint64
+	n.View(func(s *election.State) { size = s.Size() })
+	for i := 0; i < 2; i++ {
+		// The polls are open: closing them passes every check of the election's, so only the board refuses.
+		_, err := n.ClosePolls(context.Background())
+		if reason, _ := node.Reason(err); reason != node.ReasonWrongPhase || !strings.Contains(err.Error(), "read-only board") {
+			t.Fatalf("a change to a read-only board: %v (reason %q), want %s naming the read-only board", err, reason, node.ReasonWrongPhase)
+		}
+	}
+	n.View(func(s *election.State) {
+		if s.Size() != size {
+			t.Errorf("the state holds %d entries after the refusals, %d before", s.Size(), size)
+		}
+	})
 }
