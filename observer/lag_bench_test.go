@@ -1,0 +1,305 @@
+package observer_test
+
+// This file is an external test package: the benchmark needs a real node to follow, and only the test binary
+// links it. The observer package itself still links no part of the node (TestNoNode).
+
+import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/grpcnode"
+	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
+	"github.com/recount-vote/recount/node"
+	"github.com/recount-vote/recount/observer"
+	"github.com/recount-vote/recount/trustee"
+)
+
+// lagBallots is the number of ballots cast per iteration of BenchmarkObserverLag.
+const lagBallots = 2000
+
+// lagSampleEvery is how often BenchmarkObserverLag samples the observer's lag.
+const lagSampleEvery = 50 * time.Millisecond
+
+// BenchmarkObserverLag measures how far an observer following a node falls behind while 64 clients cast at the
+// node's full rate (issue 12: at most 2 s behind, on the same 2-core machine). Node, observer and clients share
+// the process and the cores, over loopback gRPC; the ballots (electiontest.Mixed) are encrypted before the timer
+// starts, and the one trustee checks shapes only, so that neither competes for the cores while casting. The
+// observer checks every ballot in full. Every 50 ms it samples the lag in entries (the node's board size minus
+// the observer's verified size) and in seconds (Status.Lag, the age of the oldest checkpoint the node showed
+// that the verified state has not reached, the observer's own metric). It reports the ballots accepted per
+// second, the largest lag in entries and seconds, the p50 and p99 of the lag in seconds over the samples (from
+// the first ballot until the observer has caught up), and the time from the last ballot's receipt to the
+// observer having verified the whole board.
+// Run it with a fixed count: -benchtime 1x casts lagBallots ballots.
+func BenchmarkObserverLag(b *testing.B) {
+	n, addr := lagNode(b)
+	voters := lagBallots * b.N
+	el := lagElection(b, addr, voters)
+	ballots := make([]*election.PreparedBallot, voters)
+	encrypt := make(chan int)
+	var ewg sync.WaitGroup
+	for range 4 {
+		ewg.Go(func() {
+			for v := range encrypt {
+				p, err := election.EncryptBallot(el.manifest, el.info.Key, el.creds[v], election.RandomChoices(el.manifest, nil), nil)
+				if err != nil {
+					b.Error(err)
+				}
+				ballots[v] = p
+			}
+		})
+	}
+	for v := range voters {
+		encrypt <- v
+	}
+	close(encrypt)
+	ewg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
+
+	ocl, err := grpcnode.Dial(addr, grpcnode.DialOptions{Plaintext: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ocl.Close()
+	o, err := observer.Open(context.Background(), observer.Config{Dir: b.TempDir(), Board: ocl.Board, PollInterval: lagSampleEvery})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- o.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-runErr; !errors.Is(err, context.Canceled) {
+			b.Errorf("observer Run: %v", err)
+		}
+		if err := o.Close(); err != nil {
+			b.Errorf("observer Close: %v", err)
+		}
+	}()
+	// Start from an observer caught up with the election's setup.
+	waitLag(b, "the observer to verify the setup", func() bool { return o.Status().Verified == n.Log().Size() })
+
+	anon, err := grpcnode.Dial(addr, grpcnode.DialOptions{Plaintext: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer anon.Close()
+
+	var (
+		lagSeconds []float64
+		maxEntries uint64
+		casting    atomic.Bool
+	)
+	casting.Store(true)
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(lagSampleEvery)
+		defer tick.Stop()
+		for range tick.C {
+			st := o.Status()
+			if size := n.Log().Size(); size > st.Verified {
+				maxEntries = max(maxEntries, size-st.Verified)
+			}
+			lagSeconds = append(lagSeconds, st.Lag.Seconds())
+			if !casting.Load() && st.Verified == n.Log().Size() {
+				return
+			}
+		}
+	}()
+
+	next := make(chan int)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range 64 {
+		wg.Go(func() {
+			for v := range next {
+				if _, err := anon.Submit(context.Background(), el.info, ballots[v], client.SubmitOptions{}); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for v := range voters {
+		next <- v
+	}
+	close(next)
+	wg.Wait()
+	lastReceipt := time.Now()
+	casting.Store(false)
+	castFor := lastReceipt.Sub(start)
+	final := n.Log().Size()
+	waitLag(b, "the observer to verify the board", func() bool { return o.Status().Verified >= final })
+	caughtUp := time.Since(lastReceipt)
+	b.StopTimer()
+	<-sampled
+
+	st := o.Status()
+	if st.FailureCount != 0 || len(st.Alarms) != 0 {
+		b.Fatalf("the observer found failures or alarms on an honest board: %+v", st)
+	}
+	if st.Cast < voters {
+		b.Fatalf("the observer counts %d ballots cast, want at least %d", st.Cast, voters)
+	}
+	sorted := slices.Clone(lagSeconds)
+	slices.Sort(sorted)
+	b.ReportMetric(float64(voters)/castFor.Seconds(), "ballots/s")
+	b.ReportMetric(float64(maxEntries), "max-lag-entries")
+	b.ReportMetric(sorted[len(sorted)-1], "max-lag-s")
+	b.ReportMetric(quantile(sorted, 0.50), "p50-lag-s")
+	b.ReportMetric(quantile(sorted, 0.99), "p99-lag-s")
+	b.ReportMetric(caughtUp.Seconds(), "catch-up-s")
+}
+
+// quantile returns the q-quantile of sorted (nearest rank).
+func quantile(sorted []float64, q float64) float64 {
+	i := int(q*float64(len(sorted)) + 0.5)
+	return sorted[min(max(i-1, 0), len(sorted)-1)]
+}
+
+func waitLag(b *testing.B, what string, cond func() bool) {
+	b.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+var lagToken = []byte("lag-bench-admin-token-0123456789")
+
+// lagNode opens a node in a temporary directory and serves it on a loopback port, until the benchmark ends.
+func lagNode(b *testing.B) (*node.Node, string) {
+	n, err := node.Open(b.TempDir(), node.Options{Origin: "lag.recount.local/board"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		n.Close()
+		b.Fatal(err)
+	}
+	srv := node.NewServer(n, node.ServerOptions{Admin: node.AdminAuth{Token: lagToken}})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(lis) }()
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-done
+		if err := n.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	return n, lis.Addr().String()
+}
+
+// lagElectionSetup is an election open on a node, with one trustee (checking shapes only) following it.
+type lagElectionSetup struct {
+	manifest *election.Manifest
+	info     *client.ElectionInfo
+	creds    []*election.Credential
+}
+
+// lagElection creates the election (electiontest.Mixed, one trustee), publishes voters credentials, runs the key
+// ceremony and opens the polls, as node's test fixture does.
+func lagElection(b *testing.B, addr string, voters int) *lagElectionSetup {
+	ctx := context.Background()
+	admin, err := grpcnode.Dial(addr, grpcnode.DialOptions{Plaintext: true, Token: lagToken})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close()
+	st, keys, err := trustee.Create(filepath.Join(b.TempDir(), "trustee.db"), []byte("passphrase 1"), "Trustee 1",
+		&trustee.KDFParams{Time: 1, MemoryKiB: 1024, Threads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pb := electiontest.Mixed()
+	pb.Threshold = 1
+	pb.Trustees = append(pb.Trustees, keys.Public(1, "Trustee 1"))
+	m, err := election.NewManifest(pb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := admin.Admin.CreateElection(ctx, &recountv1.CreateElectionRequest{Manifest: m.Bytes()}); err != nil {
+		b.Fatal(err)
+	}
+	tcl, err := grpcnode.Dial(addr, grpcnode.DialOptions{Plaintext: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tctx, tcancel := context.WithCancel(context.Background())
+	terr := make(chan error, 1)
+	go func() { terr <- trustee.Run(tctx, trustee.Config{Store: st, Client: tcl, ShapeOnly: true}) }()
+	b.Cleanup(func() {
+		tcancel()
+		if err := <-terr; err != nil && !errors.Is(err, context.Canceled) {
+			b.Errorf("trustee: %v", err)
+		}
+		tcl.Close()
+		st.Close()
+	})
+	creds, drafts, err := election.GenerateCredentials(m.ID(), voters, 0, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range drafts {
+		var list recordv1.CredentialList
+		if err := proto.Unmarshal(d.Payload, &list); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := admin.Admin.PublishCredentials(ctx, &recountv1.PublishCredentialsRequest{PublicKeys: list.PublicKeys}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := admin.Admin.GetStatus(ctx, &recountv1.GetStatusRequest{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(s.Verdicts) == 1 {
+			_, err := admin.Admin.FinishKeyCeremony(ctx, &recountv1.FinishKeyCeremonyRequest{})
+			if err == nil {
+				break
+			}
+			if status.Code(err) != codes.FailedPrecondition {
+				b.Fatal(err)
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the key ceremony did not finish: %v", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := admin.Admin.OpenPolls(ctx, &recountv1.OpenPollsRequest{}); err != nil {
+		b.Fatal(err)
+	}
+	info, err := admin.Election(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &lagElectionSetup{manifest: m, info: info, creds: creds}
+}
