@@ -61,7 +61,7 @@ func TestMutatedRecords(t *testing.T) {
 	n := 120
 	switch {
 	case testing.Short():
-		n = 8 // a sample: the full run without -race tries 120 records
+		n = 4 // a sample: the full run without -race tries 120 records
 	case raceEnabled:
 		n = 3 // -race looks for races in the Replayer, which a few records exercise as well as many
 	}
