@@ -119,6 +119,9 @@ func TestReplayerFeedingOrderDoesNotMatter(t *testing.T) {
 
 	for _, workers := range []int{1, 3} {
 		for _, batch := range []int{1, 2, 5, 17, len(entries)} {
+			if testing.Short() && !(workers == 1 && batch == 1) && !(workers == 3 && batch == 5) {
+				continue // -short: one worker fed one by one, three workers in batches of 5; the full run all ten
+			}
 			t.Run(fmt.Sprintf("workers=%d,batch=%d", workers, batch), func(t *testing.T) {
 				var got replayed
 				s := election.NewState()

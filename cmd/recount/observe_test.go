@@ -251,6 +251,11 @@ func TestObserveLiveElection(t *testing.T) {
 // --witness-key --witness-listen` serves a witness that cosigns the checkpoint of the board the observer
 // verified, over HTTP, with that key; restarted, its state (DIR/witness.db) still holds what it cosigned.
 func TestObserveWitness(t *testing.T) {
+	if testing.Short() {
+		// It waits for the command's --timeout twice (6 s); the observer-witness itself is tested by observer's
+		// TestObserverWitness, TestObserverWitnessRefusesFailedBoard and TestKilledObserverWitness.
+		t.Skip("the command's witness flags, waiting out its --timeout: the full run")
+	}
 	board := importBoard(t, readFile(t, smallRecord))
 	s := grpc.NewServer()
 	observer.RegisterBoard(s, board)
