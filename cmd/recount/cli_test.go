@@ -99,19 +99,7 @@ func TestCLIElection(t *testing.T) {
 	dir := t.TempDir()
 	conn := []string{"--node", addr, "--plaintext"}
 	admin := append([]string{"--token-file", tokenFile}, conn...)
-	passFile := filepath.Join(dir, "pass")
-	if err := os.WriteFile(passFile, []byte("correct horse battery staple\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 2; i++ {
-		must(t, "trustee", "init", "--store", filepath.Join(dir, fmt.Sprintf("t%d.db", i)), "--name", fmt.Sprintf("Trustee %d", i),
-			"--passphrase-file", passFile, "--out", filepath.Join(dir, fmt.Sprintf("t%d.json", i)))
-	}
-	manifest := filepath.Join(dir, "manifest.json")
-	now := time.Now().Unix()
-	if err := os.WriteFile(manifest, fmt.Appendf(nil, testManifest, now-60, now+3600), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	passFile, manifest := setUpCLITrustees(t, dir)
 	// Without the token: refused.
 	trustees := []string{"--trustee", filepath.Join(dir, "t1.json"), "--trustee", filepath.Join(dir, "t2.json")}
 	if code, _ := recount(t, append(append([]string{"admin", "create", "--manifest", manifest}, trustees...), conn...)...); code == 0 {
@@ -243,4 +231,25 @@ func TestDemo(t *testing.T) {
 			t.Errorf("%s: %v", r.Name(), err)
 		}
 	}
+}
+
+// setUpCLITrustees writes a passphrase file, makes two trustees' stores and public files (DIR/t1.json, t2.json)
+// with `recount trustee init`, and writes a manifest whose polls opened a minute ago; it returns the passphrase
+// file and the manifest.
+func setUpCLITrustees(t *testing.T, dir string) (passFile, manifest string) {
+	t.Helper()
+	passFile = filepath.Join(dir, "pass")
+	if err := os.WriteFile(passFile, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		must(t, "trustee", "init", "--store", filepath.Join(dir, fmt.Sprintf("t%d.db", i)), "--name", fmt.Sprintf("Trustee %d", i),
+			"--passphrase-file", passFile, "--out", filepath.Join(dir, fmt.Sprintf("t%d.json", i)))
+	}
+	manifest = filepath.Join(dir, "manifest.json")
+	now := time.Now().Unix()
+	if err := os.WriteFile(manifest, fmt.Appendf(nil, testManifest, now-60, now+3600), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return passFile, manifest
 }

@@ -177,19 +177,7 @@ func TestObserveLiveElection(t *testing.T) {
 
 	conn := []string{"--node", addr, "--plaintext"}
 	admin := append([]string{"--token-file", tokenFile}, conn...)
-	passFile := filepath.Join(dir, "pass")
-	if err := os.WriteFile(passFile, []byte("correct horse battery staple\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 2; i++ {
-		must(t, "trustee", "init", "--store", filepath.Join(dir, fmt.Sprintf("t%d.db", i)), "--name", fmt.Sprintf("Trustee %d", i),
-			"--passphrase-file", passFile, "--out", filepath.Join(dir, fmt.Sprintf("t%d.json", i)))
-	}
-	manifest := filepath.Join(dir, "manifest.json")
-	now := time.Now().Unix()
-	if err := os.WriteFile(manifest, fmt.Appendf(nil, testManifest, now-60, now+3600), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	passFile, manifest := setUpCLITrustees(t, dir)
 	trustees := []string{"--trustee", filepath.Join(dir, "t1.json"), "--trustee", filepath.Join(dir, "t2.json")}
 	must(t, append(append([]string{"admin", "create", "--manifest", manifest}, trustees...), admin...)...)
 	var wg sync.WaitGroup
