@@ -39,6 +39,16 @@ func (n *Node) Checkpoint(size uint64) (tlog.Checkpoint, error) {
 	return cp, nil
 }
 
+// CheckpointAfter returns the checkpoint of the board's commit that holds entry index: the kept checkpoint of the
+// smallest size above index.
+func (n *Node) CheckpointAfter(index uint64) (tlog.Checkpoint, error) {
+	cp, err := n.log.NextCheckpoint(index)
+	if err != nil {
+		return cp, boardError(err)
+	}
+	return cp, nil
+}
+
 // InclusionProof returns the checkpoint of treeSize (the latest when 0) and the proof that entry index is in its
 // tree.
 func (n *Node) InclusionProof(index, treeSize uint64) (tlog.Checkpoint, [][]byte, error) {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 )
 
@@ -43,4 +44,45 @@ func TestStreamEntriesFromBeyondTheBoard(t *testing.T) {
 	}
 	cancel()
 	awaitStreams(t, tn, 0)
+}
+
+// TestStreamEntriesCarryCommitCheckpoints: the last entry of each commit carries that commit's signed checkpoint
+// (and no other entry carries one), from the start of the board, from inside a commit, and while following.
+func TestStreamEntriesCarryCommitCheckpoints(t *testing.T) {
+	tn := startNode(t, t.TempDir(), "")
+	fillBoard(t, tn, 3, 10) // one commit: entries 0-2
+	fillBoard(t, tn, 1, 10) // entry 3
+	fillBoard(t, tn, 4, 10) // entries 4-7
+	commitEnds := map[uint64]bool{3: true, 4: true, 8: true, 10: true}
+	vkey := tn.n.Log().VerifierKey()
+	for _, from := range []uint64{5, 0, 1, 4} { // 5 first: entries 8-9 come while it follows
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		stream, err := tn.anon.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{From: from, Follow: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if from == 5 {
+			fillBoard(t, tn, 2, 10) // entries 8-9, arriving while the stream follows
+		}
+		for i := from; i < 10; i++ {
+			e, err := stream.Recv()
+			if err != nil || e.Index != i {
+				t.Fatalf("from %d: entry %d: %v %v", from, i, e, err)
+			}
+			if !commitEnds[i+1] {
+				if len(e.Checkpoint) != 0 {
+					t.Fatalf("from %d: entry %d, inside a commit, carries a checkpoint", from, i)
+				}
+				continue
+			}
+			cp, err := tlog.ParseCheckpoint(e.Checkpoint, vkey)
+			if err != nil || cp.Size != i+1 {
+				t.Fatalf("from %d: entry %d, the last of its commit, carries checkpoint %v (%v), want the board's of size %d", from, i, cp, err, i+1)
+			}
+			if kept, _ := tn.n.Checkpoint(i + 1); string(kept.Signed) != string(e.Checkpoint) {
+				t.Fatalf("from %d: entry %d carries a checkpoint the board does not keep", from, i)
+			}
+		}
+		cancel()
+	}
 }

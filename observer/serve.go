@@ -144,12 +144,22 @@ func (b *boardServer) StreamEntries(req *recountv1.StreamEntriesRequest, stream 
 	if size := m.Size(); next > size {
 		return refusal(codes.OutOfRange, client.ReasonNotFound, "from %d: the board has %d entries", next, size)
 	}
+	var commitEnd tlog.Checkpoint // the mirror's checkpoint covering the entry being sent (as the node's stream)
 	for {
 		for e, err := range m.Entries(ctx, next) {
 			if err != nil {
 				return boardError(err)
 			}
-			if err := stream.Send(&recountv1.StreamEntriesResponse{Index: e.Index, Kind: recordv1.EntryKind(e.Kind), Payload: e.Payload}); err != nil {
+			if commitEnd.Size <= e.Index {
+				if commitEnd, err = m.NextCheckpoint(e.Index); err != nil {
+					return boardError(err)
+				}
+			}
+			msg := &recountv1.StreamEntriesResponse{Index: e.Index, Kind: recordv1.EntryKind(e.Kind), Payload: e.Payload}
+			if commitEnd.Size == e.Index+1 {
+				msg.Checkpoint = commitEnd.Signed
+			}
+			if err := stream.Send(msg); err != nil {
 				return err
 			}
 			next = e.Index + 1
