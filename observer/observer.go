@@ -260,6 +260,16 @@ func (o *Observer) restore(ctx context.Context) error {
 	o.mu.Unlock()
 	o.met.update()
 	o.logger.Info("observer: restored the verified state", "entries", o.verified, "verified_before", verified, "took", o.restored.Round(time.Millisecond))
+	// The cosigned checkpoint served before the restart, checked again as one the node shows (board signature,
+	// the mirror's history), so that it is served before the node is reached.
+	cosigned, err := o.store.loadCosigned()
+	if err != nil {
+		return fmt.Errorf("observer: %s: %w", storeFileName, err)
+	}
+	if cosigned != nil {
+		o.noteCosigned(cosigned)
+		o.Cosigned()
+	}
 	return nil
 }
 
