@@ -67,6 +67,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 		src, board = nodeSource(c.node.addr, nc), nc.Board
 	case len(args) == 2 && c.node.addr == "":
 		src = fileSource(args[1])
+		c.wit.besideRecord = args[1] + cosignedSuffix
 	case len(args) == 2 && c.node.addr != "" && c.wit.enabled():
 		// The record from the file, the witnessed checkpoint from the node.
 		nc, err := c.node.dial()
@@ -75,6 +76,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 		}
 		defer nc.Close()
 		src, board = fileSource(args[1]), nc.Board
+		c.wit.besideRecord = args[1] + cosignedSuffix
 	default:
 		return errUsage
 	}

@@ -70,6 +70,7 @@ func (v *verifyCmd) run(ctx context.Context, args []string) error {
 		src, board = nodeSource(v.node.addr, c), c.Board
 	case v.node.addr == "" && len(args) == 1:
 		src = fileSource(args[0])
+		v.wit.besideRecord = args[0] + cosignedSuffix
 	case v.node.addr != "" && len(args) == 1 && v.wit.enabled():
 		// The record from the file, its cosignatures from the node.
 		c, err := v.node.dial()
@@ -78,6 +79,7 @@ func (v *verifyCmd) run(ctx context.Context, args []string) error {
 		}
 		defer c.Close()
 		src, board = fileSource(args[0]), c.Board
+		v.wit.besideRecord = args[0] + cosignedSuffix
 	default:
 		return errUsage
 	}
