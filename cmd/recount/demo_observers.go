@@ -126,7 +126,7 @@ func (d *demo) startObservers(ctx context.Context) error {
 			return err
 		}
 		o, err := observer.Open(ctx, observer.Config{Dir: filepath.Join(d.dir, "observer-"+name), Board: conn.Board,
-			BoardKey: d.node.Log().VerifierKey(), PollInterval: 100 * time.Millisecond, Workers: 1,
+			BoardKey: d.node.Log().VerifierKey(), PollInterval: 100 * time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(d.cfg.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		if err != nil {
 			conn.Close()
