@@ -119,9 +119,9 @@ type batchResult struct {
 type fsm struct {
 	board    *ledger.Log
 	verifier note.Verifier
-	tmpDir  string // where Restore unpacks a snapshot's board
-	logger  *slog.Logger
-	onApply func() // called after each applied command (wakes the sealer); may be nil
+	tmpDir   string // where Restore unpacks a snapshot's board
+	logger   *slog.Logger
+	onApply  func() // called after each applied command (wakes the sealer); may be nil
 
 	mu      sync.Mutex
 	covered uint64 // Raft index of the last batch whose records are all on the board

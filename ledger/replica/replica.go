@@ -280,7 +280,6 @@ func (r *Replica) Append(ctx context.Context, recs []ledger.Record) ([]ledger.Ap
 	return out, nil
 }
 
-
 func (r *Replica) notLeader() error {
 	addr, id := r.raft.LeaderWithID()
 	return &NotLeaderError{LeaderID: string(id), LeaderAddr: string(addr)}
