@@ -42,6 +42,16 @@ type Options struct {
 	// serving entries or proofs, and a writable board refuses appends until it has passed. Open still runs its
 	// cheap checks (files, latest checkpoint, stored tree root, rollback) before returning.
 	DeferIntegrityCheck bool
+	// Replica opens (or creates) a signing board whose entries are appended by a replication layer (package
+	// ledger/replica), not by Append: Append and AppendMany refuse (ErrReadOnly), and AppendReplicated adds
+	// entries under a checkpoint that the cluster's leader signed (SignExtension) once they were committed.
+	// A board that has replicated refuses to open without Replica (it would sign alone a history the cluster
+	// signs), and a board that signed entries alone refuses to open with it (it cannot join a cluster's history).
+	Replica bool
+	// SigningKey, if set, is the note private key text ("PRIVATE+KEY+<origin>+...") that Open uses to create a
+	// new board instead of generating one, and that an existing board's board.key must hold. The nodes of a
+	// cluster share the board's one key: the first node generates it, the others are created with it.
+	SigningKey string
 }
 
 // An AppendResult tells where an appended entry landed and which checkpoint first covers it.
@@ -64,7 +74,8 @@ type Log struct {
 	readOnly   bool
 	imported   bool       // built by Import: a copy of another board
 	mirror     bool       // opened by OpenMirror: AppendSigned adds the other board's entries
-	mirrorMu   sync.Mutex // serializes AppendSigned
+	mirrorMu   sync.Mutex // serializes AppendSigned, AppendReplicated and SignExtension
+	replica    bool       // opened with Options.Replica
 	db         *bolt.DB
 	logger     *slog.Logger
 
@@ -162,10 +173,20 @@ func create(dir, dbPath, keyPath string, opts Options, logger *slog.Logger) erro
 		return fmt.Errorf("ledger: create %s: %w: %s exists but %s does not: this directory held a board, whose database is missing; restore it (and %s) from a backup, or use another directory for a new board", dbPath, ErrNotFound, signedPath, dbPath, KeyFileName)
 	}
 	skey, signer, vkey, err := generateKey(opts.Origin)
+	if opts.SigningKey != "" {
+		skey = opts.SigningKey
+		signer, vkey, err = parseSignerKey(skey)
+		if err == nil && signer.Name() != opts.Origin {
+			err = fmt.Errorf("%w: the key is named %q, not the origin %q", ErrBadKey, signer.Name(), opts.Origin)
+		}
+		if err != nil {
+			err = fmt.Errorf("ledger: create %s: Options.SigningKey: %w", dbPath, err)
+		}
+	}
 	if err != nil {
 		return err
 	}
-	err = createBoard(dbPath, opts.Origin, vkey, signer, func() error {
+	err = createBoard(dbPath, opts.Origin, vkey, signer, opts.Replica, func() error {
 		return writeFileAtomic(keyPath, []byte(skey+"\n"), 0o600)
 	})
 	if err != nil {
@@ -232,7 +253,18 @@ func newLog(dir, dbPath, keyPath string, db *bolt.DB, opts Options, logger *slog
 		if vkey != m.vkey {
 			return nil, fmt.Errorf("ledger: open %s: %w: %s holds key %s, but the board was signed by %s: this key belongs to another board", dbPath, ErrMismatch, keyPath, vkey, m.vkey)
 		}
+		if opts.SigningKey != "" {
+			if _, want, err := parseSignerKey(opts.SigningKey); err != nil || want != vkey {
+				return nil, fmt.Errorf("ledger: open %s: %w: Options.SigningKey is not the board's key %s", dbPath, ErrMismatch, vkey)
+			}
+		}
 		signer = s
+		switch {
+		case m.replicated && !opts.Replica:
+			return nil, fmt.Errorf("ledger: open %s: %w: the board is replicated by a cluster (its entries are signed by the cluster's leader once a majority holds them): open it as a cluster member, or read-only", dbPath, ErrMismatch)
+		case opts.Replica && !m.replicated && m.size > 0:
+			return nil, fmt.Errorf("ledger: open %s: %w: the board signed %d entries alone, outside any cluster: it cannot become a replica of a cluster's board; start the member with an empty data directory", dbPath, ErrMismatch, m.size)
+		}
 	}
 	var rng *compact.Range
 	var latest tlog.Checkpoint
@@ -256,6 +288,7 @@ func newLog(dir, dbPath, keyPath string, db *bolt.DB, opts Options, logger *slog
 		signer:     signer,
 		readOnly:   readOnly,
 		imported:   m.mode == modeImported,
+		replica:    opts.Replica && !readOnly,
 		db:         db,
 		logger:     logger,
 		size:       m.size,
@@ -281,7 +314,7 @@ func newLog(dir, dbPath, keyPath string, db *bolt.DB, opts Options, logger *slog
 		}
 		logger.Info("ledger: checked the board's integrity", "dir", dir, "size", m.size, "took", time.Since(start).Round(time.Millisecond))
 	}
-	if readOnly {
+	if readOnly || l.replica {
 		close(l.done)
 	} else {
 		l.reqs = make(chan *appendReq, queueLen)
@@ -361,6 +394,9 @@ func (l *Log) Append(ctx context.Context, kind tlog.Kind, payload []byte) (Appen
 func (l *Log) AppendMany(ctx context.Context, recs []Record) ([]AppendResult, error) {
 	if l.readOnly {
 		return nil, fmt.Errorf("ledger: append to %s: %w: the board was opened read-only or imported", l.path, ErrReadOnly)
+	}
+	if l.replica {
+		return nil, fmt.Errorf("ledger: append to %s: %w: the board is a cluster's replica: append through the cluster", l.path, ErrReadOnly)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

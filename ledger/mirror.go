@@ -48,36 +48,44 @@ func (l *Log) AppendSigned(ctx context.Context, recs []Record, signed []byte) (t
 	if err := ctx.Err(); err != nil {
 		return tlog.Checkpoint{}, err
 	}
+	return l.appendUnder(recs, signed, nil, "mirror")
+}
+
+// appendUnder appends recs under signed, a checkpoint signed with the board's key of size Size()+len(recs),
+// once the tree with the entries added has been found to hash to it, in one synced transaction that also stores
+// state (when not nil) under meta "replica". what names the board in errors ("mirror", "replica"). The caller
+// holds mirrorMu.
+func (l *Log) appendUnder(recs []Record, signed, state []byte, what string) (tlog.Checkpoint, error) {
 	if f := l.failed.Load(); f != nil {
 		return tlog.Checkpoint{}, *f
 	}
 	cp, err := tlog.OpenCheckpoint(signed, l.verifier)
 	if err != nil {
-		return tlog.Checkpoint{}, fmt.Errorf("ledger: append to mirror %s: %w", l.path, err)
+		return tlog.Checkpoint{}, fmt.Errorf("ledger: append to %s %s: %w", what, l.path, err)
 	}
 	if cp.Origin != l.origin {
-		return tlog.Checkpoint{}, fmt.Errorf("ledger: append to mirror %s: %w: the checkpoint is of board %q, not %q", l.path, ErrMismatch, cp.Origin, l.origin)
+		return tlog.Checkpoint{}, fmt.Errorf("ledger: append to %s %s: %w: the checkpoint is of board %q, not %q", what, l.path, ErrMismatch, cp.Origin, l.origin)
 	}
 	start := l.Size()
 	if cp.Size != start+uint64(len(recs)) {
-		return tlog.Checkpoint{}, fmt.Errorf("ledger: append to mirror %s: %w: %d entries from index %d need a checkpoint of size %d, not %d", l.path, ErrMismatch, len(recs), start, start+uint64(len(recs)), cp.Size)
+		return tlog.Checkpoint{}, fmt.Errorf("ledger: append to %s %s: %w: %d entries from index %d need a checkpoint of size %d, not %d", what, l.path, ErrMismatch, len(recs), start, start+uint64(len(recs)), cp.Size)
 	}
 	rng := cloneRange(l.rng)
 	leaves := make([][]byte, len(recs))
 	for i, r := range recs {
 		if len(r.Payload) > tlog.MaxPayloadSize {
-			return tlog.Checkpoint{}, fmt.Errorf("ledger: append to mirror %s: %w: entry %d has a payload of %d bytes, at most %d are allowed", l.path, ErrTooLarge, start+uint64(i), len(r.Payload), tlog.MaxPayloadSize)
+			return tlog.Checkpoint{}, fmt.Errorf("ledger: append to %s %s: %w: entry %d has a payload of %d bytes, at most %d are allowed", what, l.path, ErrTooLarge, start+uint64(i), len(r.Payload), tlog.MaxPayloadSize)
 		}
 		leaves[i] = tlog.LeafData(r.Kind, r.Payload)
 		h := tlog.LeafDataHash(leaves[i])
 		if err := rng.Append(h[:], nil); err != nil {
-			return tlog.Checkpoint{}, fmt.Errorf("ledger: append to mirror %s: %w", l.path, err)
+			return tlog.Checkpoint{}, fmt.Errorf("ledger: append to %s %s: %w", what, l.path, err)
 		}
 	}
 	if root := tlog.RangeRoot(rng); root != cp.Root {
-		return tlog.Checkpoint{}, fmt.Errorf("ledger: append to mirror %s: %w: the %d entries from index %d do not hash to the signed checkpoint %s", l.path, ErrBadCheckpoint, len(recs), start, cp)
+		return tlog.Checkpoint{}, fmt.Errorf("ledger: append to %s %s: %w: the %d entries from index %d do not hash to the signed checkpoint %s", what, l.path, ErrBadCheckpoint, len(recs), start, cp)
 	}
-	if len(recs) == 0 {
+	if len(recs) == 0 && state == nil {
 		return cp, nil
 	}
 	// Hash again while writing, to store the tree's nodes: the check above wrote nothing.
@@ -103,12 +111,26 @@ func (l *Log) AppendSigned(ctx context.Context, recs []Record, signed []byte) (t
 		if err := cps.Put(u64key(cp.Size), cp.Signed); err != nil {
 			return err
 		}
+		if state != nil {
+			if err := tx.Bucket(bucketMeta).Put(keyReplica, state); err != nil {
+				return err
+			}
+		}
 		return tx.Bucket(bucketMeta).Put(keySize, u64key(cp.Size))
 	})
 	if err != nil {
-		err = fmt.Errorf("ledger: append to mirror %s: the write failed, nothing was written, and appends are refused until the mirror is reopened: %w", l.path, err)
+		err = fmt.Errorf("ledger: append to %s %s: the write failed, nothing was written, and appends are refused until the mirror is reopened: %w", what, l.path, err)
 		l.failed.Store(&err)
 		return tlog.Checkpoint{}, err
+	}
+	// A replica records the checkpoint in board.checkpoint as the committer does, so that a board.db that goes
+	// back in time is refused at the next start rather than extended under a second signed history.
+	if l.signed != nil {
+		if err := l.signed.write(cp); err != nil {
+			err = fmt.Errorf("ledger: append to %s %s: %w: the entries were committed, but their checkpoint could not be recorded in %s (%v); appends are refused until the board is reopened, which keeps them", what, l.path, ErrMaybeAppended, l.signedPath, err)
+			l.failed.Store(&err)
+			return tlog.Checkpoint{}, err
+		}
 	}
 	l.rng = wrng
 	l.mu.Lock()

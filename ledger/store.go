@@ -26,6 +26,8 @@ import (
 //	             "verifier-key" = the note verifier key of the board's signing key
 //	             "mode"         = "signing" (a board that appends) or "imported" (built by Import; read-only)
 //	             "size"         = uint64be(number of entries)
+//	             "replica"      = the replication layer's state at this size (only on a replica's board; see
+//	                              Log.AppendReplicated), written in the transaction that adds the entries
 //	entries      uint64be(index) -> leaf data (uint32be(kind) || payload)
 //	nodes        one sub-bucket per tree level, named by the level as one byte (0 = leaves):
 //	             uint64be(index in level) -> 32-byte hash of that perfect subtree
@@ -57,6 +59,7 @@ var (
 	keyVerifierKey = []byte("verifier-key")
 	keyMode        = []byte("mode")
 	keySize        = []byte("size")
+	keyReplica     = []byte("replica")
 )
 
 // boardMeta is the content of the meta bucket.
@@ -65,6 +68,8 @@ type boardMeta struct {
 	vkey   string
 	mode   string
 	size   uint64
+	// replicated: the board holds a replication state (it was appended to by AppendReplicated).
+	replicated bool
 }
 
 // lockTimeout is how long Open waits for another process to release board.db (a variable for tests).
@@ -287,6 +292,7 @@ func readBoardMeta(tx *bolt.Tx, path string) (boardMeta, error) {
 		return corrupt("the size record is missing")
 	}
 	m.size = binary.BigEndian.Uint64(sz)
+	m.replicated = mb.Get(keyReplica) != nil
 	if m.mode != modeSigning && m.mode != modeImported {
 		return corrupt(fmt.Sprintf("unknown mode %q", m.mode))
 	}
@@ -327,7 +333,10 @@ func initBoard(tx *bolt.Tx, m boardMeta) error {
 // createBoard creates the database for a new signing board holding the checkpoint of the empty tree. It builds
 // the file under a temporary name (path + ".new"), runs beforeRename (which writes the key file), then renames
 // the file into place and syncs the directory: a crash leaves either no board.db or a whole one.
-func createBoard(path string, origin, vkey string, signer note.Signer, beforeRename func() error) error {
+//
+// A replica's board (replica) is created with an empty replication state (ReplicaStateNew), which marks it as a
+// cluster's from the start.
+func createBoard(path string, origin, vkey string, signer note.Signer, replica bool, beforeRename func() error) error {
 	tmp := path + ".new"
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("ledger: creating %s: %w", path, err)
@@ -341,6 +350,11 @@ func createBoard(path string, origin, vkey string, signer note.Signer, beforeRen
 		err = db.Update(func(tx *bolt.Tx) error {
 			if err := initBoard(tx, boardMeta{origin: origin, vkey: vkey, mode: modeSigning}); err != nil {
 				return err
+			}
+			if replica {
+				if err := tx.Bucket(bucketMeta).Put(keyReplica, ReplicaStateNew); err != nil {
+					return err
+				}
 			}
 			return tx.Bucket(bucketCheckpoints).Put(u64key(0), cp.Signed)
 		})
