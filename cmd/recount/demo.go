@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -53,6 +54,9 @@ type demoConfig struct {
 	progress          string
 	seed              uint64
 	cpuprofile        string
+	webListen         string // demo_web.go
+	keepServing       bool
+	webWrap           func(http.Handler) http.Handler // tests: a lying server changes the web API's answers
 	stdout            io.Writer
 	stderr            io.Writer
 }
@@ -67,6 +71,8 @@ func demoSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 	fs.StringVar(&c.progress, "progress", "auto", "progress bars: auto (on a terminal), always or never")
 	fs.Uint64Var(&c.seed, "seed", 0, "seed of the voters' choices (0: random); cryptographic randomness is always fresh")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	fs.StringVar(&c.webListen, "web-listen", "127.0.0.1:0", "address of the voters' web pages while the demo runs (empty: none)")
+	fs.BoolVar(&c.keepServing, "keep-serving", false, "keep the node and its web pages up after the demo, until interrupted (Ctrl-C)")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 || c.voters < 1 || c.challenge < 0 || c.challenge > 1 || c.revote < 0 || c.revote > 1 || c.clients < 1 {
 			return errUsage
@@ -120,7 +126,10 @@ func runDemo(ctx context.Context, cfg *demoConfig) error {
 	if err := d.reportObservers(d.closedAt); err != nil {
 		return err
 	}
-	return d.audit(ctx, el, vs, electionTook)
+	if err := d.audit(ctx, el, vs, electionTook); err != nil {
+		return err
+	}
+	return d.keepServing(ctx)
 }
 
 // demo is what runs for the whole demo: its output, its directories, the node with the commission's and the
@@ -137,6 +146,7 @@ type demo struct {
 	node   *node.Node
 	server *node.Server
 	addr   string
+	web    *demoWeb         // demo_web.go
 	admin  *grpcnode.Client // the commission's connection, with the admin token
 	voters *grpcnode.Client // the voters' (and anyone's) connection, anonymous
 
@@ -314,7 +324,7 @@ func (d *demo) startNode() error {
 		return err
 	}
 	d.step("node: serving gRPC on %s, board in %s (bbolt), board key %s", d.addr, filepath.Join(d.dir, "board"), tlog.KeyFingerprint(n.Log().VerifierKey()))
-	return nil
+	return d.startWeb()
 }
 
 // stopNode closes the connections, shuts the server down and closes the board, as far as startNode got.
@@ -327,6 +337,7 @@ func (d *demo) stopNode() {
 	if d.voters != nil {
 		d.voters.Close()
 	}
+	d.stopWeb(ctx)
 	if d.server != nil {
 		d.server.Shutdown(ctx)
 	}
