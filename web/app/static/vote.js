@@ -226,6 +226,7 @@
       $("rec-millis").textContent = c.millis.toFixed(0) + " ms";
       document.body.dataset.castMillis = String(c.millis);
       R.offerFile($("rec-receipt"), c.receipt);
+      $("rec-receipt-text").textContent = c.receipt;
       $("step-decide").hidden = true;
       $("step-challenged").hidden = true;
       R.show($("step-recorded"));
