@@ -108,6 +108,9 @@ type api struct {
 // The API's routes, under /api/v1/. GET ones take no body; POST ones take their request message in protojson.
 // docs/web.md lists them with their messages.
 func newAPI(svc Services, lim Limits, logger *slog.Logger) *api {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	lim = lim.withDefaults()
 	a := &api{svc: svc, lim: lim, calls: make(chan struct{}, lim.MaxCalls), reads: newReadGuard(lim.MaxReads, lim.MaxReadsPerClient),
 		logger: logger, mux: http.NewServeMux()}
@@ -248,6 +251,7 @@ func (a *api) entries(w http.ResponseWriter, r *http.Request) {
 	out = strconv.AppendBool(out, err == nil)
 	out = append(out, '}')
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.Write(out)
 }
 
@@ -398,7 +402,7 @@ func writeError(w http.ResponseWriter, err error) {
 		code = http.StatusInternalServerError
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	w.Write(body)
 }

@@ -23,8 +23,10 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
@@ -79,10 +81,37 @@ func New(opts Options) (*Handler, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{api: newAPI(opts.Services, opts.Limits, logger), files: map[string]staticFile{}, voter: opts.Services.Voter, logger: logger}
-	static, err := fs.Sub(appFS, "app/static")
+	st, err := loadStatic()
 	if err != nil {
 		return nil, err
+	}
+	h := &Handler{api: newAPI(opts.Services, opts.Limits, logger), files: st.files, hashes: slices.Clone(st.hashes), voter: opts.Services.Voter, logger: logger}
+	// The templates too: the pages are rendered from them with the election's data and carry no script.
+	tmpls, _ := fs.Glob(appFS, "app/templates/*.html")
+	for _, name := range tmpls {
+		data, _ := appFS.ReadFile(name)
+		h.hashes = append(h.hashes, FileHash{Path: "template:" + path.Base(name), SHA256: sha256.Sum256(data)})
+	}
+	sort.Slice(h.hashes, func(i, j int) bool { return h.hashes[i].Path < h.hashes[j].Path })
+	h.pages, err = template.New("").Funcs(template.FuncMap{
+		"sri":  func(name string) string { return h.files[name].sri },
+		"time": func(unix int64) string { return time.Unix(unix, 0).UTC().Format("Mon 2 Jan 2006, 15:04 MST") },
+		"iso":  func(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.RFC3339) },
+	}).ParseFS(appFS, "app/templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// loadStatic reads the embedded static files once per process: the WebAssembly's decompression and every
+// file's hash take a few seconds under the race detector.
+var loadStatic = sync.OnceValues(func() (staticSet, error) {
+	files := map[string]staticFile{}
+	var hashes []FileHash
+	static, err := fs.Sub(appFS, "app/static")
+	if err != nil {
+		return staticSet{}, err
 	}
 	err = fs.WalkDir(static, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -110,30 +139,17 @@ func New(opts Options) (*Handler, error) {
 			return fmt.Errorf("web: no content type for %s", name)
 		}
 		sum := sha256.Sum256(data)
-		f := staticFile{data: data, gz: gz, contentType: ct, sri: "sha256-" + base64.StdEncoding.EncodeToString(sum[:])}
-		h.files[name] = f
-		h.hashes = append(h.hashes, FileHash{Path: "/static/" + name, SHA256: sum})
+		files[name] = staticFile{data: data, gz: gz, contentType: ct, sri: "sha256-" + base64.StdEncoding.EncodeToString(sum[:])}
+		hashes = append(hashes, FileHash{Path: "/static/" + name, SHA256: sum})
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	// The templates too: the pages are rendered from them with the election's data and carry no script.
-	tmpls, _ := fs.Glob(appFS, "app/templates/*.html")
-	for _, name := range tmpls {
-		data, _ := appFS.ReadFile(name)
-		h.hashes = append(h.hashes, FileHash{Path: "template:" + path.Base(name), SHA256: sha256.Sum256(data)})
-	}
-	sort.Slice(h.hashes, func(i, j int) bool { return h.hashes[i].Path < h.hashes[j].Path })
-	h.pages, err = template.New("").Funcs(template.FuncMap{
-		"sri":  func(name string) string { return h.files[name].sri },
-		"time": func(unix int64) string { return time.Unix(unix, 0).UTC().Format("Mon 2 Jan 2006, 15:04 MST") },
-		"iso":  func(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.RFC3339) },
-	}).ParseFS(appFS, "app/templates/*.html")
-	if err != nil {
-		return nil, err
-	}
-	return h, nil
+	return staticSet{files, hashes}, err
+})
+
+// staticSet is the static files by name under /static/, and their hashes.
+type staticSet struct {
+	files  map[string]staticFile
+	hashes []FileHash
 }
 
 // Hashes returns the served files' SHA-256, sorted by path: the static files (scripts, style, WebAssembly) and
