@@ -22,6 +22,10 @@
 // cosigned checkpoint once the quorum has cosigned it (docs/witness.md, section 9); ballots never wait for a
 // witness beyond --witness-receipt-wait.
 //
+// With --web-listen ADDR the node also serves the voters' web pages and their JSON API (package web, docs/web.md)
+// over HTTP, or HTTPS with --tls-cert, and logs the SHA-256 of each file the pages are made of, which /hashes
+// lists too.
+//
 // On SIGINT or SIGTERM the node stops taking calls, finishes those in progress (appends among them), ends the
 // board streams, and closes the board.
 package main
