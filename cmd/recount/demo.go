@@ -56,6 +56,8 @@ type demoConfig struct {
 	cpuprofile        string
 	webListen         string // demo_web.go
 	keepServing       bool
+	browserVoters     int                             // demo_web.go
+	stdin             io.Reader                       // where the person voting in a browser presses Enter
 	webWrap           func(http.Handler) http.Handler // tests: a lying server changes the web API's answers
 	stdout            io.Writer
 	stderr            io.Writer
@@ -73,11 +75,13 @@ func demoSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.StringVar(&c.webListen, "web-listen", "127.0.0.1:0", "address of the voters' web pages while the demo runs (empty: none)")
 	fs.BoolVar(&c.keepServing, "keep-serving", false, "keep the node and its web pages up after the demo, until interrupted (Ctrl-C)")
+	fs.IntVar(&c.browserVoters, "browser-voters", 0, "make N more credentials for people to vote with in a browser, and keep the polls open for them until Enter is pressed")
 	return func(ctx context.Context, args []string) error {
-		if len(args) > 0 || c.voters < 1 || c.challenge < 0 || c.challenge > 1 || c.revote < 0 || c.revote > 1 || c.clients < 1 {
+		if len(args) > 0 || c.browserVoters < 0 || (c.browserVoters > 0 && c.webListen == "") || c.voters < 1 || c.challenge < 0 || c.challenge > 1 || c.revote < 0 || c.revote > 1 || c.clients < 1 {
 			return errUsage
 		}
 		c.stdout, c.stderr = outputs(ctx)
+		c.stdin = os.Stdin
 		return runDemo(ctx, c)
 	}
 }
@@ -117,6 +121,9 @@ func runDemo(ctx context.Context, cfg *demoConfig) error {
 	}
 	vs, err := d.vote(ctx, el)
 	if err != nil {
+		return err
+	}
+	if err := d.waitForBrowserVoters(ctx, el, vs); err != nil {
 		return err
 	}
 	electionTook, err := d.tally(ctx, m, vs)
@@ -505,7 +512,7 @@ func (ts *demoTrustees) stop() {
 
 // credentials generates the voters' credentials, writes their files, and publishes the public keys.
 func (d *demo) credentials(ctx context.Context, m *election.Manifest) ([]*election.Credential, error) {
-	creds, _, err := election.GenerateCredentials(m.ID(), d.cfg.voters, 0, nil)
+	creds, _, err := election.GenerateCredentials(m.ID(), d.cfg.voters+d.cfg.browserVoters, 0, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -530,6 +537,7 @@ type demoVotes struct {
 	choices    map[int]election.Choices
 	ballots    int
 	took       time.Duration
+	browser    int // voters who voted in a browser (demo_web.go), whose choices the demo does not know
 }
 
 // voterPlan is what a voter will do besides casting a ballot.
@@ -684,10 +692,14 @@ func (d *demo) tally(ctx context.Context, m *election.Manifest, vs *demoVotes) (
 	fmt.Fprintln(d.cfg.stdout)
 	printTally(d.cfg.stdout, m, t, counted)
 	fmt.Fprintln(d.cfg.stdout)
-	if err := vs.matches(t); err != nil {
-		return 0, err
+	if vs.browser > 0 {
+		d.step("the result holds the ballots of %d voters who voted in a browser, whose choices only they know: the demo does not compare it with its voters' choices", vs.browser)
+	} else {
+		if err := vs.matches(t); err != nil {
+			return 0, err
+		}
+		d.step("the result equals the sums of the choices the voters made (which only this demo knows)")
 	}
-	d.step("the result equals the sums of the choices the voters made (which only this demo knows)")
 	return took, nil
 }
 

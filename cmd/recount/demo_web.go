@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
+	"strings"
+
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 
 	"github.com/recount-vote/recount/node"
 	"github.com/recount-vote/recount/web"
@@ -71,5 +76,42 @@ func (d *demo) keepServing(ctx context.Context) error {
 	}
 	fmt.Fprintf(d.cfg.stdout, "\nThe node keeps serving at %s; the receipts are in %s. Press Ctrl-C to stop.\n", where, d.out+"/receipts")
 	<-ctx.Done()
+	return nil
+}
+
+// waitForBrowserVoters, with --browser-voters N, keeps the polls open after the demo's voters have voted, prints
+// the booth's address and the N credentials kept for people (their codes, and their files under --out), and
+// waits for Enter (or an interrupt) before the tally. It counts in vs those who voted.
+func (d *demo) waitForBrowserVoters(ctx context.Context, el *openElection, vs *demoVotes) error {
+	n := d.cfg.browserVoters
+	if n == 0 || d.web == nil {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nThe polls stay open for you: vote at %svote with one of these credential codes (or their files in %s):\n",
+		d.web.url, filepath.Join(d.out, "credentials"))
+	for i, c := range el.creds[d.cfg.voters:] {
+		fmt.Fprintf(&b, "  credential-%06d.json  %s\n", d.cfg.voters+i+1, c.Code())
+	}
+	b.WriteString("Check your receipt at " + d.web.url + "receipt. Press Enter here to close the polls and tally.\n")
+	fmt.Fprint(d.cfg.stdout, b.String())
+	entered := make(chan struct{})
+	go func() {
+		if d.cfg.stdin != nil {
+			bufio.NewReader(d.cfg.stdin).ReadString('\n')
+		}
+		close(entered)
+	}()
+	select {
+	case <-entered:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	st, err := d.admin.Admin.GetStatus(ctx, &recountv1.GetStatusRequest{})
+	if err != nil {
+		return err
+	}
+	vs.browser = int(st.Voters) - len(vs.choices)
+	d.step("voters: %d of the %d people's credentials voted in a browser", vs.browser, n)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -271,5 +272,72 @@ func TestWebBoothLyingServer(t *testing.T) {
 	}
 	if _, err := b.CheckReceipt(ctx, pr.TrackingCode); !errors.As(err, &p) || !strings.Contains(p.Message, "does NOT check out") {
 		t.Fatalf("a wrong inclusion proof in a receipt check: %v", err)
+	}
+}
+
+// TestDemoBrowserVoters: `recount demo --browser-voters 1 --keep-serving` keeps the polls open for a person,
+// prints the booth's address and the credential kept for them; a ballot cast through the pages (here the booth's
+// Go, natively) is counted after Enter, the audit passes, and the pages stay up until the demo is stopped.
+func TestDemoBrowserVoters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a whole election with its trustees: TestDemoBrowserVoters runs without -short")
+	}
+	demoKDF = &trustee.KDFParams{Time: 1, MemoryKiB: 1024, Threads: 1}
+	defer func() { demoKDF = nil }()
+	var out bytes.Buffer
+	stdout := &lockedWriter{w: &out}
+	enter, pressEnter := io.Pipe()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := &demoConfig{voters: 3, clients: 2, progress: "never", out: t.TempDir(), webListen: "127.0.0.1:0", keepServing: true, browserVoters: 1,
+		stdin: enter, stdout: stdout, stderr: stdout}
+	done := make(chan error, 1)
+	go func() { done <- runDemo(ctx, cfg) }()
+	printed := func(re *regexp.Regexp) []string {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			stdout.mu.Lock()
+			m := re.FindStringSubmatch(out.String())
+			stdout.mu.Unlock()
+			if m != nil {
+				return m
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("the demo ended (%v) before printing %s:\n%s", err, re, out.String())
+			default:
+			}
+		}
+		t.Fatalf("the demo did not print %s:\n%s", re, out.String())
+		return nil
+	}
+	m := printed(regexp.MustCompile(`vote at (http://127\.0\.0\.1:[0-9]+/)vote with one of these credential codes.*\n  credential-000004\.json  ([A-Z2-7-]+)\n`))
+	b := booth.New(strings.TrimSuffix(m[1], "/"))
+	if _, err := b.LoadCredential(ctx, m[2]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Prepare(ctx, demoChoices); err != nil {
+		t.Fatal(err)
+	}
+	cast, err := b.Cast(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pressEnter.Write([]byte("\n"))
+	printed(regexp.MustCompile(`Press Ctrl-C to stop`))
+	for _, want := range []string{"1 of the 1 people's credentials voted in a browser", "the result holds the ballots of 1 voters who voted in a browser",
+		"4 ballots counted"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the demo did not print %q:\n%s", want, out.String())
+		}
+	}
+	// The pages are still up: the receipt counts.
+	rc, err := b.CheckReceipt(ctx, cast.Receipt)
+	if err != nil || rc.Status != "counted" {
+		t.Fatalf("the browser voter's receipt after the demo: %+v, %v", rc, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("the demo: %v", err)
 	}
 }
