@@ -34,7 +34,7 @@ type webElection struct {
 
 // startWebElection runs the demo's set-up and ceremony with voters credentials and serves the web pages, wrapped
 // by wrap if it is not nil; the polls are open.
-func startWebElection(t *testing.T, voters int, wrap func(http.Handler) http.Handler) *webElection {
+func startWebElection(t testing.TB, voters int, wrap func(http.Handler) http.Handler) *webElection {
 	t.Helper()
 	demoKDF = &trustee.KDFParams{Time: 1, MemoryKiB: 1024, Threads: 1}
 	t.Cleanup(func() { demoKDF = nil })
@@ -206,6 +206,14 @@ func TestWebBoothNative(t *testing.T) {
 			t.Fatalf("receipt check: %+v", rc)
 		}
 	}
+	// A receipt of another election, and a server that does not answer, are said in plain words.
+	other := strings.Replace(cast1.Receipt, we.m.ID().String(), strings.Repeat("0", 64), 1)
+	if _, err := b.CheckReceipt(ctx, other); !errors.As(err, &p) || !strings.Contains(p.Message, "from another election") {
+		t.Fatalf("a receipt of another election: %v", err)
+	}
+	if _, err := booth.New("http://127.0.0.1:1").Election(ctx); !errors.As(err, &p) || !strings.Contains(p.Message, "did not answer") {
+		t.Fatalf("an unreachable server: %v", err)
+	}
 	// A second vote supersedes the first.
 	final := election.Choices{{1, 0, 0, 0}, {0, 0, 0, 0, 0, 0}, {0, 0, 0, 0}}
 	if _, err := b.Prepare(ctx, final); err != nil {
@@ -339,5 +347,22 @@ func TestDemoBrowserVoters(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("the demo: %v", err)
+	}
+}
+
+// BenchmarkBoothPrepareDemoBallot is the booth's encryption and proofs of the demo's ballot (3 contests, 14
+// options), natively: the same Go that the page runs as WebAssembly (TestBrowserVoteChallengeCheck logs the
+// browser's time).
+func BenchmarkBoothPrepareDemoBallot(b *testing.B) {
+	we := startWebElection(b, 1, nil)
+	ctx := context.Background()
+	bo := booth.New(strings.TrimSuffix(we.url, "/"))
+	if _, err := bo.LoadCredential(ctx, we.el.creds[0].Code()); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := bo.Prepare(ctx, demoChoices); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
