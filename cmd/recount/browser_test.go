@@ -92,12 +92,6 @@ func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Act
 	return v
 }
 
-// shown waits until the element with id is shown (not hidden).
-func shown(id string) chromedp.Action[chromedp.Void] {
-	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(function(){ const e = document.getElementById(%q); return e && !e.hidden; })()`, id),
-		chromedp.WithPollingTimeout(60*time.Second), chromedp.WithPollingInterval(50*time.Millisecond))
-}
-
 // shownOrProblem waits until the element with id or the page's problem box is shown, and returns the problem's
 // text ("" if the element was shown).
 func shownOrProblem(t *testing.T, ctx context.Context, id string) string {
