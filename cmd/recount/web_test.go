@@ -214,6 +214,21 @@ func TestWebBoothNative(t *testing.T) {
 	if _, err := booth.New("http://127.0.0.1:1").Election(ctx); !errors.As(err, &p) || !strings.Contains(p.Message, "did not answer") {
 		t.Fatalf("an unreachable server: %v", err)
 	}
+	// A credential that is not on the election's list is refused by the node, in plain words.
+	stranger, _, err := election.GenerateCredentials(we.m.ID(), 1, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2 := booth.New(strings.TrimSuffix(we.url, "/"))
+	if _, err := b2.LoadCredential(ctx, stranger[0].Code()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b2.Prepare(ctx, demoChoices); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b2.Cast(ctx); !errors.As(err, &p) || !strings.Contains(p.Message, "not one of this election's") {
+		t.Fatalf("an unknown credential: %v", err)
+	}
 	// A second vote supersedes the first.
 	final := election.Choices{{1, 0, 0, 0}, {0, 0, 0, 0, 0, 0}, {0, 0, 0, 0}}
 	if _, err := b.Prepare(ctx, final); err != nil {
