@@ -538,11 +538,14 @@ func checkBallotStages(ctx context.Context, m *Manifest, pk *elgamal.PublicKey, 
 
 // CheckBallotAdmission returns the check a new ballot (cast or spoiled) would fail against the state
 // (credential, window, uniqueness of its tracking code), or nil. The node calls it before
-// appending.
+// appending. Once it finds the credential listed it marks b so, and b's CheckSignature skips the key rule's check,
+// which the list's own check did.
 func (s *State) CheckBallotAdmission(b *Ballot) *CheckError {
-	switch {
-	case !s.credentials[b.Credential]:
+	if !s.credentials[b.Credential] {
 		return fail(CheckBallotCredential, s.size, "the credential is not on the board")
+	}
+	b.listedKey = true
+	switch {
 	case !s.opened:
 		return fail(CheckBallotWindow, s.size, "the polls are not open yet")
 	case s.closed:
