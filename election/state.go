@@ -594,10 +594,20 @@ func (s *State) commitBallot(e Entry, b *Ballot) {
 		s.seen[b.TrackingCode] = seenBallot{entry: e.Index, spoiled: e.Kind == KindSpoiledBallot}
 	}
 	cb := &castBallot{entry: e.Index, credential: b.Credential, spoiled: e.Kind == KindSpoiledBallot}
+	// The ciphertexts as the ballot encodes them: ParseBallot decoded them with SetCanonicalBytes, so these are
+	// the bytes that encoding b.Ciphertexts again would give, without an inverse square root per point (issue 15:
+	// 60 of them for a 15-option ballot, under the state's lock on the node). One buffer for the ballot, copied, so
+	// that the state keeps no part of the decoded message.
+	n := 0
+	for c := range b.Ciphertexts {
+		n += len(b.Ciphertexts[c])
+	}
+	buf := make([]byte, 0, n*elgamal.CiphertextSize)
 	for c := range b.Ciphertexts {
 		row := make([][]byte, len(b.Ciphertexts[c]))
-		for o, ct := range b.Ciphertexts[c] {
-			row[o] = ct.Bytes()
+		for o, raw := range b.pb.Contests[c].Ciphertexts {
+			buf = append(buf, raw...)
+			row[o] = buf[len(buf)-len(raw) : len(buf) : len(buf)]
 		}
 		cb.raw = append(cb.raw, row)
 	}
