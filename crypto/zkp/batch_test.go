@@ -179,18 +179,16 @@ func (bt *rangeBatch) verify() error {
 // options with a total of at most 12. Every option has a range proof [0, OptionMax], and each contest a total
 // proof (the approval's and score's totals are limited below what the options allow): 62 values in all.
 type demoContest struct {
-	options              int
-	optionMax            uint64
-	totalMin, totalMax   uint64
-	choices              []uint64
-	needsTotal           bool
-	totalCiphertextIndex int
+	options            int
+	optionMax          uint64
+	totalMin, totalMax uint64
+	choices            []uint64
 }
 
 var demoShape = []demoContest{
-	{options: 4, optionMax: 1, totalMin: 1, totalMax: 1, needsTotal: true, choices: []uint64{0, 1, 0, 0}},
-	{options: 6, optionMax: 1, totalMin: 0, totalMax: 3, needsTotal: true, choices: []uint64{1, 0, 1, 0, 0, 1}},
-	{options: 4, optionMax: 5, totalMin: 0, totalMax: 12, needsTotal: true, choices: []uint64{5, 2, 0, 4}},
+	{options: 4, optionMax: 1, totalMin: 1, totalMax: 1, choices: []uint64{0, 1, 0, 0}},
+	{options: 6, optionMax: 1, totalMin: 0, totalMax: 3, choices: []uint64{1, 0, 1, 0, 0, 1}},
+	{options: 4, optionMax: 5, totalMin: 0, totalMax: 12, choices: []uint64{5, 2, 0, 4}},
 }
 
 // demoBallot is the demo's ballot in both proof forms, with what the verifier gets as bytes: the ciphertexts'
