@@ -242,6 +242,11 @@ type Ballot struct {
 	body        []byte
 	signature   []byte
 	pb          *recordv1.Ballot
+	// listedKey is set by State.CheckBallotAdmission once it finds the credential on the board's credential
+	// lists, every key of which passed signature.CheckKey when its list was read (parseCredentialList):
+	// CheckSignature then does not check the key again (issue 15: a scalar multiplication per ballot on the
+	// node's accept path). The check's verdict is the same either way.
+	listedKey bool
 }
 
 // ParseBallot decodes a SignedBallot payload and checks its shape against the manifest: contest and option
@@ -327,7 +332,11 @@ func (b *Ballot) CheckSignature() error {
 	if b.Challenged {
 		prefix = challengeSignaturePrefix
 	}
-	if err := signature.Verify(b.Credential[:], append([]byte(prefix), b.body...), b.signature); err != nil {
+	verify := signature.Verify
+	if b.listedKey {
+		verify = signature.VerifyCheckedKey
+	}
+	if err := verify(b.Credential[:], append([]byte(prefix), b.body...), b.signature); err != nil {
 		if errors.Is(err, signature.ErrBadKey) {
 			return fmt.Errorf("the credential is %v", err)
 		}

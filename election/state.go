@@ -538,11 +538,14 @@ func checkBallotStages(ctx context.Context, m *Manifest, pk *elgamal.PublicKey, 
 
 // CheckBallotAdmission returns the check a new ballot (cast or spoiled) would fail against the state
 // (credential, window, uniqueness of its tracking code), or nil. The node calls it before
-// appending.
+// appending. Once it finds the credential listed it marks b so, and b's CheckSignature skips the key rule's check,
+// which the list's own check did.
 func (s *State) CheckBallotAdmission(b *Ballot) *CheckError {
-	switch {
-	case !s.credentials[b.Credential]:
+	if !s.credentials[b.Credential] {
 		return fail(CheckBallotCredential, s.size, "the credential is not on the board")
+	}
+	b.listedKey = true
+	switch {
 	case !s.opened:
 		return fail(CheckBallotWindow, s.size, "the polls are not open yet")
 	case s.closed:
@@ -591,10 +594,20 @@ func (s *State) commitBallot(e Entry, b *Ballot) {
 		s.seen[b.TrackingCode] = seenBallot{entry: e.Index, spoiled: e.Kind == KindSpoiledBallot}
 	}
 	cb := &castBallot{entry: e.Index, credential: b.Credential, spoiled: e.Kind == KindSpoiledBallot}
+	// The ciphertexts as the ballot encodes them: ParseBallot decoded them with SetCanonicalBytes, so these are
+	// the bytes that encoding b.Ciphertexts again would give, without an inverse square root per point (issue 15:
+	// 60 of them for a 15-option ballot, under the state's lock on the node). One buffer for the ballot, copied, so
+	// that the state keeps no part of the decoded message.
+	n := 0
+	for c := range b.Ciphertexts {
+		n += len(b.Ciphertexts[c])
+	}
+	buf := make([]byte, 0, n*elgamal.CiphertextSize)
 	for c := range b.Ciphertexts {
 		row := make([][]byte, len(b.Ciphertexts[c]))
-		for o, ct := range b.Ciphertexts[c] {
-			row[o] = ct.Bytes()
+		for o, raw := range b.pb.Contests[c].Ciphertexts {
+			buf = append(buf, raw...)
+			row[o] = buf[len(buf)-len(raw) : len(buf) : len(buf)]
 		}
 		cb.raw = append(cb.raw, row)
 	}

@@ -32,6 +32,12 @@ func (n *Node) Checkpoint(size uint64) (tlog.Checkpoint, error) {
 	if size == 0 {
 		return n.log.Latest(), nil
 	}
+	if cp, ok := n.recent.at(size); ok {
+		return cp, nil
+	}
+	if cp := n.log.Latest(); cp.Size == size {
+		return cp, nil
+	}
 	cp, err := n.log.CheckpointAt(size)
 	if err != nil {
 		return cp, boardError(err)

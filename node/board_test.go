@@ -1,7 +1,9 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"testing"
@@ -10,6 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 )
@@ -84,5 +88,40 @@ func TestStreamEntriesCarryCommitCheckpoints(t *testing.T) {
 			}
 		}
 		cancel()
+	}
+}
+
+// TestCheckpointsServedAsStored: the checkpoints the node keeps in memory for its latest commits (those that
+// clients ask for right after their receipts) are, byte for byte, those the board stores, for every size; a size
+// at which no commit ended is still refused.
+func TestCheckpointsServedAsStored(t *testing.T) {
+	tn := startNode(t, t.TempDir(), "")
+	f := newFixture(t, tn.target(), setup{trustees: 1, threshold: 1, voters: 3, trustShapes: true})
+	for v := range 3 {
+		if _, err := tn.anon.Submit(context.Background(), f.info, f.ballot(t, v), client.SubmitOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := 0
+	for size := uint64(1); size <= tn.size(); size++ {
+		want, werr := tn.n.Log().CheckpointAt(size)
+		got, gerr := tn.n.Checkpoint(size)
+		switch {
+		case errors.Is(werr, ledger.ErrNotFound):
+			if gerr == nil {
+				t.Fatalf("size %d: the board has no checkpoint, the node served %s", size, got.Signed)
+			}
+		case werr != nil:
+			t.Fatal(werr)
+		case gerr != nil:
+			t.Fatalf("size %d: %v", size, gerr)
+		case got.Size != want.Size || got.Root != want.Root || got.Origin != want.Origin || !bytes.Equal(got.Signed, want.Signed):
+			t.Fatalf("size %d: the node served\n%s\nthe board stores\n%s", size, got.Signed, want.Signed)
+		default:
+			kept++
+		}
+	}
+	if kept < 3 {
+		t.Fatalf("%d checkpoints compared, want at least the 3 ballots' commits", kept)
 	}
 }
