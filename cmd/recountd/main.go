@@ -98,7 +98,8 @@ func envName(flagName string) string {
 // defaultReceiptWait is how long, with a witness policy, a receipt waits for its ballot's checkpoint to be
 // witnessed. Witnesses answer in milliseconds (BenchmarkWitnessing: p99 about 5 ms with 3 on loopback), so in
 // normal operation every receipt carries the cosignatures; the bound keeps a voter from waiting on a slow
-// witness, and the node does not wait at all while the last round failed.
+// witness, and the node does not wait at all while the witnesses are known to be unreachable (the last round
+// failed and the checkpoints have gone unwitnessed for longer than this).
 const defaultReceiptWait = 5 * time.Second
 
 func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (*config, error) {
