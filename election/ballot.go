@@ -411,7 +411,8 @@ func (b *Ballot) checkProofs(ctx context.Context, m *Manifest, pk *elgamal.Publi
 			if err != nil {
 				return fail(pos, err)
 			}
-			if err := bt.Add(proofContext(m.id, b.Credential[:], uint32(c), uint32(o)), proof, ct, 0, rule.OptionMax); err != nil {
+			// cb.Ciphertexts[o] is the encoding ct was decoded from (ParseBallot), canonical: ct's encoding.
+			if err := bt.Add(proofContext(m.id, b.Credential[:], uint32(c), uint32(o)), proof, ct, cb.Ciphertexts[o], 0, rule.OptionMax); err != nil {
 				return fail(pos, err)
 			}
 			added = append(added, pos)

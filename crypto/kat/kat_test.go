@@ -364,7 +364,7 @@ func TestVerifyRangeVectorsFromBytes(t *testing.T) {
 				t.Fatalf("%s: %s: %v", name, v.Seed, err)
 			}
 			bt := zkp.NewRangeBatch(pk)
-			if err := bt.Add(c, p, &ct, v.Min, v.Max); err != nil {
+			if err := bt.Add(c, p, &ct, unhex(t, v.Ciphertext), v.Min, v.Max); err != nil {
 				t.Fatalf("%s: %s: batched: %v", name, v.Seed, err)
 			}
 			if i, err := bt.Verify(); err != nil {

@@ -90,6 +90,7 @@ type rangeStatement struct {
 	ctx      Context
 	p        *RangeProof
 	ct       *elgamal.Ciphertext
+	enc      []byte // ct's encoding as the ballot carries it, for an option's proof
 	parts    []*elgamal.Ciphertext
 	min, max uint64
 }
@@ -111,13 +112,13 @@ func (d *demoBallot) statements() ([]rangeStatement, error) {
 			}
 			cts = append(cts, ct)
 			sum.Add(sum, ct)
-			out = append(out, rangeStatement{bindContext(c, o), p, ct, []*elgamal.Ciphertext{ct}, 0, dc.optionMax})
+			out = append(out, rangeStatement{bindContext(c, o), p, ct, b, []*elgamal.Ciphertext{ct}, 0, dc.optionMax})
 		}
 		p, err := ParseRangeProof(d.proofs[c][dc.options], dc.totalMin, dc.totalMax)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, rangeStatement{bindContext(c, 255), p, sum, cts, dc.totalMin, dc.totalMax})
+		out = append(out, rangeStatement{bindContext(c, 255), p, sum, nil, cts, dc.totalMin, dc.totalMax})
 	}
 	return out, nil
 }
@@ -148,7 +149,7 @@ func verifyBatched(bt *RangeBatch, sts []rangeStatement) (int, error) {
 	for i, s := range sts {
 		var err error
 		if len(s.parts) == 1 && s.parts[0] == s.ct {
-			err = bt.Add(s.ctx, s.p, s.ct, s.min, s.max)
+			err = bt.Add(s.ctx, s.p, s.ct, s.enc, s.min, s.max)
 		} else {
 			err = bt.AddSum(s.ctx, s.p, s.parts, s.min, s.max)
 		}
@@ -297,6 +298,7 @@ func statementMutations(k int, st rangeStatement) []mutation {
 					}
 				}
 				sts[k].ct = ct
+				sts[k].enc = nil // encoded by Add
 			}})
 		}
 	}
@@ -412,6 +414,12 @@ func TestRangeBatchEmpties(t *testing.T) {
 	if err := bt.AddSum(testCtx, sts[0].p, nil, 0, 1); !errors.Is(err, ErrInvalidProof) {
 		t.Fatalf("AddSum of no ciphertexts: %v", err)
 	}
+	if err := bt.Add(sts[0].ctx, sts[0].p, sts[0].ct, sts[0].enc[:63], 0, 1); !errors.Is(err, ErrInvalidProof) {
+		t.Fatalf("Add with a 63-byte encoding: %v", err)
+	}
+	if bt.Len() != 0 {
+		t.Fatal("refused proofs were added")
+	}
 }
 
 // report reports ballots/s (wall clock), ballots per CPU-second (the process's CPU time: with -cpu 1 the
@@ -430,8 +438,8 @@ func report(b *testing.B, perOp int, cpu0 int64, size int) {
 // ciphertexts decoded, the 17 range proofs parsed, and their equations checked one at a time (form=single:
 // RangeProof.Verify), or all in one multi-scalar multiplication (form=batched: RangeBatch, what election does),
 // or, for batched64, the proofs of 64 ballots in one (slower per ballot: edwards25519's multiplication is
-// Straus', without Pippenger's buckets, so it gains nothing from more terms, and the bigger tables miss the
-// cache). ballots/s is per core: run with -cpu 1.
+// Straus', without Pippenger's buckets, so it gains nothing from more terms). ballots/s is per core: run with
+// -cpu 1.
 //
 // Before issue 15 adopted the committed form, form=single checked the proof in challenge form (64 bytes per
 // value, commitments recomputed and encoded to hash them): 166 ballots/cpu-s against 344 for the batched
@@ -477,7 +485,7 @@ func BenchmarkDemoBallotVerify(b *testing.B) {
 				}
 				for _, s := range sts {
 					if len(s.parts) == 1 {
-						err = bt.Add(s.ctx, s.p, s.ct, s.min, s.max)
+						err = bt.Add(s.ctx, s.p, s.ct, s.enc, s.min, s.max)
 					} else {
 						err = bt.AddSum(s.ctx, s.p, s.parts, s.min, s.max)
 					}
