@@ -31,6 +31,8 @@ type Services struct {
 	Board recountv1.BoardServiceServer
 	// Status is the election's public status (node.PublicStatus); nil serves none (404).
 	Status func(ctx context.Context) (*recountv1.GetStatusResponse, error)
+	// ReadOnly says the server is an observer's copy of the board: the booth's page says where to vote instead.
+	ReadOnly bool
 	// Ready, if set, returns the refusal (a gRPC status error) of a call while the server is starting, as the
 	// gRPC server's interceptor does: boardRead for BoardService's reads.
 	Ready func(boardRead bool) error

@@ -50,8 +50,9 @@ type Handler struct {
 	pages  *template.Template
 	files  map[string]staticFile // by name under /static/
 	hashes []FileHash
-	voter  recountv1.VoterServiceServer
-	logger *slog.Logger
+	voter    recountv1.VoterServiceServer
+	readOnly bool
+	logger   *slog.Logger
 }
 
 // FileHash is a served file's name (its URL path) and SHA-256.
@@ -85,7 +86,8 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{api: newAPI(opts.Services, opts.Limits, logger), files: st.files, hashes: slices.Clone(st.hashes), voter: opts.Services.Voter, logger: logger}
+	h := &Handler{api: newAPI(opts.Services, opts.Limits, logger), files: st.files, hashes: slices.Clone(st.hashes), voter: opts.Services.Voter,
+		readOnly: opts.Services.ReadOnly, logger: logger}
 	// The templates too: the pages are rendered from them with the election's data and carry no script.
 	tmpls, _ := fs.Glob(appFS, "app/templates/*.html")
 	for _, name := range tmpls {
@@ -193,6 +195,7 @@ type pageData struct {
 	Title    string
 	Election *electionData
 	Problem  string
+	ReadOnly bool
 }
 
 type electionData struct {
@@ -290,7 +293,7 @@ func acceptsGzip(r *http.Request) bool {
 func (h *Handler) servePage(w http.ResponseWriter, r *http.Request, pg page) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	data := pageData{Page: pg.name, Title: pg.title}
+	data := pageData{Page: pg.name, Title: pg.title, ReadOnly: h.readOnly}
 	e, err := h.voter.GetElection(ctx, &recountv1.GetElectionRequest{})
 	switch {
 	case err != nil:

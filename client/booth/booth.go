@@ -505,15 +505,14 @@ func checkView(code election.ID, l *client.BallotLookup, cp tlog.Checkpoint, ext
 // Results is the election's result as the board holds it: the RESULT entry, proved in the board's latest signed
 // checkpoint. The page does not recheck the decryption (a verifier of the record does: docs/verification.md).
 type Results struct {
-	Published bool                `json:"published"`
-	Phase     string              `json:"phase"`
-	Index     uint64              `json:"index"`
-	TreeSize  uint64              `json:"treeSize"`
-	Counted   int                 `json:"counted"`
-	Trustees  []int               `json:"trustees"`
-	Contests  []ContestCounts     `json:"contests"`
-	Board     string              `json:"boardFingerprint"`
-	Status    *webnode.StatusJSON `json:"status,omitempty"`
+	Published bool            `json:"published"`
+	Phase     string          `json:"phase"`
+	Index     uint64          `json:"index"`
+	TreeSize  uint64          `json:"treeSize"`
+	Counted   int             `json:"counted"`
+	Trustees  []int           `json:"trustees"`
+	Contests  []ContestCounts `json:"contests"`
+	Board     string          `json:"boardFingerprint"`
 }
 
 // ContestCounts is one contest's result.
@@ -544,17 +543,22 @@ func (b *Booth) Results(ctx context.Context) (*Results, error) {
 	b.mu.Lock()
 	ei := b.info
 	b.mu.Unlock()
-	st, err := b.node.Status(ctx)
-	if err != nil {
-		return nil, nodeProblem(err, "reading the election's status")
-	}
-	res := &Results{Phase: info.Phase, Board: info.Board, Status: st}
+	res := &Results{Phase: info.Phase, Board: info.Board}
 	if ei.Phase != client.PhaseDone {
 		return res, nil
 	}
+	// Where the board ends, from its signed checkpoint (an observer's copy serves no status).
+	latest, err := b.node.Checkpoint(ctx)
+	if err != nil {
+		return nil, nodeProblem(err, "reading the board's checkpoint")
+	}
+	end, err := tlog.ParseCheckpoint(latest.Checkpoint, ei.BoardKey)
+	if err != nil {
+		return nil, problem(err, "The server's checkpoint does NOT verify under the board's key: do not trust this result page; the record's verification (recount verify) decides.")
+	}
 	from := uint64(0)
-	if st.BoardSize > resultScan {
-		from = st.BoardSize - resultScan
+	if end.Size > resultScan {
+		from = end.Size - resultScan
 	}
 	var result, tally *tlog.Entry
 	for e, err := range b.node.Entries(ctx, from) {

@@ -359,6 +359,27 @@ func TestDemoBrowserVoters(t *testing.T) {
 	if err != nil || rc.Status != "counted" {
 		t.Fatalf("the browser voter's receipt after the demo: %+v, %v", rc, err)
 	}
+	// The newspaper observer's copy serves the same pages, read-only: the receipt counts there too.
+	obs := printed(regexp.MustCompile(`observer newspaper: its copy's pages at (http://127\.0\.0\.1:[0-9]+/)`))[1]
+	ob := booth.New(strings.TrimSuffix(obs, "/"))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		rc, err := ob.CheckReceipt(ctx, cast.Receipt)
+		if err == nil && rc.Status == "counted" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the receipt against the observer's copy: %+v, %v", rc, err)
+		}
+	}
+	resp, err := http.Get(obs + "vote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "takes no ballots") || strings.Contains(string(page), "vote.js") {
+		t.Errorf("the observer's booth page does not say it is read-only:\n%s", page)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("the demo: %v", err)
