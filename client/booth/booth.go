@@ -512,7 +512,12 @@ type Results struct {
 	Counted   int             `json:"counted"`
 	Trustees  []int           `json:"trustees"`
 	Contests  []ContestCounts `json:"contests"`
-	Board     string          `json:"boardFingerprint"`
+	// CosignedBy are the names on the latest cosigned checkpoint's cosignatures, when it holds the result: the
+	// witnesses (observers among them) that vouched for the board up to it. The page checks the board's
+	// signature of that checkpoint, not the cosignatures, which need the election's witness policy (recount
+	// verify --witness-policy checks them).
+	CosignedBy []string `json:"cosignedBy,omitempty"`
+	Board      string   `json:"boardFingerprint"`
 }
 
 // ContestCounts is one contest's result.
@@ -591,6 +596,9 @@ func (b *Booth) Results(ctx context.Context) (*Results, error) {
 		return nil, problem(err, "The result entry on the board cannot be read.")
 	}
 	res.Published, res.Index, res.TreeSize, res.Trustees = true, result.Index, cp.Size, t.Trustees
+	if wcp, names, ok := cosigners(latest.CosignedCheckpoint, ei.BoardKey); ok && wcp.Size > result.Index {
+		res.CosignedBy = names
+	}
 	if tally != nil {
 		if counted, err := election.ParseCounted(tally.Payload); err == nil {
 			res.Counted = len(counted)
@@ -604,4 +612,32 @@ func (b *Booth) Results(ctx context.Context) (*Results, error) {
 		res.Contests = append(res.Contests, cc)
 	}
 	return res, nil
+}
+
+// cosigners reads a cosigned checkpoint (docs/witness.md, section 3: the board's signed checkpoint followed by the
+// witnesses' cosignature lines): the board's checkpoint, verified under boardKey, and the names on the other
+// signature lines, unverified. False if it is not of that form or the board's signature does not verify.
+func cosigners(cosigned []byte, boardKey string) (tlog.Checkpoint, []string, bool) {
+	body, sigs, ok := strings.Cut(string(cosigned), "\n\n")
+	if !ok {
+		return tlog.Checkpoint{}, nil, false
+	}
+	origin, _, _ := strings.Cut(body, "\n")
+	var own, names []string
+	for _, line := range strings.Split(strings.TrimSuffix(sigs, "\n"), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "\u2014" {
+			return tlog.Checkpoint{}, nil, false
+		}
+		if f[1] == origin {
+			own = append(own, line)
+		} else {
+			names = append(names, f[1])
+		}
+	}
+	cp, err := tlog.ParseCheckpoint([]byte(body+"\n\n"+strings.Join(own, "\n")+"\n"), boardKey)
+	if err != nil {
+		return tlog.Checkpoint{}, nil, false
+	}
+	return cp, names, true
 }

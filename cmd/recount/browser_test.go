@@ -263,7 +263,7 @@ func TestBrowserVoteChallengeCheck(t *testing.T) {
 	if p := shownOrProblem(t, ctx, "results"); p != "shown" {
 		t.Fatal(p)
 	}
-	if s := text(t, ctx, "summary"); !strings.HasPrefix(s, "1 ballots counted") {
+	if s := text(t, ctx, "summary"); !strings.HasPrefix(s, "1 ballot counted") {
 		t.Fatalf("results summary: %s", s)
 	}
 	cells := value(t, ctx, "result table", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#contests td.num")).map(e => e.textContent)`))

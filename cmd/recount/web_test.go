@@ -263,6 +263,15 @@ func TestWebBoothNative(t *testing.T) {
 	if !res.Published || res.Counted != 1 || res.Contests[0].Options[0].Count != 1 || res.Contests[0].Options[2].Count != 0 {
 		t.Fatalf("results: %+v", res)
 	}
+	// The demo's witnesses cosign the board holding the result (2 of 3, soon all three).
+	for deadline := time.Now().Add(20 * time.Second); len(res.CosignedBy) < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no witnesses named on the result's board: %+v", res)
+		}
+		if res, err = b.Results(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := b.Prepare(ctx, demoChoices); err != nil {
 		t.Fatal(err)
 	}

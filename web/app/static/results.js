@@ -17,7 +17,7 @@
       return;
     }
     $("pending").hidden = true;
-    $("summary").textContent = (r.counted ? r.counted + " ballots counted (one per voter). " : "") + "Decrypted by trustees " + r.trustees.join(", ") + ".";
+    $("summary").textContent = (r.counted ? (r.counted === 1 ? "1 ballot" : r.counted + " ballots") + " counted (one per voter). " : "") + "Decrypted by trustees " + r.trustees.join(", ") + ".";
     const box = $("contests");
     box.replaceChildren();
     r.contests.forEach(function (c, ci) {
@@ -56,7 +56,10 @@
       sec.append(h, table);
       box.appendChild(sec);
     });
-    $("proof").textContent = "The result is entry " + r.index + " of the board, proved in its signed checkpoint of " + r.treeSize + " entries (board " + r.boardFingerprint + "). This page did not recheck the decryption: the election record's verification does.";
+    if (r.cosignedBy && r.cosignedBy.length) {
+      $("summary").textContent += " The board holding the result is co-signed by " + r.cosignedBy.join(", ") + ": witnesses (observers among them) that vouch for it.";
+    }
+    $("proof").textContent = "The result is entry " + r.index + " of the board, proved in its signed checkpoint of " + r.treeSize + " entries (board " + r.boardFingerprint + "). This page did not recheck the decryption: the election record's verification does." + (r.cosignedBy && r.cosignedBy.length ? " The page checked the board's signature of the co-signed checkpoint, not the co-signatures, which need the election's witness policy: recount verify --witness-policy checks them." : "");
     $("results").hidden = false;
     document.body.dataset.published = "true";
   }
