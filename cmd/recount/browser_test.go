@@ -231,8 +231,19 @@ func TestBrowserVoteChallengeCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The election page, left open through the tally, updates itself.
+	do(t, ctx, "election page", chromedp.Navigate(we.url))
+	value(t, ctx, "ballots on the board", chromedp.Poll[bool](`document.getElementById("ballots").textContent === "1" && document.getElementById("spoiled").textContent === "1"`))
 	we.vs.choices[0] = demoChoices
 	we.tally(t)
+	value(t, ctx, "the election page after the tally", chromedp.Poll[bool](`document.getElementById("phase").textContent.startsWith("Tallied")`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+
+	// The booth says the polls are closed.
+	do(t, ctx, "the booth after the close", chromedp.Navigate(we.url+"vote"))
+	if p := shownOrProblem(t, ctx, "step-credential"); !strings.Contains(p, "The polls are closed") {
+		t.Fatalf("the booth after the close: %s", p)
+	}
 
 	do(t, ctx, "receipt page", chromedp.Navigate(we.url+"receipt"))
 	if p := shownOrProblem(t, ctx, "form"); p != "shown" {
