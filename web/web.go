@@ -46,10 +46,10 @@ type Options struct {
 
 // Handler serves the pages, their static files, /hashes and the JSON API.
 type Handler struct {
-	api    *api
-	pages  *template.Template
-	files  map[string]staticFile // by name under /static/
-	hashes []FileHash
+	api      *api
+	pages    *template.Template
+	files    map[string]staticFile // by name under /static/
+	hashes   []FileHash
 	voter    recountv1.VoterServiceServer
 	readOnly bool
 	logger   *slog.Logger
