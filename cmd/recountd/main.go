@@ -430,7 +430,8 @@ func serveWeb(c *config, n *node.Node, tlsCfg *tls.Config, logger *slog.Logger) 
 		return nil, "", nil
 	}
 	h, err := web.New(web.Options{Services: web.Services{Voter: node.VoterService(n), Board: node.BoardService(n),
-		Status: node.PublicStatus(n), Ready: n.NotReady}, Limits: web.Limits{CallTimeout: c.callTimeout}, Logger: logger})
+		Status: node.PublicStatus(n), Ready: n.NotReady}, Limits: web.Limits{CallTimeout: c.callTimeout,
+		MaxReads: c.maxStreams, MaxReadsPerClient: c.maxStreamsPerClient}, Logger: logger})
 	if err != nil {
 		return nil, "", fmt.Errorf("web: %w", err)
 	}
