@@ -372,6 +372,11 @@ func (b *Booth) Cast(ctx context.Context) (*Cast, error) {
 		return nil, problem(nil, "Prepare a ballot first.")
 	}
 	start := time.Now()
+	// As recount vote does: a node whose board does not extend the last checkpoint this page saw (rolled back, or
+	// another history) is refused before the ballot is sent.
+	if _, err := b.c.CheckBoard(ctx, info.BoardKey); err != nil {
+		return nil, submitProblem(err, "checking the board before casting")
+	}
 	r, err := b.c.Submit(ctx, info, pb, client.SubmitOptions{InDoubtWait: 10 * time.Second})
 	if err != nil {
 		return nil, submitProblem(err, "casting the ballot")
@@ -640,4 +645,37 @@ func cosigners(cosigned []byte, boardKey string) (tlog.Checkpoint, []string, boo
 		return tlog.Checkpoint{}, nil, false
 	}
 	return cp, names, true
+}
+
+// Seen is the largest checkpoint of the board the page has seen and checked, which the page keeps (in the
+// browser's storage, per board key) and gives back on its next visit (Restore), so that a node cannot roll its
+// board back, or show another history, between two visits either.
+type Seen struct {
+	Checkpoint string `json:"checkpoint"`
+	BoardKey   string `json:"boardKey"`
+}
+
+// Seen returns the checkpoint seen, nil if none yet.
+func (b *Booth) Seen() *Seen {
+	cp, key, ok := b.c.Seen()
+	if !ok {
+		return nil
+	}
+	return &Seen{Checkpoint: string(cp.Signed), BoardKey: key}
+}
+
+// Restore takes back a checkpoint seen on an earlier visit, if it is of the node's board key (another election's
+// is ignored): every checkpoint accepted from now on must extend it. It returns whether it was restored.
+func (b *Booth) Restore(ctx context.Context, s Seen) (bool, error) {
+	info, err := b.election(ctx)
+	if err != nil {
+		return false, err
+	}
+	if s.BoardKey != info.BoardKey || s.Checkpoint == "" {
+		return false, nil
+	}
+	if err := b.c.See(ctx, []byte(s.Checkpoint), s.BoardKey); err != nil {
+		return false, checkProblem(err)
+	}
+	return true, nil
 }

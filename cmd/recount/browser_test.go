@@ -259,6 +259,11 @@ func TestBrowserVoteChallengeCheck(t *testing.T) {
 		t.Fatalf("the receipt page says %q, want Counted", h)
 	}
 	screenshot(t, ctx, "web-receipt-counted")
+	// The browser keeps the largest checkpoint it saw, which the receipt page took back and extended.
+	kept := value(t, ctx, "the checkpoint kept", chromedp.Evaluate[string](`Object.values(JSON.parse(localStorage.getItem("recount.seen"))).map(s => s.checkpoint.split("\n")[1]).join(",")`))
+	if kept == "" || kept == "0" {
+		t.Fatalf("the browser kept no checkpoint: %q", kept)
+	}
 	noHorizontalScroll(t, ctx, "the receipt page")
 	do(t, ctx, "checking by receipt file", chromedp.Navigate(we.url+"receipt"))
 	if p := shownOrProblem(t, ctx, "form"); p != "shown" {

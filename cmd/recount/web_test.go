@@ -206,6 +206,24 @@ func TestWebBoothNative(t *testing.T) {
 			t.Fatalf("receipt check: %+v", rc)
 		}
 	}
+	// The checkpoint seen is taken back on a later visit: the next checks must extend it; a damaged one is refused.
+	seen := b.Seen()
+	if seen == nil || seen.BoardKey != e.BoardKey {
+		t.Fatalf("seen: %+v", seen)
+	}
+	later := booth.New(strings.TrimSuffix(we.url, "/"))
+	if ok, err := later.Restore(ctx, *seen); !ok || err != nil {
+		t.Fatalf("restore: %v, %v", ok, err)
+	}
+	if _, err := later.CheckReceipt(ctx, cast1.TrackingCode); err != nil {
+		t.Fatalf("a receipt check after a restore: %v", err)
+	}
+	if ok, err := booth.New(strings.TrimSuffix(we.url, "/")).Restore(ctx, booth.Seen{Checkpoint: seen.Checkpoint + "x", BoardKey: seen.BoardKey}); ok || err == nil {
+		t.Fatalf("a damaged checkpoint restored: %v, %v", ok, err)
+	}
+	if ok, err := booth.New(strings.TrimSuffix(we.url, "/")).Restore(ctx, booth.Seen{Checkpoint: seen.Checkpoint, BoardKey: "other+1234+AAAA"}); ok || err != nil {
+		t.Fatalf("another board's checkpoint: %v, %v (want ignored)", ok, err)
+	}
 	// A receipt of another election, and a server that does not answer, are said in plain words.
 	other := strings.Replace(cast1.Receipt, we.m.ID().String(), strings.Repeat("0", 64), 1)
 	if _, err := b.CheckReceipt(ctx, other); !errors.As(err, &p) || !strings.Contains(p.Message, "from another election") {
