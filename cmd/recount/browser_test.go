@@ -182,6 +182,9 @@ func TestBrowserVoteChallengeCheck(t *testing.T) {
 		ready.Round(time.Millisecond), wasmMillis)
 	chooseDemoChoices(t, ctx)
 	screenshot(t, ctx, "web-booth-choices")
+	do(t, ctx, "phone width", chromedp.EmulateViewport(360, 780))
+	screenshot(t, ctx, "web-booth-phone")
+	do(t, ctx, "desktop width", chromedp.EmulateViewport(1000, 1200))
 	noHorizontalScroll(t, ctx, "the booth")
 
 	// A rule broken is said, and nothing is encrypted.
@@ -292,11 +295,11 @@ func TestBrowserVoteChallengeCheck(t *testing.T) {
 	noHorizontalScroll(t, ctx, "the results page")
 }
 
-// TestBrowserLyingServer: a server that answers the cast with a wrong inclusion proof is caught by the page,
-// which never says recorded and tells the voter what to do.
+// TestBrowserLyingServer: a server that answers the cast, and the receipt lookups, with a wrong inclusion proof is
+// caught by the pages, which never say recorded or counted and tell the voter what to do.
 func TestBrowserLyingServer(t *testing.T) {
 	ctx := newBrowser(t)
-	we := startWebElection(t, 1, lyingInclusion(true, false))
+	we := startWebElection(t, 1, lyingInclusion(true, true))
 	loadCredential(t, ctx, we.url, we.el.creds[0].Code())
 	chooseDemoChoices(t, ctx)
 	do(t, ctx, "encrypting", chromedp.Click(chromedp.CSS("#prepare")))
@@ -312,6 +315,16 @@ func TestBrowserLyingServer(t *testing.T) {
 		t.Fatal("the page shows recorded")
 	}
 	screenshot(t, ctx, "web-booth-lying-server")
+	code := text(t, ctx, "tracking")
+
+	do(t, ctx, "receipt page", chromedp.Navigate(we.url+"receipt"))
+	if p := shownOrProblem(t, ctx, "form"); p != "shown" {
+		t.Fatal(p)
+	}
+	do(t, ctx, "checking the tracking code", chromedp.SendKeys(chromedp.CSS("#code"), code), chromedp.Click(chromedp.CSS("#check")))
+	if p := shownOrProblem(t, ctx, "verdict"); !strings.Contains(p, "proof does NOT check out") {
+		t.Fatalf("a wrong inclusion proof on the receipt page: %s", p)
+	}
 }
 
 // TestBrowserKeyboardOnly: a voter completes the vote with the keyboard alone: Tab to each control, typing,
