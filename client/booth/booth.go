@@ -41,7 +41,7 @@ func New(base string) *Booth {
 	return &Booth{node: n, c: client.New(n)}
 }
 
-// NewWithNode returns a booth over n (tests give it an http.Client of their own).
+// NewWithNode returns a booth over n (tests give it a Transport of their own).
 func NewWithNode(n *webnode.Node) *Booth { return &Booth{node: n, c: client.New(n)} }
 
 // Problem is an error for the voter: what happened and what to do, in plain words; Detail is the technical

@@ -1,18 +1,15 @@
 // Package webnode is client.Node over a node's JSON API (package web, docs/web.md): what the voting page
-// compiled to WebAssembly talks to (net/http is the browser's fetch there), and what its tests talk to natively.
+// compiled to WebAssembly talks to (through the browser's fetch there), and what its tests talk to natively (net/http).
 // It links no gRPC and no protobuf service code: the API's messages are protojson of the node's service
 // messages, read here into plain structures whose field names a test in package web holds to the messages'.
 package webnode
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
-	"net/http"
 	"strings"
 	"time"
 
@@ -26,8 +23,15 @@ import (
 // browser).
 type Node struct {
 	Base string
-	// HTTP is the client of the calls; http.DefaultClient when nil.
-	HTTP *http.Client
+	// Transport carries the calls; nil means the platform's: net/http's default client natively, and in a browser
+	// (GOOS=js) the page's fetch, called directly, so that the WebAssembly links no net/http (a third of its size).
+	Transport Transport
+}
+
+// Transport carries one HTTP request: method to url with body (JSON, or none when nil), and returns the answer's
+// status and body, read in full up to maxBytes. An error means no answer.
+type Transport interface {
+	RoundTrip(ctx context.Context, method, url string, body []byte, maxBytes int64) (status int, data []byte, err error)
 }
 
 var _ client.Node = (*Node)(nil)
@@ -288,36 +292,25 @@ func (n *Node) Call(ctx context.Context, method, path string, req, resp any) err
 		ctx, cancel = context.WithTimeout(ctx, client.DefaultCallTimeout)
 		defer cancel()
 	}
-	var body io.Reader
+	var body []byte
 	if req != nil {
 		b, err := json.Marshal(req)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
-	hreq, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(n.Base, "/")+"/api/v1/"+path, body)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		hreq.Header.Set("Content-Type", "application/json")
-	}
-	hc := n.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
+	tr := n.Transport
+	if tr == nil {
+		tr = defaultTransport
 	}
 	start := time.Now()
-	hresp, err := hc.Do(hreq)
+	// A page of entries carries up to tlog.MaxPayloadSize in base64 besides its other entries (web.MaxPageBytes).
+	status, data, err := tr.RoundTrip(ctx, method, strings.TrimSuffix(n.Base, "/")+"/api/v1/"+path, body, client.MaxReceiveBytes*2)
 	if err != nil {
 		return client.NoAnswer(fmt.Errorf("the node did not answer %s after %s: %w", path, time.Since(start).Round(time.Millisecond), err))
 	}
-	defer hresp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(hresp.Body, client.MaxReceiveBytes*2))
-	if err != nil {
-		return client.NoAnswer(fmt.Errorf("reading the node's answer to %s: %w", path, err))
-	}
-	if hresp.StatusCode == http.StatusOK {
+	if status == 200 {
 		if err := json.Unmarshal(data, resp); err != nil {
 			return fmt.Errorf("the node's answer to %s is not its JSON: %w", path, err)
 		}
@@ -326,8 +319,8 @@ func (n *Node) Call(ctx context.Context, method, path string, req, resp any) err
 	var e ErrorJSON
 	if json.Unmarshal(data, &e) != nil || e.Code == "" {
 		// Not the node's: a proxy's page, or a server error before the node answered.
-		err := fmt.Errorf("the node's web server answered %s with HTTP %d", path, hresp.StatusCode)
-		if hresp.StatusCode >= 500 || hresp.StatusCode == 499 {
+		err := fmt.Errorf("the node's web server answered %s with HTTP %d", path, status)
+		if status >= 500 || status == 499 {
 			return client.NoAnswer(err)
 		}
 		return err
