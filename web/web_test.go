@@ -4,12 +4,15 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -57,6 +60,12 @@ func get(t *testing.T, url string, hdr map[string]string) *http.Response {
 	return resp
 }
 
+var (
+	inline   = regexp.MustCompile(`<script>|<style|\son[a-z]+=|style="|javascript:`)
+	resource = regexp.MustCompile(`<(?:script|link rel="stylesheet")[^>]*>`)
+	pinned   = regexp.MustCompile(`(?:src|href)="(/static/[a-z_.]+)"[^>]*integrity="sha256-([A-Za-z0-9+/=]+)"`)
+)
+
 // TestPagesAndHeaders: every page is served with the strict Content-Security-Policy (WebAssembly compilation
 // only where the booth runs), the static files with their hashes, the WebAssembly compressed or not.
 func TestPagesAndHeaders(t *testing.T) {
@@ -72,8 +81,22 @@ func TestPagesAndHeaders(t *testing.T) {
 		if !strings.Contains(string(body), "This server holds no election yet.") {
 			t.Errorf("%s does not say there is no election:\n%s", path, body)
 		}
-		if strings.Contains(string(body), "<script>") || strings.Contains(string(body), " on") && strings.Contains(string(body), "onclick") {
-			t.Errorf("%s has an inline script", path)
+		if inline.Match(body) {
+			t.Errorf("%s has an inline script, style or event handler: %s", path, inline.Find(body))
+		}
+		// Every script and style sheet is this origin's and pinned by its hash.
+		for _, tag := range resource.FindAll(body, -1) {
+			m := pinned.FindSubmatch([]byte(html.UnescapeString(string(tag)))) // html/template writes + as &#43;
+			if m == nil {
+				t.Errorf("%s: %s is not pinned by an integrity attribute", path, tag)
+				continue
+			}
+			resp := get(t, srv.URL+string(m[1]), map[string]string{"Accept-Encoding": "identity"})
+			data, _ := io.ReadAll(resp.Body)
+			sum := sha256.Sum256(data)
+			if string(m[2]) != base64.StdEncoding.EncodeToString(sum[:]) {
+				t.Errorf("%s: the integrity of %s is not its hash", path, m[1])
+			}
 		}
 	}
 	if resp := get(t, srv.URL+"/nope", nil); resp.StatusCode != 404 {
