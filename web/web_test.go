@@ -63,7 +63,7 @@ func get(t *testing.T, url string, hdr map[string]string) *http.Response {
 var (
 	inline   = regexp.MustCompile(`<script>|<style|\son[a-z]+=|style="|javascript:`)
 	resource = regexp.MustCompile(`<(?:script|link rel="stylesheet")[^>]*>`)
-	pinned   = regexp.MustCompile(`(?:src|href)="(/static/[a-z_.]+)"[^>]*integrity="sha256-([A-Za-z0-9+/=]+)"`)
+	pinned   = regexp.MustCompile(`(?:src|href)="(/static/[a-z_.]+)"[^>]*?\sintegrity="sha256-([A-Za-z0-9+/=]+)"`)
 )
 
 // TestPagesAndHeaders: every page is served with the strict Content-Security-Policy (WebAssembly compilation
