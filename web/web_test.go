@@ -63,6 +63,7 @@ func get(t *testing.T, url string, hdr map[string]string) *http.Response {
 var (
 	inline   = regexp.MustCompile(`<script>|<style|\son[a-z]+=|style="|javascript:`)
 	resource = regexp.MustCompile(`<(?:script|link rel="stylesheet")[^>]*>`)
+	wasmPin  = regexp.MustCompile(`data-wasm-integrity="sha256-([A-Za-z0-9+/=]+)"`)
 	pinned   = regexp.MustCompile(`(?:src|href)="(/static/[a-z_.]+)"[^>]*?\sintegrity="sha256-([A-Za-z0-9+/=]+)"`)
 )
 
@@ -83,6 +84,14 @@ func TestPagesAndHeaders(t *testing.T) {
 		}
 		if inline.Match(body) {
 			t.Errorf("%s has an inline script, style or event handler: %s", path, inline.Find(body))
+		}
+		// The WebAssembly the booth's pages fetch is pinned by its hash too.
+		if wasm {
+			m := wasmPin.FindSubmatch([]byte(html.UnescapeString(string(body))))
+			sum := sha256.Sum256(readAll(t, get(t, srv.URL+"/static/booth.wasm", map[string]string{"Accept-Encoding": "identity"})))
+			if m == nil || string(m[1]) != base64.StdEncoding.EncodeToString(sum[:]) {
+				t.Errorf("%s: the WebAssembly is not pinned by its hash", path)
+			}
 		}
 		// Every script and style sheet is this origin's and pinned by its hash.
 		for _, tag := range resource.FindAll(body, -1) {
@@ -140,6 +149,15 @@ func TestPagesAndHeaders(t *testing.T) {
 	if string(body) != h.HashesText() || !strings.Contains(string(body), "  /static/booth.wasm\n") {
 		t.Errorf("/hashes:\n%s", body)
 	}
+}
+
+func readAll(t *testing.T, resp *http.Response) []byte {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func post(t *testing.T, url, body string) (int, []byte) {
