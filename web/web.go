@@ -171,7 +171,7 @@ func (h *Handler) HashesText() string {
 // The pages' Content-Security-Policy: nothing but this origin's scripts, styles and calls; WebAssembly
 // compilation ('wasm-unsafe-eval', which allows no JavaScript eval) only on the pages that run the booth.
 const (
-	cspBase = "default-src 'none'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	cspBase = "default-src 'none'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types 'none'"
 	cspPage = cspBase + "; script-src 'self'"
 	cspWasm = cspBase + "; script-src 'self' 'wasm-unsafe-eval'"
 )

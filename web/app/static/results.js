@@ -32,7 +32,15 @@
       cap.className = "visually-hidden";
       cap.textContent = "Result of " + c.title;
       const head = document.createElement("thead");
-      head.innerHTML = "<tr><th scope=\"col\">Option</th><th scope=\"col\">Count</th><th scope=\"col\" aria-hidden=\"true\">Chart</th></tr>";
+      const hr = document.createElement("tr");
+      ["Option", "Count", "Chart"].forEach(function (t, i) {
+        const th = document.createElement("th");
+        th.scope = "col";
+        th.textContent = t;
+        if (i === 2) th.setAttribute("aria-hidden", "true");
+        hr.appendChild(th);
+      });
+      head.appendChild(hr);
       const body = document.createElement("tbody");
       const max = Math.max(1, ...c.options.map(function (o) { return Number(o.count); }));
       c.options.forEach(function (o) {
