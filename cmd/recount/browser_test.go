@@ -25,7 +25,7 @@ var updateScreenshots = flag.Bool("update-screenshots", false, "write the browse
 const browserTimeout = 90 * time.Second
 
 // findBrowser returns the path of a Chromium, or fails (skips with RECOUNT_BROWSER_OPTIONAL=1).
-func findBrowser(t *testing.T) string {
+func findBrowser(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -42,7 +42,7 @@ func findBrowser(t *testing.T) string {
 
 // newBrowser starts a headless Chromium for one test and returns its tab's context, bounded by browserTimeout.
 // The page's console errors are logged to the test.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t testing.TB) context.Context {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("a headless Chromium and a whole election: the browser tests run without -short")
@@ -76,14 +76,14 @@ func newBrowser(t *testing.T) context.Context {
 	return bctx
 }
 
-func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+func do(t testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }
 
-func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+func value[T any](t testing.TB, ctx context.Context, what string, a chromedp.Action[T]) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, a)
 	if err != nil {
@@ -94,7 +94,7 @@ func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Act
 
 // shownOrProblem waits until the element with id or the page's problem box is shown, and returns the problem's
 // text ("" if the element was shown).
-func shownOrProblem(t *testing.T, ctx context.Context, id string) string {
+func shownOrProblem(t testing.TB, ctx context.Context, id string) string {
 	t.Helper()
 	return value(t, ctx, "waiting for #"+id, chromedp.Poll[string](fmt.Sprintf(`(function(){
 		const e = document.getElementById(%q), p = document.getElementById("problem");
@@ -139,7 +139,7 @@ func noHorizontalScroll(t *testing.T, ctx context.Context, page string) {
 }
 
 // loadCredential opens the booth and loads the credential by its code.
-func loadCredential(t *testing.T, ctx context.Context, url, code string) time.Duration {
+func loadCredential(t testing.TB, ctx context.Context, url, code string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	do(t, ctx, "opening the booth", chromedp.Navigate(url+"vote"))
@@ -382,4 +382,16 @@ func tabTo(t *testing.T, ctx context.Context, id string) {
 		do(t, ctx, "Tab", chromedp.KeyEvent(kb.Tab))
 	}
 	t.Fatalf("40 presses of Tab did not reach #%s", id)
+}
+
+// BenchmarkBrowserPrepareDemoBallot is BenchmarkBoothPrepareDemoBallot in headless Chromium: the same Go, compiled
+// to WebAssembly, encrypting and proving the demo's ballot in the page (plus a DevTools round trip per ballot).
+func BenchmarkBrowserPrepareDemoBallot(b *testing.B) {
+	ctx := newBrowser(b)
+	we := startWebElection(b, 1, nil)
+	loadCredential(b, ctx, we.url, we.el.creds[0].Code())
+	expr := `recountBooth.prepare("[[0,0,1,0],[1,0,0,0,1,0],[5,4,2,1]]")` // demoChoices
+	for b.Loop() {
+		value(b, ctx, "prepare", chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	}
 }
