@@ -96,7 +96,16 @@ func New(opts Options) (*Handler, error) {
 	}
 	sort.Slice(h.hashes, func(i, j int) bool { return h.hashes[i].Path < h.hashes[j].Path })
 	h.pages, err = template.New("").Funcs(template.FuncMap{
-		"sri":  func(name string) string { return h.files[name].sri },
+		"sri": func(name string) string { return h.files[name].sri },
+		// hash is a served file's SHA-256 in hexadecimal, as /hashes lists it.
+		"hash": func(path string) string {
+			for _, f := range h.hashes {
+				if f.Path == path {
+					return hex.EncodeToString(f.SHA256[:])
+				}
+			}
+			return ""
+		},
 		"time": func(unix int64) string { return time.Unix(unix, 0).UTC().Format("Mon 2 Jan 2006, 15:04 MST") },
 		"iso":  func(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.RFC3339) },
 	}).ParseFS(appFS, "app/templates/*.html")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"html"
@@ -85,6 +86,10 @@ func TestPagesAndHeaders(t *testing.T) {
 		if inline.Match(body) {
 			t.Errorf("%s has an inline script, style or event handler: %s", path, inline.Find(body))
 		}
+		boothHash := byPathOf(h)["/static/booth.wasm"]
+		if path == "/vote" && !strings.Contains(string(body), ">"+hex.EncodeToString(boothHash[:])+"</code>") {
+			t.Errorf("the booth page does not show the booth's fingerprint")
+		}
 		// The WebAssembly the booth's pages fetch is pinned by its hash too.
 		if wasm {
 			m := wasmPin.FindSubmatch([]byte(html.UnescapeString(string(body))))
@@ -149,6 +154,14 @@ func TestPagesAndHeaders(t *testing.T) {
 	if string(body) != h.HashesText() || !strings.Contains(string(body), "  /static/booth.wasm\n") {
 		t.Errorf("/hashes:\n%s", body)
 	}
+}
+
+func byPathOf(h *web.Handler) map[string][32]byte {
+	m := map[string][32]byte{}
+	for _, f := range h.Hashes() {
+		m[f.Path] = f.SHA256
+	}
+	return m
 }
 
 func readAll(t *testing.T, resp *http.Response) []byte {
