@@ -173,6 +173,8 @@ func TestBrowserVoteChallengeCheck(t *testing.T) {
 
 	do(t, ctx, "election page", chromedp.Navigate(we.url))
 	value(t, ctx, "election status", chromedp.Poll[bool](`document.getElementById("phase").textContent.startsWith("Open")`))
+	loaded := value(t, ctx, "the election page's load time", chromedp.Evaluate[float64](`performance.getEntriesByType("navigation")[0].loadEventEnd`))
+	t.Logf("the election page loaded in %.0f ms", loaded)
 	screenshot(t, ctx, "web-election")
 	noHorizontalScroll(t, ctx, "the election page")
 
