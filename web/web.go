@@ -16,6 +16,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -51,6 +52,7 @@ type Handler struct {
 	files    map[string]staticFile // by name under /static/
 	hashes   []FileHash
 	voter    recountv1.VoterServiceServer
+	ready    func(boardRead bool) error
 	readOnly bool
 	logger   *slog.Logger
 }
@@ -87,7 +89,7 @@ func New(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{api: newAPI(opts.Services, opts.Limits, logger), files: st.files, hashes: slices.Clone(st.hashes), voter: opts.Services.Voter,
-		readOnly: opts.Services.ReadOnly, logger: logger}
+		ready: opts.Services.Ready, readOnly: opts.Services.ReadOnly, logger: logger}
 	// The templates too: the pages are rendered from them with the election's data and carry no script.
 	tmpls, _ := fs.Glob(appFS, "app/templates/*.html")
 	for _, name := range tmpls {
@@ -303,7 +305,12 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request, pg page) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	data := pageData{Page: pg.name, Title: pg.title, ReadOnly: h.readOnly}
-	e, err := h.voter.GetElection(ctx, &recountv1.GetElectionRequest{})
+	var e *recountv1.GetElectionResponse
+	err := errNotReady
+	if h.ready == nil || h.ready(false) == nil {
+		// A starting node has not replayed its board: its election would look empty.
+		e, err = h.voter.GetElection(ctx, &recountv1.GetElectionRequest{})
+	}
 	switch {
 	case err != nil:
 		data.Problem = "The election server cannot say which election it holds right now (it may be starting). Reload the page in a minute."
@@ -341,6 +348,9 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request, pg page) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(b.Bytes())
 }
+
+// errNotReady stands for the refusal of a server that is starting.
+var errNotReady = errors.New("the server is starting")
 
 // ruleText says a contest's rule in plain words.
 func ruleText(r election.Rule) string {

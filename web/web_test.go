@@ -291,3 +291,23 @@ func TestEntriesPages(t *testing.T) {
 		t.Fatalf("an empty board has an entry (err %v)", err)
 	}
 }
+
+// TestStarting: while the node is starting the pages say so, and the API refuses with STARTING, as gRPC does.
+func TestStarting(t *testing.T) {
+	n := node.New(t.TempDir(), node.Options{Origin: "test.recount.local/web"}) // never started
+	h, err := web.New(web.Options{Services: web.Services{Voter: node.VoterService(n), Board: node.BoardService(n), Status: node.PublicStatus(n),
+		Ready: n.NotReady}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	if body := readAll(t, get(t, srv.URL+"/", nil)); !strings.Contains(string(body), "it may be starting") {
+		t.Errorf("the election page of a starting node:\n%s", body)
+	}
+	resp := get(t, srv.URL+"/api/v1/election", nil)
+	var e web.APIError
+	if err := json.Unmarshal(readAll(t, resp), &e); err != nil || resp.StatusCode != 503 || e.Reason != "STARTING" {
+		t.Errorf("the API of a starting node: %d %+v %v", resp.StatusCode, e, err)
+	}
+}
