@@ -297,12 +297,14 @@ func (a *api) export(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="election.record"`)
-	err = a.svc.Board.Export(&recountv1.ExportRequest{}, &exportStream{ctx: r.Context(), w: w, rc: http.NewResponseController(w), stall: a.lim.ReadStall})
+	s := &exportStream{ctx: r.Context(), w: w, rc: http.NewResponseController(w), stall: a.lim.ReadStall}
+	err = a.svc.Board.Export(&recountv1.ExportRequest{}, s)
 	if err != nil {
 		// Headers are sent with the first chunk: an export that fails later ends the response short, which the
-		// record's reader detects (its final checkpoint is missing).
+		// record's reader detects (its final checkpoint is missing); one that fails before says why.
 		a.logger.Warn("web export ended early", "err", err)
-		if st, ok := status.FromError(err); ok && st.Code() != codes.Canceled {
+		if !s.wrote {
+			w.Header().Del("Content-Disposition")
 			writeError(w, err)
 		}
 	}
@@ -315,12 +317,14 @@ type exportStream struct {
 	w     io.Writer
 	rc    *http.ResponseController
 	stall time.Duration
+	wrote bool
 }
 
 func (s *exportStream) Context() context.Context { return s.ctx }
 
 func (s *exportStream) Send(m *recountv1.ExportResponse) error {
 	s.rc.SetWriteDeadline(time.Now().Add(s.stall))
+	s.wrote = true
 	_, err := s.w.Write(m.Data)
 	return err
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/recount-vote/recount/client/booth"
 	"github.com/recount-vote/recount/client/webnode"
 	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/trustee"
 )
 
@@ -289,6 +290,19 @@ func TestWebBoothNative(t *testing.T) {
 		if res, err = b.Results(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The record downloaded from the results page verifies, to the board's latest checkpoint.
+	resp, err := http.Get(we.url + "api/v1/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Disposition") == "" {
+		t.Fatalf("export: %d %v", resp.StatusCode, resp.Header)
+	}
+	end, err := tlog.VerifyExport(resp.Body, e.BoardKey)
+	if err != nil || end.Size != we.d.node.Log().Size() {
+		t.Fatalf("the exported record: %v, size %d of %d", err, end.Size, we.d.node.Log().Size())
 	}
 	if _, err := b.Prepare(ctx, demoChoices); err != nil {
 		t.Fatal(err)
