@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/client/booth"
 	"github.com/recount-vote/recount/client/webnode"
+	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/trustee"
@@ -441,5 +443,45 @@ func BenchmarkBoothPrepareDemoBallot(b *testing.B) {
 		if _, err := bo.Prepare(ctx, demoChoices); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestWebBoothOwnKey: a server that hands out an election key of its own (to read the ballots) is caught when
+// the credential is loaded, before anything is encrypted: the key is not the one the trustees' ceremony on the
+// board yields.
+func TestWebBoothOwnKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a whole election with its trustees: TestWebBoothOwnKey runs without -short")
+	}
+	_, own, err := elgamal.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownKey := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/api/v1/election" {
+				h.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			var m map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+				t.Error(err)
+			}
+			m["jointKey"] = base64.StdEncoding.EncodeToString(own.Bytes())
+			json.NewEncoder(w).Encode(m)
+		})
+	}
+	we := startWebElection(t, 1, ownKey)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := booth.New(strings.TrimSuffix(we.url, "/"))
+	var p *booth.Problem
+	if _, err := b.LoadCredential(ctx, we.el.creds[0].Code()); !errors.As(err, &p) || !strings.Contains(p.Message, "not the one the trustees made") {
+		t.Fatalf("a key of the server's own: %v", err)
+	}
+	if _, err := b.Prepare(ctx, demoChoices); !errors.As(err, &p) || !strings.Contains(p.Message, "Load your credential first") {
+		t.Fatalf("a ballot prepared after the key was refused: %v", err)
 	}
 }
