@@ -236,47 +236,62 @@ func (a *api) entries(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s := &pageStream{ctx: ctx}
+	s := &pageStream{ctx: ctx, w: w}
 	err = a.svc.Board.StreamEntries(req, s)
-	if err != nil && !errors.Is(err, errPageFull) {
+	if err != nil && !errors.Is(err, errPageFull) && s.n == 0 {
 		writeError(w, err)
 		return
 	}
-	out := []byte(`{"entries":[`)
-	for i, m := range s.page {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, m...)
+	s.start()
+	tail := []byte(`],"end":`)
+	tail = strconv.AppendBool(tail, err == nil)
+	if err != nil && !errors.Is(err, errPageFull) {
+		// The page was under way: the error ends it, in its own field.
+		tail = append(tail, `,"error":`...)
+		tail = append(tail, errorBody(err)...)
 	}
-	out = append(out, `],"end":`...)
-	out = strconv.AppendBool(out, err == nil)
-	out = append(out, '}')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Write(out)
+	w.Write(append(tail, '}'))
 }
 
-// pageStream is the StreamEntries stream of one page: it keeps each message's protojson and stops the stream
-// once the page is full.
+// pageStream is the StreamEntries stream of one page: it writes each entry's protojson to the answer as it comes
+// (a page holds one entry in memory at a time, as a gRPC stream does) and stops the stream once the page is full.
 type pageStream struct {
 	grpc.ServerStream // nil: StreamEntries calls Send and Context only
 	ctx               context.Context
-	page              [][]byte
-	bytes             int
+	w                 http.ResponseWriter
+	started           bool
+	n, bytes          int
 }
 
 func (s *pageStream) Context() context.Context { return s.ctx }
 
+// start writes the answer's headers and the page's opening, once.
+func (s *pageStream) start() {
+	if s.started {
+		return
+	}
+	s.started = true
+	s.w.Header().Set("Content-Type", "application/json")
+	s.w.Header().Set("Cache-Control", "no-store")
+	s.w.Write([]byte(`{"entries":[`))
+}
+
 func (s *pageStream) Send(m *recountv1.StreamEntriesResponse) error {
-	if len(s.page) >= MaxEntriesPerPage || (len(s.page) > 0 && s.bytes >= MaxPageBytes) {
+	if s.n >= MaxEntriesPerPage || (s.n > 0 && s.bytes >= MaxPageBytes) {
 		return errPageFull
 	}
 	b, err := protojson.Marshal(m)
 	if err != nil {
 		return err
 	}
-	s.page = append(s.page, b)
+	s.start()
+	if s.n > 0 {
+		s.w.Write([]byte{','})
+	}
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	s.n++
 	s.bytes += len(m.Payload)
 	return nil
 }
@@ -395,22 +410,33 @@ var httpStatus = map[codes.Code]int{
 // writeError writes err, a gRPC status error (the services'), as an APIError. An error that is no status (a
 // context's) is given its status as grpc-go would.
 func writeError(w http.ResponseWriter, err error) {
-	st := status.Convert(err)
-	if errors.Is(err, context.DeadlineExceeded) {
-		st = status.New(codes.DeadlineExceeded, err.Error())
-	} else if errors.Is(err, context.Canceled) {
-		st = status.New(codes.Canceled, err.Error())
-	}
-	reason, check := grpcnode.Reason(st.Err())
-	body, _ := json.Marshal(APIError{Code: codeName(st.Code()), Reason: reason, Check: check, Message: st.Message()})
-	code, ok := httpStatus[st.Code()]
+	code, ok := httpStatus[statusOf(err).Code()]
 	if !ok {
 		code = http.StatusInternalServerError
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	w.Write(body)
+	w.Write(errorBody(err))
+}
+
+// statusOf is err's gRPC status; a context's error has the status grpc-go gives it.
+func statusOf(err error) *status.Status {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.New(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.New(codes.Canceled, err.Error())
+	}
+	return status.Convert(err)
+}
+
+// errorBody is err's APIError in JSON.
+func errorBody(err error) []byte {
+	st := statusOf(err)
+	reason, check := grpcnode.Reason(st.Err())
+	body, _ := json.Marshal(APIError{Code: codeName(st.Code()), Reason: reason, Check: check, Message: st.Message()})
+	return body
 }
 
 // codeNames are the codes' names in upper snake case, as gRPC's HTTP mappings spell them.

@@ -88,10 +88,12 @@ type (
 		Kind    string `json:"kind"`
 		Payload []byte `json:"payload"`
 	}
-	// EntriesJSON is a page of entries: End says it reached the board's end.
+	// EntriesJSON is a page of entries: End says it reached the board's end; Error, that the node's stream
+	// failed after the entries before it.
 	EntriesJSON struct {
 		Entries []EntryJSON `json:"entries"`
 		End     bool        `json:"end"`
+		Error   *ErrorJSON  `json:"error"`
 	}
 	// StatusJSON is GetStatusResponse, the fields the pages show.
 	StatusJSON struct {
@@ -266,6 +268,10 @@ func (n *Node) Entries(ctx context.Context, from uint64) iter.Seq2[tlog.Entry, e
 				}
 				from++
 			}
+			if page.Error != nil {
+				yield(tlog.Entry{}, errorOf(*page.Error))
+				return
+			}
 			if page.End || len(page.Entries) == 0 {
 				return
 			}
@@ -325,7 +331,12 @@ func (n *Node) Call(ctx context.Context, method, path string, req, resp any) err
 		}
 		return err
 	}
-	err = &apiError{e}
+	return errorOf(e)
+}
+
+// errorOf is the error of an API error body, as package grpcnode reads a gRPC status.
+func errorOf(e ErrorJSON) error {
+	var err error = &apiError{e}
 	switch e.Code {
 	case "UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED":
 		return client.NoAnswer(err)
