@@ -6,8 +6,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -357,10 +357,7 @@ func newReadGuard(max, perIP int) *readGuard {
 
 // acquire takes a slot for r's client, or refuses (TOO_MANY_STREAMS).
 func (g *readGuard) acquire(r *http.Request) (release func(), err error) {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
+	ip := clientOf(r.RemoteAddr)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.total >= g.max || g.byIP[ip] >= g.perIP {
@@ -376,6 +373,21 @@ func (g *readGuard) acquire(r *http.Request) (release func(), err error) {
 			delete(g.byIP, ip)
 		}
 	}, nil
+}
+
+// clientOf is the client a remote address counts for: its IP address, and for IPv6 its /64 (one host's
+// addresses), as the gRPC side counts them.
+func clientOf(remote string) string {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return remote
+	}
+	a := ap.Addr().Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
 
 // APIError is the JSON body of a refused or failed call: the gRPC status code's name (as the gRPC side would

@@ -182,3 +182,15 @@ func TestEntriesFailMidPage(t *testing.T) {
 		t.Fatalf("read %d entries, then %v", n, last)
 	}
 }
+
+// TestClientOf: a client is an IPv4 address, or an IPv6 /64.
+func TestClientOf(t *testing.T) {
+	for remote, want := range map[string]string{
+		"192.0.2.1:5000": "192.0.2.1", "[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64", "[2001:db8:1:2:ffff::1]:1": "2001:db8:1:2::/64",
+		"[::ffff:192.0.2.1]:80": "192.0.2.1", "not an address": "not an address",
+	} {
+		if got := clientOf(remote); got != want {
+			t.Errorf("clientOf(%q) = %q, want %q", remote, got, want)
+		}
+	}
+}
