@@ -79,8 +79,10 @@ func nodeProblem(err error, doing string) *Problem {
 		return problem(err, "The polls are not open now, so no ballot can be cast. See the election page for the voting window.")
 	case client.RefusedFor(err, client.ReasonPollsClosed):
 		return problem(err, "The polls are closed: no more ballots can be cast.")
-	case client.RefusedFor(err, client.ReasonNotFound):
+	case client.RefusedFor(err, client.ReasonNotFound) && strings.Contains(doing, "tracking code"):
 		return problem(err, "The election server has no ballot with this tracking code. Check the code; a ballot cast moments ago may take a few seconds to appear.")
+	case client.RefusedFor(err, client.ReasonNotFound):
+		return problem(err, "The election server has nothing to answer yet while %s. Try again in a minute.", doing)
 	case client.RefusedFor(err, client.ReasonStarting):
 		return problem(err, "The election server is starting. Try again in a minute.")
 	case client.RefusedFor(err, client.ReasonDuplicate):

@@ -250,6 +250,10 @@ func TestWebBoothNative(t *testing.T) {
 	if _, err := b2.Cast(ctx); !errors.As(err, &p) || !strings.Contains(p.Message, "not one of this election's") {
 		t.Fatalf("an unknown credential: %v", err)
 	}
+	// An unknown tracking code is said in plain words.
+	if _, err := b.CheckReceipt(ctx, election.HumanTrackingCode(election.ID{1, 2, 3})); !errors.As(err, &p) || !strings.Contains(p.Message, "no ballot with this tracking code") {
+		t.Fatalf("an unknown tracking code: %v", err)
+	}
 	// A second vote supersedes the first.
 	final := election.Choices{{1, 0, 0, 0}, {0, 0, 0, 0, 0, 0}, {0, 0, 0, 0}}
 	if _, err := b.Prepare(ctx, final); err != nil {
