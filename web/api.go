@@ -31,6 +31,10 @@ type Services struct {
 	Board recountv1.BoardServiceServer
 	// Status is the election's public status (node.PublicStatus); nil serves none (404).
 	Status func(ctx context.Context) (*recountv1.GetStatusResponse, error)
+	// WitnessPolicy is the text of the election's witness policy (c2sp.org/tlog-policy), as the commission
+	// published it, served at /api/v1/witness-policy so that the pages check the cosignatures against it (and
+	// show its fingerprint, to compare with the published one); nil when there is none.
+	WitnessPolicy []byte
 	// ReadOnly says the server is an observer's copy of the board: the booth's page says where to vote instead.
 	ReadOnly bool
 	// Ready, if set, returns the refusal (a gRPC status error) of a call while the server is starting, as the
@@ -130,6 +134,15 @@ func newAPI(svc Services, lim Limits, logger *slog.Logger) *api {
 				return svc.Status(ctx)
 			}))
 	}
+	a.mux.HandleFunc("GET /api/v1/witness-policy", func(w http.ResponseWriter, r *http.Request) {
+		if svc.WitnessPolicy == nil {
+			writeError(w, refusal(codes.NotFound, "NOT_FOUND", "this server has no witness policy"))
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(svc.WitnessPolicy)
+	})
 	a.mux.HandleFunc("POST /api/v1/entries", a.entries)
 	a.mux.HandleFunc("GET /api/v1/export", a.export)
 	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

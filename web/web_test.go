@@ -210,6 +210,9 @@ func TestAPIRefusals(t *testing.T) {
 	if n.Log().Size() != 0 {
 		t.Fatalf("refused requests wrote %d entries", n.Log().Size())
 	}
+	if resp := get(t, srv.URL+"/api/v1/witness-policy", nil); resp.StatusCode != 404 {
+		t.Errorf("the witness policy of a node without one: %d", resp.StatusCode)
+	}
 	wn := &webnode.Node{Base: srv.URL}
 	if _, err := wn.Post(context.Background(), election.KindBallot, []byte{1, 2, 3}); !isRefusal(err) {
 		t.Errorf("a bad ballot: %v, want a refusal", err)

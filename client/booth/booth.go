@@ -21,6 +21,7 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/verify"
+	"github.com/recount-vote/recount/witness/policy"
 )
 
 // Booth is one voter's page: the election, their credential, and the ballot being prepared.
@@ -33,6 +34,9 @@ type Booth struct {
 	keyChecked bool
 	cred       *election.Credential
 	ballot     *election.PreparedBallot
+	pol        *policy.Policy // the witness policy the server gives, once read
+	polText    []byte
+	polRead    bool
 }
 
 // New returns the booth of the node's API at base ("" for the page's own origin).
@@ -355,6 +359,10 @@ type Cast struct {
 	Board        string `json:"boardFingerprint"`
 	Cosigned     bool   `json:"cosigned"`
 	Unwitnessed  bool   `json:"unwitnessed"`
+	// Witnessed says what the cosignatures show under the witness policy the server gives, e.g. "witnessed by
+	// 2 of 3 (...): quorum ... met"; PolicyFingerprint is that policy's, to compare with the published one.
+	Witnessed         string `json:"witnessed,omitempty"`
+	PolicyFingerprint string `json:"policyFingerprint,omitempty"`
 	// Receipt is the receipt file.
 	Receipt string `json:"receipt"`
 	// Millis is the time from the cast to the receipt checked.
@@ -392,7 +400,11 @@ func (b *Booth) Cast(ctx context.Context) (*Cast, error) {
 	b.mu.Lock()
 	b.ballot = nil
 	b.mu.Unlock()
-	return &Cast{TrackingCode: election.HumanTrackingCode(r.TrackingCode), Index: r.Index, TreeSize: cp.Size, Root: fmt.Sprintf("%x", cp.Root),
+	witnessed, fp := "", ""
+	if len(r.Cosigned) > 0 {
+		witnessed, fp = b.witnessed(ctx, func(pol *policy.Policy) (policy.Result, error) { return r.CheckWitnessed(pol) })
+	}
+	return &Cast{Witnessed: witnessed, PolicyFingerprint: fp, TrackingCode: election.HumanTrackingCode(r.TrackingCode), Index: r.Index, TreeSize: cp.Size, Root: fmt.Sprintf("%x", cp.Root),
 		Board: tlog.KeyFingerprint(r.BoardKey), Cosigned: len(r.Cosigned) > 0, Unwitnessed: r.Unwitnessed, Receipt: string(r.Marshal()),
 		Millis: float64(took.Microseconds()) / 1000}, nil
 }
@@ -524,7 +536,11 @@ type Results struct {
 	// signature of that checkpoint, not the cosignatures, which need the election's witness policy (recount
 	// verify --witness-policy checks them).
 	CosignedBy []string `json:"cosignedBy,omitempty"`
-	Board      string   `json:"boardFingerprint"`
+	// Witnessed says what those cosignatures show under the witness policy the server gives (their signatures
+	// checked), PolicyFingerprint that policy's fingerprint; empty without a policy.
+	Witnessed         string `json:"witnessed,omitempty"`
+	PolicyFingerprint string `json:"policyFingerprint,omitempty"`
+	Board             string `json:"boardFingerprint"`
 }
 
 // ContestCounts is one contest's result.
@@ -605,6 +621,10 @@ func (b *Booth) Results(ctx context.Context) (*Results, error) {
 	res.Published, res.Index, res.TreeSize, res.Trustees = true, result.Index, cp.Size, t.Trustees
 	if wcp, names, ok := cosigners(latest.CosignedCheckpoint, ei.BoardKey); ok && wcp.Size > result.Index {
 		res.CosignedBy = names
+		res.Witnessed, res.PolicyFingerprint = b.witnessed(ctx, func(pol *policy.Policy) (policy.Result, error) {
+			_, r, err := verify.CheckWitnessed(latest.CosignedCheckpoint, ei.BoardKey, pol)
+			return r, err
+		})
 	}
 	if tally != nil {
 		if counted, err := election.ParseCounted(tally.Payload); err == nil {
@@ -680,4 +700,38 @@ func (b *Booth) Restore(ctx context.Context, s Seen) (bool, error) {
 		return false, checkProblem(err)
 	}
 	return true, nil
+}
+
+// witnessed checks cosignatures with check under the witness policy the server gives (read once), and says what
+// they show, with the policy's fingerprint; "" and "" when the server has no policy (or it cannot be read).
+func (b *Booth) witnessed(ctx context.Context, check func(*policy.Policy) (policy.Result, error)) (string, string) {
+	b.mu.Lock()
+	read := b.polRead
+	b.mu.Unlock()
+	if !read {
+		text, err := b.node.WitnessPolicy(ctx)
+		if err != nil {
+			return "", ""
+		}
+		var pol *policy.Policy
+		if text != nil {
+			if pol, err = policy.Parse(text); err != nil {
+				return "the server's witness policy cannot be read: " + err.Error(), ""
+			}
+		}
+		b.mu.Lock()
+		b.pol, b.polText, b.polRead = pol, text, true
+		b.mu.Unlock()
+	}
+	b.mu.Lock()
+	pol, text := b.pol, b.polText
+	b.mu.Unlock()
+	if pol == nil {
+		return "", ""
+	}
+	r, err := check(pol)
+	if err != nil {
+		return "NOT witnessed under the policy: " + err.Error(), policy.Fingerprint(text)
+	}
+	return r.String(), policy.Fingerprint(text)
 }

@@ -232,6 +232,25 @@ func (n *Node) Checkpoint(ctx context.Context) (*CheckpointJSON, error) {
 	return &resp, nil
 }
 
+// WitnessPolicy is GET /api/v1/witness-policy: the policy's text as the server gives it; nil when the server has
+// none.
+func (n *Node) WitnessPolicy(ctx context.Context) ([]byte, error) {
+	tr := n.Transport
+	if tr == nil {
+		tr = defaultTransport
+	}
+	status, data, err := tr.RoundTrip(ctx, "GET", strings.TrimSuffix(n.Base, "/")+"/api/v1/witness-policy", nil, 1<<20)
+	switch {
+	case err != nil:
+		return nil, client.NoAnswer(fmt.Errorf("the node did not answer witness-policy: %w", err))
+	case status == 404:
+		return nil, nil
+	case status != 200:
+		return nil, fmt.Errorf("the node's web server answered witness-policy with HTTP %d", status)
+	}
+	return data, nil
+}
+
 // Status is GET /api/v1/status.
 func (n *Node) Status(ctx context.Context) (*StatusJSON, error) {
 	var resp StatusJSON

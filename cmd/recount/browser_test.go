@@ -286,6 +286,9 @@ func TestBrowserVoteChallengeCheck(t *testing.T) {
 	if p := shownOrProblem(t, ctx, "results"); p != "shown" {
 		t.Fatal(p)
 	}
+	// The summary names the witnesses, their cosignatures checked against the policy (they may take a moment).
+	value(t, ctx, "the results' witnesses", chromedp.Poll[bool](`document.getElementById("summary").textContent.includes(": met")`,
+		chromedp.WithPollingTimeout(30*time.Second)))
 	if s := text(t, ctx, "summary"); !strings.HasPrefix(s, "1 ballot counted") {
 		t.Fatalf("results summary: %s", s)
 	}

@@ -30,8 +30,11 @@ func (d *demo) startWeb() error {
 		return nil
 	}
 	n := d.node
-	w, err := d.serveWeb(web.Services{Voter: node.VoterService(n), Board: node.BoardService(n), Status: node.PublicStatus(n), Ready: n.NotReady},
-		d.cfg.webListen, d.cfg.webWrap)
+	svc := web.Services{Voter: node.VoterService(n), Board: node.BoardService(n), Status: node.PublicStatus(n), Ready: n.NotReady}
+	if d.witnesses != nil {
+		svc.WitnessPolicy = d.witnesses.pol.Marshal()
+	}
+	w, err := d.serveWeb(svc, d.cfg.webListen, d.cfg.webWrap)
 	if err != nil {
 		return err
 	}
@@ -47,7 +50,11 @@ func (d *demo) startObserverWeb(do *demoObserver) error {
 		return nil
 	}
 	voter, board := do.o.Services()
-	w, err := d.serveWeb(web.Services{Voter: voter, Board: board, ReadOnly: true}, "127.0.0.1:0", nil)
+	svc := web.Services{Voter: voter, Board: board, ReadOnly: true}
+	if d.witnesses != nil {
+		svc.WitnessPolicy = d.witnesses.pol.Marshal()
+	}
+	w, err := d.serveWeb(svc, "127.0.0.1:0", nil)
 	if err != nil {
 		return err
 	}

@@ -199,6 +199,9 @@ func TestWebBoothNative(t *testing.T) {
 	if cast1.TrackingCode != second.TrackingCode || cast1.TreeSize <= cast1.Index {
 		t.Fatalf("cast: %+v", cast1)
 	}
+	if cast1.Cosigned && (!strings.Contains(cast1.Witnessed, ": met") || cast1.PolicyFingerprint == "") {
+		t.Fatalf("a witnessed receipt not checked against the policy: %+v", cast1)
+	}
 	// The receipt checks, by file and by tracking code.
 	for _, in := range []string{cast1.Receipt, cast1.TrackingCode} {
 		rc, err := b.CheckReceipt(ctx, in)
@@ -288,8 +291,9 @@ func TestWebBoothNative(t *testing.T) {
 	if !res.Published || res.Counted != 1 || res.Contests[0].Options[0].Count != 1 || res.Contests[0].Options[2].Count != 0 {
 		t.Fatalf("results: %+v", res)
 	}
-	// The demo's witnesses cosign the board holding the result (2 of 3, soon all three).
-	for deadline := time.Now().Add(20 * time.Second); len(res.CosignedBy) < 2; time.Sleep(50 * time.Millisecond) {
+	// The demo's witnesses cosign the board holding the result (2 of 3, soon all three), their signatures checked
+	// against the election's witness policy.
+	for deadline := time.Now().Add(20 * time.Second); len(res.CosignedBy) < 2 || !strings.Contains(res.Witnessed, ": met"); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no witnesses named on the result's board: %+v", res)
 		}

@@ -64,7 +64,9 @@
       sec.append(h, table);
       box.appendChild(sec);
     });
-    if (r.cosignedBy && r.cosignedBy.length) {
+    if (r.witnessed) {
+      $("summary").textContent += " The board holding the result is " + r.witnessed + " (the witnesses' signatures checked in this page against the election's witness policy, fingerprint " + r.policyFingerprint + ").";
+    } else if (r.cosignedBy && r.cosignedBy.length) {
       $("summary").textContent += " The board holding the result is co-signed by " + r.cosignedBy.join(", ") + ": witnesses (observers among them) that vouch for it.";
     }
     $("proof").textContent = "The result is entry " + r.index + " of the board, proved in its signed checkpoint of " + r.treeSize + " entries (board " + r.boardFingerprint + "). This page did not recheck the decryption: the election record's verification does." + (r.cosignedBy && r.cosignedBy.length ? " The page checked the board's signature of the co-signed checkpoint, not the co-signatures, which need the election's witness policy: recount verify --witness-policy checks them." : "");

@@ -222,7 +222,8 @@
       $("rec-size").textContent = c.treeSize + " entries, signed by the board " + c.boardFingerprint;
       $("rec-root").textContent = c.root;
       $("rec-board").textContent = c.boardFingerprint;
-      $("rec-witnessed").textContent = c.cosigned ? "yes: the checkpoint is co-signed by the witnesses" : (c.unwitnessed ? "not yet (check the receipt later)" : "this board has no witnesses");
+      $("rec-witnessed").textContent = c.witnessed ? c.witnessed + " (policy " + c.policyFingerprint + ")" :
+        (c.cosigned ? "yes: the checkpoint is co-signed by the witnesses" : (c.unwitnessed ? "not yet (check the receipt later)" : "this board has no witnesses"));
       $("rec-millis").textContent = c.millis.toFixed(0) + " ms";
       document.body.dataset.castMillis = String(c.millis);
       R.offerFile($("rec-receipt"), c.receipt);
