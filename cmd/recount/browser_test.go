@@ -233,6 +233,10 @@ func TestBrowserVoteChallengeCheck(t *testing.T) {
 	if !strings.Contains(receipt, `"format": "recount-receipt/v1"`) {
 		t.Fatalf("receipt file:\n%s", receipt)
 	}
+	do(t, ctx, "vote again", chromedp.Click(chromedp.CSS("#vote-again")))
+	if p := shownOrProblem(t, ctx, "step-choose"); p != "shown" {
+		t.Fatalf("vote again: %s", p)
+	}
 	receiptPath := filepath.Join(t.TempDir(), "receipt.json")
 	if err := os.WriteFile(receiptPath, []byte(receipt), 0o644); err != nil {
 		t.Fatal(err)

@@ -168,6 +168,13 @@
   }
   $("prepare").addEventListener("click", function () { prepare(false); });
 
+  $("vote-again").addEventListener("click", function () {
+    $("step-recorded").hidden = true;
+    $("step-choose").hidden = false;
+    const first = $("ballot").querySelector("input");
+    if (first) first.focus();
+  });
+
   // Step 3: cast or challenge.
   $("change").addEventListener("click", function () {
     $("step-decide").hidden = true;
@@ -230,9 +237,9 @@
       $("rec-receipt-text").textContent = c.receipt;
       $("step-decide").hidden = true;
       $("step-challenged").hidden = true;
+      $("step-choose").hidden = true;
       R.show($("step-recorded"));
-      $("step-choose").hidden = false;
-      $("prepare").textContent = "Encrypt a new ballot (vote again)";
+      $("prepare").textContent = "Encrypt my new ballot";
     }, function (p) { $("decide-status").textContent = "Not recorded."; fail(p); }).finally(function () { busy(b, false); });
   });
 })();
