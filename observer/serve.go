@@ -55,10 +55,18 @@ func boardError(err error) error {
 
 // Register registers the observer's read-only BoardService and VoterService on s.
 func (o *Observer) Register(s *grpc.Server) {
+	voter, board := o.Services()
+	recountv1.RegisterBoardServiceServer(s, board)
+	recountv1.RegisterVoterServiceServer(s, voter)
+}
+
+// Services returns the observer's read-only VoterService (the election and receipt lookups; casting is refused)
+// and BoardService, which Register serves over gRPC, for a server that serves them otherwise: the voters' web
+// pages' JSON API (package web, `recount observe --web-listen`).
+func (o *Observer) Services() (recountv1.VoterServiceServer, recountv1.BoardServiceServer) {
 	bs := newBoardServer(func() *ledger.Log { return o.mirror })
 	bs.cosigned = o.Cosigned
-	recountv1.RegisterBoardServiceServer(s, bs)
-	recountv1.RegisterVoterServiceServer(s, voterServer{o: o})
+	return voterServer{o: o}, bs
 }
 
 // boardServer is BoardService over a board, read-only. The board is a function so that tests can serve one

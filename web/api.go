@@ -6,8 +6,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -31,6 +31,12 @@ type Services struct {
 	Board recountv1.BoardServiceServer
 	// Status is the election's public status (node.PublicStatus); nil serves none (404).
 	Status func(ctx context.Context) (*recountv1.GetStatusResponse, error)
+	// WitnessPolicy is the text of the election's witness policy (c2sp.org/tlog-policy), as the commission
+	// published it, served at /api/v1/witness-policy so that the pages check the cosignatures against it (and
+	// show its fingerprint, to compare with the published one); nil when there is none.
+	WitnessPolicy []byte
+	// ReadOnly says the server is an observer's copy of the board: the booth's page says where to vote instead.
+	ReadOnly bool
 	// Ready, if set, returns the refusal (a gRPC status error) of a call while the server is starting, as the
 	// gRPC server's interceptor does: boardRead for BoardService's reads.
 	Ready func(boardRead bool) error
@@ -128,6 +134,15 @@ func newAPI(svc Services, lim Limits, logger *slog.Logger) *api {
 				return svc.Status(ctx)
 			}))
 	}
+	a.mux.HandleFunc("GET /api/v1/witness-policy", func(w http.ResponseWriter, r *http.Request) {
+		if svc.WitnessPolicy == nil {
+			writeError(w, refusal(codes.NotFound, "NOT_FOUND", "this server has no witness policy"))
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Write(svc.WitnessPolicy)
+	})
 	a.mux.HandleFunc("POST /api/v1/entries", a.entries)
 	a.mux.HandleFunc("GET /api/v1/export", a.export)
 	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -234,47 +249,62 @@ func (a *api) entries(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s := &pageStream{ctx: ctx}
+	s := &pageStream{ctx: ctx, w: w}
 	err = a.svc.Board.StreamEntries(req, s)
-	if err != nil && !errors.Is(err, errPageFull) {
+	if err != nil && !errors.Is(err, errPageFull) && s.n == 0 {
 		writeError(w, err)
 		return
 	}
-	out := []byte(`{"entries":[`)
-	for i, m := range s.page {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, m...)
+	s.start()
+	tail := []byte(`],"end":`)
+	tail = strconv.AppendBool(tail, err == nil)
+	if err != nil && !errors.Is(err, errPageFull) {
+		// The page was under way: the error ends it, in its own field.
+		tail = append(tail, `,"error":`...)
+		tail = append(tail, errorBody(err)...)
 	}
-	out = append(out, `],"end":`...)
-	out = strconv.AppendBool(out, err == nil)
-	out = append(out, '}')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Write(out)
+	w.Write(append(tail, '}'))
 }
 
-// pageStream is the StreamEntries stream of one page: it keeps each message's protojson and stops the stream
-// once the page is full.
+// pageStream is the StreamEntries stream of one page: it writes each entry's protojson to the answer as it comes
+// (a page holds one entry in memory at a time, as a gRPC stream does) and stops the stream once the page is full.
 type pageStream struct {
 	grpc.ServerStream // nil: StreamEntries calls Send and Context only
 	ctx               context.Context
-	page              [][]byte
-	bytes             int
+	w                 http.ResponseWriter
+	started           bool
+	n, bytes          int
 }
 
 func (s *pageStream) Context() context.Context { return s.ctx }
 
+// start writes the answer's headers and the page's opening, once.
+func (s *pageStream) start() {
+	if s.started {
+		return
+	}
+	s.started = true
+	s.w.Header().Set("Content-Type", "application/json")
+	s.w.Header().Set("Cache-Control", "no-store")
+	s.w.Write([]byte(`{"entries":[`))
+}
+
 func (s *pageStream) Send(m *recountv1.StreamEntriesResponse) error {
-	if len(s.page) >= MaxEntriesPerPage || (len(s.page) > 0 && s.bytes >= MaxPageBytes) {
+	if s.n >= MaxEntriesPerPage || (s.n > 0 && s.bytes >= MaxPageBytes) {
 		return errPageFull
 	}
 	b, err := protojson.Marshal(m)
 	if err != nil {
 		return err
 	}
-	s.page = append(s.page, b)
+	s.start()
+	if s.n > 0 {
+		s.w.Write([]byte{','})
+	}
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	s.n++
 	s.bytes += len(m.Payload)
 	return nil
 }
@@ -295,12 +325,14 @@ func (a *api) export(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="election.record"`)
-	err = a.svc.Board.Export(&recountv1.ExportRequest{}, &exportStream{ctx: r.Context(), w: w, rc: http.NewResponseController(w), stall: a.lim.ReadStall})
+	s := &exportStream{ctx: r.Context(), w: w, rc: http.NewResponseController(w), stall: a.lim.ReadStall}
+	err = a.svc.Board.Export(&recountv1.ExportRequest{}, s)
 	if err != nil {
 		// Headers are sent with the first chunk: an export that fails later ends the response short, which the
-		// record's reader detects (its final checkpoint is missing).
+		// record's reader detects (its final checkpoint is missing); one that fails before says why.
 		a.logger.Warn("web export ended early", "err", err)
-		if st, ok := status.FromError(err); ok && st.Code() != codes.Canceled {
+		if !s.wrote {
+			w.Header().Del("Content-Disposition")
 			writeError(w, err)
 		}
 	}
@@ -313,12 +345,14 @@ type exportStream struct {
 	w     io.Writer
 	rc    *http.ResponseController
 	stall time.Duration
+	wrote bool
 }
 
 func (s *exportStream) Context() context.Context { return s.ctx }
 
 func (s *exportStream) Send(m *recountv1.ExportResponse) error {
 	s.rc.SetWriteDeadline(time.Now().Add(s.stall))
+	s.wrote = true
 	_, err := s.w.Write(m.Data)
 	return err
 }
@@ -336,10 +370,7 @@ func newReadGuard(max, perIP int) *readGuard {
 
 // acquire takes a slot for r's client, or refuses (TOO_MANY_STREAMS).
 func (g *readGuard) acquire(r *http.Request) (release func(), err error) {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
+	ip := clientOf(r.RemoteAddr)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.total >= g.max || g.byIP[ip] >= g.perIP {
@@ -355,6 +386,21 @@ func (g *readGuard) acquire(r *http.Request) (release func(), err error) {
 			delete(g.byIP, ip)
 		}
 	}, nil
+}
+
+// clientOf is the client a remote address counts for: its IP address, and for IPv6 its /64 (one host's
+// addresses), as the gRPC side counts them.
+func clientOf(remote string) string {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return remote
+	}
+	a := ap.Addr().Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
 
 // APIError is the JSON body of a refused or failed call: the gRPC status code's name (as the gRPC side would
@@ -389,22 +435,33 @@ var httpStatus = map[codes.Code]int{
 // writeError writes err, a gRPC status error (the services'), as an APIError. An error that is no status (a
 // context's) is given its status as grpc-go would.
 func writeError(w http.ResponseWriter, err error) {
-	st := status.Convert(err)
-	if errors.Is(err, context.DeadlineExceeded) {
-		st = status.New(codes.DeadlineExceeded, err.Error())
-	} else if errors.Is(err, context.Canceled) {
-		st = status.New(codes.Canceled, err.Error())
-	}
-	reason, check := grpcnode.Reason(st.Err())
-	body, _ := json.Marshal(APIError{Code: codeName(st.Code()), Reason: reason, Check: check, Message: st.Message()})
-	code, ok := httpStatus[st.Code()]
+	code, ok := httpStatus[statusOf(err).Code()]
 	if !ok {
 		code = http.StatusInternalServerError
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	w.Write(body)
+	w.Write(errorBody(err))
+}
+
+// statusOf is err's gRPC status; a context's error has the status grpc-go gives it.
+func statusOf(err error) *status.Status {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.New(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.New(codes.Canceled, err.Error())
+	}
+	return status.Convert(err)
+}
+
+// errorBody is err's APIError in JSON.
+func errorBody(err error) []byte {
+	st := statusOf(err)
+	reason, check := grpcnode.Reason(st.Err())
+	body, _ := json.Marshal(APIError{Code: codeName(st.Code()), Reason: reason, Check: check, Message: st.Message()})
+	return body
 }
 
 // codeNames are the codes' names in upper snake case, as gRPC's HTTP mappings spell them.

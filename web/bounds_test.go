@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/client/webnode"
 )
 
 // slowVoter is a VoterService whose GetElection waits until release is closed or its context ends.
@@ -135,5 +138,59 @@ func TestCallBounds(t *testing.T) {
 	}
 	if e := apiError(t, resp); resp.StatusCode != 504 || e.Code != "DEADLINE_EXCEEDED" {
 		t.Fatalf("a call past its timeout: %d %+v", resp.StatusCode, e)
+	}
+}
+
+// failingBoard is a BoardService whose StreamEntries sends three entries and then fails.
+type failingBoard struct {
+	recountv1.UnimplementedBoardServiceServer
+}
+
+func (failingBoard) StreamEntries(_ *recountv1.StreamEntriesRequest, s grpc.ServerStreamingServer[recountv1.StreamEntriesResponse]) error {
+	for i := range uint64(3) {
+		if err := s.Send(&recountv1.StreamEntriesResponse{Index: i, Kind: 8, Payload: []byte("x")}); err != nil {
+			return err
+		}
+	}
+	return refusal(codes.Internal, "BOARD_FAILED", "the board failed")
+}
+
+// TestEntriesFailMidPage: a stream that fails after some entries ends the page with its error, which the client
+// reads after those entries; the page stays well-formed JSON.
+func TestEntriesFailMidPage(t *testing.T) {
+	srv := httptest.NewServer(newAPI(Services{Voter: &slowVoter{}, Board: failingBoard{}}, Limits{}, nil))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/api/v1/entries", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page webnode.EntriesJSON
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || len(page.Entries) != 3 || page.End || page.Error == nil || page.Error.Reason != "BOARD_FAILED" {
+		t.Fatalf("page: %+v, %v", page, err)
+	}
+	resp.Body.Close()
+	n := 0
+	var last error
+	for _, err := range (&webnode.Node{Base: srv.URL}).Entries(context.Background(), 0) {
+		if err != nil {
+			last = err
+			break
+		}
+		n++
+	}
+	if n != 3 || !client.RefusedFor(last, "BOARD_FAILED") {
+		t.Fatalf("read %d entries, then %v", n, last)
+	}
+}
+
+// TestClientOf: a client is an IPv4 address, or an IPv6 /64.
+func TestClientOf(t *testing.T) {
+	for remote, want := range map[string]string{
+		"192.0.2.1:5000": "192.0.2.1", "[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64", "[2001:db8:1:2:ffff::1]:1": "2001:db8:1:2::/64",
+		"[::ffff:192.0.2.1]:80": "192.0.2.1", "not an address": "not an address",
+	} {
+		if got := clientOf(remote); got != want {
+			t.Errorf("clientOf(%q) = %q, want %q", remote, got, want)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -46,12 +47,14 @@ type Options struct {
 
 // Handler serves the pages, their static files, /hashes and the JSON API.
 type Handler struct {
-	api    *api
-	pages  *template.Template
-	files  map[string]staticFile // by name under /static/
-	hashes []FileHash
-	voter  recountv1.VoterServiceServer
-	logger *slog.Logger
+	api      *api
+	pages    *template.Template
+	files    map[string]staticFile // by name under /static/
+	hashes   []FileHash
+	voter    recountv1.VoterServiceServer
+	ready    func(boardRead bool) error
+	readOnly bool
+	logger   *slog.Logger
 }
 
 // FileHash is a served file's name (its URL path) and SHA-256.
@@ -85,7 +88,8 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{api: newAPI(opts.Services, opts.Limits, logger), files: st.files, hashes: slices.Clone(st.hashes), voter: opts.Services.Voter, logger: logger}
+	h := &Handler{api: newAPI(opts.Services, opts.Limits, logger), files: st.files, hashes: slices.Clone(st.hashes), voter: opts.Services.Voter,
+		ready: opts.Services.Ready, readOnly: opts.Services.ReadOnly, logger: logger}
 	// The templates too: the pages are rendered from them with the election's data and carry no script.
 	tmpls, _ := fs.Glob(appFS, "app/templates/*.html")
 	for _, name := range tmpls {
@@ -94,7 +98,16 @@ func New(opts Options) (*Handler, error) {
 	}
 	sort.Slice(h.hashes, func(i, j int) bool { return h.hashes[i].Path < h.hashes[j].Path })
 	h.pages, err = template.New("").Funcs(template.FuncMap{
-		"sri":  func(name string) string { return h.files[name].sri },
+		"sri": func(name string) string { return h.files[name].sri },
+		// hash is a served file's SHA-256 in hexadecimal, as /hashes lists it.
+		"hash": func(path string) string {
+			for _, f := range h.hashes {
+				if f.Path == path {
+					return hex.EncodeToString(f.SHA256[:])
+				}
+			}
+			return ""
+		},
 		"time": func(unix int64) string { return time.Unix(unix, 0).UTC().Format("Mon 2 Jan 2006, 15:04 MST") },
 		"iso":  func(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.RFC3339) },
 	}).ParseFS(appFS, "app/templates/*.html")
@@ -169,7 +182,7 @@ func (h *Handler) HashesText() string {
 // The pages' Content-Security-Policy: nothing but this origin's scripts, styles and calls; WebAssembly
 // compilation ('wasm-unsafe-eval', which allows no JavaScript eval) only on the pages that run the booth.
 const (
-	cspBase = "default-src 'none'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	cspBase = "default-src 'none'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types 'none'"
 	cspPage = cspBase + "; script-src 'self'"
 	cspWasm = cspBase + "; script-src 'self' 'wasm-unsafe-eval'"
 )
@@ -193,6 +206,7 @@ type pageData struct {
 	Title    string
 	Election *electionData
 	Problem  string
+	ReadOnly bool
 }
 
 type electionData struct {
@@ -290,8 +304,13 @@ func acceptsGzip(r *http.Request) bool {
 func (h *Handler) servePage(w http.ResponseWriter, r *http.Request, pg page) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	data := pageData{Page: pg.name, Title: pg.title}
-	e, err := h.voter.GetElection(ctx, &recountv1.GetElectionRequest{})
+	data := pageData{Page: pg.name, Title: pg.title, ReadOnly: h.readOnly}
+	var e *recountv1.GetElectionResponse
+	err := errNotReady
+	if h.ready == nil || h.ready(false) == nil {
+		// A starting node has not replayed its board: its election would look empty.
+		e, err = h.voter.GetElection(ctx, &recountv1.GetElectionRequest{})
+	}
 	switch {
 	case err != nil:
 		data.Problem = "The election server cannot say which election it holds right now (it may be starting). Reload the page in a minute."
@@ -329,6 +348,9 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request, pg page) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(b.Bytes())
 }
+
+// errNotReady stands for the refusal of a server that is starting.
+var errNotReady = errors.New("the server is starting")
 
 // ruleText says a contest's rule in plain words.
 func ruleText(r election.Rule) string {

@@ -4,12 +4,16 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -57,6 +61,13 @@ func get(t *testing.T, url string, hdr map[string]string) *http.Response {
 	return resp
 }
 
+var (
+	inline   = regexp.MustCompile(`<script>|<style|\son[a-z]+=|style="|javascript:`)
+	resource = regexp.MustCompile(`<(?:script|link rel="stylesheet")[^>]*>`)
+	wasmPin  = regexp.MustCompile(`data-wasm-integrity="sha256-([A-Za-z0-9+/=]+)"`)
+	pinned   = regexp.MustCompile(`(?:src|href)="(/static/[a-z_.]+)"[^>]*?\sintegrity="sha256-([A-Za-z0-9+/=]+)"`)
+)
+
 // TestPagesAndHeaders: every page is served with the strict Content-Security-Policy (WebAssembly compilation
 // only where the booth runs), the static files with their hashes, the WebAssembly compressed or not.
 func TestPagesAndHeaders(t *testing.T) {
@@ -72,8 +83,34 @@ func TestPagesAndHeaders(t *testing.T) {
 		if !strings.Contains(string(body), "This server holds no election yet.") {
 			t.Errorf("%s does not say there is no election:\n%s", path, body)
 		}
-		if strings.Contains(string(body), "<script>") || strings.Contains(string(body), " on") && strings.Contains(string(body), "onclick") {
-			t.Errorf("%s has an inline script", path)
+		if inline.Match(body) {
+			t.Errorf("%s has an inline script, style or event handler: %s", path, inline.Find(body))
+		}
+		boothHash := byPathOf(h)["/static/booth.wasm"]
+		if path == "/vote" && !strings.Contains(string(body), ">"+hex.EncodeToString(boothHash[:])+"</code>") {
+			t.Errorf("the booth page does not show the booth's fingerprint")
+		}
+		// The WebAssembly the booth's pages fetch is pinned by its hash too.
+		if wasm {
+			m := wasmPin.FindSubmatch([]byte(html.UnescapeString(string(body))))
+			sum := sha256.Sum256(readAll(t, get(t, srv.URL+"/static/booth.wasm", map[string]string{"Accept-Encoding": "identity"})))
+			if m == nil || string(m[1]) != base64.StdEncoding.EncodeToString(sum[:]) {
+				t.Errorf("%s: the WebAssembly is not pinned by its hash", path)
+			}
+		}
+		// Every script and style sheet is this origin's and pinned by its hash.
+		for _, tag := range resource.FindAll(body, -1) {
+			m := pinned.FindSubmatch([]byte(html.UnescapeString(string(tag)))) // html/template writes + as &#43;
+			if m == nil {
+				t.Errorf("%s: %s is not pinned by an integrity attribute", path, tag)
+				continue
+			}
+			resp := get(t, srv.URL+string(m[1]), map[string]string{"Accept-Encoding": "identity"})
+			data, _ := io.ReadAll(resp.Body)
+			sum := sha256.Sum256(data)
+			if string(m[2]) != base64.StdEncoding.EncodeToString(sum[:]) {
+				t.Errorf("%s: the integrity of %s is not its hash", path, m[1])
+			}
 		}
 	}
 	if resp := get(t, srv.URL+"/nope", nil); resp.StatusCode != 404 {
@@ -119,6 +156,23 @@ func TestPagesAndHeaders(t *testing.T) {
 	}
 }
 
+func byPathOf(h *web.Handler) map[string][32]byte {
+	m := map[string][32]byte{}
+	for _, f := range h.Hashes() {
+		m[f.Path] = f.SHA256
+	}
+	return m
+}
+
+func readAll(t *testing.T, resp *http.Response) []byte {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func post(t *testing.T, url, body string) (int, []byte) {
 	t.Helper()
 	resp, err := http.Post(url, "application/json", strings.NewReader(body))
@@ -155,6 +209,9 @@ func TestAPIRefusals(t *testing.T) {
 	}
 	if n.Log().Size() != 0 {
 		t.Fatalf("refused requests wrote %d entries", n.Log().Size())
+	}
+	if resp := get(t, srv.URL+"/api/v1/witness-policy", nil); resp.StatusCode != 404 {
+		t.Errorf("the witness policy of a node without one: %d", resp.StatusCode)
 	}
 	wn := &webnode.Node{Base: srv.URL}
 	if _, err := wn.Post(context.Background(), election.KindBallot, []byte{1, 2, 3}); !isRefusal(err) {
@@ -235,5 +292,25 @@ func TestEntriesPages(t *testing.T) {
 	wn := &webnode.Node{Base: srv.URL}
 	for _, err := range wn.Entries(context.Background(), 0) {
 		t.Fatalf("an empty board has an entry (err %v)", err)
+	}
+}
+
+// TestStarting: while the node is starting the pages say so, and the API refuses with STARTING, as gRPC does.
+func TestStarting(t *testing.T) {
+	n := node.New(t.TempDir(), node.Options{Origin: "test.recount.local/web"}) // never started
+	h, err := web.New(web.Options{Services: web.Services{Voter: node.VoterService(n), Board: node.BoardService(n), Status: node.PublicStatus(n),
+		Ready: n.NotReady}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	if body := readAll(t, get(t, srv.URL+"/", nil)); !strings.Contains(string(body), "it may be starting") {
+		t.Errorf("the election page of a starting node:\n%s", body)
+	}
+	resp := get(t, srv.URL+"/api/v1/election", nil)
+	var e web.APIError
+	if err := json.Unmarshal(readAll(t, resp), &e); err != nil || resp.StatusCode != 503 || e.Reason != "STARTING" {
+		t.Errorf("the API of a starting node: %d %+v %v", resp.StatusCode, e, err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/verify"
+	"github.com/recount-vote/recount/witness/policy"
 )
 
 // Booth is one voter's page: the election, their credential, and the ballot being prepared.
@@ -33,6 +34,9 @@ type Booth struct {
 	keyChecked bool
 	cred       *election.Credential
 	ballot     *election.PreparedBallot
+	pol        *policy.Policy // the witness policy the server gives, once read
+	polText    []byte
+	polRead    bool
 }
 
 // New returns the booth of the node's API at base ("" for the page's own origin).
@@ -41,7 +45,7 @@ func New(base string) *Booth {
 	return &Booth{node: n, c: client.New(n)}
 }
 
-// NewWithNode returns a booth over n (tests give it an http.Client of their own).
+// NewWithNode returns a booth over n (tests give it a Transport of their own).
 func NewWithNode(n *webnode.Node) *Booth { return &Booth{node: n, c: client.New(n)} }
 
 // Problem is an error for the voter: what happened and what to do, in plain words; Detail is the technical
@@ -79,8 +83,10 @@ func nodeProblem(err error, doing string) *Problem {
 		return problem(err, "The polls are not open now, so no ballot can be cast. See the election page for the voting window.")
 	case client.RefusedFor(err, client.ReasonPollsClosed):
 		return problem(err, "The polls are closed: no more ballots can be cast.")
-	case client.RefusedFor(err, client.ReasonNotFound):
+	case client.RefusedFor(err, client.ReasonNotFound) && strings.Contains(doing, "tracking code"):
 		return problem(err, "The election server has no ballot with this tracking code. Check the code; a ballot cast moments ago may take a few seconds to appear.")
+	case client.RefusedFor(err, client.ReasonNotFound):
+		return problem(err, "The election server has nothing to answer yet while %s. Try again in a minute.", doing)
 	case client.RefusedFor(err, client.ReasonStarting):
 		return problem(err, "The election server is starting. Try again in a minute.")
 	case client.RefusedFor(err, client.ReasonDuplicate):
@@ -353,6 +359,10 @@ type Cast struct {
 	Board        string `json:"boardFingerprint"`
 	Cosigned     bool   `json:"cosigned"`
 	Unwitnessed  bool   `json:"unwitnessed"`
+	// Witnessed says what the cosignatures show under the witness policy the server gives, e.g. "witnessed by
+	// 2 of 3 (...): quorum ... met"; PolicyFingerprint is that policy's, to compare with the published one.
+	Witnessed         string `json:"witnessed,omitempty"`
+	PolicyFingerprint string `json:"policyFingerprint,omitempty"`
 	// Receipt is the receipt file.
 	Receipt string `json:"receipt"`
 	// Millis is the time from the cast to the receipt checked.
@@ -372,6 +382,11 @@ func (b *Booth) Cast(ctx context.Context) (*Cast, error) {
 		return nil, problem(nil, "Prepare a ballot first.")
 	}
 	start := time.Now()
+	// As recount vote does: a node whose board does not extend the last checkpoint this page saw (rolled back, or
+	// another history) is refused before the ballot is sent.
+	if _, err := b.c.CheckBoard(ctx, info.BoardKey); err != nil {
+		return nil, submitProblem(err, "checking the board before casting")
+	}
 	r, err := b.c.Submit(ctx, info, pb, client.SubmitOptions{InDoubtWait: 10 * time.Second})
 	if err != nil {
 		return nil, submitProblem(err, "casting the ballot")
@@ -385,7 +400,11 @@ func (b *Booth) Cast(ctx context.Context) (*Cast, error) {
 	b.mu.Lock()
 	b.ballot = nil
 	b.mu.Unlock()
-	return &Cast{TrackingCode: election.HumanTrackingCode(r.TrackingCode), Index: r.Index, TreeSize: cp.Size, Root: fmt.Sprintf("%x", cp.Root),
+	witnessed, fp := "", ""
+	if len(r.Cosigned) > 0 {
+		witnessed, fp = b.witnessed(ctx, func(pol *policy.Policy) (policy.Result, error) { return r.CheckWitnessed(pol) })
+	}
+	return &Cast{Witnessed: witnessed, PolicyFingerprint: fp, TrackingCode: election.HumanTrackingCode(r.TrackingCode), Index: r.Index, TreeSize: cp.Size, Root: fmt.Sprintf("%x", cp.Root),
 		Board: tlog.KeyFingerprint(r.BoardKey), Cosigned: len(r.Cosigned) > 0, Unwitnessed: r.Unwitnessed, Receipt: string(r.Marshal()),
 		Millis: float64(took.Microseconds()) / 1000}, nil
 }
@@ -505,15 +524,23 @@ func checkView(code election.ID, l *client.BallotLookup, cp tlog.Checkpoint, ext
 // Results is the election's result as the board holds it: the RESULT entry, proved in the board's latest signed
 // checkpoint. The page does not recheck the decryption (a verifier of the record does: docs/verification.md).
 type Results struct {
-	Published bool                `json:"published"`
-	Phase     string              `json:"phase"`
-	Index     uint64              `json:"index"`
-	TreeSize  uint64              `json:"treeSize"`
-	Counted   int                 `json:"counted"`
-	Trustees  []int               `json:"trustees"`
-	Contests  []ContestCounts     `json:"contests"`
-	Board     string              `json:"boardFingerprint"`
-	Status    *webnode.StatusJSON `json:"status,omitempty"`
+	Published bool            `json:"published"`
+	Phase     string          `json:"phase"`
+	Index     uint64          `json:"index"`
+	TreeSize  uint64          `json:"treeSize"`
+	Counted   int             `json:"counted"`
+	Trustees  []int           `json:"trustees"`
+	Contests  []ContestCounts `json:"contests"`
+	// CosignedBy are the names on the latest cosigned checkpoint's cosignatures, when it holds the result: the
+	// witnesses (observers among them) that vouched for the board up to it. The page checks the board's
+	// signature of that checkpoint, not the cosignatures, which need the election's witness policy (recount
+	// verify --witness-policy checks them).
+	CosignedBy []string `json:"cosignedBy,omitempty"`
+	// Witnessed says what those cosignatures show under the witness policy the server gives (their signatures
+	// checked), PolicyFingerprint that policy's fingerprint; empty without a policy.
+	Witnessed         string `json:"witnessed,omitempty"`
+	PolicyFingerprint string `json:"policyFingerprint,omitempty"`
+	Board             string `json:"boardFingerprint"`
 }
 
 // ContestCounts is one contest's result.
@@ -544,17 +571,22 @@ func (b *Booth) Results(ctx context.Context) (*Results, error) {
 	b.mu.Lock()
 	ei := b.info
 	b.mu.Unlock()
-	st, err := b.node.Status(ctx)
-	if err != nil {
-		return nil, nodeProblem(err, "reading the election's status")
-	}
-	res := &Results{Phase: info.Phase, Board: info.Board, Status: st}
+	res := &Results{Phase: info.Phase, Board: info.Board}
 	if ei.Phase != client.PhaseDone {
 		return res, nil
 	}
+	// Where the board ends, from its signed checkpoint (an observer's copy serves no status).
+	latest, err := b.node.Checkpoint(ctx)
+	if err != nil {
+		return nil, nodeProblem(err, "reading the board's checkpoint")
+	}
+	end, err := tlog.ParseCheckpoint(latest.Checkpoint, ei.BoardKey)
+	if err != nil {
+		return nil, problem(err, "The server's checkpoint does NOT verify under the board's key: do not trust this result page; the record's verification (recount verify) decides.")
+	}
 	from := uint64(0)
-	if st.BoardSize > resultScan {
-		from = st.BoardSize - resultScan
+	if end.Size > resultScan {
+		from = end.Size - resultScan
 	}
 	var result, tally *tlog.Entry
 	for e, err := range b.node.Entries(ctx, from) {
@@ -587,6 +619,13 @@ func (b *Booth) Results(ctx context.Context) (*Results, error) {
 		return nil, problem(err, "The result entry on the board cannot be read.")
 	}
 	res.Published, res.Index, res.TreeSize, res.Trustees = true, result.Index, cp.Size, t.Trustees
+	if wcp, names, ok := cosigners(latest.CosignedCheckpoint, ei.BoardKey); ok && wcp.Size > result.Index {
+		res.CosignedBy = names
+		res.Witnessed, res.PolicyFingerprint = b.witnessed(ctx, func(pol *policy.Policy) (policy.Result, error) {
+			_, r, err := verify.CheckWitnessed(latest.CosignedCheckpoint, ei.BoardKey, pol)
+			return r, err
+		})
+	}
 	if tally != nil {
 		if counted, err := election.ParseCounted(tally.Payload); err == nil {
 			res.Counted = len(counted)
@@ -600,4 +639,99 @@ func (b *Booth) Results(ctx context.Context) (*Results, error) {
 		res.Contests = append(res.Contests, cc)
 	}
 	return res, nil
+}
+
+// cosigners reads a cosigned checkpoint (docs/witness.md, section 3: the board's signed checkpoint followed by the
+// witnesses' cosignature lines): the board's checkpoint, verified under boardKey, and the names on the other
+// signature lines, unverified. False if it is not of that form or the board's signature does not verify.
+func cosigners(cosigned []byte, boardKey string) (tlog.Checkpoint, []string, bool) {
+	body, sigs, ok := strings.Cut(string(cosigned), "\n\n")
+	if !ok {
+		return tlog.Checkpoint{}, nil, false
+	}
+	origin, _, _ := strings.Cut(body, "\n")
+	var own, names []string
+	for _, line := range strings.Split(strings.TrimSuffix(sigs, "\n"), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "\u2014" {
+			return tlog.Checkpoint{}, nil, false
+		}
+		if f[1] == origin {
+			own = append(own, line)
+		} else {
+			names = append(names, f[1])
+		}
+	}
+	cp, err := tlog.ParseCheckpoint([]byte(body+"\n\n"+strings.Join(own, "\n")+"\n"), boardKey)
+	if err != nil {
+		return tlog.Checkpoint{}, nil, false
+	}
+	return cp, names, true
+}
+
+// Seen is the largest checkpoint of the board the page has seen and checked, which the page keeps (in the
+// browser's storage, per board key) and gives back on its next visit (Restore), so that a node cannot roll its
+// board back, or show another history, between two visits either.
+type Seen struct {
+	Checkpoint string `json:"checkpoint"`
+	BoardKey   string `json:"boardKey"`
+}
+
+// Seen returns the checkpoint seen, nil if none yet.
+func (b *Booth) Seen() *Seen {
+	cp, key, ok := b.c.Seen()
+	if !ok {
+		return nil
+	}
+	return &Seen{Checkpoint: string(cp.Signed), BoardKey: key}
+}
+
+// Restore takes back a checkpoint seen on an earlier visit, if it is of the node's board key (another election's
+// is ignored): every checkpoint accepted from now on must extend it. It returns whether it was restored.
+func (b *Booth) Restore(ctx context.Context, s Seen) (bool, error) {
+	info, err := b.election(ctx)
+	if err != nil {
+		return false, err
+	}
+	if s.BoardKey != info.BoardKey || s.Checkpoint == "" {
+		return false, nil
+	}
+	if err := b.c.See(ctx, []byte(s.Checkpoint), s.BoardKey); err != nil {
+		return false, checkProblem(err)
+	}
+	return true, nil
+}
+
+// witnessed checks cosignatures with check under the witness policy the server gives (read once), and says what
+// they show, with the policy's fingerprint; "" and "" when the server has no policy (or it cannot be read).
+func (b *Booth) witnessed(ctx context.Context, check func(*policy.Policy) (policy.Result, error)) (string, string) {
+	b.mu.Lock()
+	read := b.polRead
+	b.mu.Unlock()
+	if !read {
+		text, err := b.node.WitnessPolicy(ctx)
+		if err != nil {
+			return "", ""
+		}
+		var pol *policy.Policy
+		if text != nil {
+			if pol, err = policy.Parse(text); err != nil {
+				return "the server's witness policy cannot be read: " + err.Error(), ""
+			}
+		}
+		b.mu.Lock()
+		b.pol, b.polText, b.polRead = pol, text, true
+		b.mu.Unlock()
+	}
+	b.mu.Lock()
+	pol, text := b.pol, b.polText
+	b.mu.Unlock()
+	if pol == nil {
+		return "", ""
+	}
+	r, err := check(pol)
+	if err != nil {
+		return "NOT witnessed under the policy: " + err.Error(), policy.Fingerprint(text)
+	}
+	return r.String(), policy.Fingerprint(text)
 }

@@ -1,18 +1,15 @@
 // Package webnode is client.Node over a node's JSON API (package web, docs/web.md): what the voting page
-// compiled to WebAssembly talks to (net/http is the browser's fetch there), and what its tests talk to natively.
+// compiled to WebAssembly talks to (through the browser's fetch there), and what its tests talk to natively (net/http).
 // It links no gRPC and no protobuf service code: the API's messages are protojson of the node's service
 // messages, read here into plain structures whose field names a test in package web holds to the messages'.
 package webnode
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
-	"net/http"
 	"strings"
 	"time"
 
@@ -26,8 +23,15 @@ import (
 // browser).
 type Node struct {
 	Base string
-	// HTTP is the client of the calls; http.DefaultClient when nil.
-	HTTP *http.Client
+	// Transport carries the calls; nil means the platform's: net/http's default client natively, and in a browser
+	// (GOOS=js) the page's fetch, called directly, so that the WebAssembly links no net/http (a third of its size).
+	Transport Transport
+}
+
+// Transport carries one HTTP request: method to url with body (JSON, or none when nil), and returns the answer's
+// status and body, read in full up to maxBytes. An error means no answer.
+type Transport interface {
+	RoundTrip(ctx context.Context, method, url string, body []byte, maxBytes int64) (status int, data []byte, err error)
 }
 
 var _ client.Node = (*Node)(nil)
@@ -84,10 +88,12 @@ type (
 		Kind    string `json:"kind"`
 		Payload []byte `json:"payload"`
 	}
-	// EntriesJSON is a page of entries: End says it reached the board's end.
+	// EntriesJSON is a page of entries: End says it reached the board's end; Error, that the node's stream
+	// failed after the entries before it.
 	EntriesJSON struct {
 		Entries []EntryJSON `json:"entries"`
 		End     bool        `json:"end"`
+		Error   *ErrorJSON  `json:"error"`
 	}
 	// StatusJSON is GetStatusResponse, the fields the pages show.
 	StatusJSON struct {
@@ -226,6 +232,25 @@ func (n *Node) Checkpoint(ctx context.Context) (*CheckpointJSON, error) {
 	return &resp, nil
 }
 
+// WitnessPolicy is GET /api/v1/witness-policy: the policy's text as the server gives it; nil when the server has
+// none.
+func (n *Node) WitnessPolicy(ctx context.Context) ([]byte, error) {
+	tr := n.Transport
+	if tr == nil {
+		tr = defaultTransport
+	}
+	status, data, err := tr.RoundTrip(ctx, "GET", strings.TrimSuffix(n.Base, "/")+"/api/v1/witness-policy", nil, 1<<20)
+	switch {
+	case err != nil:
+		return nil, client.NoAnswer(fmt.Errorf("the node did not answer witness-policy: %w", err))
+	case status == 404:
+		return nil, nil
+	case status != 200:
+		return nil, fmt.Errorf("the node's web server answered witness-policy with HTTP %d", status)
+	}
+	return data, nil
+}
+
 // Status is GET /api/v1/status.
 func (n *Node) Status(ctx context.Context) (*StatusJSON, error) {
 	var resp StatusJSON
@@ -262,6 +287,10 @@ func (n *Node) Entries(ctx context.Context, from uint64) iter.Seq2[tlog.Entry, e
 				}
 				from++
 			}
+			if page.Error != nil {
+				yield(tlog.Entry{}, errorOf(*page.Error))
+				return
+			}
 			if page.End || len(page.Entries) == 0 {
 				return
 			}
@@ -288,36 +317,25 @@ func (n *Node) Call(ctx context.Context, method, path string, req, resp any) err
 		ctx, cancel = context.WithTimeout(ctx, client.DefaultCallTimeout)
 		defer cancel()
 	}
-	var body io.Reader
+	var body []byte
 	if req != nil {
 		b, err := json.Marshal(req)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
-	hreq, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(n.Base, "/")+"/api/v1/"+path, body)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		hreq.Header.Set("Content-Type", "application/json")
-	}
-	hc := n.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
+	tr := n.Transport
+	if tr == nil {
+		tr = defaultTransport
 	}
 	start := time.Now()
-	hresp, err := hc.Do(hreq)
+	// A page of entries carries up to tlog.MaxPayloadSize in base64 besides its other entries (web.MaxPageBytes).
+	status, data, err := tr.RoundTrip(ctx, method, strings.TrimSuffix(n.Base, "/")+"/api/v1/"+path, body, client.MaxReceiveBytes*2)
 	if err != nil {
 		return client.NoAnswer(fmt.Errorf("the node did not answer %s after %s: %w", path, time.Since(start).Round(time.Millisecond), err))
 	}
-	defer hresp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(hresp.Body, client.MaxReceiveBytes*2))
-	if err != nil {
-		return client.NoAnswer(fmt.Errorf("reading the node's answer to %s: %w", path, err))
-	}
-	if hresp.StatusCode == http.StatusOK {
+	if status == 200 {
 		if err := json.Unmarshal(data, resp); err != nil {
 			return fmt.Errorf("the node's answer to %s is not its JSON: %w", path, err)
 		}
@@ -326,13 +344,18 @@ func (n *Node) Call(ctx context.Context, method, path string, req, resp any) err
 	var e ErrorJSON
 	if json.Unmarshal(data, &e) != nil || e.Code == "" {
 		// Not the node's: a proxy's page, or a server error before the node answered.
-		err := fmt.Errorf("the node's web server answered %s with HTTP %d", path, hresp.StatusCode)
-		if hresp.StatusCode >= 500 || hresp.StatusCode == 499 {
+		err := fmt.Errorf("the node's web server answered %s with HTTP %d", path, status)
+		if status >= 500 || status == 499 {
 			return client.NoAnswer(err)
 		}
 		return err
 	}
-	err = &apiError{e}
+	return errorOf(e)
+}
+
+// errorOf is the error of an API error body, as package grpcnode reads a gRPC status.
+func errorOf(e ErrorJSON) error {
+	var err error = &apiError{e}
 	switch e.Code {
 	case "UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED":
 		return client.NoAnswer(err)

@@ -49,6 +49,14 @@ func main() {
 	export("cast", func(ctx context.Context, _ []js.Value) (any, error) { return b.Cast(ctx) })
 	export("checkReceipt", func(ctx context.Context, args []js.Value) (any, error) { return b.CheckReceipt(ctx, str(args, 0)) })
 	export("results", func(ctx context.Context, _ []js.Value) (any, error) { return b.Results(ctx) })
+	export("seen", func(ctx context.Context, _ []js.Value) (any, error) { return b.Seen(), nil })
+	export("restoreSeen", func(ctx context.Context, args []js.Value) (any, error) {
+		var s booth.Seen
+		if err := json.Unmarshal([]byte(str(args, 0)), &s); err != nil {
+			return false, nil // a damaged saved state is ignored, as none
+		}
+		return b.Restore(ctx, s)
+	})
 	js.Global().Set("recountBooth", api)
 	js.Global().Call("dispatchEvent", js.Global().Get("Event").New("recountbooth"))
 	select {}

@@ -25,7 +25,7 @@ var updateScreenshots = flag.Bool("update-screenshots", false, "write the browse
 const browserTimeout = 90 * time.Second
 
 // findBrowser returns the path of a Chromium, or fails (skips with RECOUNT_BROWSER_OPTIONAL=1).
-func findBrowser(t *testing.T) string {
+func findBrowser(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -42,7 +42,7 @@ func findBrowser(t *testing.T) string {
 
 // newBrowser starts a headless Chromium for one test and returns its tab's context, bounded by browserTimeout.
 // The page's console errors are logged to the test.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t testing.TB) context.Context {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("a headless Chromium and a whole election: the browser tests run without -short")
@@ -76,14 +76,14 @@ func newBrowser(t *testing.T) context.Context {
 	return bctx
 }
 
-func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+func do(t testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }
 
-func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+func value[T any](t testing.TB, ctx context.Context, what string, a chromedp.Action[T]) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, a)
 	if err != nil {
@@ -94,7 +94,7 @@ func value[T any](t *testing.T, ctx context.Context, what string, a chromedp.Act
 
 // shownOrProblem waits until the element with id or the page's problem box is shown, and returns the problem's
 // text ("" if the element was shown).
-func shownOrProblem(t *testing.T, ctx context.Context, id string) string {
+func shownOrProblem(t testing.TB, ctx context.Context, id string) string {
 	t.Helper()
 	return value(t, ctx, "waiting for #"+id, chromedp.Poll[string](fmt.Sprintf(`(function(){
 		const e = document.getElementById(%q), p = document.getElementById("problem");
@@ -139,7 +139,7 @@ func noHorizontalScroll(t *testing.T, ctx context.Context, page string) {
 }
 
 // loadCredential opens the booth and loads the credential by its code.
-func loadCredential(t *testing.T, ctx context.Context, url, code string) time.Duration {
+func loadCredential(t testing.TB, ctx context.Context, url, code string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	do(t, ctx, "opening the booth", chromedp.Navigate(url+"vote"))
@@ -173,13 +173,20 @@ func TestBrowserVoteChallengeCheck(t *testing.T) {
 
 	do(t, ctx, "election page", chromedp.Navigate(we.url))
 	value(t, ctx, "election status", chromedp.Poll[bool](`document.getElementById("phase").textContent.startsWith("Open")`))
+	loaded := value(t, ctx, "the election page's load time", chromedp.Evaluate[float64](`performance.getEntriesByType("navigation")[0].loadEventEnd`))
+	t.Logf("the election page loaded in %.0f ms", loaded)
 	screenshot(t, ctx, "web-election")
 	noHorizontalScroll(t, ctx, "the election page")
 
 	ready := loadCredential(t, ctx, we.url, we.el.creds[0].Code())
-	t.Logf("the booth (WebAssembly) was ready %v after the page was asked for", ready.Round(time.Millisecond))
+	wasmMillis := value(t, ctx, "WebAssembly load time", chromedp.Evaluate[float64](`window.recountTimings.wasmLoadMillis`))
+	t.Logf("the booth was ready %v after the page was asked for (the WebAssembly fetched, compiled and started in %.0f ms)",
+		ready.Round(time.Millisecond), wasmMillis)
 	chooseDemoChoices(t, ctx)
 	screenshot(t, ctx, "web-booth-choices")
+	do(t, ctx, "phone width", chromedp.EmulateViewport(360, 780))
+	screenshot(t, ctx, "web-booth-phone")
+	do(t, ctx, "desktop width", chromedp.EmulateViewport(1000, 1200))
 	noHorizontalScroll(t, ctx, "the booth")
 
 	// A rule broken is said, and nothing is encrypted.
@@ -226,13 +233,28 @@ func TestBrowserVoteChallengeCheck(t *testing.T) {
 	if !strings.Contains(receipt, `"format": "recount-receipt/v1"`) {
 		t.Fatalf("receipt file:\n%s", receipt)
 	}
+	do(t, ctx, "vote again", chromedp.Click(chromedp.CSS("#vote-again")))
+	if p := shownOrProblem(t, ctx, "step-choose"); p != "shown" {
+		t.Fatalf("vote again: %s", p)
+	}
 	receiptPath := filepath.Join(t.TempDir(), "receipt.json")
 	if err := os.WriteFile(receiptPath, []byte(receipt), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
+	// The election page, left open through the tally, updates itself.
+	do(t, ctx, "election page", chromedp.Navigate(we.url))
+	value(t, ctx, "ballots on the board", chromedp.Poll[bool](`document.getElementById("ballots").textContent === "1" && document.getElementById("spoiled").textContent === "1"`))
 	we.vs.choices[0] = demoChoices
 	we.tally(t)
+	value(t, ctx, "the election page after the tally", chromedp.Poll[bool](`document.getElementById("phase").textContent.startsWith("Tallied")`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+
+	// The booth says the polls are closed.
+	do(t, ctx, "the booth after the close", chromedp.Navigate(we.url+"vote"))
+	if p := shownOrProblem(t, ctx, "step-credential"); !strings.Contains(p, "The polls are closed") {
+		t.Fatalf("the booth after the close: %s", p)
+	}
 
 	do(t, ctx, "receipt page", chromedp.Navigate(we.url+"receipt"))
 	if p := shownOrProblem(t, ctx, "form"); p != "shown" {
@@ -246,6 +268,11 @@ func TestBrowserVoteChallengeCheck(t *testing.T) {
 		t.Fatalf("the receipt page says %q, want Counted", h)
 	}
 	screenshot(t, ctx, "web-receipt-counted")
+	// The browser keeps the largest checkpoint it saw, which the receipt page took back and extended.
+	kept := value(t, ctx, "the checkpoint kept", chromedp.Evaluate[string](`Object.values(JSON.parse(localStorage.getItem("recount.seen"))).map(s => s.checkpoint.split("\n")[1]).join(",")`))
+	if kept == "" || kept == "0" {
+		t.Fatalf("the browser kept no checkpoint: %q", kept)
+	}
 	noHorizontalScroll(t, ctx, "the receipt page")
 	do(t, ctx, "checking by receipt file", chromedp.Navigate(we.url+"receipt"))
 	if p := shownOrProblem(t, ctx, "form"); p != "shown" {
@@ -263,7 +290,10 @@ func TestBrowserVoteChallengeCheck(t *testing.T) {
 	if p := shownOrProblem(t, ctx, "results"); p != "shown" {
 		t.Fatal(p)
 	}
-	if s := text(t, ctx, "summary"); !strings.HasPrefix(s, "1 ballots counted") {
+	// The summary names the witnesses, their cosignatures checked against the policy (they may take a moment).
+	value(t, ctx, "the results' witnesses", chromedp.Poll[bool](`document.getElementById("summary").textContent.includes(": met")`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	if s := text(t, ctx, "summary"); !strings.HasPrefix(s, "1 ballot counted") {
 		t.Fatalf("results summary: %s", s)
 	}
 	cells := value(t, ctx, "result table", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#contests td.num")).map(e => e.textContent)`))
@@ -274,11 +304,11 @@ func TestBrowserVoteChallengeCheck(t *testing.T) {
 	noHorizontalScroll(t, ctx, "the results page")
 }
 
-// TestBrowserLyingServer: a server that answers the cast with a wrong inclusion proof is caught by the page,
-// which never says recorded and tells the voter what to do.
+// TestBrowserLyingServer: a server that answers the cast, and the receipt lookups, with a wrong inclusion proof is
+// caught by the pages, which never say recorded or counted and tell the voter what to do.
 func TestBrowserLyingServer(t *testing.T) {
 	ctx := newBrowser(t)
-	we := startWebElection(t, 1, lyingInclusion(true, false))
+	we := startWebElection(t, 1, lyingInclusion(true, true))
 	loadCredential(t, ctx, we.url, we.el.creds[0].Code())
 	chooseDemoChoices(t, ctx)
 	do(t, ctx, "encrypting", chromedp.Click(chromedp.CSS("#prepare")))
@@ -294,6 +324,16 @@ func TestBrowserLyingServer(t *testing.T) {
 		t.Fatal("the page shows recorded")
 	}
 	screenshot(t, ctx, "web-booth-lying-server")
+	code := text(t, ctx, "tracking")
+
+	do(t, ctx, "receipt page", chromedp.Navigate(we.url+"receipt"))
+	if p := shownOrProblem(t, ctx, "form"); p != "shown" {
+		t.Fatal(p)
+	}
+	do(t, ctx, "checking the tracking code", chromedp.SendKeys(chromedp.CSS("#code"), code), chromedp.Click(chromedp.CSS("#check")))
+	if p := shownOrProblem(t, ctx, "verdict"); !strings.Contains(p, "proof does NOT check out") {
+		t.Fatalf("a wrong inclusion proof on the receipt page: %s", p)
+	}
 }
 
 // TestBrowserKeyboardOnly: a voter completes the vote with the keyboard alone: Tab to each control, typing,
@@ -351,4 +391,16 @@ func tabTo(t *testing.T, ctx context.Context, id string) {
 		do(t, ctx, "Tab", chromedp.KeyEvent(kb.Tab))
 	}
 	t.Fatalf("40 presses of Tab did not reach #%s", id)
+}
+
+// BenchmarkBrowserPrepareDemoBallot is BenchmarkBoothPrepareDemoBallot in headless Chromium: the same Go, compiled
+// to WebAssembly, encrypting and proving the demo's ballot in the page (plus a DevTools round trip per ballot).
+func BenchmarkBrowserPrepareDemoBallot(b *testing.B) {
+	ctx := newBrowser(b)
+	we := startWebElection(b, 1, nil)
+	loadCredential(b, ctx, we.url, we.el.creds[0].Code())
+	expr := `recountBooth.prepare("[[0,0,1,0],[1,0,0,0,1,0],[5,4,2,1]]")` // demoChoices
+	for b.Loop() {
+		value(b, ctx, "prepare", chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	}
 }

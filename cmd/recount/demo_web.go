@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"time"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 
@@ -29,18 +30,52 @@ func (d *demo) startWeb() error {
 		return nil
 	}
 	n := d.node
-	h, err := web.New(web.Options{Services: web.Services{Voter: node.VoterService(n), Board: node.BoardService(n),
-		Status: node.PublicStatus(n), Ready: n.NotReady}})
+	svc := web.Services{Voter: node.VoterService(n), Board: node.BoardService(n), Status: node.PublicStatus(n), Ready: n.NotReady}
+	if d.witnesses != nil {
+		svc.WitnessPolicy = d.witnesses.pol.Marshal()
+	}
+	w, err := d.serveWeb(svc, d.cfg.webListen, d.cfg.webWrap)
 	if err != nil {
 		return err
 	}
-	var handler http.Handler = h
-	if d.cfg.webWrap != nil {
-		handler = d.cfg.webWrap(h)
+	d.web = w
+	d.step("node: voters' web pages at %s (the election, voting, receipts, results; served files' hashes at %shashes)", w.url, w.url)
+	return nil
+}
+
+// startObserverWeb serves the pages of an observer's copy of the board (read-only: receipts and results) on a
+// loopback port, when the node's are served.
+func (d *demo) startObserverWeb(do *demoObserver) error {
+	if d.cfg.webListen == "" {
+		return nil
 	}
-	lis, err := net.Listen("tcp", d.cfg.webListen)
+	voter, board := do.o.Services()
+	svc := web.Services{Voter: voter, Board: board, ReadOnly: true}
+	if d.witnesses != nil {
+		svc.WitnessPolicy = d.witnesses.pol.Marshal()
+	}
+	w, err := d.serveWeb(svc, "127.0.0.1:0", nil)
 	if err != nil {
-		return fmt.Errorf("--web-listen: %w", err)
+		return err
+	}
+	do.web = w
+	d.step("observer %s: its copy's pages at %s: receipts checked against a board the operator does not control", do.name, w.url)
+	return nil
+}
+
+// serveWeb serves the pages of svc on addr, wrapped by wrap if it is set.
+func (d *demo) serveWeb(svc web.Services, addr string, wrap func(http.Handler) http.Handler) (*demoWeb, error) {
+	h, err := web.New(web.Options{Services: svc})
+	if err != nil {
+		return nil, err
+	}
+	var handler http.Handler = h
+	if wrap != nil {
+		handler = wrap(h)
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--web-listen: %w", err)
 	}
 	w := &demoWeb{srv: web.NewServer(lis.Addr().String(), handler), url: "http://" + lis.Addr().String() + "/", done: make(chan struct{})}
 	go func() {
@@ -49,19 +84,33 @@ func (d *demo) startWeb() error {
 			fmt.Fprintf(d.cfg.stderr, "recount demo: web server: %v\n", err)
 		}
 	}()
-	d.web = w
-	d.step("node: voters' web pages at %s (the election, voting, receipts, results; served files' hashes at %shashes)", w.url, w.url)
-	return nil
+	return w, nil
 }
 
-// stopWeb shuts the web server down, if it runs.
+// stop shuts the web server down.
+func (w *demoWeb) stop(ctx context.Context) {
+	w.srv.Shutdown(ctx)
+	<-w.done
+}
+
+// stopWeb shuts the node's web server down, if it runs.
 func (d *demo) stopWeb(ctx context.Context) {
 	if d.web == nil {
 		return
 	}
-	d.web.srv.Shutdown(ctx)
-	<-d.web.done
+	d.web.stop(ctx)
 	d.web = nil
+}
+
+// stopObserverWeb shuts an observer's web server down, if it runs.
+func (d *demo) stopObserverWeb(do *demoObserver) {
+	if do.web == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	do.web.stop(ctx)
+	do.web = nil
 }
 
 // keepServing, with --keep-serving, leaves the node and its pages up until ctx ends (Ctrl-C), so that a person

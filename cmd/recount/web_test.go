@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -18,7 +19,9 @@ import (
 	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/client/booth"
 	"github.com/recount-vote/recount/client/webnode"
+	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/trustee"
 )
 
@@ -196,6 +199,9 @@ func TestWebBoothNative(t *testing.T) {
 	if cast1.TrackingCode != second.TrackingCode || cast1.TreeSize <= cast1.Index {
 		t.Fatalf("cast: %+v", cast1)
 	}
+	if cast1.Cosigned && (!strings.Contains(cast1.Witnessed, ": met") || cast1.PolicyFingerprint == "") {
+		t.Fatalf("a witnessed receipt not checked against the policy: %+v", cast1)
+	}
 	// The receipt checks, by file and by tracking code.
 	for _, in := range []string{cast1.Receipt, cast1.TrackingCode} {
 		rc, err := b.CheckReceipt(ctx, in)
@@ -205,6 +211,24 @@ func TestWebBoothNative(t *testing.T) {
 		if rc.Status != "cast" || rc.Index != cast1.Index {
 			t.Fatalf("receipt check: %+v", rc)
 		}
+	}
+	// The checkpoint seen is taken back on a later visit: the next checks must extend it; a damaged one is refused.
+	seen := b.Seen()
+	if seen == nil || seen.BoardKey != e.BoardKey {
+		t.Fatalf("seen: %+v", seen)
+	}
+	later := booth.New(strings.TrimSuffix(we.url, "/"))
+	if ok, err := later.Restore(ctx, *seen); !ok || err != nil {
+		t.Fatalf("restore: %v, %v", ok, err)
+	}
+	if _, err := later.CheckReceipt(ctx, cast1.TrackingCode); err != nil {
+		t.Fatalf("a receipt check after a restore: %v", err)
+	}
+	if ok, err := booth.New(strings.TrimSuffix(we.url, "/")).Restore(ctx, booth.Seen{Checkpoint: seen.Checkpoint + "x", BoardKey: seen.BoardKey}); ok || err == nil {
+		t.Fatalf("a damaged checkpoint restored: %v, %v", ok, err)
+	}
+	if ok, err := booth.New(strings.TrimSuffix(we.url, "/")).Restore(ctx, booth.Seen{Checkpoint: seen.Checkpoint, BoardKey: "other+1234+AAAA"}); ok || err != nil {
+		t.Fatalf("another board's checkpoint: %v, %v (want ignored)", ok, err)
 	}
 	// A receipt of another election, and a server that does not answer, are said in plain words.
 	other := strings.Replace(cast1.Receipt, we.m.ID().String(), strings.Repeat("0", 64), 1)
@@ -228,6 +252,10 @@ func TestWebBoothNative(t *testing.T) {
 	}
 	if _, err := b2.Cast(ctx); !errors.As(err, &p) || !strings.Contains(p.Message, "not one of this election's") {
 		t.Fatalf("an unknown credential: %v", err)
+	}
+	// An unknown tracking code is said in plain words.
+	if _, err := b.CheckReceipt(ctx, election.HumanTrackingCode(election.ID{1, 2, 3})); !errors.As(err, &p) || !strings.Contains(p.Message, "no ballot with this tracking code") {
+		t.Fatalf("an unknown tracking code: %v", err)
 	}
 	// A second vote supersedes the first.
 	final := election.Choices{{1, 0, 0, 0}, {0, 0, 0, 0, 0, 0}, {0, 0, 0, 0}}
@@ -262,6 +290,29 @@ func TestWebBoothNative(t *testing.T) {
 	}
 	if !res.Published || res.Counted != 1 || res.Contests[0].Options[0].Count != 1 || res.Contests[0].Options[2].Count != 0 {
 		t.Fatalf("results: %+v", res)
+	}
+	// The demo's witnesses cosign the board holding the result (2 of 3, soon all three), their signatures checked
+	// against the election's witness policy.
+	for deadline := time.Now().Add(20 * time.Second); len(res.CosignedBy) < 2 || !strings.Contains(res.Witnessed, ": met"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no witnesses named on the result's board: %+v", res)
+		}
+		if res, err = b.Results(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The record downloaded from the results page verifies, to the board's latest checkpoint.
+	resp, err := http.Get(we.url + "api/v1/export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Disposition") == "" {
+		t.Fatalf("export: %d %v", resp.StatusCode, resp.Header)
+	}
+	end, err := tlog.VerifyExport(resp.Body, e.BoardKey)
+	if err != nil || end.Size != we.d.node.Log().Size() {
+		t.Fatalf("the exported record: %v, size %d of %d", err, end.Size, we.d.node.Log().Size())
 	}
 	if _, err := b.Prepare(ctx, demoChoices); err != nil {
 		t.Fatal(err)
@@ -359,6 +410,27 @@ func TestDemoBrowserVoters(t *testing.T) {
 	if err != nil || rc.Status != "counted" {
 		t.Fatalf("the browser voter's receipt after the demo: %+v, %v", rc, err)
 	}
+	// The newspaper observer's copy serves the same pages, read-only: the receipt counts there too.
+	obs := printed(regexp.MustCompile(`observer newspaper: its copy's pages at (http://127\.0\.0\.1:[0-9]+/)`))[1]
+	ob := booth.New(strings.TrimSuffix(obs, "/"))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		rc, err := ob.CheckReceipt(ctx, cast.Receipt)
+		if err == nil && rc.Status == "counted" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the receipt against the observer's copy: %+v, %v", rc, err)
+		}
+	}
+	resp, err := http.Get(obs + "vote")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "takes no ballots") || strings.Contains(string(page), "vote.js") {
+		t.Errorf("the observer's booth page does not say it is read-only:\n%s", page)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("the demo: %v", err)
@@ -379,5 +451,45 @@ func BenchmarkBoothPrepareDemoBallot(b *testing.B) {
 		if _, err := bo.Prepare(ctx, demoChoices); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestWebBoothOwnKey: a server that hands out an election key of its own (to read the ballots) is caught when
+// the credential is loaded, before anything is encrypted: the key is not the one the trustees' ceremony on the
+// board yields.
+func TestWebBoothOwnKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a whole election with its trustees: TestWebBoothOwnKey runs without -short")
+	}
+	_, own, err := elgamal.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownKey := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/api/v1/election" {
+				h.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			var m map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+				t.Error(err)
+			}
+			m["jointKey"] = base64.StdEncoding.EncodeToString(own.Bytes())
+			json.NewEncoder(w).Encode(m)
+		})
+	}
+	we := startWebElection(t, 1, ownKey)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := booth.New(strings.TrimSuffix(we.url, "/"))
+	var p *booth.Problem
+	if _, err := b.LoadCredential(ctx, we.el.creds[0].Code()); !errors.As(err, &p) || !strings.Contains(p.Message, "not the one the trustees made") {
+		t.Fatalf("a key of the server's own: %v", err)
+	}
+	if _, err := b.Prepare(ctx, demoChoices); !errors.As(err, &p) || !strings.Contains(p.Message, "Load your credential first") {
+		t.Fatalf("a ballot prepared after the key was refused: %v", err)
 	}
 }

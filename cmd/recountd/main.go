@@ -436,8 +436,16 @@ func serveWeb(c *config, n *node.Node, tlsCfg *tls.Config, logger *slog.Logger) 
 	if c.webListen == "" {
 		return nil, "", nil
 	}
+	var policyText []byte // the pages check cosignatures against it, and show its fingerprint
+	if c.witnessPolicy != "" {
+		var err error
+		if policyText, err = os.ReadFile(c.witnessPolicy); err != nil {
+			return nil, "", fmt.Errorf("witness policy: %w", err)
+		}
+	}
 	h, err := web.New(web.Options{Services: web.Services{Voter: node.VoterService(n), Board: node.BoardService(n),
-		Status: node.PublicStatus(n), Ready: n.NotReady}, Limits: web.Limits{CallTimeout: c.callTimeout}, Logger: logger})
+		Status: node.PublicStatus(n), Ready: n.NotReady, WitnessPolicy: policyText}, Limits: web.Limits{CallTimeout: c.callTimeout,
+		MaxReads: c.maxStreams, MaxReadsPerClient: c.maxStreamsPerClient}, Logger: logger})
 	if err != nil {
 		return nil, "", fmt.Errorf("web: %w", err)
 	}

@@ -18,14 +18,38 @@
       .catch(reject);
   });
 
+  // The largest checkpoint of each board this browser has seen and checked, kept across visits: the booth takes it
+  // back first, so that a node cannot roll its board back, or show another history, between two visits.
+  const seenKey = "recount.seen";
+  function loadSeen() {
+    try { return JSON.parse(localStorage.getItem(seenKey) || "{}") || {}; } catch (e) { return {}; }
+  }
+  function saveSeen(booth) {
+    return booth.seen().then(function (json) {
+      const s = JSON.parse(json);
+      if (!s) return;
+      const all = loadSeen();
+      all[s.boardKey] = s;
+      try { localStorage.setItem(seenKey, JSON.stringify(all)); } catch (e) { /* storage off: this visit only */ }
+    });
+  }
+  const restored = ready.then(function (booth) {
+    return booth.election().then(function (json) {
+      const s = loadSeen()[JSON.parse(json).boardKey];
+      return s ? booth.restoreSeen(JSON.stringify(s)) : "false";
+    }, function () { return "false"; }).then(function () { return booth; }, function (problem) { throw { problem: problem }; });
+  });
+
   // call runs one of the booth's functions and resolves with its answer; it rejects with a problem
   // {message, detail}.
   function call(name) {
     const args = Array.prototype.slice.call(arguments, 1);
-    return ready.then(function (booth) {
+    return restored.then(function (booth) {
       // Let the browser paint "working…" before the WebAssembly takes the thread.
-      return new Promise(function (r) { setTimeout(r, 20); }).then(function () { return booth[name].apply(null, args); });
+      return new Promise(function (r) { setTimeout(r, 20); }).then(function () { return booth[name].apply(null, args); })
+        .then(function (json) { return saveSeen(booth).then(function () { return json; }, function () { return json; }); });
     }, function (err) {
+      if (err && err.problem) throw err.problem; // the board this browser saw before is not the one shown now
       throw JSON.stringify({ message: "This browser could not start the voting booth. Use a recent browser, with JavaScript and WebAssembly on.", detail: String(err) });
     }).then(function (json) { return JSON.parse(json); }, function (err) {
       let p;

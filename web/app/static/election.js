@@ -28,23 +28,26 @@
     return { origin: lines[0] || "", size: lines[1] || "0", root: lines[2] || "", names: names };
   }
 
+  // status is optional: an observer's copy serves the election and its board, not the node's status.
   function update() {
-    Promise.all([get("status"), get("checkpoint")]).then(function (r) {
-      const st = r[0], cp = r[1];
-      $("phase").textContent = phases[st.phase] || st.phase || "unknown";
-      $("ballots").textContent = String(Number(st.ballotsCast || 0));
-      $("voters").textContent = String(Number(st.voters || 0));
-      $("spoiled").textContent = String(Number(st.spoiled || 0));
+    Promise.all([get("election"), get("status").catch(function () { return null; }), get("checkpoint")]).then(function (r) {
+      const el = r[0], st = r[1], cp = r[2];
+      $("phase").textContent = phases[el.phase] || el.phase || "unknown";
+      const count = function (v) { return st ? String(Number(v || 0)) : "(not served here)"; };
+      $("ballots").textContent = count(st && st.ballotsCast);
+      $("voters").textContent = count(st && st.voters);
+      $("spoiled").textContent = count(st && st.spoiled);
       const n = parseNote(cp.checkpoint);
       $("cp-size").textContent = n.size;
       $("cp-root").textContent = n.root;
       $("cp-origin").textContent = n.origin;
+      const quorum = st && st.witnessing ? st.witnessing.quorum : "";
       if (cp.cosignedCheckpoint) {
         const w = parseNote(cp.cosignedCheckpoint);
         const names = w.names.filter(function (x) { return x !== n.origin; });
-        $("cp-witnesses").textContent = names.join(", ") + " (checkpoint of " + w.size + " entries" + (st.witnessing ? "; policy: " + st.witnessing.quorum : "") + ")";
+        $("cp-witnesses").textContent = names.join(", ") + " (checkpoint of " + w.size + " entries" + (quorum ? "; policy: " + quorum : "") + ")";
       } else {
-        $("cp-witnesses").textContent = st.witnessing ? "not yet (policy: " + st.witnessing.quorum + ")" : "this board has no witnesses";
+        $("cp-witnesses").textContent = quorum ? "not yet (policy: " + quorum + ")" : "none";
       }
       $("updated").textContent = "Updated " + new Date().toLocaleTimeString() + "; this page updates itself every few seconds.";
     }).catch(function (e) {

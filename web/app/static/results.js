@@ -17,7 +17,7 @@
       return;
     }
     $("pending").hidden = true;
-    $("summary").textContent = (r.counted ? r.counted + " ballots counted (one per voter). " : "") + "Decrypted by trustees " + r.trustees.join(", ") + ".";
+    $("summary").textContent = (r.counted ? (r.counted === 1 ? "1 ballot" : r.counted + " ballots") + " counted (one per voter). " : "") + "Decrypted by trustees " + r.trustees.join(", ") + ".";
     const box = $("contests");
     box.replaceChildren();
     r.contests.forEach(function (c, ci) {
@@ -32,7 +32,15 @@
       cap.className = "visually-hidden";
       cap.textContent = "Result of " + c.title;
       const head = document.createElement("thead");
-      head.innerHTML = "<tr><th scope=\"col\">Option</th><th scope=\"col\">Count</th><th scope=\"col\" aria-hidden=\"true\">Chart</th></tr>";
+      const hr = document.createElement("tr");
+      ["Option", "Count", "Chart"].forEach(function (t, i) {
+        const th = document.createElement("th");
+        th.scope = "col";
+        th.textContent = t;
+        if (i === 2) th.setAttribute("aria-hidden", "true");
+        hr.appendChild(th);
+      });
+      head.appendChild(hr);
       const body = document.createElement("tbody");
       const max = Math.max(1, ...c.options.map(function (o) { return Number(o.count); }));
       c.options.forEach(function (o) {
@@ -56,7 +64,12 @@
       sec.append(h, table);
       box.appendChild(sec);
     });
-    $("proof").textContent = "The result is entry " + r.index + " of the board, proved in its signed checkpoint of " + r.treeSize + " entries (board " + r.boardFingerprint + "). This page did not recheck the decryption: the election record's verification does.";
+    if (r.witnessed) {
+      $("summary").textContent += " The board holding the result is " + r.witnessed + " (the witnesses' signatures checked in this page against the election's witness policy, fingerprint " + r.policyFingerprint + ").";
+    } else if (r.cosignedBy && r.cosignedBy.length) {
+      $("summary").textContent += " The board holding the result is co-signed by " + r.cosignedBy.join(", ") + ": witnesses (observers among them) that vouch for it.";
+    }
+    $("proof").textContent = "The result is entry " + r.index + " of the board, proved in its signed checkpoint of " + r.treeSize + " entries (board " + r.boardFingerprint + "). This page did not recheck the decryption: the election record's verification does." + (r.cosignedBy && r.cosignedBy.length ? " The page checked the board's signature of the co-signed checkpoint, not the co-signatures, which need the election's witness policy: recount verify --witness-policy checks them." : "");
     $("results").hidden = false;
     document.body.dataset.published = "true";
   }

@@ -168,6 +168,13 @@
   }
   $("prepare").addEventListener("click", function () { prepare(false); });
 
+  $("vote-again").addEventListener("click", function () {
+    $("step-recorded").hidden = true;
+    $("step-choose").hidden = false;
+    const first = $("ballot").querySelector("input");
+    if (first) first.focus();
+  });
+
   // Step 3: cast or challenge.
   $("change").addEventListener("click", function () {
     $("step-decide").hidden = true;
@@ -222,16 +229,17 @@
       $("rec-size").textContent = c.treeSize + " entries, signed by the board " + c.boardFingerprint;
       $("rec-root").textContent = c.root;
       $("rec-board").textContent = c.boardFingerprint;
-      $("rec-witnessed").textContent = c.cosigned ? "yes: the checkpoint is co-signed by the witnesses" : (c.unwitnessed ? "not yet (check the receipt later)" : "this board has no witnesses");
+      $("rec-witnessed").textContent = c.witnessed ? c.witnessed + " (policy " + c.policyFingerprint + ")" :
+        (c.cosigned ? "yes: the checkpoint is co-signed by the witnesses" : (c.unwitnessed ? "not yet (check the receipt later)" : "this board has no witnesses"));
       $("rec-millis").textContent = c.millis.toFixed(0) + " ms";
       document.body.dataset.castMillis = String(c.millis);
       R.offerFile($("rec-receipt"), c.receipt);
       $("rec-receipt-text").textContent = c.receipt;
       $("step-decide").hidden = true;
       $("step-challenged").hidden = true;
+      $("step-choose").hidden = true;
       R.show($("step-recorded"));
-      $("step-choose").hidden = false;
-      $("prepare").textContent = "Encrypt a new ballot (vote again)";
+      $("prepare").textContent = "Encrypt my new ballot";
     }, function (p) { $("decide-status").textContent = "Not recorded."; fail(p); }).finally(function () { busy(b, false); });
   });
 })();
