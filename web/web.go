@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/election"
 )
@@ -88,15 +89,8 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{api: newAPI(opts.Services, opts.Limits, logger), files: st.files, hashes: slices.Clone(st.hashes), voter: opts.Services.Voter,
+	h := &Handler{api: newAPI(opts.Services, opts.Limits, logger), files: st.files, hashes: allHashes(st), voter: opts.Services.Voter,
 		ready: opts.Services.Ready, readOnly: opts.Services.ReadOnly, logger: logger}
-	// The templates too: the pages are rendered from them with the election's data and carry no script.
-	tmpls, _ := fs.Glob(appFS, "app/templates/*.html")
-	for _, name := range tmpls {
-		data, _ := appFS.ReadFile(name)
-		h.hashes = append(h.hashes, FileHash{Path: "template:" + path.Base(name), SHA256: sha256.Sum256(data)})
-	}
-	sort.Slice(h.hashes, func(i, j int) bool { return h.hashes[i].Path < h.hashes[j].Path })
 	h.pages, err = template.New("").Funcs(template.FuncMap{
 		"sri": func(name string) string { return h.files[name].sri },
 		// hash is a served file's SHA-256 in hexadecimal, as /hashes lists it.
@@ -158,6 +152,59 @@ var loadStatic = sync.OnceValues(func() (staticSet, error) {
 	})
 	return staticSet{files, hashes}, err
 })
+
+// allHashes returns the static files' hashes and the templates' (the pages are rendered from them with the
+// election's data and carry no script), sorted by path.
+func allHashes(st staticSet) []FileHash {
+	hashes := slices.Clone(st.hashes)
+	tmpls, _ := fs.Glob(appFS, "app/templates/*.html")
+	for _, name := range tmpls {
+		data, _ := appFS.ReadFile(name)
+		hashes = append(hashes, FileHash{Path: "template:" + path.Base(name), SHA256: sha256.Sum256(data)})
+	}
+	sort.Slice(hashes, func(i, j int) bool { return hashes[i].Path < hashes[j].Path })
+	return hashes
+}
+
+// BoothFiles returns the files this binary serves the voters' pages from, as a manifest pins them
+// (Manifest.booth_files, docs/record.md): what `recount admin create --pin-web` and the demo put in the manifest.
+func BoothFiles() ([]*recordv1.BoothFile, error) {
+	st, err := loadStatic()
+	if err != nil {
+		return nil, err
+	}
+	var files []*recordv1.BoothFile
+	for _, f := range allHashes(st) {
+		files = append(files, &recordv1.BoothFile{Path: f.Path, Sha256: bytes.Clone(f.SHA256[:])})
+	}
+	return files, nil
+}
+
+// pinMismatch says how the served files differ from those the election's manifest pins, or "" when they are
+// the same or the manifest pins none.
+func (h *Handler) pinMismatch(pins []*recordv1.BoothFile) string {
+	if len(pins) == 0 {
+		return ""
+	}
+	served := map[string][32]byte{}
+	for _, f := range h.hashes {
+		served[f.Path] = f.SHA256
+	}
+	for _, p := range pins {
+		sum, ok := served[p.Path]
+		switch {
+		case !ok:
+			return p.Path + " is pinned but not served"
+		case !bytes.Equal(sum[:], p.Sha256):
+			return fmt.Sprintf("%s is served with SHA-256 %x, pinned with %x", p.Path, sum[:], p.Sha256)
+		}
+		delete(served, p.Path)
+	}
+	for path := range served {
+		return path + " is served but not pinned"
+	}
+	return ""
+}
 
 // staticSet is the static files by name under /static/, and their hashes.
 type staticSet struct {
@@ -305,6 +352,7 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request, pg page) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	data := pageData{Page: pg.name, Title: pg.title, ReadOnly: h.readOnly}
+	status := http.StatusOK
 	var e *recountv1.GetElectionResponse
 	err := errNotReady
 	if h.ready == nil || h.ready(false) == nil {
@@ -334,6 +382,17 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request, pg page) {
 			ed.Contests = append(ed.Contests, cd)
 		}
 		data.Election = ed
+		if why := h.pinMismatch(pb.BoothFiles); why != "" {
+			// Not the pages the commission reviewed: an operator's mistake (another build) or worse. No booth
+			// runs here; the election page says why, and where to go instead.
+			h.logger.Error("web: the served files are not those the election's manifest pins; the booth is not served", "why", why)
+			data.Problem = "This server's voting pages are not the ones the election's manifest pins (" + why + "). Do not vote or check receipts here: use another server of the election, or the command-line tool (recount vote, recount receipt)."
+			if pg.wasm {
+				pg = page{name: "election", title: pg.title}
+				data.Page = pg.name
+				status = http.StatusServiceUnavailable
+			}
+		}
 	}
 	var b bytes.Buffer
 	if err := h.pages.ExecuteTemplate(&b, pg.name+".html", data); err != nil {
@@ -346,6 +405,7 @@ func (h *Handler) servePage(w http.ResponseWriter, r *http.Request, pg page) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
 	w.Write(b.Bytes())
 }
 

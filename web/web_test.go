@@ -25,6 +25,7 @@ import (
 	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/client/webnode"
 	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/node"
 	"github.com/recount-vote/recount/web"
 )
@@ -312,5 +313,63 @@ func TestStarting(t *testing.T) {
 	var e web.APIError
 	if err := json.Unmarshal(readAll(t, resp), &e); err != nil || resp.StatusCode != 503 || e.Reason != "STARTING" {
 		t.Errorf("the API of a starting node: %d %+v %v", resp.StatusCode, e, err)
+	}
+}
+
+// TestPinnedPages: a manifest that pins this binary's pages (Manifest.booth_files) changes nothing; one that pins
+// other files makes the node refuse to run the booth (503, the election page saying why and where to go) while
+// the election page still says what is wrong.
+func TestPinnedPages(t *testing.T) {
+	e, err := electiontest.Setup(electiontest.Config{Trustees: 1, Threshold: 1, Voters: 1, Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pins, err := web.BoothFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		tamper func([]*recordv1.BoothFile) []*recordv1.BoothFile
+		why    string
+	}{
+		{"the served files", nil, ""},
+		{"another booth", func(p []*recordv1.BoothFile) []*recordv1.BoothFile {
+			for _, f := range p {
+				if f.Path == "/static/booth.wasm" {
+					f.Sha256[0] ^= 1
+				}
+			}
+			return p
+		}, "/static/booth.wasm is served with SHA-256"},
+		{"a file fewer", func(p []*recordv1.BoothFile) []*recordv1.BoothFile { return p[1:] }, "is served but not pinned"},
+	} {
+		srv, n, _ := newServer(t, web.Limits{})
+		pb := proto.Clone(e.Manifest.Proto()).(*recordv1.Manifest)
+		pb.BoothFiles = pins
+		if c.tamper != nil {
+			pb.BoothFiles = c.tamper(proto.Clone(&recordv1.Manifest{BoothFiles: pins}).(*recordv1.Manifest).BoothFiles)
+		}
+		m, err := election.NewManifest(pb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.CreateElection(context.Background(), m.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		for path, wasm := range map[string]bool{"/": false, "/vote": true, "/receipt": true} {
+			resp := get(t, srv.URL+path, nil)
+			body := string(readAll(t, resp))
+			switch {
+			case c.why == "":
+				if resp.StatusCode != 200 || strings.Contains(body, "not the ones the election") {
+					t.Errorf("%s, %s: %d\n%s", c.name, path, resp.StatusCode, body)
+				}
+			case wasm && (resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "booth.wasm\" integrity") || strings.Contains(body, "/static/common.js")):
+				t.Errorf("%s, %s: %d, the booth served:\n%s", c.name, path, resp.StatusCode, body)
+			case !strings.Contains(html.UnescapeString(body), "not the ones the election's manifest pins") || !strings.Contains(body, c.why):
+				t.Errorf("%s, %s: the page does not say the pages are not the pinned ones (%s):\n%s", c.name, path, c.why, body)
+			}
+		}
 	}
 }

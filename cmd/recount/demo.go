@@ -31,6 +31,7 @@ import (
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 	"github.com/recount-vote/recount/trustee"
+	"github.com/recount-vote/recount/web"
 )
 
 // `recount demo`: a whole election in one command, every party talking real gRPC over loopback: the node on a
@@ -269,6 +270,10 @@ func (d *demo) setUp(ctx context.Context) (*election.Manifest, error) {
 	}
 	pb := demoManifest()
 	pb.Trustees = pubs
+	// The commission pins the voters' web pages this binary serves, as it would the reviewed build's.
+	if pb.BoothFiles, err = web.BoothFiles(); err != nil {
+		return nil, err
+	}
 	m, err := election.NewManifest(pb)
 	if err != nil {
 		return nil, err
