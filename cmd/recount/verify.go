@@ -156,6 +156,13 @@ func printReport(w io.Writer, vr *verify.Report) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "Compare the identity, the key fingerprint and the final checkpoint with those the election published.")
+	if er := vr.ElectionReport; er != nil && er.State.Manifest() != nil && len(er.State.Manifest().Proto().BoothFiles) > 0 {
+		// The voters' web pages the manifest pins (docs/web.md), in /hashes' format, to compare with what nodes serve.
+		fmt.Fprintln(w, "\nThe voters' web pages the manifest pins (compare with each node's /hashes):")
+		for _, f := range er.State.Manifest().Proto().BoothFiles {
+			fmt.Fprintf(w, "  %x  %s\n", f.Sha256, f.Path)
+		}
+	}
 
 	if vr.Result != nil {
 		fmt.Fprintf(w, "\nResult (partial decryptions of trustees %s combined)\n", joinInts(vr.Result.Trustees))
