@@ -128,9 +128,7 @@ func (c *testCluster) leader() int {
 			if cn.tn == nil {
 				continue
 			}
-			if st, ok, err := cn.tn.n.ClusterStatus(); ok && err == nil && st.State == "Leader" {
-				// Ready once its admin answers a status naming itself leader and a change is not refused as
-				// NOT_LEADER: probe with GetStatus only.
+			if st, ok, err := cn.tn.n.ClusterStatus(); ok && err == nil && st.Ready {
 				c.mu.Unlock()
 				return i
 			}

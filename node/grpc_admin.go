@@ -98,7 +98,7 @@ func clusterStatusMessage(n *Node) *recountv1.ClusterStatus {
 		return nil
 	}
 	m := &recountv1.ClusterStatus{Id: st.ID, State: st.State, LeaderId: st.LeaderID, LeaderRaftAddress: st.LeaderAddr,
-		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIdx, BoardSize: st.BoardSize, Pending: st.Pending}
+		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIdx, BoardSize: st.BoardSize, Pending: st.Pending, Ready: st.Ready}
 	for _, mb := range st.Members {
 		m.Members = append(m.Members, &recountv1.ClusterMember{Id: mb.ID, RaftAddress: mb.Addr})
 	}

@@ -355,12 +355,14 @@ type Status struct {
 	AppliedIdx  uint64 // the last entry applied to this member's state machine
 	BoardSize   uint64
 	Pending     uint64 // committed records awaiting their seal
+	Ready       bool   // this member leads and takes changes (WriteReady)
 }
 
 // Status returns the member's view of the cluster.
 func (r *Replica) Status() (Status, error) {
 	s := Status{ID: r.cfg.ID, State: r.raft.State().String(), CommitIndex: r.raft.CommitIndex(), AppliedIdx: r.raft.AppliedIndex(), BoardSize: r.cfg.Board.Size(), Pending: r.fsm.pendingCount()}
 	s.LeaderID, s.LeaderAddr = r.Leader()
+	_, s.Ready = r.WriteReady()
 	f := r.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return s, err

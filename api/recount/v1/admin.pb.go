@@ -819,8 +819,10 @@ type ClusterStatus struct {
 	CommitIndex  uint64 `protobuf:"varint,6,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
 	AppliedIndex uint64 `protobuf:"varint,7,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	// This member's board size, and the committed records waiting for their seal.
-	BoardSize     uint64 `protobuf:"varint,8,opt,name=board_size,json=boardSize,proto3" json:"board_size,omitempty"`
-	Pending       uint64 `protobuf:"varint,9,opt,name=pending,proto3" json:"pending,omitempty"`
+	BoardSize uint64 `protobuf:"varint,8,opt,name=board_size,json=boardSize,proto3" json:"board_size,omitempty"`
+	Pending   uint64 `protobuf:"varint,9,opt,name=pending,proto3" json:"pending,omitempty"`
+	// Set when this member leads and takes changes: every entry committed before its term is on its board.
+	Ready         bool `protobuf:"varint,10,opt,name=ready,proto3" json:"ready,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -916,6 +918,13 @@ func (x *ClusterStatus) GetPending() uint64 {
 		return x.Pending
 	}
 	return 0
+}
+
+func (x *ClusterStatus) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
 }
 
 // ClusterMember is a member of the cluster's configuration.
@@ -1336,7 +1345,7 @@ const file_recount_v1_admin_proto_rawDesc = "" +
 	"witnessing\x18\n" +
 	" \x01(\v2\x19.recount.v1.WitnessStatusR\n" +
 	"witnessing\x123\n" +
-	"\acluster\x18\v \x01(\v2\x19.recount.v1.ClusterStatusR\acluster\"\xb8\x02\n" +
+	"\acluster\x18\v \x01(\v2\x19.recount.v1.ClusterStatusR\acluster\"\xce\x02\n" +
 	"\rClusterStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1b\n" +
@@ -1347,7 +1356,9 @@ const file_recount_v1_admin_proto_rawDesc = "" +
 	"\rapplied_index\x18\a \x01(\x04R\fappliedIndex\x12\x1d\n" +
 	"\n" +
 	"board_size\x18\b \x01(\x04R\tboardSize\x12\x18\n" +
-	"\apending\x18\t \x01(\x04R\apending\"B\n" +
+	"\apending\x18\t \x01(\x04R\apending\x12\x14\n" +
+	"\x05ready\x18\n" +
+	" \x01(\bR\x05ready\"B\n" +
 	"\rClusterMember\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\"E\n" +
