@@ -249,7 +249,9 @@ func (n *Node) notLeader() error {
 }
 
 // clusterUsable refuses changes on a member that cannot take them: not the leader, or a new leader whose state
-// does not hold every entry committed before its term yet (it waits for that, up to ctx).
+// does not hold every entry committed before its term yet (it waits for that, up to ctx). An append in doubt on
+// this leader was settled before its call returned (settle), so the state it admits against holds it if it
+// landed.
 func (n *Node) clusterUsable(ctx context.Context) error {
 	size, ok := n.rep.WriteReady()
 	if !ok {
@@ -268,6 +270,22 @@ func (n *Node) clusterAppend(ctx context.Context, kind election.Kind, payload []
 		return ledger.AppendResult{}, err
 	}
 	return res[0], nil
+}
+
+// settle, after an append whose outcome is unknown, waits (for a bounded time) until the entry is on the board or
+// never will be, and until the state holds the board: so that the same ballot, cast again on this leader, is
+// refused as a duplicate if the first landed, and an entry admitted next is checked against every entry before
+// it. If this member stops leading meanwhile, the next leader settles them before it takes changes.
+func (n *Node) settle(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), clusterAppendTimeout)
+	defer cancel()
+	if err := n.rep.Settle(sctx); err != nil {
+		n.logger.Warn("node: cluster: could not settle an append in doubt", "err", err)
+		return
+	}
+	if err := n.waitApplied(sctx, n.log.Size()); err != nil {
+		n.logger.Warn("node: cluster: could not apply the settled entries", "err", err)
+	}
 }
 
 // clusterAppendFailed turns a failed cluster append into a refusal; the node is not broken by it (its state

@@ -504,9 +504,14 @@ func (n *Node) exclusive(ctx context.Context, draft func(s *election.State) (ele
 		return ledger.AppendResult{}, err
 	}
 	if n.rep != nil {
-		// The state must hold every entry on the board: the entry is admitted at the board's next index.
+		// The state must hold every entry on the board, and the board every entry handed to Raft before (an
+		// entry admitted now is checked against all of them): the entry is admitted at the board's next index.
+		// Entries other than ballots are few (the commission's and the trustees'), so a barrier each is cheap.
 		if err := n.clusterUsable(ctx); err != nil {
 			return ledger.AppendResult{}, err
+		}
+		if err := n.rep.Settle(ctx); err != nil {
+			return ledger.AppendResult{}, n.clusterAppendFailed(err)
 		}
 		if err := n.waitApplied(ctx, n.log.Size()); err != nil {
 			return ledger.AppendResult{}, err
@@ -535,8 +540,10 @@ func (n *Node) exclusive(ctx context.Context, draft func(s *election.State) (ele
 		err = fmt.Errorf("node: the board put entry %d at index %d: another writer?", idx, res.Index)
 	}
 	if err != nil && n.rep != nil {
-		// The state holds an entry that the board may never hold: build it again from the board. (If the entry
-		// is committed after all, the applier applies it when it reaches the board.)
+		// The state holds an entry that the board may never hold: once it is settled, build the state again
+		// from the board. (If the entry is committed after all and was not settled, the applier applies it when
+		// it reaches the board.)
+		n.settle(ctx)
 		if rerr := n.rebuildState(context.WithoutCancel(ctx)); rerr != nil {
 			return ledger.AppendResult{}, n.breakOn(fmt.Errorf("%v; and rebuilding the state failed: %w", err, rerr))
 		}

@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/ledger/tlog"
 )
 
@@ -162,6 +164,9 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 	}
 	res, err := n.appendDetached(ctx, kind, payload)
 	if err != nil && n.rep != nil {
+		if errors.Is(err, ledger.ErrMaybeAppended) {
+			n.settle(ctx) // under the reservation: a second cast of this ballot waits, then finds it if it landed
+		}
 		return Inclusion{}, n.clusterAppendFailed(err)
 	}
 	if err != nil {

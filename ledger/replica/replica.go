@@ -261,6 +261,40 @@ func (r *Replica) setReady(ok bool, size uint64) {
 	r.readyMu.Unlock()
 }
 
+// Settle settles every entry handed to Raft before it: a barrier makes each committed (and applied) or dropped,
+// and then Settle waits until every committed batch is sealed on this member's board. After it, a record whose
+// Append was in doubt is on the board or will never be. It fails (a *NotLeaderError, or ctx's error) if this
+// member stops leading or ctx ends first.
+func (r *Replica) Settle(ctx context.Context) error {
+	if !r.IsLeader() {
+		return r.notLeader()
+	}
+	timeout := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(d), time.Millisecond)
+	}
+	if err := r.raft.Barrier(timeout).Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return r.notLeader()
+		}
+		return fmt.Errorf("replica: settling: %w", err)
+	}
+	for r.fsm.pendingCount() > 0 {
+		if !r.IsLeader() {
+			return r.notLeader()
+		}
+		r.wake()
+		t := time.NewTimer(5 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
 // WriteReady reports whether this member leads and holds every entry committed before its term on its board,
 // so that it may admit new entries; size is then the board's size it must have applied first.
 func (r *Replica) WriteReady() (size uint64, ok bool) {
