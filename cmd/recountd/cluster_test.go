@@ -243,6 +243,8 @@ func TestRecountdClusterFlags(t *testing.T) {
 		{[]string{"--node-id", "a", "--raft-listen", "127.0.0.1:0", "--peers", "a=127.0.0.1:1,a=127.0.0.1:2"}, 2, "named twice"},
 		{[]string{"--node-id", "a", "--raft-listen", "127.0.0.1:0", "--peers", "b=127.0.0.1:1", "--bootstrap"}, 1, "not among the members"},
 		{[]string{"--node-id", "a", "--raft-listen", "127.0.0.1:0", "--cluster-key-file", loose}, 1, "chmod 600"},
+		{[]string{"--node-id", "a", "--raft-listen", "0.0.0.0:7401"}, 2, "--insecure-raft-plaintext"},
+		{[]string{"--node-id", "a", "--raft-listen", "127.0.0.1:0", "--raft-ca", loose}, 2, "go together"},
 	} {
 		var logs syncBuffer
 		code := run(context.Background(), append(append([]string{}, base...), tc.args...), none, &logs, nil)

@@ -33,6 +33,11 @@
 //	recountd --data-dir d2 --origin vote.example.org/board --node-id n2 --raft-listen 10.0.0.2:7401 \
 //	    --peers (the same) --cluster-key-file board.key ...
 //
+// Raft's messages go over mutual TLS with --raft-tls-cert, --raft-tls-key and --raft-ca (a CA of the
+// commission's that issues certificates to the members alone): Raft itself authenticates nothing, so without TLS
+// whoever reaches a Raft port could claim to lead and write to the board. recountd refuses Raft without TLS on an
+// address other than loopback unless --insecure-raft-plaintext says the network reaches only the members.
+//
 // A member refuses to start, writing nothing, on a board with another key (another cluster's data), a data
 // directory another process holds (its board.db is locked), and --peers that disagree with the configuration it
 // stored. Members are added and removed with the admin service (recount admin add-member, remove-member).
@@ -100,6 +105,8 @@ type config struct {
 	bootstrap                         bool
 	clusterKeyFile                    string
 	raftHeartbeat                     time.Duration
+	raftCert, raftKey, raftCA         string
+	insecureRaft                      bool
 
 	// The stream guard (node.ServerOptions).
 	maxStreams, maxStreamsPerConn, maxStreamsPerClient, adminStreams int
@@ -141,7 +148,11 @@ func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Write
 	fs.IntVar(&c.maxStreamsPerClient, "max-streams-per-client", node.DefaultMaxStreamsPerClient, "streaming calls in progress per client IP address (IPv6: per /64), over all its connections; behind a proxy, set it to --max-streams")
 	fs.IntVar(&c.adminStreams, "admin-streams", node.DefaultAdminStreams, "streaming calls kept for admin callers (token or client certificate) beyond --max-streams (0: none)")
 	fs.StringVar(&c.nodeID, "node-id", "", "this node's ID in a cluster of nodes replicating the board with Raft (empty: the node keeps its board alone)")
-	fs.StringVar(&c.raftListen, "raft-listen", "", "with --node-id: the address the node's Raft listens on, host:port (keep it on the commission's private network: Raft's messages are not authenticated)")
+	fs.StringVar(&c.raftListen, "raft-listen", "", "with --node-id: the address the node's Raft listens on, host:port")
+	fs.StringVar(&c.raftCert, "raft-tls-cert", "", "with --node-id: PEM certificate of this member, issued by the cluster's CA (--raft-ca): Raft's messages then go over mutual TLS")
+	fs.StringVar(&c.raftKey, "raft-tls-key", "", "PEM private key of --raft-tls-cert")
+	fs.StringVar(&c.raftCA, "raft-ca", "", "PEM CA of the cluster: every member's Raft certificate must chain to it")
+	fs.BoolVar(&c.insecureRaft, "insecure-raft-plaintext", false, "allow Raft without TLS on an address other than loopback: whoever reaches the port can then write to the board")
 	fs.StringVar(&c.raftAdvertise, "raft-advertise", "", "with --node-id: the Raft address the other members reach this node at (default: --raft-listen)")
 	fs.StringVar(&c.peers, "peers", "", "with --node-id: the cluster's members, this node included, as ID=RAFT-ADDR[=GRPC-ADDR],... (the gRPC address is named to clients that write to a follower); checked against the stored configuration on later starts")
 	fs.BoolVar(&c.bootstrap, "bootstrap", false, "with --node-id and --peers: form a new cluster of --peers, on one member, once (ignored once the node has Raft state)")
@@ -197,6 +208,11 @@ func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Write
 		return nil, errors.New("--node-id needs --raft-listen")
 	case c.bootstrap && c.peers == "":
 		return nil, errors.New("--bootstrap needs --peers")
+	case (c.raftCert != "" || c.raftKey != "" || c.raftCA != "") && (c.raftCert == "" || c.raftKey == "" || c.raftCA == "" || c.nodeID == ""):
+		return nil, errors.New("--raft-tls-cert, --raft-tls-key and --raft-ca go together, with --node-id")
+	case c.nodeID != "" && c.raftCert == "" && !c.insecureRaft && !isLoopback(c.raftListen):
+		return nil, fmt.Errorf("--raft-listen %s is not a loopback address, and Raft without TLS lets whoever reaches the port claim to lead and write to the board: "+
+			"give --raft-tls-cert, --raft-tls-key and --raft-ca (the cluster's CA), or, on a network only the members reach, add --insecure-raft-plaintext", c.raftListen)
 	}
 	if c.nodeID != "" {
 		if _, _, err := parsePeers(c.peers); err != nil {
@@ -279,9 +295,25 @@ func (c *config) clusterOptions(logger *slog.Logger) (*node.ClusterOptions, io.C
 	if advAddr.IP == nil || advAddr.IP.IsUnspecified() {
 		return nil, nil, fmt.Errorf("--raft-advertise %s: the other members need a host to reach this node at (give --raft-advertise)", adv)
 	}
-	trans, err := raft.NewTCPTransport(c.raftListen, advAddr, 3, 10*time.Second, slogWriter{logger})
-	if err != nil {
-		return nil, nil, fmt.Errorf("--raft-listen %s: %w", c.raftListen, err)
+	var trans *raft.NetworkTransport
+	if c.raftCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.raftCert, c.raftKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--raft-tls-cert: %w", err)
+		}
+		pool, err := grpcnode.LoadCertPool(c.raftCA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--raft-ca: %w", err)
+		}
+		trans, err = replica.NewTLSTransport(c.raftListen, adv, replica.ClusterTLS(cert, pool), slogWriter{logger})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--raft-listen %s: %w", c.raftListen, err)
+		}
+	} else {
+		logger.Warn("recountd: Raft without TLS (--raft-tls-cert): whoever reaches the Raft port can write to the board", "raft_listen", c.raftListen)
+		if trans, err = raft.NewTCPTransport(c.raftListen, advAddr, 3, 10*time.Second, slogWriter{logger}); err != nil {
+			return nil, nil, fmt.Errorf("--raft-listen %s: %w", c.raftListen, err)
+		}
 	}
 	co.Transport = trans
 	return co, trans, nil
