@@ -56,32 +56,53 @@ func (f *Failover) next(i int) {
 	f.mu.Unlock()
 }
 
-// read calls fn on the members in turn, from the current one, until one answers with something else than
-// no answer (or, with alsoNotFound, a ReasonNotFound refusal).
-func read[T any](f *Failover, alsoNotFound bool, fn func(Node) (T, error)) (T, error) {
+// read calls fn on the members in turn, from the current one, until one answers with something else than no
+// answer (or, with alsoNotFound, a ReasonNotFound refusal: a member behind the others). When every member failed
+// so, it tries them all again after a pause (members restarting; with waitNotFound, followers catching up: a
+// consistency proof to a size the leader signed), for readRounds rounds at most and until ctx ends, then
+// returns the last error.
+func read[T any](ctx context.Context, f *Failover, alsoNotFound, waitNotFound bool, fn func(Node) (T, error)) (T, error) {
 	var v T
 	var err error
-	for range f.nodes {
-		i, n := f.current()
-		v, err = fn(n)
-		if err == nil || !(errors.Is(err, ErrNoAnswer) || alsoNotFound && RefusedFor(err, ReasonNotFound)) {
+	pause := f.Pause
+	if pause <= 0 {
+		pause = 100 * time.Millisecond
+	}
+	for round := 0; ; round++ {
+		for range f.nodes {
+			i, n := f.current()
+			v, err = fn(n)
+			if err == nil || !(errors.Is(err, ErrNoAnswer) || alsoNotFound && RefusedFor(err, ReasonNotFound)) {
+				return v, err
+			}
+			f.next(i)
+		}
+		if round == readRounds-1 || !waitNotFound && !errors.Is(err, ErrNoAnswer) {
 			return v, err
 		}
-		f.next(i)
+		t := time.NewTimer(pause << round)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return v, err
+		}
 	}
-	return v, err
 }
 
+// readRounds bounds the rounds of read: with the default pause, about 3 s of waiting in all.
+const readRounds = 5
+
 func (f *Failover) Election(ctx context.Context) (*NodeElection, error) {
-	return read(f, false, func(n Node) (*NodeElection, error) { return n.Election(ctx) })
+	return read(ctx, f, false, false, func(n Node) (*NodeElection, error) { return n.Election(ctx) })
 }
 
 func (f *Failover) Lookup(ctx context.Context, code election.ID, sinceSize uint64) (*BallotLookup, error) {
-	return read(f, true, func(n Node) (*BallotLookup, error) { return n.Lookup(ctx, code, sinceSize) })
+	return read(ctx, f, true, false, func(n Node) (*BallotLookup, error) { return n.Lookup(ctx, code, sinceSize) })
 }
 
 func (f *Failover) LookupWitnessed(ctx context.Context, code election.ID, sinceSize uint64) (*BallotLookup, error) {
-	return read(f, true, func(n Node) (*BallotLookup, error) { return n.LookupWitnessed(ctx, code, sinceSize) })
+	return read(ctx, f, true, false, func(n Node) (*BallotLookup, error) { return n.LookupWitnessed(ctx, code, sinceSize) })
 }
 
 func (f *Failover) Consistency(ctx context.Context, oldSize, newSize uint64) ([]byte, [][]byte, error) {
@@ -89,7 +110,7 @@ func (f *Failover) Consistency(ctx context.Context, oldSize, newSize uint64) ([]
 		cp    []byte
 		proof [][]byte
 	}
-	a, err := read(f, true, func(n Node) (answer, error) {
+	a, err := read(ctx, f, true, true, func(n Node) (answer, error) {
 		cp, p, err := n.Consistency(ctx, oldSize, newSize)
 		return answer{cp, p}, err
 	})
