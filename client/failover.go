@@ -15,6 +15,11 @@ import (
 // is the node's (package node's ReasonNotLeader).
 const ReasonNotLeader = "NOT_LEADER"
 
+// ReasonInDoubt answers a post whose outcome a cluster's leader does not know (it lost its majority while
+// appending); the status is Unavailable, so the call ends without an answer and Submit looks for the ballot. It
+// is the node's (package node's ReasonInDoubt).
+const ReasonInDoubt = "IN_DOUBT"
+
 // ReasonBallotUnique is the refusal of a ballot whose tracking code is on the board already (check 14).
 const ReasonBallotUnique = "BALLOT_UNIQUE"
 

@@ -212,7 +212,9 @@ func TestClusterCast(t *testing.T) {
 	if raceEnabled {
 		per = 6
 	}
-	f := newFixture(t, c.nodes[l].tn.target(), setup{trustees: 1, threshold: 1, voters: 3 * per, trustShapes: true})
+	tg := c.nodes[l].tn.target()
+	tg.addr = strings.Join(c.grpcAddrs(), ",") // the trustee knows every member
+	f := newFixture(t, tg, setup{trustees: 1, threshold: 1, voters: 3 * per, trustShapes: true})
 	cl, err := grpcnode.DialCluster(c.grpcAddrs(), grpcnode.DialOptions{Plaintext: true})
 	if err != nil {
 		t.Fatal(err)
@@ -287,6 +289,27 @@ func TestClusterCast(t *testing.T) {
 	c.nodes[0].tn.n.View(func(s *election.State) { cast0, _, _ = s.Counts() })
 	if cast0 != 3*per {
 		t.Fatalf("the board holds %d cast ballots, want %d", cast0, 3*per)
+	}
+
+	// The election ends on whichever member leads now; the trustee, which followed the first leader, finds the
+	// new one for its partial decryption.
+	nl := c.nodes[c.leader()].tn
+	ctx := context.Background()
+	if _, err := nl.admin.Admin.ClosePolls(ctx, &recountv1.ClosePollsRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nl.admin.Admin.Tally(ctx, &recountv1.TallyRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPartials(t, nl.admin, 1)
+	if _, err := nl.admin.Admin.PublishResult(ctx, &recountv1.PublishResultRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	c.converge()
+	for _, cn := range c.nodes {
+		if rep := verifyExport(t, export(t, cn.tn.anon), f.info.BoardKey); !rep.Complete {
+			t.Fatalf("member %s's record has no result", cn.id)
+		}
 	}
 }
 
