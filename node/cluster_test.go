@@ -19,6 +19,7 @@ import (
 	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/election/electiontest"
 	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/ledger/replica"
 	"github.com/recount-vote/recount/node"
@@ -462,4 +463,51 @@ func BenchmarkClusterLeaderKill(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/failover")
+}
+
+// TestClusterAddRemoveMember grows a 1-member cluster by a member added through the admin service (it starts
+// empty and catches up), then removes it; a follower refuses both changes with NOT_LEADER.
+func TestClusterAddRemoveMember(t *testing.T) {
+	if testing.Short() {
+		t.Skip("membership changes")
+	}
+	c := newTestCluster(t, 1)
+	l := c.leader()
+	lt := c.nodes[l].tn
+	e, err := electiontest.Prepare(electiontest.Config{Trustees: 1, Threshold: 1, Voters: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lt.admin.Admin.CreateElection(context.Background(), &recountv1.CreateElectionRequest{Manifest: e.Manifest.Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	// A new member: its own directories and addresses, the cluster's key, no bootstrap and no members given.
+	nn := &clusterNode{id: "z", dir: t.TempDir(), raftAddr: freeAddr(t), grpcAddr: freeAddr(t)}
+	c.nodes = append(c.nodes, nn)
+	c.addrs[nn.id] = nn.grpcAddr
+	saved := c.members
+	c.members = nil
+	c.start(1, false)
+	c.members = saved
+	if _, err := lt.admin.Admin.AddMember(context.Background(), &recountv1.AddMemberRequest{Id: nn.id, RaftAddress: nn.raftAddr}); err != nil {
+		t.Fatal(err)
+	}
+	c.converge()
+	st, err := lt.admin.Admin.GetStatus(context.Background(), &recountv1.GetStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Cluster.Members) != 2 {
+		t.Fatalf("members after AddMember: %v", st.Cluster.Members)
+	}
+	_, err = nn.tn.admin.Admin.RemoveMember(context.Background(), &recountv1.RemoveMemberRequest{Id: c.nodes[l].id})
+	if reason, _ := grpcnode.Reason(err); reason != node.ReasonNotLeader {
+		t.Fatalf("RemoveMember on a follower: %v, want NOT_LEADER", err)
+	}
+	if _, err := lt.admin.Admin.RemoveMember(context.Background(), &recountv1.RemoveMemberRequest{Id: nn.id}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = lt.admin.Admin.GetStatus(context.Background(), &recountv1.GetStatusRequest{}); err != nil || len(st.Cluster.Members) != 1 {
+		t.Fatalf("members after RemoveMember: %v, %v", st.GetCluster().GetMembers(), err)
+	}
 }
