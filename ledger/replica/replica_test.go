@@ -442,6 +442,9 @@ func TestReplicaWipedFollowerCatchesUp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("snapshots and restores")
 	}
+	old := restoreChunk
+	restoreChunk = 50 // restore in several transactions
+	defer func() { restoreChunk = old }()
 	c := newTestCluster(t, 3, 64)
 	a := &appender{acked: map[string]ledger.AppendResult{}}
 	a.run(c, 8, 20, nil)
@@ -469,6 +472,17 @@ func TestReplicaWipedFollowerCatchesUp(t *testing.T) {
 	}
 	if n := c.members[f].rep.fsm.restored.Load(); n == 0 {
 		t.Fatal("the wiped follower did not restore a snapshot")
+	}
+	// It restored in chunks, each under a checkpoint the leader signed: it keeps several.
+	kept := 0
+	for _, err := range c.members[f].board.Checkpoints(context.Background(), 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept++
+	}
+	if kept < 3 {
+		t.Fatalf("the wiped follower keeps %d checkpoints: it did not restore in chunks", kept)
 	}
 }
 
