@@ -30,6 +30,8 @@ func TestClientProtocol(t *testing.T) {
 		"ReasonBoardFailed":     {client.ReasonBoardFailed, node.ReasonBoardFailed},
 		"ReasonNotEnoughShares": {client.ReasonNotEnoughShares, node.ReasonNotEnoughShares},
 		"ReasonTooManyStreams":  {client.ReasonTooManyStreams, node.ReasonTooManyStreams},
+		"ReasonNotLeader":       {client.ReasonNotLeader, node.ReasonNotLeader},
+		"ReasonInDoubt":         {client.ReasonInDoubt, node.ReasonInDoubt},
 	}
 	for name, r := range reasons {
 		if r.client != r.node {

@@ -74,7 +74,35 @@ func (a adminServer) GetStatus(ctx context.Context, _ *recountv1.GetStatusReques
 	return &recountv1.GetStatusResponse{Phase: phases[st.Phase], BoardSize: st.BoardSize, Credentials: uint64(st.Credentials),
 		BallotsCast: uint64(st.BallotsCast), Voters: uint64(st.Voters), Spoiled: uint64(st.Spoiled),
 		Committed: uint32s(st.Committed), Verdicts: uint32s(st.Verdicts), PartialDecryptions: uint32s(st.PartialDecryptions),
-		Witnessing: witnessStatusMessage(a.n)}, nil
+		Witnessing: witnessStatusMessage(a.n), Cluster: clusterStatusMessage(a.n)}, nil
+}
+
+func (a adminServer) AddMember(ctx context.Context, req *recountv1.AddMemberRequest) (*recountv1.AddMemberResponse, error) {
+	if err := a.n.AddMember(ctx, req.Id, req.RaftAddress); err != nil {
+		return nil, grpcError(err)
+	}
+	return &recountv1.AddMemberResponse{}, nil
+}
+
+func (a adminServer) RemoveMember(ctx context.Context, req *recountv1.RemoveMemberRequest) (*recountv1.RemoveMemberResponse, error) {
+	if err := a.n.RemoveMember(ctx, req.Id); err != nil {
+		return nil, grpcError(err)
+	}
+	return &recountv1.RemoveMemberResponse{}, nil
+}
+
+// clusterStatusMessage is the node's view of its cluster, nil without one (or if it cannot be read).
+func clusterStatusMessage(n *Node) *recountv1.ClusterStatus {
+	st, ok, err := n.ClusterStatus()
+	if !ok || err != nil {
+		return nil
+	}
+	m := &recountv1.ClusterStatus{Id: st.ID, State: st.State, LeaderId: st.LeaderID, LeaderRaftAddress: st.LeaderAddr,
+		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIdx, BoardSize: st.BoardSize, Pending: st.Pending, Ready: st.Ready}
+	for _, mb := range st.Members {
+		m.Members = append(m.Members, &recountv1.ClusterMember{Id: mb.ID, RaftAddress: mb.Addr})
+	}
+	return m
 }
 
 // witnessStatusMessage is the node's witnessing status, nil without a witness policy.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -205,7 +206,9 @@ func (f *fixture) startTrustees(t testing.TB, absent []int, checkBallots bool) {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		errc := make(chan error, 1)
 		away := slices.Contains(absent, i+1)
-		cl, err := grpcnode.Dial(f.tn.addr, grpcnode.DialOptions{Plaintext: true})
+		// A cluster's target names every member, separated by commas: the trustee follows any and posts to the
+		// leader.
+		cl, err := grpcnode.DialCluster(strings.Split(f.tn.addr, ","), grpcnode.DialOptions{Plaintext: true})
 		if err != nil {
 			t.Fatal(err)
 		}

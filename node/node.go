@@ -59,6 +59,7 @@ import (
 
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/replica"
 	"github.com/recount-vote/recount/ledger/tlog"
 )
 
@@ -80,6 +81,9 @@ type Options struct {
 	// Witnesses, with a Policy, makes the node ask the policy's witnesses to cosign its checkpoints
 	// (witnessing.go); without one the node asks no witness.
 	Witnesses WitnessOptions
+	// Cluster, when set, makes the node a member of a cluster that replicates the board with Raft (cluster.go);
+	// nil: the node keeps its board alone.
+	Cluster *ClusterOptions
 }
 
 // autoCloseEvery is how often the node looks whether the voting window has ended.
@@ -131,6 +135,14 @@ type Node struct {
 
 	witness    *witnessing // nil without a witness policy
 	witnessErr error       // the witness policy cannot be used: Start fails
+
+	// A cluster member's replication (cluster.go); all nil or zero without Options.Cluster.
+	rep         *replica.Replica
+	applierMu   sync.Mutex    // held while entries are applied from the board
+	applierNext uint64        // the next board index the applier looks at; guarded by applierMu
+	appliedMu   sync.Mutex    // guards appliedCh
+	appliedCh   chan struct{} // closed and replaced whenever the applier advances
+	applierDone chan struct{} // closed when the applier stops
 }
 
 // pendingEntry is an appended ballot waiting for the entries before it to be applied.
@@ -164,7 +176,8 @@ func New(dir string, opts Options) *Node {
 	}
 	n := &Node{dir: dir, opts: opts, logger: logger, metrics: opts.Metrics, now: now, state: election.NewState(),
 		inflight: map[election.ID]struct{}{}, pending: map[uint64]*pendingEntry{},
-		boardOpen: make(chan struct{}), ready: make(chan struct{}), brokenCh: make(chan struct{}), stopping: make(chan struct{})}
+		boardOpen: make(chan struct{}), ready: make(chan struct{}), brokenCh: make(chan struct{}), stopping: make(chan struct{}),
+		appliedCh: make(chan struct{})}
 	n.metrics.setStarting(true)
 	if opts.Witnesses.Policy != nil {
 		n.witness, n.witnessErr = newWitnessing(n, opts.Witnesses)
@@ -206,7 +219,11 @@ func (n *Node) start() error {
 	n.logger.Info("node: opening the board", "dir", n.dir)
 	// The integrity check reads the whole board: run it here, where a shutdown can stop it and a refused call can
 	// tell how far it got, rather than inside ledger.Open.
-	l, err := ledger.Open(n.dir, ledger.Options{Origin: n.opts.Origin, Logger: n.logger, DeferIntegrityCheck: true})
+	lopts := ledger.Options{Origin: n.opts.Origin, Logger: n.logger, DeferIntegrityCheck: true}
+	if c := n.opts.Cluster; c != nil {
+		lopts.Replica, lopts.SigningKey = true, c.SigningKey
+	}
+	l, err := ledger.Open(n.dir, lopts)
 	if err != nil {
 		return err
 	}
@@ -244,6 +261,13 @@ func (n *Node) start() error {
 		return err
 	}
 	n.applied = n.state.Size()
+	n.applierNext = n.applied
+	if n.opts.Cluster != nil {
+		if err := n.openCluster(); err != nil {
+			l.Close()
+			return err
+		}
+	}
 	n.metrics.boardSize(n.applied)
 	n.metrics.setStarting(false)
 	n.logger.Info("node: board replayed", "dir", n.dir, "entries", n.applied, "took", time.Since(start).Round(time.Millisecond),
@@ -307,6 +331,9 @@ func (n *Node) autoClose() {
 		case <-n.stopping:
 			return
 		case <-tick.C:
+		}
+		if n.rep != nil && !n.rep.IsLeader() {
+			continue // the leader closes the polls
 		}
 		due := false
 		n.View(func(s *election.State) {
@@ -403,6 +430,14 @@ func (n *Node) Close() error {
 	if n.log == nil || n.startFailed.Load() {
 		return nil // never opened, or closed by Start
 	}
+	if n.rep != nil {
+		err := n.rep.Close()
+		<-n.applierDone
+		if cerr := n.log.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
 	return n.log.Close()
 }
 
@@ -450,6 +485,11 @@ func (n *Node) breakOn(err error) error {
 // the board fails), so no entry is left in doubt by a client that went away.
 func (n *Node) appendDetached(ctx context.Context, kind election.Kind, payload []byte) (ledger.AppendResult, error) {
 	start := time.Now()
+	if n.rep != nil {
+		res, err := n.clusterAppend(ctx, kind, payload)
+		n.metrics.appended(time.Since(start), err)
+		return res, err
+	}
 	res, err := n.log.Append(context.WithoutCancel(ctx), tlog.Kind(kind), payload)
 	n.metrics.appended(time.Since(start), err)
 	if err == nil {
@@ -468,6 +508,20 @@ func (n *Node) exclusive(ctx context.Context, draft func(s *election.State) (ele
 	}
 	if err := ctx.Err(); err != nil {
 		return ledger.AppendResult{}, err
+	}
+	if n.rep != nil {
+		// The state must hold every entry on the board, and the board every entry handed to Raft before (an
+		// entry admitted now is checked against all of them): the entry is admitted at the board's next index.
+		// Entries other than ballots are few (the commission's and the trustees'), so a barrier each is cheap.
+		if err := n.clusterUsable(ctx); err != nil {
+			return ledger.AppendResult{}, err
+		}
+		if err := n.rep.Settle(ctx); err != nil {
+			return ledger.AppendResult{}, n.clusterAppendFailed(err)
+		}
+		if err := n.waitApplied(ctx, n.log.Size()); err != nil {
+			return ledger.AppendResult{}, err
+		}
 	}
 	// No ballot is in flight and no other entry can come: the state changes only under this lock. The draft
 	// (which may be long: the result's discrete logarithms) is made under the read lock, so that receipts and
@@ -491,11 +545,25 @@ func (n *Node) exclusive(ctx context.Context, draft func(s *election.State) (ele
 	if err == nil && res.Index != idx {
 		err = fmt.Errorf("node: the board put entry %d at index %d: another writer?", idx, res.Index)
 	}
+	if err != nil && n.rep != nil {
+		// The state holds an entry that the board may never hold: once it is settled, build the state again
+		// from the board. (If the entry is committed after all and was not settled, the applier applies it when
+		// it reaches the board.)
+		n.settle(ctx)
+		if rerr := n.rebuildState(context.WithoutCancel(ctx)); rerr != nil {
+			return ledger.AppendResult{}, n.breakOn(fmt.Errorf("%v; and rebuilding the state failed: %w", err, rerr))
+		}
+		return ledger.AppendResult{}, n.clusterAppendFailed(err)
+	}
 	if err != nil {
 		if errors.Is(err, ledger.ErrClosed) {
 			err = fmt.Errorf("%w (the node was closing)", err)
 		}
 		return ledger.AppendResult{}, n.breakOn(err)
+	}
+	if n.rep != nil {
+		n.logger.Info("node: appended", "index", idx, "kind", d.Kind.String())
+		return res, nil // the applier records it as applied when it reaches the board
 	}
 	n.applyMu.Lock()
 	n.applied = idx + 1

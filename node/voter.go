@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/ledger/tlog"
 )
 
@@ -101,6 +103,9 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 	if err := n.usable(); err != nil {
 		return Inclusion{}, err
 	}
+	if n.rep != nil && !n.rep.IsLeader() {
+		return Inclusion{}, n.notLeader() // before the costly checks
+	}
 	if len(payload) == 0 || len(payload) > tlog.MaxPayloadSize {
 		return Inclusion{}, refuse(FaultInvalid, CheckReason(election.CheckBallotShape), nil, "check %s: the ballot is empty or larger than %d bytes", election.CheckBallotShape, tlog.MaxPayloadSize)
 	}
@@ -140,6 +145,11 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 	if err := n.usable(); err != nil {
 		return Inclusion{}, err
 	}
+	if n.rep != nil {
+		if err := n.clusterUsable(ctx); err != nil {
+			return Inclusion{}, err
+		}
+	}
 	if !n.reserve(b.TrackingCode) {
 		return Inclusion{}, refuse(FaultExists, CheckReason(election.CheckBallotUnique), map[string]string{"check": "14"},
 			"check %s: the same ballot is being cast right now", election.CheckBallotUnique)
@@ -153,13 +163,29 @@ func (n *Node) submitBallot(ctx context.Context, kind election.Kind, payload []b
 		return Inclusion{}, admissionRefusal(ce, closed)
 	}
 	res, err := n.appendDetached(ctx, kind, payload)
+	if err != nil && n.rep != nil {
+		if errors.Is(err, ledger.ErrMaybeAppended) {
+			n.settle(ctx) // under the reservation: a second cast of this ballot waits, then finds it if it landed
+		}
+		return Inclusion{}, n.clusterAppendFailed(err)
+	}
 	if err != nil {
 		return Inclusion{}, n.appendFailed(err)
 	}
-	e := election.Draft{Kind: kind, Payload: payload}.At(res.Index)
-	if errs := n.applyInOrder(&pendingEntry{e: e, bc: bc}); len(errs) > 0 {
-		// Cannot happen: the checks passed before the append and nothing they depend on changed since.
-		n.logger.Error("node: an appended ballot failed a check when applied", "index", res.Index, "err", errs[0])
+	if n.rep != nil {
+		// Applied by the applier when the entry reaches the board, which it has: wait for the state to hold it.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), clusterAppendTimeout)
+		err := n.waitApplied(actx, res.Index+1)
+		cancel()
+		if err != nil {
+			return Inclusion{}, err
+		}
+	} else {
+		e := election.Draft{Kind: kind, Payload: payload}.At(res.Index)
+		if errs := n.applyInOrder(&pendingEntry{e: e, bc: bc}); len(errs) > 0 {
+			// Cannot happen: the checks passed before the append and nothing they depend on changed since.
+			n.logger.Error("node: an appended ballot failed a check when applied", "index", res.Index, "err", errs[0])
+		}
 	}
 	if w := n.witness; w != nil && w.opts.ReceiptWait > 0 {
 		if cp, ok := w.covering(ctx, res.Index, w.opts.ReceiptWait); ok {

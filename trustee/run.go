@@ -23,7 +23,9 @@ import (
 
 // Config configures Run.
 type Config struct {
-	Store  *Store
+	Store *Store
+	// Client is the connection to the node; for a cluster (grpcnode.DialCluster), to every member: the trustee
+	// then follows the board on any member that serves it, and posts to the leader.
 	Client *grpcnode.Client
 	Logger *slog.Logger
 	// ShapeOnly makes the trustee check only each ballot's shape, trusting the node for its signature, proofs
@@ -85,6 +87,7 @@ func (s Step) String() string {
 
 type runner struct {
 	cfg    Config
+	poster int // the member the last post went to (a cluster's leader, last we knew)
 	keys   *election.TrusteeKeys
 	logger *slog.Logger
 	s      *election.State
@@ -171,6 +174,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 }
 
+// members returns the connections to the board: a cluster's members (grpcnode.DialCluster), or the one node.
+func (r *runner) members() []*grpcnode.Client {
+	if len(r.cfg.Client.Members) > 0 {
+		return r.cfg.Client.Members
+	}
+	return []*grpcnode.Client{r.cfg.Client}
+}
+
 func (r *runner) event(step Step, index uint64) {
 	r.logger.Info("trustee: "+step.String(), "trustee", r.index, "index", index)
 	if r.cfg.Events != nil {
@@ -182,8 +193,10 @@ func (r *runner) event(step Step, index uint64) {
 func (r *runner) receive(ctx context.Context, entries chan<- *recountv1.StreamEntriesResponse, errc chan<- error) {
 	next := uint64(0)
 	backoff := 100 * time.Millisecond
+	members := r.members()
+	cur := 0
 	for ctx.Err() == nil {
-		stream, err := r.cfg.Client.Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{From: next, Follow: true})
+		stream, err := members[cur].Board.StreamEntries(ctx, &recountv1.StreamEntriesRequest{From: next, Follow: true})
 		for err == nil {
 			var e *recountv1.StreamEntriesResponse
 			if e, err = stream.Recv(); err != nil {
@@ -209,11 +222,16 @@ func (r *runner) receive(ctx context.Context, entries chan<- *recountv1.StreamEn
 		case code == codes.Unavailable, code == codes.Canceled, code == codes.DeadlineExceeded:
 		case code == codes.ResourceExhausted && reason == client.ReasonTooManyStreams:
 			// The node has as many streams open as it allows (perhaps held by others): try again later.
+		case code == codes.OutOfRange && len(members) > 1:
+			// A cluster member behind the one followed so far: another, or this one later, has the entries.
 		default:
 			if !errors.Is(err, io.EOF) {
 				errc <- fmt.Errorf("following the board: %w", err)
 				return
 			}
+		}
+		if len(members) > 1 {
+			cur = (cur + 1) % len(members) // the same board on every member: go on from next on another
 		}
 		r.logger.Warn("trustee: the board stream broke; reconnecting", "next", next, "err", err, "after", backoff)
 		select {
@@ -425,20 +443,31 @@ func (r *runner) post(ctx context.Context, d election.Draft, step Step) error {
 		// Run's context was cancelled, perhaps by the Events callback of the step before: post nothing more.
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, client.DefaultCallTimeout)
-	defer cancel()
 	var index uint64
 	var err error
-	if d.Kind == election.KindPartialDecryption {
-		var resp *recountv1.PostPartialDecryptionResponse
-		if resp, err = r.cfg.Client.Trustee.PostPartialDecryption(cctx, &recountv1.PostPartialDecryptionRequest{Payload: d.Payload}); err == nil {
-			index = resp.Index
+	// A cluster's member that is not the leader refuses with NOT_LEADER, and one that is down does not answer:
+	// the post goes to the next member, round the members once.
+	members := r.members()
+	for range members {
+		m := members[r.poster%len(members)]
+		cctx, cancel := context.WithTimeout(ctx, client.DefaultCallTimeout)
+		if d.Kind == election.KindPartialDecryption {
+			var resp *recountv1.PostPartialDecryptionResponse
+			if resp, err = m.Trustee.PostPartialDecryption(cctx, &recountv1.PostPartialDecryptionRequest{Payload: d.Payload}); err == nil {
+				index = resp.Index
+			}
+		} else {
+			var resp *recountv1.PostCeremonyResponse
+			if resp, err = m.Trustee.PostCeremony(cctx, &recountv1.PostCeremonyRequest{Kind: d.Kind, Payload: d.Payload}); err == nil {
+				index = resp.Index
+			}
 		}
-	} else {
-		var resp *recountv1.PostCeremonyResponse
-		if resp, err = r.cfg.Client.Trustee.PostCeremony(cctx, &recountv1.PostCeremonyRequest{Kind: d.Kind, Payload: d.Payload}); err == nil {
-			index = resp.Index
+		cancel()
+		reason, _ := grpcnode.Reason(err)
+		if len(members) == 1 || ctx.Err() != nil || reason != client.ReasonNotLeader && status.Code(err) != codes.Unavailable {
+			break
 		}
+		r.poster++
 	}
 	switch status.Code(err) {
 	case codes.OK:

@@ -58,6 +58,9 @@ type Client struct {
 	Trustee recountv1.TrusteeServiceClient
 	Admin   recountv1.AdminServiceClient
 	Board   recountv1.BoardServiceClient
+	// Members are the connections to every member of a cluster (DialCluster), the first being this one; nil
+	// for a single node.
+	Members []*Client
 }
 
 // Dial connects to the node at target (host:port). The connection is made lazily, at the first call.
@@ -120,8 +123,46 @@ func Dial(target string, opts DialOptions) (*Client, error) {
 	return c, nil
 }
 
-// Close closes the connection.
-func (c *Client) Close() error { return c.Conn.Close() }
+// Close closes the connection (every member's, for DialCluster).
+func (c *Client) Close() error {
+	if len(c.Members) == 0 {
+		return c.Conn.Close()
+	}
+	var err error
+	for _, m := range c.Members {
+		if cerr := m.Conn.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// DialCluster connects to the members of one cluster (nodes replicating one board) at targets. The Client's
+// service stubs are the first member's; its voter's client (Client.Client) goes through a client.Failover over
+// all of them, so that a cast moves on to another member when one dies or is not the leader. Members holds
+// every member's connection.
+func DialCluster(targets []string, opts DialOptions) (*Client, error) {
+	if len(targets) == 0 {
+		return nil, errors.New("dial: no node address")
+	}
+	var members []*Client
+	var nodes []client.Node
+	for _, t := range targets {
+		m, err := Dial(t, opts)
+		if err != nil {
+			for _, m := range members {
+				m.Close()
+			}
+			return nil, err
+		}
+		members = append(members, m)
+		nodes = append(nodes, Node{Voter: m.Voter, Board: m.Board})
+	}
+	c := *members[0]
+	c.Members = members
+	c.Client = client.New(client.NewFailover(nodes...))
+	return &c, nil
+}
 
 // isAdmin reports whether method is one of AdminService's, whose calls carry the admin token.
 func isAdmin(method string) bool {

@@ -35,7 +35,9 @@ var adminSubs = []subcommand{
 	{name: "open", summary: "open the polls", usage: "", setup: adminPhase("open")},
 	{name: "close", summary: "close the polls (after every ballot in flight)", usage: "", setup: adminPhase("close")},
 	{name: "tally", summary: "post the encrypted tally, wait for t trustees to decrypt, post and print the result", usage: "", setup: adminTally},
-	{name: "status", summary: "show the election's progress", usage: "", setup: adminStatus},
+	{name: "status", summary: "show the election's progress (and, for a cluster, its members, leader, commit index and lag)", usage: "", setup: adminStatus},
+	{name: "add-member", summary: "add a member to the cluster", usage: "ID RAFT-ADDR", setup: adminAddMember},
+	{name: "remove-member", summary: "remove a member from the cluster", usage: "ID", setup: adminRemoveMember},
 }
 
 func init() {
@@ -58,6 +60,10 @@ func withAdmin(fs *flag.FlagSet, fn func(ctx context.Context, c *grpcnode.Client
 			return err
 		}
 		defer c.Close()
+		if len(c.Members) > 0 {
+			// A cluster: the commission's changes go to the leader.
+			c = clusterLeader(ctx, c)
+		}
 		return fn(ctx, c, args)
 	}
 }
@@ -388,6 +394,21 @@ func adminStatus(fs *flag.FlagSet) func(context.Context, []string) error {
 		}
 		fmt.Fprintf(stdout, "phase:        %s\nboard:        %d entries\n", phaseName(grpcnode.PhaseOf(st.Phase)), st.BoardSize)
 		fmt.Fprint(stdout, witnessingStatus(st.Witnessing, st.BoardSize, time.Now()))
+		fmt.Fprint(stdout, clusterStatus(st.Cluster))
+		for _, m := range c.Members {
+			if m.Conn == c.Conn {
+				continue
+			}
+			mst, err := m.Admin.GetStatus(ctx, &recountv1.GetStatusRequest{})
+			if err != nil {
+				fmt.Fprintf(stdout, "member at %s: %v\n", m.Conn.Target(), friendly(err))
+				continue
+			}
+			if cs := mst.Cluster; cs != nil {
+				fmt.Fprintf(stdout, "member %s:    %s at %s, board %d entries, commit index %d, applied %d (lag %d)\n", cs.Id, cs.State, m.Conn.Target(),
+					mst.BoardSize, cs.CommitIndex, cs.AppliedIndex, cs.CommitIndex-min(cs.CommitIndex, cs.AppliedIndex))
+			}
+		}
 		if st.Phase == recountv1.Phase_PHASE_EMPTY {
 			return nil
 		}
@@ -407,6 +428,78 @@ func adminStatus(fs *flag.FlagSet) func(context.Context, []string) error {
 			fmt.Fprintf(stdout, "decrypted by: %v\n", st.PartialDecryptions)
 		}
 		fmt.Fprintf(stdout, "board key:    %s\n", info.BoardKey)
+		return nil
+	})
+}
+
+// clusterLeader returns the member that says it is the cluster's leader, or the first member that answers (whose
+// refusal then names the leader) if none does.
+func clusterLeader(ctx context.Context, c *grpcnode.Client) *grpcnode.Client {
+	first := c
+	for i, m := range c.Members {
+		st, err := m.Admin.GetStatus(ctx, &recountv1.GetStatusRequest{})
+		if err != nil {
+			continue
+		}
+		if st.Cluster != nil && st.Cluster.State == "Leader" {
+			l := *m
+			l.Members, l.Client = c.Members, c.Client
+			return &l
+		}
+		if first == c && i > 0 {
+			first = m
+		}
+	}
+	return first
+}
+
+// clusterStatus describes a member's view of its cluster for the admin status; nothing without a cluster.
+func clusterStatus(cs *recountv1.ClusterStatus) string {
+	if cs == nil {
+		return ""
+	}
+	var b strings.Builder
+	leader := cs.LeaderId
+	if leader == "" {
+		leader = "none known (an election is under way, or no majority is reachable)"
+	} else {
+		leader += " (" + cs.LeaderRaftAddress + ")"
+	}
+	fmt.Fprintf(&b, "cluster:      member %s, %s; leader %s\n", cs.Id, cs.State, leader)
+	var ms []string
+	for _, m := range cs.Members {
+		ms = append(ms, m.Id+"="+m.RaftAddress)
+	}
+	fmt.Fprintf(&b, "members:      %s\n", strings.Join(ms, ", "))
+	fmt.Fprintf(&b, "raft:         commit index %d, applied %d (lag %d); %d committed records awaiting their seal\n",
+		cs.CommitIndex, cs.AppliedIndex, cs.CommitIndex-min(cs.CommitIndex, cs.AppliedIndex), cs.Pending)
+	return b.String()
+}
+
+func adminAddMember(fs *flag.FlagSet) func(context.Context, []string) error {
+	return withAdmin(fs, func(ctx context.Context, c *grpcnode.Client, args []string) error {
+		stdout, _ := outputs(ctx)
+		if len(args) != 2 {
+			return errUsage
+		}
+		if _, err := c.Admin.AddMember(ctx, &recountv1.AddMemberRequest{Id: args[0], RaftAddress: args[1]}); err != nil {
+			return friendly(err)
+		}
+		fmt.Fprintf(stdout, "added member %s (%s): it catches up from the leader's log or a snapshot\n", args[0], args[1])
+		return nil
+	})
+}
+
+func adminRemoveMember(fs *flag.FlagSet) func(context.Context, []string) error {
+	return withAdmin(fs, func(ctx context.Context, c *grpcnode.Client, args []string) error {
+		stdout, _ := outputs(ctx)
+		if len(args) != 1 {
+			return errUsage
+		}
+		if _, err := c.Admin.RemoveMember(ctx, &recountv1.RemoveMemberRequest{Id: args[0]}); err != nil {
+			return friendly(err)
+		}
+		fmt.Fprintf(stdout, "removed member %s\n", args[0])
 		return nil
 	})
 }

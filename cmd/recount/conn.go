@@ -56,7 +56,7 @@ func addConnFlags(fs *flag.FlagSet, kind connKind) *connFlags {
 		fs.DurationVar(&c.timeout, "timeout", 0, "give up after this `DURATION` (0: no limit)")
 		return c
 	}
-	fs.StringVar(&c.addr, "node", envOr("RECOUNT_NODE", "127.0.0.1:7400"), "address of recountd, host:port (env RECOUNT_NODE)")
+	fs.StringVar(&c.addr, "node", envOr("RECOUNT_NODE", "127.0.0.1:7400"), "address of recountd, host:port (env RECOUNT_NODE); for a cluster, every member's, separated by commas: a call moves on to another member when one is down or not the leader")
 	fs.BoolVar(&c.plaintext, "plaintext", false, "talk to the node without TLS (a node on loopback)")
 	fs.StringVar(&c.ca, "ca", "", "PEM file of the CA that signs the node's certificate (default: the system's roots)")
 	fs.StringVar(&c.serverName, "server-name", "", "name to check in the node's certificate (default: the host of --node)")
@@ -89,6 +89,9 @@ func (c *connFlags) dial() (*grpcnode.Client, error) {
 			return nil, err
 		}
 		opts.Token = tok
+	}
+	if addrs := strings.Split(c.addr, ","); len(addrs) > 1 {
+		return grpcnode.DialCluster(addrs, opts)
 	}
 	return grpcnode.Dial(c.addr, opts)
 }

@@ -26,6 +26,26 @@
 // over HTTP, or HTTPS with --tls-cert, and logs the SHA-256 of each file the pages are made of, which /hashes
 // lists too.
 //
+// With --node-id the node is a member of a cluster of 3 or 5 nodes that replicate the board with Raft
+// (node.ClusterOptions, ledger/replica): only the leader takes changes, a receipt is given once a majority holds
+// the ballot, and followers serve reads at their board's size and refuse changes with FailedPrecondition, reason
+// NOT_LEADER, naming the leader. The first member creates the board and its key; the others get a copy of that
+// board.key (--cluster-key-file) and empty data directories. One member forms the cluster once:
+//
+//	recountd --data-dir d1 --origin vote.example.org/board --node-id n1 --raft-listen 10.0.0.1:7401 \
+//	    --peers n1=10.0.0.1:7401=10.0.0.1:7400,n2=10.0.0.2:7401=10.0.0.2:7400,n3=10.0.0.3:7401=10.0.0.3:7400 --bootstrap ...
+//	recountd --data-dir d2 --origin vote.example.org/board --node-id n2 --raft-listen 10.0.0.2:7401 \
+//	    --peers (the same) --cluster-key-file board.key ...
+//
+// Raft's messages go over mutual TLS with --raft-tls-cert, --raft-tls-key and --raft-ca (a CA of the
+// commission's that issues certificates to the members alone): Raft itself authenticates nothing, so without TLS
+// whoever reaches a Raft port could claim to lead and write to the board. recountd refuses Raft without TLS on an
+// address other than loopback unless --insecure-raft-plaintext says the network reaches only the members.
+//
+// A member refuses to start, writing nothing, on a board with another key (another cluster's data), a data
+// directory another process holds (its board.db is locked), and --peers that disagree with the configuration it
+// stored. Members are added and removed with the admin service (recount admin add-member, remove-member).
+//
 // On SIGINT or SIGTERM the node stops taking calls, finishes those in progress (appends among them), ends the
 // board streams, and closes the board.
 package main
@@ -54,8 +74,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hashicorp/raft"
 	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/ledger"
+	"github.com/recount-vote/recount/ledger/replica"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 	"github.com/recount-vote/recount/web"
@@ -83,6 +105,15 @@ type config struct {
 	callTimeout, shutdownTimeout time.Duration
 	maxConcurrentStreams         uint
 	stderr                       io.Writer
+
+	// A cluster member (node.ClusterOptions): empty nodeID means a node alone.
+	nodeID, raftListen, raftAdvertise string
+	peers                             string
+	bootstrap                         bool
+	clusterKeyFile                    string
+	raftHeartbeat                     time.Duration
+	raftCert, raftKey, raftCA         string
+	insecureRaft                      bool
 
 	// The stream guard (node.ServerOptions).
 	maxStreams, maxStreamsPerConn, maxStreamsPerClient, adminStreams int
@@ -131,6 +162,17 @@ func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Write
 	fs.IntVar(&c.maxStreamsPerConn, "max-streams-per-connection", node.DefaultMaxStreamsPerConn, "streaming calls in progress per connection")
 	fs.IntVar(&c.maxStreamsPerClient, "max-streams-per-client", node.DefaultMaxStreamsPerClient, "streaming calls in progress per client IP address (IPv6: per /64), over all its connections; behind a proxy, set it to --max-streams")
 	fs.IntVar(&c.adminStreams, "admin-streams", node.DefaultAdminStreams, "streaming calls kept for admin callers (token or client certificate) beyond --max-streams (0: none)")
+	fs.StringVar(&c.nodeID, "node-id", "", "this node's ID in a cluster of nodes replicating the board with Raft (empty: the node keeps its board alone)")
+	fs.StringVar(&c.raftListen, "raft-listen", "", "with --node-id: the address the node's Raft listens on, host:port")
+	fs.StringVar(&c.raftCert, "raft-tls-cert", "", "with --node-id: PEM certificate of this member, issued by the cluster's CA (--raft-ca): Raft's messages then go over mutual TLS")
+	fs.StringVar(&c.raftKey, "raft-tls-key", "", "PEM private key of --raft-tls-cert")
+	fs.StringVar(&c.raftCA, "raft-ca", "", "PEM CA of the cluster: every member's Raft certificate must chain to it")
+	fs.BoolVar(&c.insecureRaft, "insecure-raft-plaintext", false, "allow Raft without TLS on an address other than loopback: whoever reaches the port can then write to the board")
+	fs.StringVar(&c.raftAdvertise, "raft-advertise", "", "with --node-id: the Raft address the other members reach this node at (default: --raft-listen)")
+	fs.StringVar(&c.peers, "peers", "", "with --node-id: the cluster's members, this node included, as ID=RAFT-ADDR[=GRPC-ADDR],... (the gRPC address is named to clients that write to a follower); checked against the stored configuration on later starts")
+	fs.BoolVar(&c.bootstrap, "bootstrap", false, "with --node-id and --peers: form a new cluster of --peers, on one member, once (ignored once the node has Raft state)")
+	fs.StringVar(&c.clusterKeyFile, "cluster-key-file", "", "with --node-id: the board's signing key, which every member holds (a copy of the first member's board.key, mode 0600); needed to create a member's board")
+	fs.DurationVar(&c.raftHeartbeat, "raft-heartbeat", time.Second, "with --node-id: Raft's heartbeat and election timeout: a dead leader is replaced after about one to two of these")
 	fs.DurationVar(&c.streamStall, "stream-stall-timeout", node.DefaultStreamStall, "end a stream whose client has read nothing for this long (0: never)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: recountd [flags]\n\nrecountd is the Recount node: one election's bulletin board, served over gRPC.\n"+
@@ -175,8 +217,129 @@ func parse(args []string, lookupEnv func(string) (string, bool), stderr io.Write
 			"serve TLS (--tls-cert and --tls-key), or listen on 127.0.0.1 or [::1], or, on a network you trust, add --insecure-plaintext", c.listen)
 	case c.logFormat != "text" && c.logFormat != "json":
 		return nil, fmt.Errorf("--log-format %q: want text or json", c.logFormat)
+	case c.nodeID == "" && (c.raftListen != "" || c.peers != "" || c.bootstrap || c.clusterKeyFile != "" || c.raftAdvertise != ""):
+		return nil, errors.New("--raft-listen, --raft-advertise, --peers, --bootstrap and --cluster-key-file need --node-id")
+	case c.nodeID != "" && c.raftListen == "":
+		return nil, errors.New("--node-id needs --raft-listen")
+	case c.bootstrap && c.peers == "":
+		return nil, errors.New("--bootstrap needs --peers")
+	case (c.raftCert != "" || c.raftKey != "" || c.raftCA != "") && (c.raftCert == "" || c.raftKey == "" || c.raftCA == "" || c.nodeID == ""):
+		return nil, errors.New("--raft-tls-cert, --raft-tls-key and --raft-ca go together, with --node-id")
+	case c.nodeID != "" && c.raftCert == "" && !c.insecureRaft && !isLoopback(c.raftListen):
+		return nil, fmt.Errorf("--raft-listen %s is not a loopback address, and Raft without TLS lets whoever reaches the port claim to lead and write to the board: "+
+			"give --raft-tls-cert, --raft-tls-key and --raft-ca (the cluster's CA), or, on a network only the members reach, add --insecure-raft-plaintext", c.raftListen)
+	}
+	if c.nodeID != "" {
+		if _, _, err := parsePeers(c.peers); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
+}
+
+// parsePeers parses --peers: ID=RAFT-ADDR[=GRPC-ADDR], separated by commas.
+func parsePeers(s string) ([]replica.Member, map[string]string, error) {
+	var ms []replica.Member
+	addrs := map[string]string{}
+	if s == "" {
+		return nil, addrs, nil
+	}
+	seen := map[string]bool{}
+	for _, p := range strings.Split(s, ",") {
+		f := strings.Split(strings.TrimSpace(p), "=")
+		if len(f) < 2 || len(f) > 3 || f[0] == "" || f[1] == "" {
+			return nil, nil, fmt.Errorf("--peers: %q is not ID=RAFT-ADDR[=GRPC-ADDR]", p)
+		}
+		if _, _, err := net.SplitHostPort(f[1]); err != nil {
+			return nil, nil, fmt.Errorf("--peers: %q: the Raft address: %w", p, err)
+		}
+		if seen[f[0]] {
+			return nil, nil, fmt.Errorf("--peers: member %q is named twice", f[0])
+		}
+		seen[f[0]] = true
+		ms = append(ms, replica.Member{ID: f[0], Addr: f[1]})
+		if len(f) == 3 {
+			addrs[f[0]] = f[2]
+		}
+	}
+	return ms, addrs, nil
+}
+
+// readClusterKey reads the board's signing key file for a cluster member, refusing one that others can read.
+func readClusterKey(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("--cluster-key-file: %w", err)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("--cluster-key-file %s has mode %04o: others can read the board's signing key; run: chmod 600 %s", path, fi.Mode().Perm(), path)
+	}
+	if fi.Size() > 4096 {
+		return "", fmt.Errorf("--cluster-key-file %s is too large to be a key", path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--cluster-key-file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// clusterOptions builds the node's cluster options and starts the Raft transport; nil without --node-id.
+func (c *config) clusterOptions(logger *slog.Logger) (*node.ClusterOptions, io.Closer, error) {
+	if c.nodeID == "" {
+		return nil, nil, nil
+	}
+	members, addrs, err := parsePeers(c.peers)
+	if err != nil {
+		return nil, nil, err
+	}
+	co := &node.ClusterOptions{ID: c.nodeID, Members: members, Bootstrap: c.bootstrap, Addrs: addrs, HeartbeatTimeout: c.raftHeartbeat}
+	if c.clusterKeyFile != "" {
+		if co.SigningKey, err = readClusterKey(c.clusterKeyFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	adv := c.raftAdvertise
+	if adv == "" {
+		adv = c.raftListen
+	}
+	advAddr, err := net.ResolveTCPAddr("tcp", adv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--raft-advertise %s: %w", adv, err)
+	}
+	if advAddr.IP == nil || advAddr.IP.IsUnspecified() {
+		return nil, nil, fmt.Errorf("--raft-advertise %s: the other members need a host to reach this node at (give --raft-advertise)", adv)
+	}
+	var trans *raft.NetworkTransport
+	if c.raftCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.raftCert, c.raftKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--raft-tls-cert: %w", err)
+		}
+		pool, err := grpcnode.LoadCertPool(c.raftCA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--raft-ca: %w", err)
+		}
+		trans, err = replica.NewTLSTransport(c.raftListen, adv, replica.ClusterTLS(cert, pool), slogWriter{logger})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--raft-listen %s: %w", c.raftListen, err)
+		}
+	} else {
+		logger.Warn("recountd: Raft without TLS (--raft-tls-cert): whoever reaches the Raft port can write to the board", "raft_listen", c.raftListen)
+		if trans, err = raft.NewTCPTransport(c.raftListen, advAddr, 3, 10*time.Second, slogWriter{logger}); err != nil {
+			return nil, nil, fmt.Errorf("--raft-listen %s: %w", c.raftListen, err)
+		}
+	}
+	co.Transport = trans
+	return co, trans, nil
+}
+
+// slogWriter logs Raft transport lines as warnings.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // isLoopback reports whether the listen address addr (host:port) is on the loopback interface only: a loopback
@@ -323,6 +486,15 @@ func serve(ctx context.Context, c *config, logger *slog.Logger, listening func(g
 		nopts.Witnesses = node.WitnessOptions{Policy: pol, Timeout: c.witnessTimeout, ReceiptWait: c.receiptWait}
 		logger.Info("recountd: witness policy", "file", c.witnessPolicy, "fingerprint", policy.Fingerprint(text), "witnesses", len(pol.Witnesses), "quorum", pol.Quorum)
 	}
+	co, trans, err := c.clusterOptions(logger)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	if trans != nil {
+		defer trans.Close()
+	}
+	nopts.Cluster = co
 	n := node.New(c.dataDir, nopts)
 	defer func() {
 		if err := n.Close(); err != nil {

@@ -264,6 +264,10 @@ func (f *fsm) pendingCount() uint64 {
 //	uint64be(batches) || batches × (uint64be(Raft index) || uint64be(length) || batch command)
 const snapshotMagic = "recount-replica-snapshot/1\n"
 
+// restoreChunk is the fewest entries Restore appends in one transaction when the snapshot's board has a
+// checkpoint to cut at (a variable for tests).
+var restoreChunk uint64 = 8192
+
 type snapshot struct {
 	copy    *ledger.BoardCopy
 	pending []pendingBatch
@@ -395,15 +399,45 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		if err != nil {
 			return fmt.Errorf("replica: restore: %w: the snapshot's board %s does not extend this member's %s: %v", ledger.ErrRolledBack, theirs, mine, err)
 		}
-		var recs []ledger.Record
-		for e, err := range snap.Entries(context.Background(), mine.Size) {
+		// The missing entries go in chunks, each under a checkpoint the snapshot's board kept (one per seal),
+		// of restoreChunk entries or more, so that a long catch-up does not hold every entry in one
+		// transaction; the last chunk is under the snapshot's latest checkpoint, with the snapshot's state. An
+		// intermediate chunk keeps this member's state: a crash midway restores the snapshot again from there.
+		ctx := context.Background()
+		var cuts []tlog.Checkpoint
+		for cp, err := range snap.Checkpoints(ctx, mine.Size+1) {
 			if err != nil {
-				return fmt.Errorf("replica: restore: reading the snapshot's board: %w", err)
+				return fmt.Errorf("replica: restore: reading the snapshot's checkpoints: %w", err)
 			}
-			recs = append(recs, ledger.Record{Kind: e.Kind, Payload: e.Payload})
+			last := mine.Size
+			if len(cuts) > 0 {
+				last = cuts[len(cuts)-1].Size
+			}
+			if cp.Size < theirs.Size && cp.Size-last >= restoreChunk {
+				cuts = append(cuts, cp)
+			}
 		}
-		if _, err := f.board.AppendReplicated(recs, theirs.Signed, st); err != nil {
-			return f.fail(fmt.Errorf("replica: restore: %w", err))
+		cuts = append(cuts, theirs)
+		from := mine.Size
+		for _, cut := range cuts {
+			var recs []ledger.Record
+			for e, err := range snap.Entries(ctx, from) {
+				if err != nil {
+					return fmt.Errorf("replica: restore: reading the snapshot's board: %w", err)
+				}
+				if e.Index >= cut.Size {
+					break
+				}
+				recs = append(recs, ledger.Record{Kind: e.Kind, Payload: e.Payload})
+			}
+			state := encodeState(f.covered)
+			if cut.Size == theirs.Size {
+				state = st
+			}
+			if _, err := f.board.AppendReplicated(recs, cut.Signed, state); err != nil {
+				return f.fail(fmt.Errorf("replica: restore: %w", err))
+			}
+			from = cut.Size
 		}
 		covered = snapCovered
 		f.restored.Add(1)

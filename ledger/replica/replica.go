@@ -86,6 +86,10 @@ type Replica struct {
 	store  *raftboltdb.BoltStore
 	logger *slog.Logger
 
+	readyMu   sync.Mutex
+	ready     bool   // this member leads, and every batch committed before its term is sealed on its board
+	readySize uint64 // the board's size when it became ready
+
 	kick     chan struct{}
 	stop     chan struct{}
 	stopped  chan struct{}
@@ -114,7 +118,7 @@ func Open(cfg Config) (*Replica, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replica: opening %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{logger}})
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{logger}, DisableTime: true})
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
 	if err != nil {
 		store.Close()
@@ -131,7 +135,9 @@ func Open(cfg Config) (*Replica, error) {
 	if cfg.HeartbeatTimeout > 0 {
 		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 		rc.ElectionTimeout = cfg.HeartbeatTimeout
-		rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout / 2
+		// A leader steps down after this long without a majority's answer: as long as the heartbeat timeout,
+		// so that a loaded machine (fsyncs, ballot checks) does not make it step down needlessly.
+		rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout
 	}
 	rc.CommitTimeout = 5 * time.Millisecond
 	rc.BatchApplyCh = true
@@ -196,27 +202,105 @@ func (r *Replica) sealer() {
 		case <-r.kick:
 		case <-tick.C:
 		case isLeader := <-leader:
+			r.setReady(false, 0)
 			if isLeader {
-				// Apply everything committed before this term so that the first seal covers the previous
-				// leader's committed batches.
-				r.raft.Barrier(0).Error()
+				r.becomeReady()
 			}
+			continue
 		}
 		if r.raft.State() != raft.Leader {
 			continue
 		}
-		cp, ok, err := r.fsm.signPending()
+		r.seal()
+	}
+}
+
+// seal signs the pending batches and commits their seal; it reports whether nothing was pending.
+func (r *Replica) seal() (none bool, err error) {
+	cp, ok, err := r.fsm.signPending()
+	if err != nil {
+		r.logger.Error("replica: signing the pending batches failed", "err", err)
+		return false, err
+	}
+	if !ok {
+		return true, nil
+	}
+	if err := r.raft.Apply(append([]byte{kindSeal}, cp.Signed...), 0).Error(); err != nil {
+		r.logger.Warn("replica: committing a seal failed; the next leader seals the batches", "size", cp.Size, "err", err)
+		return false, err
+	}
+	return false, nil
+}
+
+// becomeReady runs when this member becomes leader: a barrier applies every entry committed before its term
+// (Raft commits them with the term's first entry), then the batches they left unsealed are sealed, and only then
+// does WriteReady say yes, so that the node admits nothing against a state missing a committed entry.
+func (r *Replica) becomeReady() {
+	if err := r.raft.Barrier(0).Error(); err != nil {
+		r.logger.Warn("replica: a new leader's barrier failed", "err", err)
+		return
+	}
+	for {
+		none, err := r.seal()
 		if err != nil {
-			r.logger.Error("replica: signing the pending batches failed", "err", err)
-			continue
+			return
 		}
-		if !ok {
-			continue
-		}
-		if err := r.raft.Apply(append([]byte{kindSeal}, cp.Signed...), 0).Error(); err != nil {
-			r.logger.Warn("replica: committing a seal failed; the next leader seals the batches", "size", cp.Size, "err", err)
+		if none {
+			break
 		}
 	}
+	if r.raft.State() == raft.Leader {
+		r.setReady(true, r.cfg.Board.Size())
+		r.logger.Info("replica: leading", "id", r.cfg.ID, "board_size", r.cfg.Board.Size())
+	}
+}
+
+func (r *Replica) setReady(ok bool, size uint64) {
+	r.readyMu.Lock()
+	r.ready, r.readySize = ok, size
+	r.readyMu.Unlock()
+}
+
+// Settle settles every entry handed to Raft before it: a barrier makes each committed (and applied) or dropped,
+// and then Settle waits until every committed batch is sealed on this member's board. After it, a record whose
+// Append was in doubt is on the board or will never be. It fails (a *NotLeaderError, or ctx's error) if this
+// member stops leading or ctx ends first.
+func (r *Replica) Settle(ctx context.Context) error {
+	if !r.IsLeader() {
+		return r.notLeader()
+	}
+	timeout := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(d), time.Millisecond)
+	}
+	if err := r.raft.Barrier(timeout).Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return r.notLeader()
+		}
+		return fmt.Errorf("replica: settling: %w", err)
+	}
+	for r.fsm.pendingCount() > 0 {
+		if !r.IsLeader() {
+			return r.notLeader()
+		}
+		r.wake()
+		t := time.NewTimer(5 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// WriteReady reports whether this member leads and holds every entry committed before its term on its board,
+// so that it may admit new entries; size is then the board's size it must have applied first.
+func (r *Replica) WriteReady() (size uint64, ok bool) {
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
+	return r.readySize, r.ready && r.raft.State() == raft.Leader
 }
 
 // Append appends recs to the cluster's board, with consecutive indexes, and returns once their seal is
@@ -305,12 +389,14 @@ type Status struct {
 	AppliedIdx  uint64 // the last entry applied to this member's state machine
 	BoardSize   uint64
 	Pending     uint64 // committed records awaiting their seal
+	Ready       bool   // this member leads and takes changes (WriteReady)
 }
 
 // Status returns the member's view of the cluster.
 func (r *Replica) Status() (Status, error) {
 	s := Status{ID: r.cfg.ID, State: r.raft.State().String(), CommitIndex: r.raft.CommitIndex(), AppliedIdx: r.raft.AppliedIndex(), BoardSize: r.cfg.Board.Size(), Pending: r.fsm.pendingCount()}
 	s.LeaderID, s.LeaderAddr = r.Leader()
+	_, s.Ready = r.WriteReady()
 	f := r.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return s, err

@@ -22,7 +22,7 @@ const testOrigin = "recount.test/cluster"
 
 // testCluster is a cluster of members on Raft's in-memory transport, each with its own directories.
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	key     string // the board's private key text, shared by the members
 	members []*testMember
 	snapAt  uint64 // Config.SnapshotThreshold (and TrailingLogs/2)
@@ -37,7 +37,7 @@ type testMember struct {
 	rep   *Replica
 }
 
-func newTestCluster(t *testing.T, n int, snapAt uint64) *testCluster {
+func newTestCluster(t testing.TB, n int, snapAt uint64) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, snapAt: snapAt}
 	for i := range n {
@@ -304,7 +304,7 @@ func (c *testCluster) check(a *appender) {
 	c.t.Logf("board size %d, %d acknowledged, %d in doubt, %d signed checkpoints", len(ref), len(a.acked), a.maybe, len(signed))
 }
 
-func mustVerifier(t *testing.T, b *ledger.Log) note.Verifier {
+func mustVerifier(t testing.TB, b *ledger.Log) note.Verifier {
 	v, err := tlog.NewVerifier(b.VerifierKey())
 	if err != nil {
 		t.Fatal(err)
@@ -442,6 +442,9 @@ func TestReplicaWipedFollowerCatchesUp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("snapshots and restores")
 	}
+	old := restoreChunk
+	restoreChunk = 50 // restore in several transactions
+	defer func() { restoreChunk = old }()
 	c := newTestCluster(t, 3, 64)
 	a := &appender{acked: map[string]ledger.AppendResult{}}
 	a.run(c, 8, 20, nil)
@@ -470,4 +473,53 @@ func TestReplicaWipedFollowerCatchesUp(t *testing.T) {
 	if n := c.members[f].rep.fsm.restored.Load(); n == 0 {
 		t.Fatal("the wiped follower did not restore a snapshot")
 	}
+	// It restored in chunks, each under a checkpoint the leader signed: it keeps several.
+	kept := 0
+	for _, err := range c.members[f].board.Checkpoints(context.Background(), 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept++
+	}
+	if kept < 3 {
+		t.Fatalf("the wiped follower keeps %d checkpoints: it did not restore in chunks", kept)
+	}
+}
+
+// BenchmarkReplicaCatchUp: a follower whose directories were deleted rejoins a 3-member cluster (Raft's in-memory
+// transport) whose board holds b.N entries of 256 bytes, and catches up from the leader's snapshot and log:
+// entries/s, from its start to its board's size matching the leader's.
+func BenchmarkReplicaCatchUp(b *testing.B) {
+	c := newTestCluster(b, 3, 4096)
+	l := c.leader()
+	f := (l + 1) % 3
+	clusterMu.Lock()
+	c.stop(f)
+	clusterMu.Unlock()
+	if err := os.RemoveAll(c.members[f].dir); err != nil {
+		b.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte{'x'}, 248)
+	for i := 0; i < b.N; i += 256 {
+		var recs []ledger.Record
+		for j := i; j < min(i+256, b.N); j++ {
+			recs = append(recs, ledger.Record{Kind: 7, Payload: fmt.Appendf(append([]byte{}, payload...), "%08d", j)})
+		}
+		if _, err := c.members[l].rep.Append(context.Background(), recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := c.members[l].rep.Snapshot(); err != nil {
+		b.Fatal(err)
+	}
+	want := c.members[l].board.Size()
+	b.ResetTimer()
+	start := time.Now()
+	clusterMu.Lock()
+	c.start(f)
+	clusterMu.Unlock()
+	for c.members[f].board.Size() < want {
+		time.Sleep(time.Millisecond)
+	}
+	b.ReportMetric(float64(want)/time.Since(start).Seconds(), "entries/s")
 }

@@ -690,7 +690,9 @@ type GetStatusResponse struct {
 	Verdicts           []uint32               `protobuf:"varint,8,rep,packed,name=verdicts,proto3" json:"verdicts,omitempty"`
 	PartialDecryptions []uint32               `protobuf:"varint,9,rep,packed,name=partial_decryptions,json=partialDecryptions,proto3" json:"partial_decryptions,omitempty"`
 	// Set when the node has a witness policy.
-	Witnessing    *WitnessStatus `protobuf:"bytes,10,opt,name=witnessing,proto3" json:"witnessing,omitempty"`
+	Witnessing *WitnessStatus `protobuf:"bytes,10,opt,name=witnessing,proto3" json:"witnessing,omitempty"`
+	// Set when the node is a member of a cluster.
+	Cluster       *ClusterStatus `protobuf:"bytes,11,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -795,6 +797,357 @@ func (x *GetStatusResponse) GetWitnessing() *WitnessStatus {
 	return nil
 }
 
+func (x *GetStatusResponse) GetCluster() *ClusterStatus {
+	if x != nil {
+		return x.Cluster
+	}
+	return nil
+}
+
+// ClusterStatus is a cluster member's view of its cluster.
+type ClusterStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// This member's ID and Raft state (Leader, Follower, Candidate, Shutdown).
+	Id    string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// The leader's ID and Raft address, empty when no leader is known.
+	LeaderId          string           `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	LeaderRaftAddress string           `protobuf:"bytes,4,opt,name=leader_raft_address,json=leaderRaftAddress,proto3" json:"leader_raft_address,omitempty"`
+	Members           []*ClusterMember `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`
+	// The Raft log's commit index known to this member, and the last entry its state machine applied: the
+	// difference is its lag.
+	CommitIndex  uint64 `protobuf:"varint,6,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
+	AppliedIndex uint64 `protobuf:"varint,7,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// This member's board size, and the committed records waiting for their seal.
+	BoardSize uint64 `protobuf:"varint,8,opt,name=board_size,json=boardSize,proto3" json:"board_size,omitempty"`
+	Pending   uint64 `protobuf:"varint,9,opt,name=pending,proto3" json:"pending,omitempty"`
+	// Set when this member leads and takes changes: every entry committed before its term is on its board.
+	Ready         bool `protobuf:"varint,10,opt,name=ready,proto3" json:"ready,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterStatus) Reset() {
+	*x = ClusterStatus{}
+	mi := &file_recount_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterStatus) ProtoMessage() {}
+
+func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_recount_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterStatus.ProtoReflect.Descriptor instead.
+func (*ClusterStatus) Descriptor() ([]byte, []int) {
+	return file_recount_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ClusterStatus) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ClusterStatus) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ClusterStatus) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *ClusterStatus) GetLeaderRaftAddress() string {
+	if x != nil {
+		return x.LeaderRaftAddress
+	}
+	return ""
+}
+
+func (x *ClusterStatus) GetMembers() []*ClusterMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *ClusterStatus) GetCommitIndex() uint64 {
+	if x != nil {
+		return x.CommitIndex
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetBoardSize() uint64 {
+	if x != nil {
+		return x.BoardSize
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetPending() uint64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+func (x *ClusterStatus) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+// ClusterMember is a member of the cluster's configuration.
+type ClusterMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddress   string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterMember) Reset() {
+	*x = ClusterMember{}
+	mi := &file_recount_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterMember) ProtoMessage() {}
+
+func (x *ClusterMember) ProtoReflect() protoreflect.Message {
+	mi := &file_recount_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterMember.ProtoReflect.Descriptor instead.
+func (*ClusterMember) Descriptor() ([]byte, []int) {
+	return file_recount_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ClusterMember) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ClusterMember) GetRaftAddress() string {
+	if x != nil {
+		return x.RaftAddress
+	}
+	return ""
+}
+
+type AddMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddress   string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberRequest) Reset() {
+	*x = AddMemberRequest{}
+	mi := &file_recount_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberRequest) ProtoMessage() {}
+
+func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recount_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddMemberRequest) Descriptor() ([]byte, []int) {
+	return file_recount_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AddMemberRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AddMemberRequest) GetRaftAddress() string {
+	if x != nil {
+		return x.RaftAddress
+	}
+	return ""
+}
+
+type AddMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberResponse) Reset() {
+	*x = AddMemberResponse{}
+	mi := &file_recount_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberResponse) ProtoMessage() {}
+
+func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recount_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
+func (*AddMemberResponse) Descriptor() ([]byte, []int) {
+	return file_recount_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+type RemoveMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberRequest) Reset() {
+	*x = RemoveMemberRequest{}
+	mi := &file_recount_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberRequest) ProtoMessage() {}
+
+func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recount_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
+	return file_recount_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RemoveMemberRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RemoveMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberResponse) Reset() {
+	*x = RemoveMemberResponse{}
+	mi := &file_recount_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberResponse) ProtoMessage() {}
+
+func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recount_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
+	return file_recount_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
 // WitnessStatus is where the witnessing of the board's checkpoints stands.
 type WitnessStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -813,7 +1166,7 @@ type WitnessStatus struct {
 
 func (x *WitnessStatus) Reset() {
 	*x = WitnessStatus{}
-	mi := &file_recount_v1_admin_proto_msgTypes[16]
+	mi := &file_recount_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +1178,7 @@ func (x *WitnessStatus) String() string {
 func (*WitnessStatus) ProtoMessage() {}
 
 func (x *WitnessStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_admin_proto_msgTypes[16]
+	mi := &file_recount_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +1191,7 @@ func (x *WitnessStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WitnessStatus.ProtoReflect.Descriptor instead.
 func (*WitnessStatus) Descriptor() ([]byte, []int) {
-	return file_recount_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_recount_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WitnessStatus) GetQuorum() string {
@@ -891,7 +1244,7 @@ type WitnessState struct {
 
 func (x *WitnessState) Reset() {
 	*x = WitnessState{}
-	mi := &file_recount_v1_admin_proto_msgTypes[17]
+	mi := &file_recount_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +1256,7 @@ func (x *WitnessState) String() string {
 func (*WitnessState) ProtoMessage() {}
 
 func (x *WitnessState) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_v1_admin_proto_msgTypes[17]
+	mi := &file_recount_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +1269,7 @@ func (x *WitnessState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WitnessState.ProtoReflect.Descriptor instead.
 func (*WitnessState) Descriptor() ([]byte, []int) {
-	return file_recount_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_recount_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WitnessState) GetName() string {
@@ -976,7 +1329,7 @@ const file_recount_v1_admin_proto_rawDesc = "" +
 	"\x15PublishResultResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1a\n" +
 	"\btrustees\x18\x02 \x03(\rR\btrustees\"\x12\n" +
-	"\x10GetStatusRequest\"\xf8\x02\n" +
+	"\x10GetStatusRequest\"\xad\x03\n" +
 	"\x11GetStatusResponse\x12'\n" +
 	"\x05phase\x18\x01 \x01(\x0e2\x11.recount.v1.PhaseR\x05phase\x12\x1d\n" +
 	"\n" +
@@ -991,7 +1344,31 @@ const file_recount_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"witnessing\x18\n" +
 	" \x01(\v2\x19.recount.v1.WitnessStatusR\n" +
-	"witnessing\"\xd6\x01\n" +
+	"witnessing\x123\n" +
+	"\acluster\x18\v \x01(\v2\x19.recount.v1.ClusterStatusR\acluster\"\xce\x02\n" +
+	"\rClusterStatus\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1b\n" +
+	"\tleader_id\x18\x03 \x01(\tR\bleaderId\x12.\n" +
+	"\x13leader_raft_address\x18\x04 \x01(\tR\x11leaderRaftAddress\x123\n" +
+	"\amembers\x18\x05 \x03(\v2\x19.recount.v1.ClusterMemberR\amembers\x12!\n" +
+	"\fcommit_index\x18\x06 \x01(\x04R\vcommitIndex\x12#\n" +
+	"\rapplied_index\x18\a \x01(\x04R\fappliedIndex\x12\x1d\n" +
+	"\n" +
+	"board_size\x18\b \x01(\x04R\tboardSize\x12\x18\n" +
+	"\apending\x18\t \x01(\x04R\apending\x12\x14\n" +
+	"\x05ready\x18\n" +
+	" \x01(\bR\x05ready\"B\n" +
+	"\rClusterMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\"E\n" +
+	"\x10AddMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\"\x13\n" +
+	"\x11AddMemberResponse\"%\n" +
+	"\x13RemoveMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x16\n" +
+	"\x14RemoveMemberResponse\"\xd6\x01\n" +
 	"\rWitnessStatus\x12\x16\n" +
 	"\x06quorum\x18\x01 \x01(\tR\x06quorum\x12%\n" +
 	"\x0ewitnessed_size\x18\x02 \x01(\x04R\rwitnessedSize\x12!\n" +
@@ -1002,7 +1379,7 @@ const file_recount_v1_admin_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rcosigned_size\x18\x02 \x01(\x04R\fcosignedSize\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\x03 \x01(\tR\tlastError2\xa3\x05\n" +
+	"last_error\x18\x03 \x01(\tR\tlastError2\xc0\x06\n" +
 	"\fAdminService\x12W\n" +
 	"\x0eCreateElection\x12!.recount.v1.CreateElectionRequest\x1a\".recount.v1.CreateElectionResponse\x12c\n" +
 	"\x12PublishCredentials\x12%.recount.v1.PublishCredentialsRequest\x1a&.recount.v1.PublishCredentialsResponse\x12`\n" +
@@ -1012,7 +1389,9 @@ const file_recount_v1_admin_proto_rawDesc = "" +
 	"ClosePolls\x12\x1d.recount.v1.ClosePollsRequest\x1a\x1e.recount.v1.ClosePollsResponse\x12<\n" +
 	"\x05Tally\x12\x18.recount.v1.TallyRequest\x1a\x19.recount.v1.TallyResponse\x12T\n" +
 	"\rPublishResult\x12 .recount.v1.PublishResultRequest\x1a!.recount.v1.PublishResultResponse\x12H\n" +
-	"\tGetStatus\x12\x1c.recount.v1.GetStatusRequest\x1a\x1d.recount.v1.GetStatusResponseB:Z8github.com/recount-vote/recount/api/recount/v1;recountv1b\x06proto3"
+	"\tGetStatus\x12\x1c.recount.v1.GetStatusRequest\x1a\x1d.recount.v1.GetStatusResponse\x12H\n" +
+	"\tAddMember\x12\x1c.recount.v1.AddMemberRequest\x1a\x1d.recount.v1.AddMemberResponse\x12Q\n" +
+	"\fRemoveMember\x12\x1f.recount.v1.RemoveMemberRequest\x1a .recount.v1.RemoveMemberResponseB:Z8github.com/recount-vote/recount/api/recount/v1;recountv1b\x06proto3"
 
 var (
 	file_recount_v1_admin_proto_rawDescOnce sync.Once
@@ -1026,7 +1405,7 @@ func file_recount_v1_admin_proto_rawDescGZIP() []byte {
 	return file_recount_v1_admin_proto_rawDescData
 }
 
-var file_recount_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_recount_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_recount_v1_admin_proto_goTypes = []any{
 	(*CreateElectionRequest)(nil),      // 0: recount.v1.CreateElectionRequest
 	(*CreateElectionResponse)(nil),     // 1: recount.v1.CreateElectionResponse
@@ -1044,35 +1423,47 @@ var file_recount_v1_admin_proto_goTypes = []any{
 	(*PublishResultResponse)(nil),      // 13: recount.v1.PublishResultResponse
 	(*GetStatusRequest)(nil),           // 14: recount.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),          // 15: recount.v1.GetStatusResponse
-	(*WitnessStatus)(nil),              // 16: recount.v1.WitnessStatus
-	(*WitnessState)(nil),               // 17: recount.v1.WitnessState
-	(Phase)(0),                         // 18: recount.v1.Phase
+	(*ClusterStatus)(nil),              // 16: recount.v1.ClusterStatus
+	(*ClusterMember)(nil),              // 17: recount.v1.ClusterMember
+	(*AddMemberRequest)(nil),           // 18: recount.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),          // 19: recount.v1.AddMemberResponse
+	(*RemoveMemberRequest)(nil),        // 20: recount.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),       // 21: recount.v1.RemoveMemberResponse
+	(*WitnessStatus)(nil),              // 22: recount.v1.WitnessStatus
+	(*WitnessState)(nil),               // 23: recount.v1.WitnessState
+	(Phase)(0),                         // 24: recount.v1.Phase
 }
 var file_recount_v1_admin_proto_depIdxs = []int32{
-	18, // 0: recount.v1.GetStatusResponse.phase:type_name -> recount.v1.Phase
-	16, // 1: recount.v1.GetStatusResponse.witnessing:type_name -> recount.v1.WitnessStatus
-	17, // 2: recount.v1.WitnessStatus.witnesses:type_name -> recount.v1.WitnessState
-	0,  // 3: recount.v1.AdminService.CreateElection:input_type -> recount.v1.CreateElectionRequest
-	2,  // 4: recount.v1.AdminService.PublishCredentials:input_type -> recount.v1.PublishCredentialsRequest
-	4,  // 5: recount.v1.AdminService.FinishKeyCeremony:input_type -> recount.v1.FinishKeyCeremonyRequest
-	6,  // 6: recount.v1.AdminService.OpenPolls:input_type -> recount.v1.OpenPollsRequest
-	8,  // 7: recount.v1.AdminService.ClosePolls:input_type -> recount.v1.ClosePollsRequest
-	10, // 8: recount.v1.AdminService.Tally:input_type -> recount.v1.TallyRequest
-	12, // 9: recount.v1.AdminService.PublishResult:input_type -> recount.v1.PublishResultRequest
-	14, // 10: recount.v1.AdminService.GetStatus:input_type -> recount.v1.GetStatusRequest
-	1,  // 11: recount.v1.AdminService.CreateElection:output_type -> recount.v1.CreateElectionResponse
-	3,  // 12: recount.v1.AdminService.PublishCredentials:output_type -> recount.v1.PublishCredentialsResponse
-	5,  // 13: recount.v1.AdminService.FinishKeyCeremony:output_type -> recount.v1.FinishKeyCeremonyResponse
-	7,  // 14: recount.v1.AdminService.OpenPolls:output_type -> recount.v1.OpenPollsResponse
-	9,  // 15: recount.v1.AdminService.ClosePolls:output_type -> recount.v1.ClosePollsResponse
-	11, // 16: recount.v1.AdminService.Tally:output_type -> recount.v1.TallyResponse
-	13, // 17: recount.v1.AdminService.PublishResult:output_type -> recount.v1.PublishResultResponse
-	15, // 18: recount.v1.AdminService.GetStatus:output_type -> recount.v1.GetStatusResponse
-	11, // [11:19] is the sub-list for method output_type
-	3,  // [3:11] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	24, // 0: recount.v1.GetStatusResponse.phase:type_name -> recount.v1.Phase
+	22, // 1: recount.v1.GetStatusResponse.witnessing:type_name -> recount.v1.WitnessStatus
+	16, // 2: recount.v1.GetStatusResponse.cluster:type_name -> recount.v1.ClusterStatus
+	17, // 3: recount.v1.ClusterStatus.members:type_name -> recount.v1.ClusterMember
+	23, // 4: recount.v1.WitnessStatus.witnesses:type_name -> recount.v1.WitnessState
+	0,  // 5: recount.v1.AdminService.CreateElection:input_type -> recount.v1.CreateElectionRequest
+	2,  // 6: recount.v1.AdminService.PublishCredentials:input_type -> recount.v1.PublishCredentialsRequest
+	4,  // 7: recount.v1.AdminService.FinishKeyCeremony:input_type -> recount.v1.FinishKeyCeremonyRequest
+	6,  // 8: recount.v1.AdminService.OpenPolls:input_type -> recount.v1.OpenPollsRequest
+	8,  // 9: recount.v1.AdminService.ClosePolls:input_type -> recount.v1.ClosePollsRequest
+	10, // 10: recount.v1.AdminService.Tally:input_type -> recount.v1.TallyRequest
+	12, // 11: recount.v1.AdminService.PublishResult:input_type -> recount.v1.PublishResultRequest
+	14, // 12: recount.v1.AdminService.GetStatus:input_type -> recount.v1.GetStatusRequest
+	18, // 13: recount.v1.AdminService.AddMember:input_type -> recount.v1.AddMemberRequest
+	20, // 14: recount.v1.AdminService.RemoveMember:input_type -> recount.v1.RemoveMemberRequest
+	1,  // 15: recount.v1.AdminService.CreateElection:output_type -> recount.v1.CreateElectionResponse
+	3,  // 16: recount.v1.AdminService.PublishCredentials:output_type -> recount.v1.PublishCredentialsResponse
+	5,  // 17: recount.v1.AdminService.FinishKeyCeremony:output_type -> recount.v1.FinishKeyCeremonyResponse
+	7,  // 18: recount.v1.AdminService.OpenPolls:output_type -> recount.v1.OpenPollsResponse
+	9,  // 19: recount.v1.AdminService.ClosePolls:output_type -> recount.v1.ClosePollsResponse
+	11, // 20: recount.v1.AdminService.Tally:output_type -> recount.v1.TallyResponse
+	13, // 21: recount.v1.AdminService.PublishResult:output_type -> recount.v1.PublishResultResponse
+	15, // 22: recount.v1.AdminService.GetStatus:output_type -> recount.v1.GetStatusResponse
+	19, // 23: recount.v1.AdminService.AddMember:output_type -> recount.v1.AddMemberResponse
+	21, // 24: recount.v1.AdminService.RemoveMember:output_type -> recount.v1.RemoveMemberResponse
+	15, // [15:25] is the sub-list for method output_type
+	5,  // [5:15] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_recount_v1_admin_proto_init() }
@@ -1087,7 +1478,7 @@ func file_recount_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_recount_v1_admin_proto_rawDesc), len(file_recount_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
