@@ -23,6 +23,7 @@ import (
 	"github.com/recount-vote/recount/ledger"
 	"github.com/recount-vote/recount/ledger/replica"
 	"github.com/recount-vote/recount/node"
+	"github.com/recount-vote/recount/observer"
 )
 
 // testCluster is a cluster of nodes in this process, each with its gRPC server and its Raft on loopback TCP.
@@ -224,6 +225,24 @@ func TestClusterCast(t *testing.T) {
 
 	// A follower refuses a change, naming the leader; it serves reads at its board's size.
 	fo := c.nodes[(l+1)%3]
+	// An observer follows the follower (any member will do): it mirrors and verifies the replicated board.
+	ocl, err := grpcnode.Dial(fo.grpcAddr, grpcnode.DialOptions{Plaintext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ocl.Close()
+	obs, err := observer.Open(context.Background(), observer.Config{Dir: t.TempDir(), Board: ocl.Board, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	octx, ocancel := context.WithCancel(context.Background())
+	oerr := make(chan error, 1)
+	go func() { oerr <- obs.Run(octx) }()
+	defer func() {
+		ocancel()
+		<-oerr
+		obs.Close()
+	}()
 	_, err = fo.tn.admin.Admin.ClosePolls(context.Background(), &recountv1.ClosePollsRequest{})
 	if reason, _ := grpcnode.Reason(err); reason != node.ReasonNotLeader || !strings.Contains(err.Error(), c.nodes[l].grpcAddr) {
 		t.Fatalf("a follower's ClosePolls: %v (reason %q), want NOT_LEADER naming %s", err, reason, c.nodes[l].grpcAddr)
@@ -311,6 +330,15 @@ func TestClusterCast(t *testing.T) {
 		if rep := verifyExport(t, export(t, cn.tn.anon), f.info.BoardKey); !rep.Complete {
 			t.Fatalf("member %s's record has no result", cn.id)
 		}
+	}
+	final := fo.tn.size()
+	for deadline := time.Now().Add(30 * time.Second); obs.Status().Verified < final; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the observer of follower %s verified %d of %d entries", fo.id, obs.Status().Verified, final)
+		}
+	}
+	if st := obs.Status(); st.FailureCount != 0 || len(st.Alarms) != 0 || st.Phase != client.PhaseDone {
+		t.Fatalf("the observer of follower %s: %d failures, %d alarms, phase %v", fo.id, st.FailureCount, len(st.Alarms), st.Phase)
 	}
 }
 
