@@ -62,7 +62,7 @@ func (s *State) DraftOpen(now int64) (Draft, error) {
 	switch {
 	case s.key == nil:
 		return Draft{}, errors.New("the key ceremony has not finished")
-	case len(s.credentials) == 0:
+	case s.ncredentials == 0:
 		return Draft{}, errors.New("no credentials are published")
 	case s.opened:
 		return Draft{}, errors.New("the polls are already open")

@@ -2,7 +2,9 @@ package election_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -181,5 +183,66 @@ func TestCheckChangesNothing(t *testing.T) {
 	}
 	if failed == 0 || failed == checked {
 		t.Fatalf("%d of %d variants failed their checks: the test does not check both ways", failed, checked)
+	}
+}
+
+// TestAdmissionKeepsSignatureVerdicts: once State.CheckBallotAdmission has found a ballot's credential listed, the
+// ballot's signature check skips the key rule's check (every listed key passed it); the verdict must be the one
+// the full check gives, for an honest ballot, a ballot whose signature is changed, and a ballot under a key that
+// is on no list and breaks the key rule (a point of small order), which admission leaves to the full check.
+func TestAdmissionKeepsSignatureVerdicts(t *testing.T) {
+	t.Parallel()
+	e, err := electiontest.Setup(electiontest.Config{Trustees: 1, Threshold: 1, Voters: 1, Seed: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := election.EncryptBallot(e.Manifest, e.State.Key().PublicKey, e.Credentials[0], election.RandomChoices(e.Manifest, nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	honest := pb.DraftCast().Payload
+	resign := func(change func(sb *recordv1.SignedBallot, b *recordv1.Ballot)) []byte {
+		var sb recordv1.SignedBallot
+		var b recordv1.Ballot
+		if err := proto.Unmarshal(honest, &sb); err != nil {
+			t.Fatal(err)
+		}
+		if err := proto.Unmarshal(sb.Ballot, &b); err != nil {
+			t.Fatal(err)
+		}
+		change(&sb, &b)
+		body, err := proto.MarshalOptions{Deterministic: true}.Marshal(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.Ballot = body
+		out, err := proto.MarshalOptions{Deterministic: true}.Marshal(&sb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	smallOrder := make([]byte, 32)
+	smallOrder[0] = 1 // the identity, of order 1
+	for _, c := range []struct {
+		name    string
+		payload []byte
+		fails   bool
+		says    string // what the failure says
+	}{
+		{"honest", honest, false, ""},
+		{"signature changed", resign(func(sb *recordv1.SignedBallot, _ *recordv1.Ballot) { sb.Signature[5] ^= 1 }), true, "does not verify"},
+		{"small-order credential", resign(func(_ *recordv1.SignedBallot, b *recordv1.Ballot) { b.Credential = smallOrder }), true, "small order"},
+	} {
+		full, err := election.ParseBallot(e.Manifest, c.payload)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		admitted, _ := election.ParseBallot(e.Manifest, c.payload)
+		e.State.CheckBallotAdmission(admitted)
+		want, got := full.CheckSignature(), admitted.CheckSignature()
+		if (want != nil) != c.fails || fmt.Sprint(got) != fmt.Sprint(want) || !strings.Contains(fmt.Sprint(got), c.says) {
+			t.Errorf("%s: after admission %v, the full check %v (want a failure: %v, saying %q)", c.name, got, want, c.fails, c.says)
+		}
 	}
 }

@@ -31,6 +31,8 @@ var forbiddenFor = map[string][]string{
 	"github.com/recount-vote/recount/ledger/tlog":           forbiddenDeps,
 	"github.com/recount-vote/recount/verify":                forbiddenDeps,
 	"github.com/recount-vote/recount/client":                append(slices.Clone(forbiddenDeps), nodePkg),
+	"github.com/recount-vote/recount/client/webnode":        append(slices.Clone(forbiddenDeps), nodePkg),
+	"github.com/recount-vote/recount/client/booth":          append(slices.Clone(forbiddenDeps), nodePkg),
 	"github.com/recount-vote/recount/trustee":               {"github.com/prometheus", nodePkg},
 }
 

@@ -20,6 +20,7 @@ const (
 	MaxOptions        = 64
 	MaxScore          = 100
 	MaxTrustees       = 64
+	MaxBoothFiles     = 64 // files of the voters' web pages a manifest pins
 	maxTextLength     = 1000
 	MaxCredentials    = 10_000_000
 	maxRangeProofSize = 1024 // values in one range proof
@@ -152,6 +153,21 @@ func (m *Manifest) validate() error {
 		return manifestErr("threshold", "is %d, want 1 to %d (the number of trustees)", pb.Threshold, n)
 	}
 	keys := map[string]bool{}
+	if len(pb.BoothFiles) > MaxBoothFiles {
+		return manifestErr("booth_files", "there are %d, want at most %d", len(pb.BoothFiles), MaxBoothFiles)
+	}
+	for i, f := range pb.BoothFiles {
+		field := fmt.Sprintf("booth_files[%d]", i)
+		if len(f.Path) == 0 || len(f.Path) > 256 || strings.IndexFunc(f.Path, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+			return manifestErr(field+".path", "%q is not 1 to 256 bytes of printable ASCII", f.Path)
+		}
+		if i > 0 && f.Path <= pb.BoothFiles[i-1].Path {
+			return manifestErr(field+".path", "%q comes after %q: the paths must be in increasing order, each once", f.Path, pb.BoothFiles[i-1].Path)
+		}
+		if len(f.Sha256) != 32 {
+			return manifestErr(field+".sha256", "is %d bytes, want 32", len(f.Sha256))
+		}
+	}
 	for i, t := range pb.Trustees {
 		field := fmt.Sprintf("trustees[%d]", i)
 		if t.Index != uint32(i+1) {

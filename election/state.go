@@ -1,6 +1,7 @@
 package election
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,7 +22,10 @@ type State struct {
 	size     uint64 // index of the next entry
 	broken   bool   // entry 0 was not a valid manifest: nothing after it can be checked
 
-	credentials map[[32]byte]bool
+	// voters holds an entry per credential, published or named by a ballot: whether it is published, and its
+	// latest ballot. With seen and ballots, it is what the state keeps as the record grows (docs/capacity.md).
+	voters       map[[32]byte]voter
+	ncredentials int // the voters published
 	// credentialsRefused is set once a CREDENTIALS entry failed check 4: its keys are not read, so check 11
 	// cannot tell whether a ballot's credential was on it, and does not run on a credential on no accepted list.
 	credentialsRefused bool
@@ -41,10 +45,10 @@ type State struct {
 	openTime       int64
 	openTimeKnown  bool // the OPEN entry decoded
 
-	seen   map[ID]seenBallot        // every tracking code on the board, cast or spoiled
-	cast   map[uint64]*castBallot   // every decodable ballot, cast or spoiled, by entry
-	latest map[[32]byte]*castBallot // each credential's last cast ballot before the close
-	sums   [][]*elgamal.Ciphertext  // running sums of the latest ballots
+	seen    map[ID]*castBallot      // every tracking code on the board, cast or spoiled: the first ballot with it
+	ballots []*castBallot           // every decodable ballot, cast or spoiled, in entry order (ascending)
+	nlatest int                     // the voters with a latest ballot
+	sums    [][]*elgamal.Ciphertext // running sums of the latest ballots
 	// latestOrder holds the entries of the latest ballots in the order they were applied, hence ascending, with 0
 	// (the manifest's entry, never a ballot's) where a ballot was since superseded: the counted list, kept as
 	// ballots arrive so that the close does not sort it. A superseded ballot's slot is found by its latestPos.
@@ -62,25 +66,48 @@ type State struct {
 	resultNext                    bool // an entry came after the result
 }
 
-type seenBallot struct {
-	entry   uint64
-	spoiled bool
+// voter is what the state keeps of a credential.
+type voter struct {
+	published bool        // on an accepted CREDENTIALS entry
+	latest    *castBallot // its last cast ballot between the open and the close, if any
 }
 
 // castBallot is what the state keeps of a ballot: where it is, whose it is, whether it was spoiled, and its
-// ciphertexts' bytes.
+// ciphertexts' bytes (check 20 sums any ballot a counted list names, as written).
 type castBallot struct {
 	entry      uint64
 	credential [32]byte
-	spoiled    bool
-	raw        [][][]byte // raw[c][o]: the 64-byte ciphertext
-	latestPos  int        // its index in State.latestOrder, once it was its credential's latest ballot
+	// raw holds the ballot's ciphertexts, elgamal.CiphertextSize bytes each, contest after contest, option after
+	// option, in the manifest's shape (a ballot of another shape does not decode): one allocation, where a slice
+	// per ciphertext cost half as much again.
+	raw       []byte
+	latestPos int // its index in State.latestOrder, once it was its credential's latest ballot
+	spoiled   bool
+}
+
+// ciphertexts calls fn with each of cb's ciphertexts' bytes, and its contest and option.
+func (s *State) ciphertexts(cb *castBallot, fn func(c, o int, raw []byte)) {
+	i := 0
+	for c, r := range s.manifest.rules {
+		for o := range r.Options {
+			fn(c, o, cb.raw[i:i+elgamal.CiphertextSize])
+			i += elgamal.CiphertextSize
+		}
+	}
+}
+
+// ballotAt returns the ballot kept for entry, or nil (another kind of entry, or an undecodable ballot).
+func (s *State) ballotAt(entry uint64) *castBallot {
+	i, ok := slices.BinarySearchFunc(s.ballots, entry, func(cb *castBallot, e uint64) int { return cmp.Compare(cb.entry, e) })
+	if !ok {
+		return nil
+	}
+	return s.ballots[i]
 }
 
 // NewState returns the state of an empty board.
 func NewState() *State {
-	return &State{credentials: map[[32]byte]bool{}, seen: map[ID]seenBallot{}, cast: map[uint64]*castBallot{},
-		latest: map[[32]byte]*castBallot{}, partials: map[int]*partialDecryption{}}
+	return &State{voters: map[[32]byte]voter{}, seen: map[ID]*castBallot{}, partials: map[int]*partialDecryption{}}
 }
 
 // Manifest returns the election's manifest, or nil before entry 0.
@@ -93,7 +120,7 @@ func (s *State) Key() *ElectionKey { return s.key }
 func (s *State) Size() uint64 { return s.size }
 
 // Credentials returns the number of published credentials.
-func (s *State) Credentials() int { return len(s.credentials) }
+func (s *State) Credentials() int { return s.ncredentials }
 
 // IsOpen reports whether the polls are open: opened and not closed.
 func (s *State) IsOpen() bool { return s.opened && !s.closed }
@@ -102,7 +129,7 @@ func (s *State) IsOpen() bool { return s.opened && !s.closed }
 func (s *State) IsClosed() bool { return s.closed }
 
 // Counts returns the number of cast ballots on the board, of credentials with a ballot, and of spoiled ballots.
-func (s *State) Counts() (cast, voters, spoiled int) { return s.ncast, len(s.latest), s.spoiled }
+func (s *State) Counts() (cast, voters, spoiled int) { return s.ncast, s.nlatest, s.spoiled }
 
 // HasEncryptedTally reports whether the encrypted tally is on the board; HasResult whether the result is.
 func (s *State) HasEncryptedTally() bool { return s.tally != nil }
@@ -110,8 +137,11 @@ func (s *State) HasResult() bool         { return s.result != nil }
 
 // Lookup returns where a tracking code stands on the board, and whether it is a spoiled ballot.
 func (s *State) Lookup(code ID) (entry uint64, spoiled, ok bool) {
-	sb, ok := s.seen[code]
-	return sb.entry, sb.spoiled, ok
+	cb, ok := s.seen[code]
+	if !ok {
+		return 0, false, false
+	}
+	return cb.entry, cb.spoiled, true
 }
 
 // Status says what became of the ballot with a tracking code: counted, superseded by a later ballot of the
@@ -135,23 +165,20 @@ func (st Status) String() string {
 // BallotStatus returns the status of the ballot with a tracking code, and for a superseded ballot the entry of
 // the ballot that replaced it.
 func (s *State) BallotStatus(code ID) (Status, uint64) {
-	sb, ok := s.seen[code]
+	cb, ok := s.seen[code]
 	if !ok {
 		return StatusUnknown, 0
 	}
-	if sb.spoiled {
+	if cb.spoiled {
 		return StatusSpoiled, 0
 	}
-	cb := s.cast[sb.entry]
-	if cb == nil || cb.spoiled {
-		return StatusNotCounted, 0
-	}
+	sb := cb
 	if !s.opened || sb.entry < s.openEntry || (s.closed && sb.entry > s.closeEntry) {
 		// Outside the polls: it takes no part in the counting rule (and its credential's latest ballot, if any,
 		// did not replace it: for a ballot after the close, that one is earlier).
 		return StatusNotCounted, 0
 	}
-	l := s.latest[cb.credential]
+	l := s.voters[cb.credential].latest
 	if l != nil && l.entry != sb.entry {
 		return StatusSuperseded, l.entry
 	}
@@ -278,18 +305,21 @@ func (s *State) checkCredentials(e Entry) ([]*CheckError, func()) {
 	if err != nil {
 		return []*CheckError{fail(CheckCredentials, e.Index, "%v", err)}, refused
 	}
-	if len(s.credentials)+len(keys) > MaxCredentials {
+	if s.ncredentials+len(keys) > MaxCredentials {
 		return []*CheckError{fail(CheckCredentials, e.Index, "more than %d credentials", MaxCredentials)}, refused
 	}
 	for i, k := range keys {
-		if s.credentials[k] {
+		if s.voters[k].published {
 			return []*CheckError{fail(CheckCredentials, e.Index, "public_keys[%d] is already on the board", i)}, refused
 		}
 	}
 	return nil, func() {
 		for _, k := range keys {
-			s.credentials[k] = true
+			v := s.voters[k]
+			v.published = true
+			s.voters[k] = v
 		}
+		s.ncredentials += len(keys)
 	}
 }
 
@@ -426,7 +456,7 @@ func (s *State) checkOpen(e Entry) ([]*CheckError, func()) {
 		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened twice")}, noChange
 	case !s.keyPosted:
 		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened before the election key")}, noChange
-	case len(s.credentials) == 0 && !s.credentialsRefused:
+	case s.ncredentials == 0 && !s.credentialsRefused:
 		return []*CheckError{fail(CheckRecord, e.Index, "the polls opened with no credentials")}, noChange
 	}
 	// An OPEN in its place opens the polls even if it does not decode: the ballots after it are in the window.
@@ -538,11 +568,14 @@ func checkBallotStages(ctx context.Context, m *Manifest, pk *elgamal.PublicKey, 
 
 // CheckBallotAdmission returns the check a new ballot (cast or spoiled) would fail against the state
 // (credential, window, uniqueness of its tracking code), or nil. The node calls it before
-// appending.
+// appending. Once it finds the credential listed it marks b so, and b's CheckSignature skips the key rule's check,
+// which the list's own check did.
 func (s *State) CheckBallotAdmission(b *Ballot) *CheckError {
-	switch {
-	case !s.credentials[b.Credential]:
+	if !s.voters[b.Credential].published {
 		return fail(CheckBallotCredential, s.size, "the credential is not on the board")
+	}
+	b.listedKey = true
+	switch {
 	case !s.opened:
 		return fail(CheckBallotWindow, s.size, "the polls are not open yet")
 	case s.closed:
@@ -571,9 +604,9 @@ func (s *State) checkBallot(e Entry, pre *ballotCheck) ([]*CheckError, func()) {
 	if b == nil {
 		return errs, noChange // undecodable: it cannot take part in anything
 	}
-	if !s.credentials[b.Credential] && s.credentialsRefused {
+	if published := s.voters[b.Credential].published; !published && s.credentialsRefused {
 		errs = append(errs, notRun(CheckBallotCredential, e.Index, "the credential is on no accepted list, and a list failed check 4"))
-	} else if !s.credentials[b.Credential] {
+	} else if !published {
 		errs = append(errs, fail(CheckBallotCredential, e.Index, "the credential %x is not on the board", b.Credential[:8]))
 	}
 	if !s.opened || s.closed {
@@ -587,18 +620,24 @@ func (s *State) checkBallot(e Entry, pre *ballotCheck) ([]*CheckError, func()) {
 
 // commitBallot puts ballot b, at entry e, on the state.
 func (s *State) commitBallot(e Entry, b *Ballot) {
-	if _, dup := s.seen[b.TrackingCode]; !dup {
-		s.seen[b.TrackingCode] = seenBallot{entry: e.Index, spoiled: e.Kind == KindSpoiledBallot}
-	}
-	cb := &castBallot{entry: e.Index, credential: b.Credential, spoiled: e.Kind == KindSpoiledBallot}
+	n := 0
 	for c := range b.Ciphertexts {
-		row := make([][]byte, len(b.Ciphertexts[c]))
-		for o, ct := range b.Ciphertexts[c] {
-			row[o] = ct.Bytes()
-		}
-		cb.raw = append(cb.raw, row)
+		n += len(b.Ciphertexts[c])
 	}
-	s.cast[e.Index] = cb
+	// The ciphertexts as the ballot encodes them: ParseBallot decoded them with SetCanonicalBytes, so these are
+	// the bytes that encoding b.Ciphertexts again would give, without an inverse square root per point (issue 15:
+	// 60 of them for a 15-option ballot, under the state's lock on the node). Copied into one buffer, so that the
+	// state keeps no part of the decoded message.
+	cb := &castBallot{entry: e.Index, credential: b.Credential, spoiled: e.Kind == KindSpoiledBallot, raw: make([]byte, 0, n*elgamal.CiphertextSize)}
+	for c := range b.Ciphertexts {
+		for _, raw := range b.pb.Contests[c].Ciphertexts {
+			cb.raw = append(cb.raw, raw...)
+		}
+	}
+	if _, dup := s.seen[b.TrackingCode]; !dup {
+		s.seen[b.TrackingCode] = cb
+	}
+	s.ballots = append(s.ballots, cb)
 	if cb.spoiled {
 		s.spoiled++
 		return
@@ -620,25 +659,27 @@ func (s *State) supersede(cb *castBallot, cts [][]*elgamal.Ciphertext) {
 			s.sums = append(s.sums, row)
 		}
 	}
-	if old := s.latest[cb.credential]; old != nil {
-		for c := range old.raw {
-			for o, raw := range old.raw[c] {
-				var ct elgamal.Ciphertext
-				if _, err := ct.SetCanonicalBytes(raw); err != nil {
-					panic("election: a kept ciphertext no longer decodes")
-				}
-				s.sums[c][o].A.Subtract(&s.sums[c][o].A, &ct.A)
-				s.sums[c][o].B.Subtract(&s.sums[c][o].B, &ct.B)
+	v := s.voters[cb.credential]
+	if old := v.latest; old != nil {
+		s.ciphertexts(old, func(c, o int, raw []byte) {
+			var ct elgamal.Ciphertext
+			if _, err := ct.SetCanonicalBytes(raw); err != nil {
+				panic("election: a kept ciphertext no longer decodes")
 			}
-		}
+			s.sums[c][o].A.Subtract(&s.sums[c][o].A, &ct.A)
+			s.sums[c][o].B.Subtract(&s.sums[c][o].B, &ct.B)
+		})
 		s.latestOrder[old.latestPos] = 0
+	} else {
+		s.nlatest++
 	}
 	for c := range cts {
 		for o, ct := range cts[c] {
 			s.sums[c][o].Add(s.sums[c][o], ct)
 		}
 	}
-	s.latest[cb.credential] = cb
+	v.latest = cb
+	s.voters[cb.credential] = v
 	cb.latestPos = len(s.latestOrder)
 	s.latestOrder = append(s.latestOrder, cb.entry)
 }

@@ -47,7 +47,7 @@ func decryptionContext(m *Manifest, contest, option int) zkp.Context {
 // countedSet returns the entries that count, ascending: each credential's latest ballot cast between open and
 // close. It costs one pass over the ballots cast, without sorting: latestOrder is kept as they arrive.
 func (s *State) countedSet() []uint64 {
-	out := make([]uint64, 0, len(s.latest))
+	out := make([]uint64, 0, s.nlatest)
 	for _, idx := range s.latestOrder {
 		if idx != 0 {
 			out = append(out, idx)
@@ -58,7 +58,7 @@ func (s *State) countedSet() []uint64 {
 
 // isCountedSet reports whether list is countedSet, without making it.
 func (s *State) isCountedSet(list []uint64) bool {
-	if len(list) != len(s.latest) {
+	if len(list) != s.nlatest {
 		return false
 	}
 	i := 0
@@ -175,7 +175,7 @@ func (s *State) checkCounted(e Entry, counted, want []uint64) []*CheckError {
 	var f entryFailures
 	seen := map[uint64]bool{}
 	for i, idx := range counted {
-		cb := s.cast[idx]
+		cb := s.ballotAt(idx)
 		switch {
 		case seen[idx]:
 			f.add(CheckCountedUnique, e.Index, "entry %d is counted twice", idx)
@@ -185,8 +185,8 @@ func (s *State) checkCounted(e Entry, counted, want []uint64) []*CheckError {
 			f.add(CheckCountedValid, e.Index, "entry %d is counted but is not a cast ballot", idx)
 		case idx > s.closeEntry || idx < s.openEntry:
 			f.add(CheckCountedValid, e.Index, "entry %d is counted but was cast outside the polls", idx)
-		case s.latest[cb.credential] != cb:
-			f.add(CheckCountedLatest, e.Index, "entry %d is counted but was superseded by entry %d", idx, s.latest[cb.credential].entry)
+		case s.voters[cb.credential].latest != cb:
+			f.add(CheckCountedLatest, e.Index, "entry %d is counted but was superseded by entry %d", idx, s.voters[cb.credential].latest.entry)
 		}
 		seen[idx] = true
 	}
@@ -209,18 +209,16 @@ func (s *State) sumOf(entries []uint64) [][]*elgamal.Ciphertext {
 		sums = append(sums, row)
 	}
 	for _, idx := range entries {
-		cb := s.cast[idx]
+		cb := s.ballotAt(idx)
 		if cb == nil {
 			continue
 		}
-		for c := range cb.raw {
-			for o, raw := range cb.raw[c] {
-				var ct elgamal.Ciphertext
-				if _, err := ct.SetCanonicalBytes(raw); err == nil {
-					sums[c][o].Add(sums[c][o], &ct)
-				}
+		s.ciphertexts(cb, func(c, o int, raw []byte) {
+			var ct elgamal.Ciphertext
+			if _, err := ct.SetCanonicalBytes(raw); err == nil {
+				sums[c][o].Add(sums[c][o], &ct)
 			}
-		}
+		})
 	}
 	return sums
 }

@@ -190,7 +190,7 @@ func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOpt
 	} else if rep.Entries == 0 {
 		addFailure(failRecord(CheckRecord, "the record is empty"))
 	}
-	rep.Credentials = len(s.credentials)
+	rep.Credentials = s.ncredentials
 	rep.Cast, rep.Voters, rep.Spoiled = s.Counts()
 	if s.tally != nil {
 		rep.Count = len(s.tally.counted)

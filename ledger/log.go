@@ -725,6 +725,29 @@ func (l *Log) CheckpointAt(size uint64) (tlog.Checkpoint, error) {
 	return cp, err
 }
 
+// NextCheckpoint returns the kept checkpoint of the smallest size above after: the checkpoint of the commit
+// that holds entry after (every entry is in one commit, and every commit keeps its checkpoint). It returns
+// ErrNotFound when the board has no more than after entries.
+func (l *Log) NextCheckpoint(after uint64) (tlog.Checkpoint, error) {
+	if n := l.Size(); after >= n {
+		return tlog.Checkpoint{}, fmt.Errorf("ledger: checkpoint after size %d: %w: the board has %d entries", after, ErrNotFound, n)
+	}
+	var cp tlog.Checkpoint
+	err := l.view(func(tx *bolt.Tx) error {
+		k, v := tx.Bucket(bucketCheckpoints).Cursor().Seek(u64key(after + 1))
+		if k == nil || len(k) != 8 {
+			return fmt.Errorf("ledger: %s: %w: no checkpoint kept after size %d, below the board's size", l.path, ErrCorrupt, after)
+		}
+		size := binary.BigEndian.Uint64(k)
+		var err error
+		if cp, err = tlog.OpenCheckpoint(v, l.verifier); err != nil || cp.Size != size {
+			return fmt.Errorf("ledger: %s: %w: the stored checkpoint of size %d does not verify", l.path, ErrCorrupt, size)
+		}
+		return nil
+	})
+	return cp, err
+}
+
 // Checkpoints streams the kept checkpoints of sizes from from to the latest, in increasing size.
 func (l *Log) Checkpoints(ctx context.Context, from uint64) iter.Seq2[tlog.Checkpoint, error] {
 	return func(yield func(tlog.Checkpoint, error) bool) {

@@ -532,3 +532,34 @@ func TestReadOnly(t *testing.T) {
 	_, err = Open(t.TempDir(), Options{ReadOnly: true})
 	wantErr(t, err, ErrNotFound, "read-only Open of an empty directory")
 }
+
+// NextCheckpoint names, for each entry, the checkpoint of the commit that holds it: what a board stream sends
+// with a commit's last entry.
+func TestNextCheckpoint(t *testing.T) {
+	t.Parallel()
+	l, _ := newTestLog(t)
+	ctx := context.Background()
+	ends := map[uint64][]byte{}
+	next := 0
+	for _, n := range []int{3, 1, 5} {
+		recs := make([]Record, n)
+		for i := range recs {
+			recs[i] = Record{Kind: testKind(next), Payload: testPayload(next)}
+			next++
+		}
+		res, err := l.AppendMany(ctx, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends[res[0].Checkpoint.Size] = res[0].Checkpoint.Signed
+	}
+	want := []uint64{3, 3, 3, 4, 9, 9, 9, 9, 9}
+	for after, size := range want {
+		cp, err := l.NextCheckpoint(uint64(after))
+		if err != nil || cp.Size != size || !bytes.Equal(cp.Signed, ends[size]) {
+			t.Fatalf("NextCheckpoint(%d) = size %d, %v; want the checkpoint of size %d", after, cp.Size, err, size)
+		}
+	}
+	_, err := l.NextCheckpoint(l.Size())
+	wantErr(t, err, ErrNotFound, "NextCheckpoint(Size())")
+}

@@ -4,20 +4,37 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/client"
+	"github.com/recount-vote/recount/crypto/elgamal"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/node"
 )
 
-// BenchmarkCastOverGRPC casts ballots (encrypted beforehand) through VoterService on a loopback port, 64
-// clients at a time: the node's throughput, each ballot checked in full (signature, proofs), appended with a
-// group-committed fsync and receipted. The ballots are those of electiontest.Mixed (15 options, three rules).
-// The trustee follows the board checking shapes only, so that it does not compete for the cores.
+// BenchmarkCastOverGRPC measures the node's accept path against the ballot checks it runs, side by side, on the
+// ballots of electiontest.Mixed (15 options, three rules), encrypted beforehand:
+//
+//   - path=grpc casts them through VoterService on a loopback port, 64 clients at a time: the node's throughput,
+//     each ballot checked in full (signature, proofs), appended with a group-committed fsync and receipted, and
+//     each receipt checked by its client (checkpoint signature, inclusion and consistency proofs). The trustee
+//     follows the board checking shapes only, so that it does not compete for the cores.
+//   - path=verify checks the same kind of ballots with election.CheckBallot in a tight loop on GOMAXPROCS
+//     goroutines: what the same cores verify when they do nothing else.
+//
+// Issue 15's goal is grpc's ballots/s at least 85% of verify's. Compare them with
+//
+//	go test -run '^$' -bench CastOverGRPC -benchtime 400x -count 6 ./node | tee /tmp/cast.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest -col /path /tmp/cast.txt
 func BenchmarkCastOverGRPC(b *testing.B) {
+	b.Run("path=grpc", benchCastOverGRPC)
+	b.Run("path=verify", benchVerifyBallots)
+}
+
+func benchCastOverGRPC(b *testing.B) {
 	tn := startNode(b, b.TempDir(), "")
 	f := newFixture(b, tn.target(), setup{trustees: 1, threshold: 1, voters: b.N, trustShapes: true})
 	ballots := make([]*election.PreparedBallot, b.N)
@@ -27,6 +44,7 @@ func BenchmarkCastOverGRPC(b *testing.B) {
 	next := make(chan int)
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	cpu0 := processCPUTime()
 	for range 64 {
 		wg.Go(func() {
 			for v := range next {
@@ -41,7 +59,53 @@ func BenchmarkCastOverGRPC(b *testing.B) {
 	}
 	close(next)
 	wg.Wait()
+	reportRates(b, cpu0)
+}
+
+// reportRates reports ballots/s (wall clock) and ballots per CPU-second of the whole process since it had used
+// cpu0 ns: for path=grpc that is the node's, the clients' and the trustee's work together. The machine is shared:
+// the CPU figure is the steadier, and their ratio between the paths is the share of the node's CPU that goes to
+// the ballot checks.
+func reportRates(b *testing.B, cpu0 int64) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ballots/s")
+	if cpu := processCPUTime() - cpu0; cpu0 != 0 && cpu > 0 {
+		b.ReportMetric(float64(b.N)/(float64(cpu)/1e9), "ballots/cpu-s")
+	}
+}
+
+// verifyPool is path=verify's election and ballots, made once: the ballots are checked again and again.
+var verifyPool struct {
+	once     sync.Once
+	manifest *election.Manifest
+	key      *elgamal.PublicKey
+	entries  []election.Entry
+}
+
+func benchVerifyBallots(b *testing.B) {
+	const pool = 64
+	verifyPool.once.Do(func() {
+		tn := startNode(b, b.TempDir(), "")
+		f := newFixture(b, tn.target(), setup{trustees: 1, threshold: 1, voters: pool, trustShapes: true})
+		verifyPool.manifest, verifyPool.key = f.manifest, f.info.Key
+		for v := range pool {
+			verifyPool.entries = append(verifyPool.entries, election.Entry{Index: uint64(1000 + v), Kind: election.KindBallot, Payload: f.ballot(b, v).DraftCast().Payload})
+		}
+	})
+	m, pk, entries := verifyPool.manifest, verifyPool.key, verifyPool.entries
+	if len(entries) != pool {
+		b.Fatal("the ballots to verify were not made (see the first run's error)")
+	}
+	var next atomic.Uint64
+	b.ResetTimer()
+	cpu0 := processCPUTime()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if bc := election.CheckBallot(m, pk, entries[next.Add(1)%pool]); bc.Err() != nil {
+				b.Error(bc.Err())
+			}
+		}
+	})
+	reportRates(b, cpu0)
 }
 
 // BenchmarkUnreadStreams opens b.N streams whose client reads nothing, over loopback, on a board of 4 MiB

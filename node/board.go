@@ -32,7 +32,23 @@ func (n *Node) Checkpoint(size uint64) (tlog.Checkpoint, error) {
 	if size == 0 {
 		return n.log.Latest(), nil
 	}
+	if cp, ok := n.recent.at(size); ok {
+		return cp, nil
+	}
+	if cp := n.log.Latest(); cp.Size == size {
+		return cp, nil
+	}
 	cp, err := n.log.CheckpointAt(size)
+	if err != nil {
+		return cp, boardError(err)
+	}
+	return cp, nil
+}
+
+// CheckpointAfter returns the checkpoint of the board's commit that holds entry index: the kept checkpoint of the
+// smallest size above index.
+func (n *Node) CheckpointAfter(index uint64) (tlog.Checkpoint, error) {
+	cp, err := n.log.NextCheckpoint(index)
 	if err != nil {
 		return cp, boardError(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // boardServer is BoardService, the board read-only to anyone: it translates between the service's messages and
@@ -46,12 +47,23 @@ func (b boardServer) GetConsistencyProof(ctx context.Context, req *recountv1.Get
 
 // StreamEntries sends the entries from req.From on (see Node.Entries). A failed Send ends the stream with its
 // error, as grpc-go gives it.
+// The last entry of each of the board's commits carries that commit's checkpoint (looked up once per commit).
 func (b boardServer) StreamEntries(req *recountv1.StreamEntriesRequest, stream grpc.ServerStreamingServer[recountv1.StreamEntriesResponse]) error {
+	var commitEnd tlog.Checkpoint // the checkpoint of the commit holding the entry being sent
 	for e, err := range b.n.Entries(stream.Context(), req.From, req.Follow) {
 		if err != nil {
 			return grpcError(err)
 		}
-		if err := stream.Send(&recountv1.StreamEntriesResponse{Index: e.Index, Kind: recordv1.EntryKind(e.Kind), Payload: e.Payload}); err != nil {
+		if commitEnd.Size <= e.Index {
+			if commitEnd, err = b.n.CheckpointAfter(e.Index); err != nil {
+				return grpcError(err)
+			}
+		}
+		m := &recountv1.StreamEntriesResponse{Index: e.Index, Kind: recordv1.EntryKind(e.Kind), Payload: e.Payload}
+		if commitEnd.Size == e.Index+1 {
+			m.Checkpoint = commitEnd.Signed
+		}
+		if err := stream.Send(m); err != nil {
 			return err
 		}
 	}

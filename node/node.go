@@ -130,6 +130,9 @@ type Node struct {
 	stopping chan struct{} // closed by Close (and Shutdown): followers stop
 	stopOnce sync.Once
 
+	// recent keeps the checkpoints of the latest commits, which clients ask for right after their receipts.
+	recent recentCheckpoints
+
 	witness    *witnessing // nil without a witness policy
 	witnessErr error       // the witness policy cannot be used: Start fails
 
@@ -489,6 +492,9 @@ func (n *Node) appendDetached(ctx context.Context, kind election.Kind, payload [
 	}
 	res, err := n.log.Append(context.WithoutCancel(ctx), tlog.Kind(kind), payload)
 	n.metrics.appended(time.Since(start), err)
+	if err == nil {
+		n.recent.add(res.Checkpoint)
+	}
 	return res, err
 }
 

@@ -35,7 +35,8 @@ type WitnessOptions struct {
 	RetryEvery time.Duration
 	// ReceiptWait, if positive, makes SubmitBallot wait up to this long for a witnessed checkpoint that covers
 	// the ballot, so that its receipt carries the cosignatures; a receipt given without one says it is
-	// unwitnessed. It does not wait while the last round failed (the witnesses are known to be unreachable).
+	// unwitnessed. It does not wait while the witnesses are known to be unreachable: the last round failed and
+	// the checkpoints have gone unwitnessed for longer than ReceiptWait.
 	ReceiptWait time.Duration
 	// WarnEvery is how often, at most, the node logs that its checkpoints are unwitnessed; 1 min when 0.
 	WarnEvery time.Duration
@@ -387,18 +388,22 @@ func (w *witnessing) report() {
 }
 
 // covering waits, up to d, for a witnessed checkpoint of more than index entries and returns it; false if none
-// came (or the last round failed: the witnesses are unreachable, and a voter is not kept waiting for them).
+// came. It does not wait when the witnesses are known to be unreachable: the last round failed and the board's
+// checkpoints have gone unwitnessed for longer than d already, so that a voter is not kept waiting for them. (One
+// failed round alone is no such sign: an observer-witness a moment behind answers 503 until it has verified the
+// entries, and a busy witness is not asked; the next round comes RetryEvery later.)
 func (w *witnessing) covering(ctx context.Context, index uint64, d time.Duration) (tlog.Checkpoint, bool) {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		w.mu.Lock()
-		cp, ch, failed := w.witnessed, w.changed, w.lastRoundFailed
+		cp, ch := w.witnessed, w.changed
+		down := w.lastRoundFailed && !w.unwitnessedSince.IsZero() && time.Since(w.unwitnessedSince) > d
 		w.mu.Unlock()
 		if cp.Size > index {
 			return cp, true
 		}
-		if failed || d <= 0 {
+		if down || d <= 0 {
 			return tlog.Checkpoint{}, false
 		}
 		select {

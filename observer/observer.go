@@ -39,8 +39,9 @@ type Config struct {
 	Logger   *slog.Logger
 	// Workers is the number of goroutines checking ballots (GOMAXPROCS when 0).
 	Workers int
-	// PollInterval is how often the observer asks the node for its latest checkpoint when no entry arrives
-	// (1 s when 0): how soon it sees a node that stops streaming or shows another history.
+	// PollInterval is how often the observer asks the node for its latest checkpoint (1 s when 0): how soon it
+	// sees a node that stops streaming or shows another history. The entries themselves go under the
+	// checkpoints the node's stream carries, as they arrive.
 	PollInterval time.Duration
 	// MaxPendingBytes bounds the entries held in memory past the mirror, waiting for a signed checkpoint that
 	// covers them (256 MiB when 0; each entry counts its payload and 64 bytes): beyond it the observer stops
@@ -259,6 +260,16 @@ func (o *Observer) restore(ctx context.Context) error {
 	o.mu.Unlock()
 	o.met.update()
 	o.logger.Info("observer: restored the verified state", "entries", o.verified, "verified_before", verified, "took", o.restored.Round(time.Millisecond))
+	// The cosigned checkpoint served before the restart, checked again as one the node shows (board signature,
+	// the mirror's history), so that it is served before the node is reached.
+	cosigned, err := o.store.loadCosigned()
+	if err != nil {
+		return fmt.Errorf("observer: %s: %w", storeFileName, err)
+	}
+	if cosigned != nil {
+		o.noteCosigned(cosigned)
+		o.Cosigned()
+	}
 	return nil
 }
 
@@ -445,8 +456,14 @@ func (o *Observer) Run(ctx context.Context) error {
 // received is one entry read from the node's stream, or the stream's end.
 type received struct {
 	e   tlog.Entry
+	cp  *tlog.Checkpoint // the checkpoint e carried as the last entry of one of the node's commits, if any
 	err error
 }
+
+// maxChunk bounds the entries appended and replayed under one of the checkpoints the node's stream carries:
+// consecutive commits are taken together up to this many entries, so that an observer that fell behind catches
+// up in few synced writes, and its verified size still moves on every maxChunk entries.
+const maxChunk = 128
 
 // follow is one session: a stream of the node's entries from the mirror's size, appended to the mirror under
 // the node's signed checkpoints and replayed. It returns why it ended.
@@ -483,6 +500,26 @@ func (o *Observer) follow(ctx context.Context) error {
 				r.err = fmt.Errorf("the node sent entry %d with a payload of %d bytes, more than the %d a board holds", m.Index, len(m.Payload), tlog.MaxPayloadSize)
 			default:
 				r.e = grpcnode.StreamedEntry(m)
+				if len(m.Checkpoint) > 0 {
+					cp, err := tlog.ParseCheckpoint(m.Checkpoint, o.mirror.VerifierKey())
+					switch {
+					case err != nil:
+						r.err = fmt.Errorf("the node sent entry %d with a checkpoint that does not verify: %v", m.Index, err)
+					case cp.Size != m.Index+1:
+						r.err = fmt.Errorf("the node sent entry %d with a checkpoint of size %d, not %d", m.Index, cp.Size, m.Index+1)
+					default:
+						r.cp = &cp
+						o.mu.Lock()
+						if cp.Size > o.nodeCP.Size {
+							o.nodeCP = cp // the node's, as if asked: it counts in the lag
+						}
+						o.noteUnreached(cp.Size, time.Now())
+						o.mu.Unlock()
+					}
+					if r.err != nil {
+						break
+					}
+				}
 				next++
 				// Stop reading (and let the node's stream stall) while the entries held reach the budget.
 				if err := budget.acquire(ctx, entryCost(r.e)); err != nil {
@@ -502,12 +539,37 @@ func (o *Observer) follow(ctx context.Context) error {
 	tick := time.NewTicker(o.cfg.PollInterval)
 	defer tick.Stop()
 	var pending []tlog.Entry // entries received, past the mirror; target is the checkpoint they are gathered for
+	// carried are the checkpoints the pending entries carried (commit ends), in increasing size. Once the node
+	// has sent one, the observer appends under those and asks for the node's checkpoint on its ticks only (to
+	// look for forks and know the node's size): a node that sends none is followed by asking after each batch.
+	var carried []tlog.Checkpoint
+	streamed := false
 	take := func(r received) error {
 		if r.err != nil {
 			o.met.refused.WithLabelValues("stream").Inc()
 			return r.err
 		}
 		pending = append(pending, r.e)
+		if r.cp != nil {
+			carried = append(carried, *r.cp)
+			streamed = true
+		}
+		return nil
+	}
+	// appendPending appends and replays the first n pending entries under cp and lets go of them.
+	appendPending := func(n uint64, cp tlog.Checkpoint) error {
+		if err := o.appendAndReplay(ctx, pending[:n], cp); err != nil {
+			return err
+		}
+		freed := 0
+		for _, e := range pending[:n] {
+			freed += entryCost(e)
+		}
+		pending = pending[n:]
+		budget.release(freed)
+		for len(carried) > 0 && carried[0].Size <= cp.Size {
+			carried = carried[1:]
+		}
 		return nil
 	}
 	for {
@@ -533,8 +595,20 @@ func (o *Observer) follow(ctx context.Context) error {
 				break drain
 			}
 		}
+		// The commits whose checkpoints the stream carried, several together up to maxChunk entries.
+		appended := len(carried) > 0
+		for len(carried) > 0 {
+			size := o.mirror.Size()
+			k := 0
+			for k+1 < len(carried) && carried[k+1].Size-size <= maxChunk {
+				k++
+			}
+			if err := appendPending(carried[k].Size-size, carried[k]); err != nil {
+				return err
+			}
+		}
 		have := o.mirror.Size() + uint64(len(pending))
-		if ask || target.Size == 0 || have >= target.Size {
+		if ask || target.Size == 0 || !streamed && have >= target.Size {
 			cp, err := o.nodeCheckpoint(ctx)
 			if err != nil {
 				return err
@@ -548,7 +622,7 @@ func (o *Observer) follow(ctx context.Context) error {
 		}
 		size := o.mirror.Size()
 		cp := target
-		if have < target.Size && budget.blocked() {
+		if have < target.Size && budget.blocked() && (!streamed || ask && !appended) {
 			// The entries held fill the budget and the latest checkpoint lies beyond them: take them under the
 			// checkpoint the node signed at the end of one of its commits among them, if any.
 			if cp, err = o.checkpointWithin(ctx, size, have); err != nil {
@@ -556,16 +630,9 @@ func (o *Observer) follow(ctx context.Context) error {
 			}
 		}
 		if cp.Size > size && have >= cp.Size {
-			n := cp.Size - size
-			if err := o.appendAndReplay(ctx, pending[:n], cp); err != nil {
+			if err := appendPending(cp.Size-size, cp); err != nil {
 				return err
 			}
-			freed := 0
-			for _, e := range pending[:n] {
-				freed += entryCost(e)
-			}
-			pending = pending[n:]
-			budget.release(freed)
 		}
 	}
 }

@@ -55,10 +55,18 @@ func boardError(err error) error {
 
 // Register registers the observer's read-only BoardService and VoterService on s.
 func (o *Observer) Register(s *grpc.Server) {
+	voter, board := o.Services()
+	recountv1.RegisterBoardServiceServer(s, board)
+	recountv1.RegisterVoterServiceServer(s, voter)
+}
+
+// Services returns the observer's read-only VoterService (the election and receipt lookups; casting is refused)
+// and BoardService, which Register serves over gRPC, for a server that serves them otherwise: the voters' web
+// pages' JSON API (package web, `recount observe --web-listen`).
+func (o *Observer) Services() (recountv1.VoterServiceServer, recountv1.BoardServiceServer) {
 	bs := newBoardServer(func() *ledger.Log { return o.mirror })
 	bs.cosigned = o.Cosigned
-	recountv1.RegisterBoardServiceServer(s, bs)
-	recountv1.RegisterVoterServiceServer(s, voterServer{o: o})
+	return voterServer{o: o}, bs
 }
 
 // boardServer is BoardService over a board, read-only. The board is a function so that tests can serve one
@@ -144,12 +152,22 @@ func (b *boardServer) StreamEntries(req *recountv1.StreamEntriesRequest, stream 
 	if size := m.Size(); next > size {
 		return refusal(codes.OutOfRange, client.ReasonNotFound, "from %d: the board has %d entries", next, size)
 	}
+	var commitEnd tlog.Checkpoint // the mirror's checkpoint covering the entry being sent (as the node's stream)
 	for {
 		for e, err := range m.Entries(ctx, next) {
 			if err != nil {
 				return boardError(err)
 			}
-			if err := stream.Send(&recountv1.StreamEntriesResponse{Index: e.Index, Kind: recordv1.EntryKind(e.Kind), Payload: e.Payload}); err != nil {
+			if commitEnd.Size <= e.Index {
+				if commitEnd, err = m.NextCheckpoint(e.Index); err != nil {
+					return boardError(err)
+				}
+			}
+			msg := &recountv1.StreamEntriesResponse{Index: e.Index, Kind: recordv1.EntryKind(e.Kind), Payload: e.Payload}
+			if commitEnd.Size == e.Index+1 {
+				msg.Checkpoint = commitEnd.Signed
+			}
+			if err := stream.Send(msg); err != nil {
 				return err
 			}
 			next = e.Index + 1

@@ -1,6 +1,7 @@
 package observer
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,9 @@ import (
 // The observer's own file, DIR/observer.db, a bbolt file with two buckets:
 //
 //	meta      "verified" = uint64be(the number of mirror entries replayed, their failures recorded)
+//	          "cosigned" = the latest witnessed checkpoint of the mirror's history the observer served (the
+//	                       node's signed checkpoint and the witnesses' cosignature lines, docs/witness.md
+//	                       section 3), checked again when read back
 //	failures  uint64be(entry) || uint32be(check) -> JSON {"reason": ..., "more": ...}
 //
 // A replayed batch's failures and the new verified size are written in one transaction, synced before the
@@ -26,6 +30,7 @@ var (
 	bucketMeta     = []byte("meta")
 	bucketFailures = []byte("failures")
 	keyVerified    = []byte("verified")
+	keyCosigned    = []byte("cosigned")
 )
 
 type store struct {
@@ -107,4 +112,19 @@ func (s *store) save(verified uint64, failures []*election.CheckError) error {
 		binary.BigEndian.PutUint64(b[:], verified)
 		return tx.Bucket(bucketMeta).Put(keyVerified, b[:])
 	})
+}
+
+// saveCosigned records the cosigned checkpoint the observer serves, synced, so that it serves it again after a
+// restart before the node is reached.
+func (s *store) saveCosigned(cosigned []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyCosigned, cosigned) })
+}
+
+// loadCosigned returns the recorded cosigned checkpoint, nil if none.
+func (s *store) loadCosigned() (cosigned []byte, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		cosigned = bytes.Clone(tx.Bucket(bucketMeta).Get(keyCosigned))
+		return nil
+	})
+	return cosigned, err
 }

@@ -111,6 +111,9 @@ func (o *Observer) Cosigned() []byte {
 			o.cosignedCand = o.cosignedOK
 		} else {
 			o.cosignedOK = cand
+			if err := o.store.saveCosigned(cand.Signed); err != nil {
+				o.logger.Warn("observer: recording the cosigned checkpoint served", "size", cand.Size, "error", err)
+			}
 		}
 	}
 	return o.cosignedOK.Signed

@@ -237,7 +237,8 @@ func TestServesCosigned(t *testing.T) {
 	go s.Serve(lis)
 	t.Cleanup(s.Stop)
 
-	o := openObserver(t, t.TempDir(), lis.Addr().String())
+	odir := t.TempDir()
+	o := openObserver(t, odir, lis.Addr().String())
 	stop := running(t, o)
 	defer stop()
 	obs := dial(t, serve(t, o.Register))
@@ -269,4 +270,18 @@ func TestServesCosigned(t *testing.T) {
 	at12 := cosign(src, 12)
 	shown.Store(&at12)
 	waitFor(t, "the observer to serve the cosigned checkpoint of 12", func() bool { return bytes.Equal(served(), at12) })
+
+	// Restarted while the node is unreachable, the observer serves the cosigned checkpoint it served before.
+	stop()
+	s.Stop()
+	o2 := openObserver(t, odir, lis.Addr().String())
+	t.Cleanup(func() { o2.Close() })
+	obs2 := dial(t, serve(t, o2.Register))
+	resp, err := obs2.Board.GetCheckpoint(context.Background(), &recountv1.GetCheckpointRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(resp.CosignedCheckpoint, at12) {
+		t.Fatalf("restarted, the observer serves the cosigned checkpoint %q, want the one of 12 it served before", resp.CosignedCheckpoint)
+	}
 }

@@ -31,8 +31,8 @@ func Example() {
 	}
 	// Output:
 	// passed: true complete: true
-	// board key: sha256:38a061db9cda4be1a42c4d31fe9b910cc9657ec626da2403e4d59a4f8961b931
-	// final checkpoint: size 20 root a28a779e81c75a1db5ee2c64e63d995c8aef0606130c65c9c197afb0d2fe5c10
+	// board key: sha256:50a5b90e4cecf851215a4e4dbd96eeace2fbb6d9dc9ab90f952e510272d8d867
+	// final checkpoint: size 20 root b7a2c541216419f0e76cae985b9d735a0748ea2c6a1d5084f6c1e168a72e9fee
 	// Adopt the proposal?: Yes 3
 	// Adopt the proposal?: No 0
 }

@@ -151,3 +151,27 @@ func TestCheckReceiptFails(t *testing.T) {
 		t.Errorf("a record failing check 1: steps %+v, board %v", rc.Steps, rc.Record.BoardErr)
 	}
 }
+
+// TestCheckReceiptSeen: with the checkpoint the voter's client saw last, the record's final checkpoint must extend
+// it: an earlier checkpoint of the board passes (one more step), a checkpoint the board did not sign fails.
+func TestCheckReceiptSeen(t *testing.T) {
+	b := readSmall(t)
+	r := readReceipt(t, "counted")
+	opts := verify.ReceiptOptions{Options: verify.Options{Workers: 1}, Seen: r.Checkpoint}
+	rc, err := verify.CheckReceipt(context.Background(), bytes.NewReader(b), r, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := rc.Steps[len(rc.Steps)-1]; !rc.OK() || len(rc.Steps) != 3 || !strings.Contains(last.What, "extends the checkpoint your voting client saw last") {
+		t.Errorf("an earlier checkpoint seen: steps %+v", rc.Steps)
+	}
+	forged := bytes.Clone(r.Checkpoint)
+	forged[bytes.IndexByte(forged, '\n')+1] ^= 1 // the size line's first digit: the signature no longer holds
+	opts.Seen = forged
+	if rc, err = verify.CheckReceipt(context.Background(), bytes.NewReader(b), r, opts); err != nil {
+		t.Fatal(err)
+	}
+	if last := rc.Steps[len(rc.Steps)-1]; rc.OK() || !strings.Contains(last.What, "not one of this board's") {
+		t.Errorf("a seen checkpoint the board did not sign: steps %+v", rc.Steps)
+	}
+}

@@ -15,6 +15,10 @@ type ReceiptOptions struct {
 	// BoardProof, if set, asks the board itself for a consistency proof between two tree sizes (a node's
 	// GetConsistencyProof), to be checked beside the one computed from the record's entries.
 	BoardProof func(ctx context.Context, oldSize, newSize uint64) ([][]byte, error)
+	// Seen, if set, is the largest checkpoint the voter's client saw of the board (a signed checkpoint note, as
+	// `recount vote` keeps it): the record's final checkpoint must extend it, or the board showed the voter a
+	// history it no longer has.
+	Seen []byte
 }
 
 // ReceiptCheck is the outcome of checking a receipt, or a tracking code, against a record.
@@ -136,6 +140,21 @@ func checkBallot(ctx context.Context, r io.Reader, code election.ID, rcpt *Recei
 		}
 		pass("(with a receipt file, this command also checks that the checkpoint you were given is consistent with the final one)",
 			"the ballot is entry %d, included in the final checkpoint (size %d)", rc.Entry.Index, final.Size)
+	}
+	if opts.Seen != nil {
+		seen, err := tlog.ParseCheckpoint(opts.Seen, rep.Board.VerifierKey)
+		if err != nil {
+			return fail("", "the checkpoint your voting client saw last is not one of this board's: %v", err), nil
+		}
+		if seen.Size > final.Size {
+			return fail("(if the record is an older export, check against the final record or the node itself)",
+				"the record's final checkpoint (size %d) is smaller than the checkpoint your voting client saw last (size %d): the board was rolled back, or the record is older", final.Size, seen.Size), nil
+		}
+		if err := consistent(ctx, &tree, seen, final, opts.BoardProof); err != nil {
+			return fail("(keep both checkpoints: together they prove the board showed two histories)",
+				"the checkpoint your voting client saw last (size %d) is not consistent with the record's final checkpoint: %v", seen.Size, err), nil
+		}
+		pass("", "the record's final checkpoint extends the checkpoint your voting client saw last (size %d)", seen.Size)
 	}
 	rc.Status, rc.SupersededBy = er.State.BallotStatus(code)
 	return rc, nil

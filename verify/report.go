@@ -24,6 +24,9 @@ type Report struct {
 	// Failures lists check 1's failure, if any, then the first failures of each other check (Options.FailuresKept
 	// of them at most), in record order.
 	Failures []Failure `json:"failures"`
+	// Witnessed is the outcome of a witness policy's check of the final checkpoint ([CheckWitnessed],
+	// [CheckCovers]), set by a caller that checks one (recount verify --witness-policy); nil otherwise.
+	Witnessed *WitnessInfo `json:"witnessed,omitempty"`
 
 	// BoardErr is check 1's failure, if any.
 	BoardErr error `json:"-"`
@@ -33,6 +36,18 @@ type Report struct {
 	// ElectionReport is the outcome of checks 2-23, with the election's state at the end of the record, or nil
 	// when they did not run or prove nothing (check 1 failed).
 	ElectionReport *election.Report `json:"-"`
+}
+
+// WitnessInfo is the outcome of checking that the record's final checkpoint is witnessed under a policy.
+type WitnessInfo struct {
+	// Met is set when a cosigned checkpoint covering the final checkpoint meets the policy.
+	Met bool `json:"met"`
+	// Quorum is the policy's quorum, e.g. "quorum (2 of 3)"; Cosigners the names of the witnesses whose
+	// cosignatures verified, in the policy's order.
+	Quorum    string   `json:"quorum,omitempty"`
+	Cosigners []string `json:"cosigners"`
+	// Summary says it for people: "witnessed by 2 of 3 (alice, bob): ...", or why not.
+	Summary string `json:"summary"`
 }
 
 // ElectionInfo names the election, as its manifest does.

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	recordv1 "github.com/recount-vote/recount/api/recount/record/v1"
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
@@ -21,6 +22,7 @@ import (
 	"github.com/recount-vote/recount/client/grpcnode"
 	"github.com/recount-vote/recount/election"
 	"github.com/recount-vote/recount/node"
+	"github.com/recount-vote/recount/web"
 )
 
 // The commission's client: `recount admin SUBCOMMAND`. Every call is authenticated with the admin token
@@ -107,6 +109,7 @@ func adminCreate(fs *flag.FlagSet) func(context.Context, []string) error {
 	manifest := fs.String("manifest", "", "the manifest, a JSON file (the protobuf JSON form of recount.record.v1.Manifest)")
 	var trustees listFlag
 	fs.Var(&trustees, "trustee", "a trustee's public keys, as printed by `recount trustee init` (repeat, in order: trustee 1, 2, ...)")
+	pinWeb := fs.Bool("pin-web", false, "pin, in the manifest, the voters' web pages this recount binary serves (their files' SHA-256, docs/web.md): nodes serve their pages only if theirs are these; build this binary from the reviewed source")
 	return withAdmin(fs, func(ctx context.Context, c *grpcnode.Client, args []string) error {
 		stdout, _ := outputs(ctx)
 		if *manifest == "" || len(args) > 0 {
@@ -115,6 +118,15 @@ func adminCreate(fs *flag.FlagSet) func(context.Context, []string) error {
 		m, err := readManifest(*manifest, trustees)
 		if err != nil {
 			return err
+		}
+		if *pinWeb {
+			pb := proto.Clone(m.Proto()).(*recordv1.Manifest)
+			if pb.BoothFiles, err = web.BoothFiles(); err != nil {
+				return err
+			}
+			if m, err = election.NewManifest(pb); err != nil {
+				return err
+			}
 		}
 		resp, err := c.Admin.CreateElection(ctx, &recountv1.CreateElectionRequest{Manifest: m.Bytes()})
 		if err != nil {

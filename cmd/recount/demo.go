@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -30,6 +31,7 @@ import (
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/node"
 	"github.com/recount-vote/recount/trustee"
+	"github.com/recount-vote/recount/web"
 )
 
 // `recount demo`: a whole election in one command, every party talking real gRPC over loopback: the node on a
@@ -53,6 +55,11 @@ type demoConfig struct {
 	progress          string
 	seed              uint64
 	cpuprofile        string
+	webListen         string // demo_web.go
+	keepServing       bool
+	browserVoters     int                             // demo_web.go
+	stdin             io.Reader                       // where the person voting in a browser presses Enter
+	webWrap           func(http.Handler) http.Handler // tests: a lying server changes the web API's answers
 	stdout            io.Writer
 	stderr            io.Writer
 }
@@ -67,11 +74,15 @@ func demoSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 	fs.StringVar(&c.progress, "progress", "auto", "progress bars: auto (on a terminal), always or never")
 	fs.Uint64Var(&c.seed, "seed", 0, "seed of the voters' choices (0: random); cryptographic randomness is always fresh")
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	fs.StringVar(&c.webListen, "web-listen", "127.0.0.1:0", "address of the voters' web pages while the demo runs (empty: none)")
+	fs.BoolVar(&c.keepServing, "keep-serving", false, "keep the node and its web pages up after the demo, until interrupted (Ctrl-C)")
+	fs.IntVar(&c.browserVoters, "browser-voters", 0, "make N more credentials for people to vote with in a browser, and keep the polls open for them until Enter is pressed")
 	return func(ctx context.Context, args []string) error {
-		if len(args) > 0 || c.voters < 1 || c.challenge < 0 || c.challenge > 1 || c.revote < 0 || c.revote > 1 || c.clients < 1 {
+		if len(args) > 0 || c.browserVoters < 0 || (c.browserVoters > 0 && c.webListen == "") || c.voters < 1 || c.challenge < 0 || c.challenge > 1 || c.revote < 0 || c.revote > 1 || c.clients < 1 {
 			return errUsage
 		}
 		c.stdout, c.stderr = outputs(ctx)
+		c.stdin = os.Stdin
 		return runDemo(ctx, c)
 	}
 }
@@ -113,6 +124,9 @@ func runDemo(ctx context.Context, cfg *demoConfig) error {
 	if err != nil {
 		return err
 	}
+	if err := d.waitForBrowserVoters(ctx, el, vs); err != nil {
+		return err
+	}
 	electionTook, err := d.tally(ctx, m, vs)
 	if err != nil {
 		return err
@@ -120,7 +134,10 @@ func runDemo(ctx context.Context, cfg *demoConfig) error {
 	if err := d.reportObservers(d.closedAt); err != nil {
 		return err
 	}
-	return d.audit(ctx, el, vs, electionTook)
+	if err := d.audit(ctx, el, vs, electionTook); err != nil {
+		return err
+	}
+	return d.keepServing(ctx)
 }
 
 // demo is what runs for the whole demo: its output, its directories, the node with the commission's and the
@@ -137,6 +154,7 @@ type demo struct {
 	node   *node.Node
 	server *node.Server
 	addr   string
+	web    *demoWeb         // demo_web.go
 	admin  *grpcnode.Client // the commission's connection, with the admin token
 	voters *grpcnode.Client // the voters' (and anyone's) connection, anonymous
 
@@ -252,6 +270,10 @@ func (d *demo) setUp(ctx context.Context) (*election.Manifest, error) {
 	}
 	pb := demoManifest()
 	pb.Trustees = pubs
+	// The commission pins the voters' web pages this binary serves, as it would the reviewed build's.
+	if pb.BoothFiles, err = web.BoothFiles(); err != nil {
+		return nil, err
+	}
 	m, err := election.NewManifest(pb)
 	if err != nil {
 		return nil, err
@@ -314,7 +336,7 @@ func (d *demo) startNode() error {
 		return err
 	}
 	d.step("node: serving gRPC on %s, board in %s (bbolt), board key %s", d.addr, filepath.Join(d.dir, "board"), tlog.KeyFingerprint(n.Log().VerifierKey()))
-	return nil
+	return d.startWeb()
 }
 
 // stopNode closes the connections, shuts the server down and closes the board, as far as startNode got.
@@ -327,6 +349,7 @@ func (d *demo) stopNode() {
 	if d.voters != nil {
 		d.voters.Close()
 	}
+	d.stopWeb(ctx)
 	if d.server != nil {
 		d.server.Shutdown(ctx)
 	}
@@ -494,7 +517,7 @@ func (ts *demoTrustees) stop() {
 
 // credentials generates the voters' credentials, writes their files, and publishes the public keys.
 func (d *demo) credentials(ctx context.Context, m *election.Manifest) ([]*election.Credential, error) {
-	creds, _, err := election.GenerateCredentials(m.ID(), d.cfg.voters, 0, nil)
+	creds, _, err := election.GenerateCredentials(m.ID(), d.cfg.voters+d.cfg.browserVoters, 0, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -519,6 +542,7 @@ type demoVotes struct {
 	choices    map[int]election.Choices
 	ballots    int
 	took       time.Duration
+	browser    int // voters who voted in a browser (demo_web.go), whose choices the demo does not know
 }
 
 // voterPlan is what a voter will do besides casting a ballot.
@@ -673,10 +697,14 @@ func (d *demo) tally(ctx context.Context, m *election.Manifest, vs *demoVotes) (
 	fmt.Fprintln(d.cfg.stdout)
 	printTally(d.cfg.stdout, m, t, counted)
 	fmt.Fprintln(d.cfg.stdout)
-	if err := vs.matches(t); err != nil {
-		return 0, err
+	if vs.browser > 0 {
+		d.step("the result holds the ballots of %d voters who voted in a browser, whose choices only they know: the demo does not compare it with its voters' choices", vs.browser)
+	} else {
+		if err := vs.matches(t); err != nil {
+			return 0, err
+		}
+		d.step("the result equals the sums of the choices the voters made (which only this demo knows)")
 	}
-	d.step("the result equals the sums of the choices the voters made (which only this demo knows)")
 	return took, nil
 }
 

@@ -50,6 +50,7 @@ type demoObserver struct {
 	w       *witness.Witness // nil unless it also witnesses
 	cancel  context.CancelFunc
 	done    chan error
+	web     *demoWeb    // its copy's pages (the newspaper's), demo_web.go
 	doneAt  time.Time   // when it had verified the result with nothing left to replay
 	verdict chan string // its verdict, once doneAt is set
 }
@@ -126,7 +127,7 @@ func (d *demo) startObservers(ctx context.Context) error {
 			return err
 		}
 		o, err := observer.Open(ctx, observer.Config{Dir: filepath.Join(d.dir, "observer-"+name), Board: conn.Board,
-			BoardKey: d.node.Log().VerifierKey(), PollInterval: 100 * time.Millisecond, Workers: 1,
+			BoardKey: d.node.Log().VerifierKey(), PollInterval: 100 * time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(d.cfg.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		if err != nil {
 			conn.Close()
@@ -144,6 +145,11 @@ func (d *demo) startObservers(ctx context.Context) error {
 		}
 		go func() { do.done <- o.Run(rctx) }()
 		go do.watch(rctx)
+		if i == 0 {
+			if err := d.startObserverWeb(do); err != nil {
+				return err
+			}
+		}
 	}
 	d.step("observers: the newspaper's (also a witness) and the university's follow the board, each verifying every entry as it arrives")
 	return nil
@@ -227,6 +233,7 @@ func (d *demo) checkWitnessedReceipts(vs *demoVotes) error {
 // stopObservers stops the observers (and the observer-witness) and closes their directories.
 func (d *demo) stopObservers() {
 	for _, do := range d.observers {
+		d.stopObserverWeb(do)
 		do.cancel()
 		<-do.done
 		if d.witnesses != nil {

@@ -296,4 +296,23 @@ func TestWitnessedElectionEndToEnd(t *testing.T) {
 			t.Errorf("receipt %s against the observer's mirror, with the policy: exit %d\n%s%s", name, code, out, errs)
 		}
 	}
+
+	// The export carries the final checkpoint's cosignatures beside it, and the record verifies with the policy
+	// from the files alone.
+	final := main.n.Log().Latest()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if cp, _ := main.n.Witnessed(); cp.Size == final.Size {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the final checkpoint (size %d) was not witnessed within 30 s", final.Size)
+		}
+	}
+	rec := filepath.Join(dir, "election.record")
+	if code, out, errs := runCmd(t, "export", "--out", rec, "--node", main.addr); code != 0 || !strings.Contains(out, "Saved "+rec+".cosigned") {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := runCmd(t, "verify", rec, "--witness-policy", polFile); code != 0 || !strings.Contains(out, "witnessed by 2 of 3") && !strings.Contains(out, "witnessed by 3 of 3") {
+		t.Fatalf("verify the exported record with its cosigned checkpoint beside it: exit %d\n%s%s", code, out, errs)
+	}
 }

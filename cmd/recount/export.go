@@ -7,11 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
+	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/verify"
+	"github.com/recount-vote/recount/witness/policy"
 )
 
 func init() {
@@ -85,7 +88,62 @@ func (c *exportCmd) run(ctx context.Context, args []string) error {
 	stdout, _ := outputs(ctx)
 	fmt.Fprintf(stdout, "Saved %s: %d entries, verified up to the checkpoint of size %d, root %s,\nsigned by board key %s (fingerprint %s).\nRun 'recount verify %s' to check the election.\n",
 		c.out, cp.Size, cp.Size, hex.EncodeToString(cp.Root[:]), vkey, tlog.KeyFingerprint(vkey), c.out)
+	return c.saveCosigned(ctx, client.Board, cp, vkey, stdout)
+}
+
+// saveCosigned writes OUT.cosigned, the export's final checkpoint with the witnesses' cosignatures, when the
+// node's latest witnessed checkpoint is that very checkpoint: the record format carries the board's signature
+// alone (docs/record.md section 1), so the cosignatures travel beside it, and recount verify and recount receipt
+// read them from there. It checks the board's signature and the checkpoint's size and root, not the
+// cosignatures (a verifier checks those against its policy). A stale OUT.cosigned is removed.
+func (c *exportCmd) saveCosigned(ctx context.Context, board recountv1.BoardServiceClient, final tlog.Checkpoint, vkey string, stdout io.Writer) error {
+	path := c.out + cosignedSuffix
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	resp, err := board.GetCheckpoint(ctx, &recountv1.GetCheckpointRequest{})
+	if err != nil || len(resp.CosignedCheckpoint) == 0 {
+		return nil // a node without witnesses (or none yet): nothing beside the record
+	}
+	// "quorum none": the board's signature is checked and the checkpoint parsed, whatever cosignatures follow.
+	none, err := policy.Parse([]byte("quorum none\n"))
+	if err != nil {
+		return err
+	}
+	witnessed, _, err := verify.CheckWitnessed(resp.CosignedCheckpoint, vkey, none)
+	if err != nil {
+		fmt.Fprintf(stdout, "The node's witnessed checkpoint does not verify under the board key (%v): not saved.\n", err)
+		return nil
+	}
+	if witnessed.Size != final.Size || witnessed.Root != final.Root {
+		fmt.Fprintf(stdout, "The node's latest witnessed checkpoint (size %d) is not the export's (size %d): not saved beside it; verify with --node %s to check the witnesses.\n", witnessed.Size, final.Size, c.node.addr)
+		return nil
+	}
+	if err := writeFileSynced(path, resp.CosignedCheckpoint); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	fmt.Fprintf(stdout, "Saved %s: the final checkpoint with the witnesses' cosignatures ('recount verify %s --witness-policy FILE' checks them).\n", path, c.out)
 	return nil
+}
+
+// writeFileSynced writes data to path through a synced temporary file renamed into place.
+func writeFileSynced(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if e := tmp.Close(); err == nil {
+		err = e
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // writeError marks an error writing the file, as opposed to an export that does not verify.

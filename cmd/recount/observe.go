@@ -21,6 +21,7 @@ import (
 	"github.com/recount-vote/recount/client"
 	"github.com/recount-vote/recount/ledger/tlog"
 	"github.com/recount-vote/recount/observer"
+	"github.com/recount-vote/recount/web"
 	"github.com/recount-vote/recount/witness"
 )
 
@@ -28,7 +29,7 @@ func init() {
 	register(&command{
 		name:    "observe",
 		summary: "follow a node's board as an observer: keep a verified copy, check every entry as it arrives, raise an alarm if the node forks",
-		usage:   "--node ADDR --dir DIR [--listen ADDR] [--metrics ADDR] [--witness-key FILE --witness-listen ADDR] | --check ALARM-FILE | --new-witness-key FILE --witness-name NAME",
+		usage:   "--node ADDR --dir DIR [--listen ADDR] [--web-listen ADDR] [--metrics ADDR] [--witness-key FILE --witness-listen ADDR] | --check ALARM-FILE | --new-witness-key FILE --witness-name NAME",
 		help: `The observer copies the node's board into DIR (its mirror: each entry is kept only once it hashes to a
 checkpoint the node signed), replays every entry through every check as it arrives, and prints what fails,
 naming the entry. Restarted, it goes on from its mirror without checking again what it checked.
@@ -38,7 +39,8 @@ the observer writes the two signed checkpoints and the evidence to DIR/alarm-*.j
 checks such a file with 'recount observe --check FILE'.
 
 With --listen it serves its copy read-only over the node's BoardService and the receipt lookups of VoterService:
-voters check receipts against it with 'recount receipt --node ADDR'. With --metrics it serves Prometheus metrics
+voters check receipts against it with 'recount receipt --node ADDR'. With --web-listen it serves the voters' web
+pages over its copy, read-only (receipt checks in the browser, results: docs/web.md). With --metrics it serves Prometheus metrics
 on http://ADDR/metrics.
 
 With --witness-key and --witness-listen the observer is also a witness (c2sp.org/tlog-witness, served over HTTP
@@ -52,6 +54,7 @@ the election's witness policy.`,
 			c.node = addConnFlags(fs, connBoard)
 			fs.StringVar(&c.dir, "dir", "", "the observer's directory `DIR` (its mirror, its state, its alarms); created on first start")
 			fs.StringVar(&c.listen, "listen", "", "serve the mirror read-only over gRPC on `ADDR` (host:port, plaintext)")
+			fs.StringVar(&c.webListen, "web-listen", "", "serve the voters' web pages (receipt checks, results: docs/web.md) over the mirror on `ADDR` (host:port, plain HTTP)")
 			fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics")
 			fs.StringVar(&c.boardKey, "board-key", "", "require the node's board verifier `KEY` (origin+hash+base64, or its sha256: fingerprint), from the election's published documents")
 			fs.StringVar(&c.check, "check", "", "check the alarm `FILE` an observer wrote, and exit")
@@ -69,6 +72,7 @@ the election's witness policy.`,
 type observeCmd struct {
 	node                           *connFlags
 	dir, listen, metrics, boardKey string
+	webListen                      string
 	check                          string
 	untilDone, progress            bool
 	witnessKey, witnessListen      string
@@ -149,6 +153,21 @@ func (c *observeCmd) run(ctx context.Context, args []string) error {
 		go srv.Serve(lis)
 		defer srv.Stop()
 		fmt.Fprintf(stdout, "  serving the mirror read-only on %s\n", lis.Addr())
+	}
+	if c.webListen != "" {
+		voter, board := o.Services()
+		h, err := web.New(web.Options{Services: web.Services{Voter: voter, Board: board, ReadOnly: true}, Logger: logger})
+		if err != nil {
+			return err
+		}
+		lis, err := net.Listen("tcp", c.webListen)
+		if err != nil {
+			return err
+		}
+		hs := web.NewServer(c.webListen, h)
+		go hs.Serve(lis)
+		defer hs.Close()
+		fmt.Fprintf(stdout, "  voters' pages (receipts, results) on http://%s/\n", lis.Addr())
 	}
 	if c.metrics != "" {
 		lis, err := net.Listen("tcp", c.metrics)

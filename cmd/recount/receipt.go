@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	recountv1 "github.com/recount-vote/recount/api/recount/v1"
 	"github.com/recount-vote/recount/client"
@@ -32,6 +33,7 @@ tracking code, or a receipt without cosignatures, the record's final checkpoint 
 			fs.StringVar(&c.boardKey, "board-key", "", "require the board's verifier `KEY` (origin+hash+base64, or its sha256: fingerprint)")
 			fs.BoolVar(&c.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
 			c.wit = addWitnessFlags(fs)
+			fs.StringVar(&c.seen, "seen", "", "the `FILE` in which 'recount vote' keeps the last checkpoint it saw (default: the one beside the receipt file, when there): the board must extend it")
 			c.fs = fs
 			return c.run
 		},
@@ -43,6 +45,7 @@ type receiptCmd struct {
 	boardKey string
 	progress bool
 	wit      *witnessFlags
+	seen     string
 	fs       *flag.FlagSet
 }
 
@@ -64,6 +67,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 		src, board = nodeSource(c.node.addr, nc), nc.Board
 	case len(args) == 2 && c.node.addr == "":
 		src = fileSource(args[1])
+		c.wit.besideRecord = args[1] + cosignedSuffix
 	case len(args) == 2 && c.node.addr != "" && c.wit.enabled():
 		// The record from the file, the witnessed checkpoint from the node.
 		nc, err := c.node.dial()
@@ -72,6 +76,7 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 		}
 		defer nc.Close()
 		src, board = fileSource(args[1]), nc.Board
+		c.wit.besideRecord = args[1] + cosignedSuffix
 	default:
 		return errUsage
 	}
@@ -106,6 +111,18 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 	defer cancel()
 
 	var ropts verify.ReceiptOptions
+	// The last checkpoint the voter's client saw: named, or the one `recount vote` left beside the receipt.
+	seenPath := c.seen
+	if seenPath == "" && rcpt != nil {
+		if p := seenFile(filepath.Dir(args[0]), rcpt.Election); fileExists(p) {
+			seenPath = p
+		}
+	}
+	if seenPath != "" {
+		if _, ropts.Seen, err = readSeen(seenPath); err != nil {
+			return fmt.Errorf("--seen: %w", err)
+		}
+	}
 	if board != nil {
 		// The node's own consistency proof, beside the one computed from its export.
 		ropts.BoardProof = func(ctx context.Context, oldSize, newSize uint64) ([][]byte, error) {
@@ -130,6 +147,9 @@ func (c *receiptCmd) run(ctx context.Context, args []string) error {
 	p := &receiptPrinter{w: stdout}
 	p.say("Tracking code %s", election.HumanTrackingCode(code))
 	p.say("Record       %s", src.name)
+	if seenPath != "" {
+		p.say("Seen         %s", seenPath)
+	}
 	if !p.recordOK(rc.Record) {
 		return p.result()
 	}

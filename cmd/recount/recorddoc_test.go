@@ -91,7 +91,8 @@ func recordDocFacts(t *testing.T) []string {
 		t.Fatal("entry 12's signature or election is not as docs/record.md says")
 	}
 	add("%s", indentLines(hex.Dump(entries[12].Payload[:80]), "    "))
-	add("the `Ballot` is %d bytes, the signature 64; the ballot holds 5 ciphertexts (64 bytes each), 5 option proofs of 128 bytes (two branches each), and 2 total proofs: 64 bytes for exactly 1 of 2 (one branch), 192 bytes for 0 to 2 of 3 (three branches)", len(sb.Ballot))
+	add("the `Ballot` is %d bytes, the signature 64; the ballot holds 5 ciphertexts (64 bytes each), 5 option proofs of %d bytes (two values each), and 2 total proofs: %d bytes for exactly 1 of 2 (one value), %d bytes for 0 to 2 of 3 (three values)",
+		len(sb.Ballot), len(ballot.Contests[0].Proofs[0]), len(ballot.Contests[0].TotalProof), len(ballot.Contests[1].TotalProof))
 
 	// The tally.
 	var et recordv1.EncryptedTally

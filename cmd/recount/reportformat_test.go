@@ -241,6 +241,21 @@ func TestVerifyJSONFormat(t *testing.T) {
 			t.Errorf("%s: exit %d with ok %v", name, code, ok.OK)
 		}
 	}
+	// A report with a witness policy's verdict (the vectors have none).
+	w := newWitnessedRecord(t)
+	code, out, errs := runCmd(t, "verify", "--json", w.record, "--witness-policy", w.policyFile, "--cosigned", w.file("c", w.cosigned(w.final.Size, "alice", "bob")))
+	if code != 0 {
+		t.Errorf("a witnessed record: exit %d: %s", code, errs)
+	}
+	d := json.NewDecoder(strings.NewReader(out))
+	d.UseNumber()
+	if v, err := parseJSON(d); err != nil {
+		t.Errorf("a witnessed record: the report is not JSON: %v", err)
+	} else {
+		for _, e := range rc.check(v, "object `Report`", "a witnessed record") {
+			t.Error(e)
+		}
+	}
 	for obj, fields := range rc.format {
 		for _, f := range fields {
 			if !rc.seen[obj+"."+f.name] {

@@ -29,22 +29,31 @@ func seenFile(receiptDir string, id election.ID) string {
 
 // loadSeen restores the checkpoint saved in path into c; a missing file is a first session.
 func loadSeen(ctx context.Context, c *client.Client, path string) error {
-	data, err := os.ReadFile(path)
+	key, signed, err := readSeen(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	format, rest, ok1 := bytes.Cut(data, []byte("\n"))
-	key, signed, ok2 := bytes.Cut(rest, []byte("\n"))
-	if !ok1 || !ok2 || string(format) != seenFormat {
-		return fmt.Errorf("%s is not a seen-checkpoint file (%s)", path, seenFormat)
-	}
-	if err := c.See(ctx, signed, string(key)); err != nil {
+	if err := c.See(ctx, signed, key); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// readSeen reads a seen-checkpoint file: the board key and the signed checkpoint (not yet verified).
+func readSeen(path string) (key string, signed []byte, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil, err
+	}
+	format, rest, ok1 := bytes.Cut(data, []byte("\n"))
+	k, signed, ok2 := bytes.Cut(rest, []byte("\n"))
+	if !ok1 || !ok2 || string(format) != seenFormat {
+		return "", nil, fmt.Errorf("%s is not a seen-checkpoint file (%s)", path, seenFormat)
+	}
+	return string(k), signed, nil
 }
 
 // saveSeen writes the checkpoint c has seen to path, replacing the file atomically once the new one is on disk.
@@ -73,4 +82,11 @@ func saveSeen(c *client.Client, path string) error {
 		return fmt.Errorf("saving the checkpoint seen to %s: %w", path, err)
 	}
 	return nil
+}
+
+// fileExists reports whether path names an existing file (errors other than "does not exist" count as existing,
+// so that reading it reports them).
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
 }

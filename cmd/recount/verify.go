@@ -70,6 +70,7 @@ func (v *verifyCmd) run(ctx context.Context, args []string) error {
 		src, board = nodeSource(v.node.addr, c), c.Board
 	case v.node.addr == "" && len(args) == 1:
 		src = fileSource(args[0])
+		v.wit.besideRecord = args[0] + cosignedSuffix
 	case v.node.addr != "" && len(args) == 1 && v.wit.enabled():
 		// The record from the file, its cosignatures from the node.
 		c, err := v.node.dial()
@@ -78,6 +79,7 @@ func (v *verifyCmd) run(ctx context.Context, args []string) error {
 		}
 		defer c.Close()
 		src, board = fileSource(args[0]), c.Board
+		v.wit.besideRecord = args[0] + cosignedSuffix
 	default:
 		return errUsage
 	}
@@ -100,6 +102,16 @@ func (v *verifyCmd) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The witness policy is checked on a record that verifies, before printing, so that --json carries it.
+	var witErr error
+	if pol != nil && vr.OK {
+		res, err := v.wit.recordWitnessed(ctx, pol, vr.Checkpoint, vr.Board.VerifierKey, board, "node "+v.node.addr)
+		vr.Witnessed = &verify.WitnessInfo{Met: err == nil, Quorum: res.Quorum, Cosigners: []string{}, Summary: witnessLine(res, err)}
+		for _, c := range res.Cosigners {
+			vr.Witnessed.Cosigners = append(vr.Witnessed.Cosigners, c.Name)
+		}
+		witErr = err
+	}
 	if v.json {
 		b, _ := json.MarshalIndent(vr, "", "  ")
 		fmt.Fprintf(stdout, "%s\n", b)
@@ -109,17 +121,16 @@ func (v *verifyCmd) run(ctx context.Context, args []string) error {
 	if !vr.OK {
 		return &exitError{code: 1, err: fmt.Errorf("%s: the record fails %d of %d checks", src.name, vr.FailedChecks(), len(election.Checks))}
 	}
-	if pol != nil {
-		res, err := v.wit.recordWitnessed(ctx, pol, vr.Checkpoint, vr.Board.VerifierKey, board, "node "+v.node.addr)
+	if w := vr.Witnessed; w != nil {
 		out := stdout
 		if v.json {
-			out = stderr // the report is the JSON alone
+			out = stderr // the report is the JSON alone; its "witnessed" field says the same
 		}
-		if err != nil {
-			fmt.Fprintf(out, "NOT WITNESSED: %s\n", witnessLine(res, err))
-			return &exitError{code: 1, err: fmt.Errorf("%s: the record is not witnessed under %s: %w", src.name, v.wit.policyFile, err)}
+		if witErr != nil {
+			fmt.Fprintf(out, "NOT WITNESSED: %s\n", w.Summary)
+			return &exitError{code: 1, err: fmt.Errorf("%s: the record is not witnessed under %s: %w", src.name, v.wit.policyFile, witErr)}
 		}
-		fmt.Fprintf(out, "Witnesses: the final checkpoint (size %d) is %s\n", vr.Checkpoint.Size, res)
+		fmt.Fprintf(out, "Witnesses: the final checkpoint (size %d) is %s\n", vr.Checkpoint.Size, w.Summary)
 	}
 	if v.requireResult && !vr.Complete {
 		return &exitError{code: 1, err: fmt.Errorf("%s: every check passes so far, but the record has no result yet (--require-result)", src.name)}
@@ -145,6 +156,13 @@ func printReport(w io.Writer, vr *verify.Report) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "Compare the identity, the key fingerprint and the final checkpoint with those the election published.")
+	if er := vr.ElectionReport; er != nil && er.State.Manifest() != nil && len(er.State.Manifest().Proto().BoothFiles) > 0 {
+		// The voters' web pages the manifest pins (docs/web.md), in /hashes' format, to compare with what nodes serve.
+		fmt.Fprintln(w, "\nThe voters' web pages the manifest pins (compare with each node's /hashes):")
+		for _, f := range er.State.Manifest().Proto().BoothFiles {
+			fmt.Fprintf(w, "  %x  %s\n", f.Sha256, f.Path)
+		}
+	}
 
 	if vr.Result != nil {
 		fmt.Fprintf(w, "\nResult (partial decryptions of trustees %s combined)\n", joinInts(vr.Result.Trustees))

@@ -98,6 +98,11 @@ func TestVoteRefusesRollback(t *testing.T) {
 	if len(saved) != 1 {
 		t.Fatalf("seen-checkpoint files %v, want one", saved)
 	}
+	// `recount receipt` reads the file beside the receipt: the board extends what the client saw.
+	if code, out, errs := runCmd(t, "receipt", filepath.Join(receipts, "r1.json"), "--node", addr); code != 0 ||
+		!strings.Contains(out, "Seen         "+saved[0]) || !strings.Contains(out, "extends the checkpoint your voting client saw last") {
+		t.Fatalf("receipt with the seen checkpoint beside it: exit %d\n%s%s", code, out, errs)
+	}
 	stop()
 
 	addr, _ = serveNodeDir(t, copyDir) // the same board key, without the two ballots
@@ -111,5 +116,13 @@ func TestVoteRefusesRollback(t *testing.T) {
 	// Another directory, no memory of the board: the vote goes through.
 	if code, out, errs := vote(addr, filepath.Join(base, "elsewhere.json")); code != 0 {
 		t.Fatalf("a vote without a seen checkpoint: exit %d\n%s%s", code, out, errs)
+	}
+	// That receipt checks out on the rolled-back board alone, but not against what the first client saw.
+	if code, out, errs := runCmd(t, "receipt", filepath.Join(base, "elsewhere.json"), "--node", addr); code != 0 {
+		t.Fatalf("receipt on the rolled-back board, no seen checkpoint: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runCmd(t, "receipt", filepath.Join(base, "elsewhere.json"), "--node", addr, "--seen", saved[0])
+	if code != 1 || !strings.Contains(out, "FAIL  the record's final checkpoint (size") || !strings.Contains(out, "smaller than the checkpoint your voting client saw last") {
+		t.Fatalf("receipt on the rolled-back board with --seen: exit %d\n%s%s", code, out, errs)
 	}
 }

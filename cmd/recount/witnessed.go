@@ -23,7 +23,13 @@ import (
 // witnessFlags are the flags of a command that enforces a witness policy.
 type witnessFlags struct {
 	policyFile, cosignedFile string
+	// besideRecord is RECORD.cosigned for a record file: the cosigned checkpoint recount export saved beside
+	// it, used when neither --cosigned nor --node gives one.
+	besideRecord string
 }
+
+// cosignedSuffix names the file beside an export that holds its final checkpoint cosigned.
+const cosignedSuffix = ".cosigned"
 
 func addWitnessFlags(fs *flag.FlagSet) *witnessFlags {
 	w := &witnessFlags{}
@@ -70,8 +76,14 @@ func (w *witnessFlags) recordWitnessed(ctx context.Context, pol *policy.Policy, 
 			return policy.Result{}, fmt.Errorf("%w: %s has no witnessed checkpoint (it has no witness policy, or its witnesses have not cosigned yet; an observer serves the node's once its mirror holds it): give one with --cosigned, or try again", verify.ErrNotWitnessed, nodeName)
 		}
 		cosigned = resp.CosignedCheckpoint
+	case w.besideRecord != "" && fileExists(w.besideRecord):
+		data, err := os.ReadFile(w.besideRecord)
+		if err != nil {
+			return policy.Result{}, err
+		}
+		cosigned = data
 	default:
-		return policy.Result{}, errors.New("--witness-policy needs the cosigned checkpoint: --node ADDR (the node's latest witnessed one) or --cosigned FILE")
+		return policy.Result{}, errors.New("--witness-policy needs the cosigned checkpoint: --node ADDR (the node's latest witnessed one), --cosigned FILE, or RECORD.cosigned beside the record (recount export writes it)")
 	}
 	witnessed, res, err := verify.CheckWitnessed(cosigned, boardKey, pol)
 	if err != nil {

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -156,6 +159,29 @@ func TestVerifyWitnessPolicy(t *testing.T) {
 	code, out, errs = runCmd(t, "verify", w.record, "--witness-policy", pol, "--cosigned", w.file("c", w.cosigned(n, "alice")))
 	if code != 1 || !strings.Contains(out, "NOT WITNESSED: witnessed by 1 of 3 (alice)") || !strings.Contains(errs, "not witnessed") {
 		t.Fatalf("1 of 3: exit %d\n%s%s", code, out, errs)
+	}
+	// --json carries the witnesses' verdict in the report itself.
+	for _, c := range []struct {
+		cosigners []string
+		code      int
+	}{{[]string{"alice", "bob"}, 0}, {[]string{"alice"}, 1}} {
+		code, out, errs := runCmd(t, "verify", w.record, "--json", "--witness-policy", pol, "--cosigned", w.file("c", w.cosigned(n, c.cosigners...)))
+		var rep struct {
+			OK        bool `json:"ok"`
+			Witnessed *struct {
+				Met       bool     `json:"met"`
+				Quorum    string   `json:"quorum"`
+				Cosigners []string `json:"cosigners"`
+				Summary   string   `json:"summary"`
+			} `json:"witnessed"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("--json with %v: %v\n%s%s", c.cosigners, err, out, errs)
+		}
+		if code != c.code || !rep.OK || rep.Witnessed == nil || rep.Witnessed.Met != (c.code == 0) || !slices.Equal(rep.Witnessed.Cosigners, c.cosigners) ||
+			!strings.Contains(rep.Witnessed.Summary, fmt.Sprintf("witnessed by %d of 3", len(c.cosigners))) {
+			t.Fatalf("--json with %v: exit %d, report %+v\n%s%s", c.cosigners, code, rep.Witnessed, out, errs)
+		}
 	}
 	if code, out, errs := runCmd(t, "verify", w.record, "--witness-policy", pol); code != 1 || !strings.Contains(errs, "--cosigned") {
 		t.Fatalf("no cosigned checkpoint: exit %d\n%s%s", code, out, errs)

@@ -382,6 +382,12 @@ func TestRecountdStreamFlags(t *testing.T) {
 		t.Errorf("0 for none and never: admin %d, stall %v; want both negative", opts.AdminStreams, opts.StreamStall)
 	}
 	env["RECOUNTD_WITNESS_POLICY"] = "witnesses.policy"
+	if c, err = parse([]string{"--data-dir", "d", "--plaintext"}, lookup, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if c.receiptWait != 5*time.Second {
+		t.Errorf("with a policy, a receipt waits %v by default for its checkpoint to be witnessed; want 5s", c.receiptWait)
+	}
 	if c, err = parse([]string{"--data-dir", "d", "--plaintext", "--witness-receipt-wait", "2s"}, lookup, &stderr); err != nil {
 		t.Fatal(err)
 	}

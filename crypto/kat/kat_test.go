@@ -282,7 +282,7 @@ type rangeVector struct {
 	Ciphertext  string   `json:"ciphertext"`
 	Commitments []string `json:"commitments"` // a_j || b_j for j = min..max
 	Challenge   string   `json:"challenge"`   // c = Σ c_j
-	Proof       string   `json:"proof"`       // c_min || v_min || ... || c_max || v_max
+	Proof       string   `json:"proof"`       // a_min || b_min || c_min || v_min || ... || a_max || b_max || c_max || v_max
 }
 
 func rangeVectors(t *testing.T, min, max uint64, messages []uint64) []rangeVector {
@@ -302,20 +302,23 @@ func rangeVectors(t *testing.T, min, max uint64, messages []uint64) []rangeVecto
 		if err := p.Verify(ctx, pk, ct, min, max); err != nil {
 			t.Fatal(err)
 		}
-		// The commitments, recomputed the textbook way from the proof.
+		// The commitments, recomputed the textbook way from the proof's scalars, must be the ones it carries.
 		enc := p.Bytes()
 		var coms []string
 		sum := group.NewScalar()
 		for j := min; j <= max; j++ {
-			i := 64 * (j - min)
-			c, _ := group.NewScalar().SetCanonicalBytes(enc[i : i+32])
-			v, _ := group.NewScalar().SetCanonicalBytes(enc[i+32 : i+64])
+			i := zkp.RangeProofValueSize * (j - min)
+			c, _ := group.NewScalar().SetCanonicalBytes(enc[i+64 : i+96])
+			v, _ := group.NewScalar().SetCanonicalBytes(enc[i+96 : i+128])
 			sum.Add(sum, c)
 			negC := group.NewScalar().Negate(c)
 			a := group.NewElement().Add(group.NewElement().ScalarBaseMult(v), group.NewElement().ScalarMult(negC, &ct.A))
 			bj := group.NewElement().Subtract(&ct.B, group.NewElement().ScalarMult(group.NewScalar().SetUint64(j), pk.Element()))
 			b := group.NewElement().Add(group.NewElement().ScalarMult(v, pk.Element()), group.NewElement().ScalarMult(negC, bj))
 			coms = append(coms, hx(append(a.Bytes(), b.Bytes()...)))
+			if hx(enc[i:i+64]) != coms[len(coms)-1] {
+				t.Fatalf("%s: the proof's commitments for j = %d are not the ones recomputed", seed, j)
+			}
 		}
 		vs = append(vs, rangeVector{Seed: seed, Election: hx(election), Bind: hx(bind), Public: hx(pk.Bytes()), Min: min, Max: max,
 			Message: m, Nonce: hx(nonce.Bytes()), Ciphertext: hx(ct.Bytes()), Commitments: coms, Challenge: hx(sum.Bytes()), Proof: hx(enc)})
@@ -326,7 +329,8 @@ func rangeVectors(t *testing.T, min, max uint64, messages []uint64) []rangeVecto
 const rangeDescription = "Range proofs, label " + zkp.RangeProofLabel + ", that ciphertext (A, B) = (nonce·g, (nonce + message)·K) " +
 	"encrypts a value in [min, max]. Drawn: the secret key s (public_key K = s·g), the nonce, then for j = min..max " +
 	"in order c'_j and v'_j (the prover's use of them is in docs/protocol.md). commitments[j - min] is a_j || b_j, " +
-	"challenge is the Fiat-Shamir challenge c = Σ c_j, proof is c_min || v_min || ... || c_max || v_max."
+	"challenge is the Fiat-Shamir challenge c = Σ c_j, proof is a_min || b_min || c_min || v_min || ... || a_max || b_max || c_max || v_max " +
+	"(128 bytes per value: the commitments, then the challenge and response)."
 
 func TestRangeProofVectors(t *testing.T) {
 	check(t, "range_proof_0_1.json", rangeDescription, rangeVectors(t, 0, 1, []uint64{0, 1}))
@@ -358,6 +362,30 @@ func TestVerifyRangeVectorsFromBytes(t *testing.T) {
 			c := zkp.Context{Election: unhex(t, v.Election), Bind: unhex(t, v.Bind)}
 			if err := p.Verify(c, pk, &ct, v.Min, v.Max); err != nil {
 				t.Fatalf("%s: %s: %v", name, v.Seed, err)
+			}
+			bt := zkp.NewRangeBatch(pk)
+			if err := bt.Add(c, p, &ct, unhex(t, v.Ciphertext), v.Min, v.Max); err != nil {
+				t.Fatalf("%s: %s: batched: %v", name, v.Seed, err)
+			}
+			if i, err := bt.Verify(); err != nil {
+				t.Fatalf("%s: %s: batched: proof %d: %v", name, v.Seed, i, err)
+			}
+			// The commitments and the challenge are the vector's own fields.
+			proof := unhex(t, v.Proof)
+			sum := group.NewScalar()
+			for i, com := range v.Commitments {
+				rec := proof[zkp.RangeProofValueSize*i : zkp.RangeProofValueSize*(i+1)]
+				if hx(rec[:64]) != com {
+					t.Fatalf("%s: %s: commitments[%d] is not the proof's a_j || b_j", name, v.Seed, i)
+				}
+				cj, err := group.NewScalar().SetCanonicalBytes(rec[64:96])
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum.Add(sum, cj)
+			}
+			if hx(sum.Bytes()) != v.Challenge {
+				t.Fatalf("%s: %s: the proof's challenges do not add up to the vector's challenge", name, v.Seed)
 			}
 		}
 	}

@@ -26,3 +26,16 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkVerifyCheckedKey is BenchmarkVerify without the key rule's check, as for a listed credential.
+func BenchmarkVerifyCheckedKey(b *testing.B) {
+	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	pub := priv.Public().(ed25519.PublicKey)
+	msg := make([]byte, 1000)
+	sig := ed25519.Sign(priv, msg)
+	for b.Loop() {
+		if err := VerifyCheckedKey(pub, msg, sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

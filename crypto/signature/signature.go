@@ -88,3 +88,17 @@ func Verify(pub, msg, sig []byte) error {
 	}
 	return nil
 }
+
+// VerifyCheckedKey is Verify for a public key that has passed CheckKey already (a voter's credential, which its
+// list's check read): it skips the key rule, whose check costs a scalar multiplication (about 58 µs on the
+// node's accept path), and decides as Verify does for such a key. It must not be given a key that CheckKey has
+// not accepted.
+func VerifyCheckedKey(pub, msg, sig []byte) error {
+	if len(pub) != KeySize {
+		return fmt.Errorf("%w: %d bytes, want %d", ErrBadKey, len(pub), KeySize)
+	}
+	if len(sig) != SignatureSize || !ed25519.Verify(pub, msg, sig) {
+		return ErrBadSignature
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package signature
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"testing"
@@ -75,5 +76,17 @@ func TestVerify(t *testing.T) {
 		if err := Verify(c.pub, c.msg, c.sig); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
+		// For keys of the right length (CheckKey's job is the rest), VerifyCheckedKey decides as Verify.
+		if err := VerifyCheckedKey(c.pub, c.msg, c.sig); !errors.Is(err, c.want) {
+			t.Errorf("%s: VerifyCheckedKey: %v, want %v", c.name, err, c.want)
+		}
+	}
+	if err := VerifyCheckedKey(pub, msg, sig); err != nil {
+		t.Fatal(err)
+	}
+	// A signature that verifies under another key does not verify under this one.
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize))
+	if err := VerifyCheckedKey(pub, msg, ed25519.Sign(other, msg)); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("another key's signature: %v, want %v", err, ErrBadSignature)
 	}
 }

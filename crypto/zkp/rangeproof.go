@@ -14,8 +14,11 @@ import (
 )
 
 // MaxRangeSize is the largest number of values, max - min + 1, that a range proof may cover. A proof costs two
-// scalars (64 bytes) and, to verify, two double multiplications per value.
+// commitments and two scalars (128 bytes) per value.
 const MaxRangeSize = 1024
+
+// RangeProofValueSize is the length of one value's part of a range proof's encoding: a_j || b_j || c_j || v_j.
+const RangeProofValueSize = 2*group.ElementSize + 2*group.ScalarSize
 
 // ErrRange is returned by the range provers for a range with min > max or more than MaxRangeSize values, and for
 // a value outside its range: an honest prover refuses to prove what is false.
@@ -34,12 +37,20 @@ var ErrRange = errors.New("zkp: value or range not allowed")
 // the verifier recomputes. Then c = H(ctx, K, A, B, min, max, a_min, b_min, ..., a_max, b_max),
 // c_m = c - Σ_{j≠m} c_j and v_m = w + c_m·r.
 //
-// Verifier: a_j = v_j·g - c_j·A and b_j = (v_j + j·c_j)·K - c_j·B for every j; accept iff
-// Σ_j c_j = H(ctx, K, A, B, min, max, a_min, b_min, ..., a_max, b_max).
+// Verifier: accept iff Σ_j c_j = H(ctx, K, A, B, min, max, a_min, b_min, ..., a_max, b_max) over the commitments
+// as sent, and for every j
 //
-// Encoding: c_j || v_j for j = min, ..., max, 64 bytes per value. docs/protocol.md gives the transcript.
+//	a_j = v_j·g - c_j·A  and  b_j = (v_j + j·c_j)·K - c_j·B.
+//
+// Verify checks the equations one at a time; RangeBatch checks those of many proofs in one multi-scalar
+// multiplication.
+//
+// Encoding: a_j || b_j || c_j || v_j for j = min, ..., max, 128 bytes per value (RangeProofValueSize): the
+// commitments are sent so that the equations can be batched (issue 15). docs/protocol.md gives the transcript.
 type RangeProof struct {
-	c, v []group.Scalar // c[i], v[i] for j = min + i
+	commitments []byte          // enc(a_j) || enc(b_j) for j = min + i, 64 bytes each: what the transcript hashes
+	a, b        []group.Element // a[i], b[i]: the commitments, decoded
+	c, v        []group.Scalar  // c[i], v[i]
 }
 
 // rangeSize returns max - min + 1, or an error for min > max or a range of more than MaxRangeSize values.
@@ -66,7 +77,7 @@ func ctEqual(a, b uint64) int {
 	return int(((x | -x) >> 63) ^ 1)
 }
 
-// half is 1/2 modulo the group order: the provers and the verifier compute the commitments at half their
+// half is 1/2 modulo the group order: the provers compute the commitments at half their
 // discrete logarithm and encode their doubles in one batch (fastpath.AppendDoubledBytes).
 var half = group.NewScalar().Invert(group.NewScalar().SetUint64(2))
 
@@ -159,8 +170,9 @@ func commitments(pk *elgamal.PublicKey, gLogs, kLogs []*group.Scalar) ([]*group.
 }
 
 // respond derives the challenge from the transcript t (statement already appended) and the commitments'
-// encodings enc (a_min, b_min, ..., 32 bytes each), and completes the proof.
-func (p *rangeProver) respond(t *transcript.Transcript, enc []byte) *RangeProof {
+// encodings enc (a_min, b_min, ..., 32 bytes each), and completes the proof. aHalf and bHalf are the
+// commitments at half (a_j/2 and b_j/2), whose doubles enc encodes.
+func (p *rangeProver) respond(t *transcript.Transcript, enc []byte, aHalf, bHalf []*group.Element) *RangeProof {
 	n := len(p.c)
 	for i := 0; i < n; i++ {
 		t.AppendBytes("a", enc[64*i:64*i+32])
@@ -183,7 +195,12 @@ func (p *rangeProver) respond(t *transcript.Transcript, enc []byte) *RangeProof 
 		p.v[i].Select(&vReal, &p.v[i], p.isReal[i])
 		p.c[i].Select(cReal, &p.c[i], p.isReal[i])
 	}
-	return &RangeProof{c: p.c, v: p.v}
+	proof := &RangeProof{commitments: enc, a: make([]group.Element, n), b: make([]group.Element, n), c: p.c, v: p.v}
+	for i := 0; i < n; i++ {
+		proof.a[i].Double(aHalf[i])
+		proof.b[i].Double(bHalf[i])
+	}
+	return proof
 }
 
 func rangeTranscript(ctx Context, kEnc, aEnc, bEnc []byte, min, max uint64) *transcript.Transcript {
@@ -234,7 +251,7 @@ func ProveRange(ctx Context, pk *elgamal.PublicKey, ct *elgamal.Ciphertext, m ui
 	}
 	enc := fastpath.AppendDoubledBytes(make([]byte, 0, 64*n), pts...)
 	t := rangeTranscript(ctx, pk.AppendBytes(nil), ct.A.Bytes(), ct.B.Bytes(), min, max)
-	return p.respond(t, enc), nil
+	return p.respond(t, enc, gPts, kPts), nil
 }
 
 // EncryptInRange encrypts m under pk with a fresh nonce and proves that the ciphertext encrypts a value in
@@ -272,45 +289,36 @@ func EncryptInRange(ctx Context, pk *elgamal.PublicKey, m, min, max uint64, r io
 	ct.A.Double(aPt)
 	ct.B.Double(bPt)
 	t := rangeTranscript(ctx, pk.AppendBytes(nil), enc[0:32], enc[32:64], min, max)
-	proof := p.respond(t, enc[64:])
+	proof := p.respond(t, enc[64:], gPts[1:], kPts[1:])
 	return ct, group.NewScalar().Set(&p.nonce), proof, nil
 }
 
-// Verify checks p for the statement that ct encrypts, under pk, a value in [min, max], in ctx. Errors wrap
-// ErrInvalidProof.
+// Verify checks p for the statement that ct encrypts, under pk, a value in [min, max], in ctx: the challenge,
+// then each value's two equations in turn. It is the reference that RangeBatch is checked against and gives the
+// same errors. Errors wrap ErrInvalidProof.
 func (p *RangeProof) Verify(ctx Context, pk *elgamal.PublicKey, ct *elgamal.Ciphertext, min, max uint64) error {
+	if err := p.checkChallenge(ctx, pk, ct.A.Bytes(), ct.B.Bytes(), min, max); err != nil {
+		return err
+	}
+	return p.checkEquations(pk, ct, min)
+}
+
+// checkChallenge checks that p has max - min + 1 values and that its challenges add up to the Fiat-Shamir
+// challenge over the statement (with the ciphertext's encoding aEnc || bEnc) and the commitments as sent.
+func (p *RangeProof) checkChallenge(ctx Context, pk *elgamal.PublicKey, aEnc, bEnc []byte, min, max uint64) error {
 	n, err := rangeSize(min, max)
 	if err != nil {
 		return fmt.Errorf("%w: range proof: %v", ErrInvalidProof, err)
 	}
-	if len(p.c) != n || len(p.v) != n {
+	if len(p.c) != n {
 		return fmt.Errorf("%w: range proof: %d values, want %d", ErrInvalidProof, len(p.c), n)
 	}
-	// Recompute the commitments at half, a_j/2 = (v_j/2)·g - (c_j/2)·A and
-	// b_j/2 = ((v_j + j·c_j)/2)·K - (c_j/2)·B, and encode their doubles in one batch.
-	gTable := fastpath.GeneratorVarTimeTable()
-	kTable := pk.VarTimeTable()
-	aTable := fastpath.NewVarTimeTable(&ct.A, 5, false)
-	bTable := fastpath.NewVarTimeTable(&ct.B, 5, false)
-	points := make([]*group.Element, 2*n)
+	t := rangeTranscript(ctx, pk.AppendBytes(nil), aEnc, bEnc, min, max)
 	sum := group.NewScalar()
-	var negC, vHalf, wHalf group.Scalar
 	for i := 0; i < n; i++ {
-		c, v := &p.c[i], &p.v[i]
-		sum.Add(sum, c)
-		negC.Multiply(c, half)
-		negC.Negate(&negC)
-		vHalf.Multiply(v, half)
-		wHalf.MultiplyAdd(c, group.NewScalar().SetUint64(min+uint64(i)), v)
-		wHalf.Multiply(&wHalf, half)
-		points[2*i] = fastpath.VarTimeTableMult(group.NewElement(), []*group.Scalar{&vHalf, &negC}, []*fastpath.VarTimeTable{gTable, aTable})
-		points[2*i+1] = fastpath.VarTimeTableMult(group.NewElement(), []*group.Scalar{&wHalf, &negC}, []*fastpath.VarTimeTable{kTable, bTable})
-	}
-	enc := fastpath.AppendDoubledBytes(make([]byte, 0, 64*n), points...)
-	t := rangeTranscript(ctx, pk.AppendBytes(nil), ct.A.Bytes(), ct.B.Bytes(), min, max)
-	for i := 0; i < n; i++ {
-		t.AppendBytes("a", enc[64*i:64*i+32])
-		t.AppendBytes("b", enc[64*i+32:64*i+64])
+		t.AppendBytes("a", p.commitments[64*i:64*i+32])
+		t.AppendBytes("b", p.commitments[64*i+32:64*i+64])
+		sum.Add(sum, &p.c[i])
 	}
 	if t.Challenge("c").Equal(sum) != 1 {
 		return fmt.Errorf("%w: range proof: challenge mismatch", ErrInvalidProof)
@@ -318,34 +326,70 @@ func (p *RangeProof) Verify(ctx Context, pk *elgamal.PublicKey, ct *elgamal.Ciph
 	return nil
 }
 
-// Bytes returns c_min || v_min || ... || c_max || v_max.
-func (p *RangeProof) Bytes() []byte {
-	b := make([]byte, 0, 2*group.ScalarSize*len(p.c))
+// checkEquations checks a_j = v_j·g - c_j·A and b_j = (v_j + j·c_j)·K - c_j·B for every j, in order, naming the
+// first that does not hold.
+func (p *RangeProof) checkEquations(pk *elgamal.PublicKey, ct *elgamal.Ciphertext, min uint64) error {
+	gTable := fastpath.GeneratorVarTimeTable()
+	kTable := pk.VarTimeTable()
+	aTable := fastpath.NewVarTimeTable(&ct.A, 5, false)
+	bTable := fastpath.NewVarTimeTable(&ct.B, 5, false)
+	var negC, w, j group.Scalar
+	var got group.Element
 	for i := range p.c {
+		c, v := &p.c[i], &p.v[i]
+		negC.Negate(c)
+		fastpath.VarTimeTableMult(&got, []*group.Scalar{v, &negC}, []*fastpath.VarTimeTable{gTable, aTable})
+		if got.Equal(&p.a[i]) != 1 {
+			return fmt.Errorf("%w: range proof: a_j ≠ v_j·g - c_j·A for j = %d", ErrInvalidProof, min+uint64(i))
+		}
+		w.MultiplyAdd(c, j.SetUint64(min+uint64(i)), v)
+		fastpath.VarTimeTableMult(&got, []*group.Scalar{&w, &negC}, []*fastpath.VarTimeTable{kTable, bTable})
+		if got.Equal(&p.b[i]) != 1 {
+			return fmt.Errorf("%w: range proof: b_j ≠ (v_j + j·c_j)·K - c_j·B for j = %d", ErrInvalidProof, min+uint64(i))
+		}
+	}
+	return nil
+}
+
+// Bytes returns a_min || b_min || c_min || v_min || ... || a_max || b_max || c_max || v_max.
+func (p *RangeProof) Bytes() []byte {
+	b := make([]byte, 0, RangeProofValueSize*len(p.c))
+	for i := range p.c {
+		b = append(b, p.commitments[64*i:64*i+64]...)
 		b = append(b, p.c[i].Bytes()...)
 		b = append(b, p.v[i].Bytes()...)
 	}
 	return b
 }
 
-// ParseRangeProof decodes a range proof for [min, max]: exactly 64·(max - min + 1) bytes of canonical scalars.
-// Errors wrap ErrProofEncoding.
+// ParseRangeProof decodes a range proof for [min, max]: exactly 128·(max - min + 1) bytes, every commitment the
+// canonical encoding of a group element (the identity included: the protocol does not forbid it, and an honest
+// commitment is the identity with probability 2^-252) and every scalar canonical. Errors wrap ErrProofEncoding.
 func ParseRangeProof(b []byte, min, max uint64) (*RangeProof, error) {
 	n, err := rangeSize(min, max)
 	if err != nil {
 		return nil, fmt.Errorf("%w: range proof: %v", ErrProofEncoding, err)
 	}
-	if len(b) != 2*group.ScalarSize*n {
-		return nil, fmt.Errorf("%w: range proof for [%d, %d]: got %d bytes, want %d", ErrProofEncoding, min, max, len(b), 2*group.ScalarSize*n)
+	if len(b) != RangeProofValueSize*n {
+		return nil, fmt.Errorf("%w: range proof for [%d, %d]: got %d bytes, want %d", ErrProofEncoding, min, max, len(b), RangeProofValueSize*n)
 	}
-	p := &RangeProof{c: make([]group.Scalar, n), v: make([]group.Scalar, n)}
+	p := &RangeProof{commitments: make([]byte, 0, 64*n), a: make([]group.Element, n), b: make([]group.Element, n),
+		c: make([]group.Scalar, n), v: make([]group.Scalar, n)}
 	for i := 0; i < n; i++ {
-		if _, err := p.c[i].SetCanonicalBytes(b[64*i : 64*i+32]); err != nil {
+		rec := b[RangeProofValueSize*i : RangeProofValueSize*(i+1)]
+		if _, err := p.a[i].SetCanonicalBytes(rec[0:32]); err != nil {
+			return nil, fmt.Errorf("%w: range proof: a[%d] is not a canonical element encoding", ErrProofEncoding, i)
+		}
+		if _, err := p.b[i].SetCanonicalBytes(rec[32:64]); err != nil {
+			return nil, fmt.Errorf("%w: range proof: b[%d] is not a canonical element encoding", ErrProofEncoding, i)
+		}
+		if _, err := p.c[i].SetCanonicalBytes(rec[64:96]); err != nil {
 			return nil, fmt.Errorf("%w: range proof: c[%d] is not a canonical scalar", ErrProofEncoding, i)
 		}
-		if _, err := p.v[i].SetCanonicalBytes(b[64*i+32 : 64*i+64]); err != nil {
+		if _, err := p.v[i].SetCanonicalBytes(rec[96:128]); err != nil {
 			return nil, fmt.Errorf("%w: range proof: v[%d] is not a canonical scalar", ErrProofEncoding, i)
 		}
+		p.commitments = append(p.commitments, rec[0:64]...)
 	}
 	return p, nil
 }

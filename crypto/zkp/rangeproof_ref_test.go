@@ -1,6 +1,7 @@
 package zkp
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 
@@ -70,12 +71,21 @@ func refProveRange(ctx Context, pk *elgamal.PublicKey, ct *elgamal.Ciphertext, m
 		}
 	}
 	v[real] = group.NewScalar().MultiplyAdd(c[real], r, w)
-	p := &RangeProof{c: make([]group.Scalar, n), v: make([]group.Scalar, n)}
+	return newRefRangeProof(a, b, c, v), nil
+}
+
+// newRefRangeProof assembles a proof from its commitments and scalars.
+func newRefRangeProof(a, b []*group.Element, c, v []*group.Scalar) *RangeProof {
+	n := len(c)
+	p := &RangeProof{a: make([]group.Element, n), b: make([]group.Element, n), c: make([]group.Scalar, n), v: make([]group.Scalar, n)}
 	for i := 0; i < n; i++ {
+		p.a[i].Set(a[i])
+		p.b[i].Set(b[i])
+		p.commitments = append(append(p.commitments, a[i].Bytes()...), b[i].Bytes()...)
 		p.c[i].Set(c[i])
 		p.v[i].Set(v[i])
 	}
-	return p, nil
+	return p
 }
 
 func refEncryptInRange(ctx Context, pk *elgamal.PublicKey, m, min, max uint64, rnd io.Reader) (*elgamal.Ciphertext, *group.Scalar, *RangeProof, error) {
@@ -91,8 +101,11 @@ func refEncryptInRange(ctx Context, pk *elgamal.PublicKey, m, min, max uint64, r
 	return ct, nonce, p, err
 }
 
+// refVerifyRange is the verifier of the proof in challenge form (c_j, v_j), as it was before issue 15 made the
+// commitments part of the proof: it recomputes every commitment and checks the challenge over them; then it also
+// checks that the commitments sent are, byte for byte, the ones recomputed.
 func refVerifyRange(p *RangeProof, ctx Context, pk *elgamal.PublicKey, ct *elgamal.Ciphertext, min, max uint64) error {
-	if min > max || max-min >= MaxRangeSize || len(p.c) != int(max-min)+1 || len(p.v) != len(p.c) {
+	if min > max || max-min >= MaxRangeSize || len(p.c) != int(max-min)+1 || len(p.v) != len(p.c) || len(p.commitments) != 64*len(p.c) {
 		return ErrInvalidProof
 	}
 	K := pk.Element()
@@ -110,6 +123,11 @@ func refVerifyRange(p *RangeProof, ctx Context, pk *elgamal.PublicKey, ct *elgam
 	}
 	if refRangeTranscriptChallenge(ctx, pk, ct, min, max, a, b).Equal(sum) != 1 {
 		return fmt.Errorf("%w: reference verifier: challenge mismatch", ErrInvalidProof)
+	}
+	for i := 0; i < n; i++ {
+		if !bytes.Equal(p.commitments[64*i:64*i+32], a[i].Bytes()) || !bytes.Equal(p.commitments[64*i+32:64*i+64], b[i].Bytes()) {
+			return fmt.Errorf("%w: reference verifier: commitment %d is not the one recomputed", ErrInvalidProof, i)
+		}
 	}
 	return nil
 }

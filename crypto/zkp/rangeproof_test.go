@@ -166,13 +166,35 @@ func TestRangeProofForgeries(t *testing.T) {
 		}
 	}
 	// A fully simulated proof (every branch simulated, challenges chosen freely) fails.
-	sim := &RangeProof{c: make([]group.Scalar, 2), v: make([]group.Scalar, 2)}
-	for i := range sim.c {
-		sim.c[i].Set(rnd(t))
-		sim.v[i].Set(rnd(t))
+	// With the commitments that the verifier recomputes, the challenges do not add up to the hash; with random
+	// commitments, the equations fail.
+	var a, b []*group.Element
+	var c, v []*group.Scalar
+	for j := uint64(0); j <= 1; j++ {
+		cj, vj := rnd(t), rnd(t)
+		c, v = append(c, cj), append(v, vj)
+		negC := group.NewScalar().Negate(cj)
+		a = append(a, group.NewElement().VarTimeMultiScalarMult([]*group.Scalar{vj, negC}, []*group.Element{group.Generator(), &ct2.A}))
+		w := group.NewScalar().MultiplyAdd(cj, group.NewScalar().SetUint64(j), vj)
+		b = append(b, group.NewElement().VarTimeMultiScalarMult([]*group.Scalar{w, negC}, []*group.Element{pk.Element(), &ct2.B}))
 	}
+	sim := newRefRangeProof(a, b, c, v)
 	if err := sim.Verify(testCtx, pk, ct2, 0, 1); !errors.Is(err, ErrInvalidProof) {
 		t.Errorf("simulated proof: got %v", err)
+	}
+	if err := sim.checkEquations(pk, ct2, 0); err != nil {
+		t.Errorf("the simulated proof's equations should hold (only its challenge is false): %v", err)
+	}
+	// Commitments chosen so that the challenge adds up (c_1 = c - c_0), then responses that cannot satisfy them.
+	sim2 := newRefRangeProof([]*group.Element{group.NewElement().ScalarBaseMult(rnd(t)), group.NewElement().ScalarBaseMult(rnd(t))},
+		[]*group.Element{group.NewElement().ScalarBaseMult(rnd(t)), group.NewElement().ScalarBaseMult(rnd(t))}, c, v)
+	ch := refRangeTranscriptChallenge(testCtx, pk, ct2, 0, 1, []*group.Element{&sim2.a[0], &sim2.a[1]}, []*group.Element{&sim2.b[0], &sim2.b[1]})
+	sim2.c[1].Subtract(ch, &sim2.c[0])
+	if err := sim2.Verify(testCtx, pk, ct2, 0, 1); !errors.Is(err, ErrInvalidProof) {
+		t.Errorf("random commitments with a matching challenge: got %v", err)
+	}
+	if err := sim2.checkChallenge(testCtx, pk, ct2.A.Bytes(), ct2.B.Bytes(), 0, 1); err != nil {
+		t.Errorf("the challenge should hold: %v", err)
 	}
 	// Proving with the wrong nonce fails too.
 	ct1, n1, _ := pk.EncryptRandom(1, nil)
@@ -224,6 +246,13 @@ func TestRangeProofTamper(t *testing.T) {
 			"no bind": func() error { return p.Verify(Context{Election: testCtx.Election}, pk, ct, rg.min, rg.max) },
 		}
 		for i := range p.c {
+			for k, name := range []string{"a", "b"} {
+				tamper[fmt.Sprintf("%s[%d]", name, i)] = func() error {
+					q := p.clone()
+					q.setCommitment(i, k == 1, bumped([]*group.Element{&q.a[i], &q.b[i]}[k]))
+					return q.Verify(testCtx, pk, ct, rg.min, rg.max)
+				}
+			}
 			tamper[fmt.Sprintf("c[%d]", i)] = func() error {
 				q := p.clone()
 				q.c[i].Set(other(&q.c[i]))
@@ -248,10 +277,13 @@ func TestRangeProofTamper(t *testing.T) {
 			q := p.clone()
 			q.c[0], q.c[1] = q.c[1], q.c[0]
 			q.v[0], q.v[1] = q.v[1], q.v[0]
+			q.a[0], q.a[1] = q.a[1], q.a[0]
+			q.b[0], q.b[1] = q.b[1], q.b[0]
+			copy(q.commitments[0:128], append(append([]byte(nil), q.commitments[64:128]...), q.commitments[0:64]...))
 			return q.Verify(testCtx, pk, ct, rg.min, rg.max)
 		}
 		tamper["truncated"] = func() error {
-			q := &RangeProof{c: p.c[1:], v: p.v[1:]}
+			q := &RangeProof{commitments: p.commitments[64:], a: p.a[1:], b: p.b[1:], c: p.c[1:], v: p.v[1:]}
 			return q.Verify(testCtx, pk, ct, rg.min+1, rg.max)
 		}
 		for what, f := range tamper {
@@ -262,10 +294,6 @@ func TestRangeProofTamper(t *testing.T) {
 	}
 }
 
-func (p *RangeProof) clone() *RangeProof {
-	return &RangeProof{c: append([]group.Scalar(nil), p.c...), v: append([]group.Scalar(nil), p.v...)}
-}
-
 func TestParseRangeProof(t *testing.T) {
 	pk := testKey(t)
 	ct, _, p, err := EncryptInRange(testCtx, pk, 3, 2, 5, nil)
@@ -273,8 +301,8 @@ func TestParseRangeProof(t *testing.T) {
 		t.Fatal(err)
 	}
 	enc := p.Bytes()
-	if len(enc) != 4*64 {
-		t.Fatalf("encoding is %d bytes, want %d", len(enc), 4*64)
+	if len(enc) != 4*RangeProofValueSize {
+		t.Fatalf("encoding is %d bytes, want %d", len(enc), 4*RangeProofValueSize)
 	}
 	q, err := ParseRangeProof(enc, 2, 5)
 	if err != nil {
@@ -292,21 +320,41 @@ func TestParseRangeProof(t *testing.T) {
 		"other range": {enc, 2, 6},
 		"empty range": {nil, 1, 0},
 		"huge range":  {enc, 0, math.MaxUint64},
-		"too many":    {make([]byte, 64*(MaxRangeSize+1)), 0, MaxRangeSize},
+		"too many":    {make([]byte, RangeProofValueSize*(MaxRangeSize+1)), 0, MaxRangeSize},
 	}
-	for i := 0; i < 8; i++ { // each scalar in turn set to 2^256 - 1
+	// Each 32-byte field in turn set to 2^256 - 1: not a canonical scalar, nor a canonical element encoding.
+	for i := 0; i < 16; i++ {
 		b := append([]byte(nil), enc...)
 		copy(b[32*i:32*i+32], bytes.Repeat([]byte{0xff}, 32))
-		bad[fmt.Sprintf("non-canonical scalar %d", i)] = struct {
+		bad[fmt.Sprintf("non-canonical field %d", i)] = struct {
 			b        []byte
 			min, max uint64
 		}{b, 2, 5}
+	}
+	// Element encodings that are not canonical: p + 1 (a field element not reduced), a negative s (1 is odd),
+	// and an s that decodes to no point; at each commitment position of the first two values.
+	pPlus1 := []byte{0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}
+	one := append([]byte{1}, make([]byte, 31)...)
+	notOnCurve := append([]byte{2}, make([]byte, 31)...) // s = 2 has no point (RFC 9496's test vectors: invalid)
+	for name, e := range map[string][]byte{"p + 1": pPlus1, "negative": one, "not on the curve": notOnCurve} {
+		if _, err := group.NewElement().SetCanonicalBytes(e); err == nil {
+			t.Fatalf("%s: accepted by the group's decoder", name)
+		}
+		for _, off := range []int{0, 32, RangeProofValueSize, RangeProofValueSize + 32} {
+			b := append([]byte(nil), enc...)
+			copy(b[off:off+32], e)
+			bad[fmt.Sprintf("commitment at byte %d: %s", off, name)] = struct {
+				b        []byte
+				min, max uint64
+			}{b, 2, 5}
+		}
 	}
 	// l itself, the smallest non-canonical value.
 	l := []byte{0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
 		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10}
 	b := append([]byte(nil), enc...)
-	copy(b[32:64], l)
+	copy(b[96:128], l)
 	bad["v = l"] = struct {
 		b        []byte
 		min, max uint64
@@ -325,8 +373,8 @@ func FuzzParseRangeProof(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(p.Bytes(), uint64(0), uint64(1))
-	f.Add(make([]byte, 64), uint64(7), uint64(7))
-	f.Add(bytes.Repeat([]byte{0xff}, 128), uint64(0), uint64(1))
+	f.Add(make([]byte, RangeProofValueSize), uint64(7), uint64(7))
+	f.Add(bytes.Repeat([]byte{0xff}, 2*RangeProofValueSize), uint64(0), uint64(1))
 	f.Add([]byte{}, uint64(1), uint64(0))
 	f.Fuzz(func(t *testing.T, b []byte, min, max uint64) {
 		q, err := ParseRangeProof(b, min, max)

@@ -470,7 +470,7 @@ func tamperUnpublishedCredential(e *Election, r io.Reader) ([]election.Entry, er
 
 func tamperBallotProofs(e *Election, r io.Reader) ([]election.Entry, error) {
 	entries, err := resignFirst(e, func(b *recordv1.Ballot) {
-		b.Contests[0].Proofs[0][0] ^= 1 // a challenge of the first option's proof
+		b.Contests[0].Proofs[0][64] ^= 1 // a challenge of the first option's proof (after a_min and b_min)
 	})
 	if err != nil {
 		return nil, err

@@ -185,10 +185,15 @@ func (x *StreamEntriesRequest) GetFollow() bool {
 }
 
 type StreamEntriesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	Kind          v1.EntryKind           `protobuf:"varint,2,opt,name=kind,proto3,enum=recount.record.v1.EntryKind" json:"kind,omitempty"`
-	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Index   uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Kind    v1.EntryKind           `protobuf:"varint,2,opt,name=kind,proto3,enum=recount.record.v1.EntryKind" json:"kind,omitempty"`
+	Payload []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	// When this entry is the last of one of the board's commits, the checkpoint the board signed at that commit
+	// (size index+1), so that a follower can append the commit's entries under it without asking; empty
+	// otherwise. A board signs one checkpoint per commit (group commit): most entries carry none. A follower
+	// must verify it (signature, size, and that the entries hash to its root) like any checkpoint.
+	Checkpoint    []byte `protobuf:"bytes,4,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -240,6 +245,13 @@ func (x *StreamEntriesResponse) GetKind() v1.EntryKind {
 func (x *StreamEntriesResponse) GetPayload() []byte {
 	if x != nil {
 		return x.Payload
+	}
+	return nil
+}
+
+func (x *StreamEntriesResponse) GetCheckpoint() []byte {
+	if x != nil {
+		return x.Checkpoint
 	}
 	return nil
 }
@@ -568,11 +580,14 @@ const file_recount_v1_board_proto_rawDesc = "" +
 	"\x13cosigned_checkpoint\x18\x03 \x01(\fR\x12cosignedCheckpoint\"B\n" +
 	"\x14StreamEntriesRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x16\n" +
-	"\x06follow\x18\x02 \x01(\bR\x06follow\"y\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06follow\"\x99\x01\n" +
 	"\x15StreamEntriesResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x120\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1c.recount.record.v1.EntryKindR\x04kind\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload\"M\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x04 \x01(\fR\n" +
+	"checkpoint\"M\n" +
 	"\x18GetInclusionProofRequest\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1b\n" +
 	"\ttree_size\x18\x02 \x01(\x04R\btreeSize\"n\n" +

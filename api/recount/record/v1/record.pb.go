@@ -143,7 +143,12 @@ type Manifest struct {
 	// The trustees, numbered 1..n in order.
 	Trustees []*Trustee `protobuf:"bytes,7,rep,name=trustees,proto3" json:"trustees,omitempty"`
 	// Any threshold trustees together can decrypt; fewer learn nothing.
-	Threshold     uint32 `protobuf:"varint,8,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	Threshold uint32 `protobuf:"varint,8,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// The voters' web pages as the commission reviewed them (docs/web.md): every file a node serves them from,
+	// with its SHA-256, in increasing path order, each path once. A node serves its voting pages only when its
+	// files are exactly these, and anyone can compare them with what a node serves (GET /hashes). Empty when the
+	// election pins no web pages.
+	BoothFiles    []*BoothFile `protobuf:"bytes,9,rep,name=booth_files,json=boothFiles,proto3" json:"booth_files,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -234,6 +239,69 @@ func (x *Manifest) GetThreshold() uint32 {
 	return 0
 }
 
+func (x *Manifest) GetBoothFiles() []*BoothFile {
+	if x != nil {
+		return x.BoothFiles
+	}
+	return nil
+}
+
+// BoothFile is one file of the voters' web pages.
+type BoothFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// As /hashes names it: "/static/<name>" for a served file (a script, the style sheet, the WebAssembly,
+	// uncompressed), "template:<name>" for a page's template. Printable ASCII, 1 to 256 bytes.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// SHA-256 of the file's bytes, 32 bytes.
+	Sha256        []byte `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BoothFile) Reset() {
+	*x = BoothFile{}
+	mi := &file_recount_record_v1_record_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BoothFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BoothFile) ProtoMessage() {}
+
+func (x *BoothFile) ProtoReflect() protoreflect.Message {
+	mi := &file_recount_record_v1_record_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BoothFile.ProtoReflect.Descriptor instead.
+func (*BoothFile) Descriptor() ([]byte, []int) {
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BoothFile) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *BoothFile) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
 // Contest is one question on the ballot.
 type Contest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -252,7 +320,7 @@ type Contest struct {
 
 func (x *Contest) Reset() {
 	*x = Contest{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[1]
+	mi := &file_recount_record_v1_record_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -264,7 +332,7 @@ func (x *Contest) String() string {
 func (*Contest) ProtoMessage() {}
 
 func (x *Contest) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[1]
+	mi := &file_recount_record_v1_record_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -277,7 +345,7 @@ func (x *Contest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contest.ProtoReflect.Descriptor instead.
 func (*Contest) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{1}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Contest) GetId() string {
@@ -370,7 +438,7 @@ type Option struct {
 
 func (x *Option) Reset() {
 	*x = Option{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[2]
+	mi := &file_recount_record_v1_record_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -382,7 +450,7 @@ func (x *Option) String() string {
 func (*Option) ProtoMessage() {}
 
 func (x *Option) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[2]
+	mi := &file_recount_record_v1_record_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -395,7 +463,7 @@ func (x *Option) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Option.ProtoReflect.Descriptor instead.
 func (*Option) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{2}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Option) GetId() string {
@@ -421,7 +489,7 @@ type ExactlyRule struct {
 
 func (x *ExactlyRule) Reset() {
 	*x = ExactlyRule{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[3]
+	mi := &file_recount_record_v1_record_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +501,7 @@ func (x *ExactlyRule) String() string {
 func (*ExactlyRule) ProtoMessage() {}
 
 func (x *ExactlyRule) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[3]
+	mi := &file_recount_record_v1_record_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +514,7 @@ func (x *ExactlyRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExactlyRule.ProtoReflect.Descriptor instead.
 func (*ExactlyRule) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{3}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ExactlyRule) GetK() uint32 {
@@ -466,7 +534,7 @@ type ApprovalRule struct {
 
 func (x *ApprovalRule) Reset() {
 	*x = ApprovalRule{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[4]
+	mi := &file_recount_record_v1_record_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +546,7 @@ func (x *ApprovalRule) String() string {
 func (*ApprovalRule) ProtoMessage() {}
 
 func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[4]
+	mi := &file_recount_record_v1_record_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +559,7 @@ func (x *ApprovalRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovalRule.ProtoReflect.Descriptor instead.
 func (*ApprovalRule) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{4}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ApprovalRule) GetMin() uint32 {
@@ -519,7 +587,7 @@ type ScoreRule struct {
 
 func (x *ScoreRule) Reset() {
 	*x = ScoreRule{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[5]
+	mi := &file_recount_record_v1_record_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -531,7 +599,7 @@ func (x *ScoreRule) String() string {
 func (*ScoreRule) ProtoMessage() {}
 
 func (x *ScoreRule) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[5]
+	mi := &file_recount_record_v1_record_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -544,7 +612,7 @@ func (x *ScoreRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScoreRule.ProtoReflect.Descriptor instead.
 func (*ScoreRule) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{5}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ScoreRule) GetMaxScore() uint32 {
@@ -577,7 +645,7 @@ type Trustee struct {
 
 func (x *Trustee) Reset() {
 	*x = Trustee{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[6]
+	mi := &file_recount_record_v1_record_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +657,7 @@ func (x *Trustee) String() string {
 func (*Trustee) ProtoMessage() {}
 
 func (x *Trustee) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[6]
+	mi := &file_recount_record_v1_record_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +670,7 @@ func (x *Trustee) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trustee.ProtoReflect.Descriptor instead.
 func (*Trustee) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{6}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Trustee) GetIndex() uint32 {
@@ -644,7 +712,7 @@ type CredentialList struct {
 
 func (x *CredentialList) Reset() {
 	*x = CredentialList{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[7]
+	mi := &file_recount_record_v1_record_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +724,7 @@ func (x *CredentialList) String() string {
 func (*CredentialList) ProtoMessage() {}
 
 func (x *CredentialList) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[7]
+	mi := &file_recount_record_v1_record_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +737,7 @@ func (x *CredentialList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CredentialList.ProtoReflect.Descriptor instead.
 func (*CredentialList) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{7}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CredentialList) GetPublicKeys() [][]byte {
@@ -693,7 +761,7 @@ type TrusteeSigned struct {
 
 func (x *TrusteeSigned) Reset() {
 	*x = TrusteeSigned{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[8]
+	mi := &file_recount_record_v1_record_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +773,7 @@ func (x *TrusteeSigned) String() string {
 func (*TrusteeSigned) ProtoMessage() {}
 
 func (x *TrusteeSigned) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[8]
+	mi := &file_recount_record_v1_record_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +786,7 @@ func (x *TrusteeSigned) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrusteeSigned.ProtoReflect.Descriptor instead.
 func (*TrusteeSigned) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{8}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TrusteeSigned) GetTrustee() uint32 {
@@ -758,7 +826,7 @@ type KeyCommitment struct {
 
 func (x *KeyCommitment) Reset() {
 	*x = KeyCommitment{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[9]
+	mi := &file_recount_record_v1_record_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +838,7 @@ func (x *KeyCommitment) String() string {
 func (*KeyCommitment) ProtoMessage() {}
 
 func (x *KeyCommitment) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[9]
+	mi := &file_recount_record_v1_record_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +851,7 @@ func (x *KeyCommitment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyCommitment.ProtoReflect.Descriptor instead.
 func (*KeyCommitment) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{9}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *KeyCommitment) GetCoefficients() [][]byte {
@@ -820,7 +888,7 @@ type EncryptedShare struct {
 
 func (x *EncryptedShare) Reset() {
 	*x = EncryptedShare{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[10]
+	mi := &file_recount_record_v1_record_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +900,7 @@ func (x *EncryptedShare) String() string {
 func (*EncryptedShare) ProtoMessage() {}
 
 func (x *EncryptedShare) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[10]
+	mi := &file_recount_record_v1_record_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +913,7 @@ func (x *EncryptedShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptedShare.ProtoReflect.Descriptor instead.
 func (*EncryptedShare) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{10}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *EncryptedShare) GetRecipient() uint32 {
@@ -880,7 +948,7 @@ type KeyVerdict struct {
 
 func (x *KeyVerdict) Reset() {
 	*x = KeyVerdict{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[11]
+	mi := &file_recount_record_v1_record_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +960,7 @@ func (x *KeyVerdict) String() string {
 func (*KeyVerdict) ProtoMessage() {}
 
 func (x *KeyVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[11]
+	mi := &file_recount_record_v1_record_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +973,7 @@ func (x *KeyVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyVerdict.ProtoReflect.Descriptor instead.
 func (*KeyVerdict) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{11}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *KeyVerdict) GetComplaints() []uint32 {
@@ -926,7 +994,7 @@ type KeyReveal struct {
 
 func (x *KeyReveal) Reset() {
 	*x = KeyReveal{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[12]
+	mi := &file_recount_record_v1_record_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1006,7 @@ func (x *KeyReveal) String() string {
 func (*KeyReveal) ProtoMessage() {}
 
 func (x *KeyReveal) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[12]
+	mi := &file_recount_record_v1_record_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1019,7 @@ func (x *KeyReveal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyReveal.ProtoReflect.Descriptor instead.
 func (*KeyReveal) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{12}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *KeyReveal) GetRecipient() uint32 {
@@ -983,7 +1051,7 @@ type ElectionKey struct {
 
 func (x *ElectionKey) Reset() {
 	*x = ElectionKey{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[13]
+	mi := &file_recount_record_v1_record_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1063,7 @@ func (x *ElectionKey) String() string {
 func (*ElectionKey) ProtoMessage() {}
 
 func (x *ElectionKey) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[13]
+	mi := &file_recount_record_v1_record_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1076,7 @@ func (x *ElectionKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ElectionKey.ProtoReflect.Descriptor instead.
 func (*ElectionKey) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{13}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ElectionKey) GetQualified() []uint32 {
@@ -1042,7 +1110,7 @@ type PollsOpen struct {
 
 func (x *PollsOpen) Reset() {
 	*x = PollsOpen{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[14]
+	mi := &file_recount_record_v1_record_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1122,7 @@ func (x *PollsOpen) String() string {
 func (*PollsOpen) ProtoMessage() {}
 
 func (x *PollsOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[14]
+	mi := &file_recount_record_v1_record_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1135,7 @@ func (x *PollsOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollsOpen.ProtoReflect.Descriptor instead.
 func (*PollsOpen) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{14}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PollsOpen) GetTime() int64 {
@@ -1086,7 +1154,7 @@ type PollsClosed struct {
 
 func (x *PollsClosed) Reset() {
 	*x = PollsClosed{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[15]
+	mi := &file_recount_record_v1_record_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1166,7 @@ func (x *PollsClosed) String() string {
 func (*PollsClosed) ProtoMessage() {}
 
 func (x *PollsClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[15]
+	mi := &file_recount_record_v1_record_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1179,7 @@ func (x *PollsClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollsClosed.ProtoReflect.Descriptor instead.
 func (*PollsClosed) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{15}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PollsClosed) GetTime() int64 {
@@ -1134,7 +1202,7 @@ type SignedBallot struct {
 
 func (x *SignedBallot) Reset() {
 	*x = SignedBallot{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[16]
+	mi := &file_recount_record_v1_record_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1214,7 @@ func (x *SignedBallot) String() string {
 func (*SignedBallot) ProtoMessage() {}
 
 func (x *SignedBallot) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[16]
+	mi := &file_recount_record_v1_record_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1227,7 @@ func (x *SignedBallot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedBallot.ProtoReflect.Descriptor instead.
 func (*SignedBallot) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{16}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SignedBallot) GetBallot() []byte {
@@ -1190,7 +1258,7 @@ type Ballot struct {
 
 func (x *Ballot) Reset() {
 	*x = Ballot{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[17]
+	mi := &file_recount_record_v1_record_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1270,7 @@ func (x *Ballot) String() string {
 func (*Ballot) ProtoMessage() {}
 
 func (x *Ballot) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[17]
+	mi := &file_recount_record_v1_record_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1283,7 @@ func (x *Ballot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ballot.ProtoReflect.Descriptor instead.
 func (*Ballot) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{17}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Ballot) GetElection() []byte {
@@ -1253,7 +1321,7 @@ type ContestBallot struct {
 
 func (x *ContestBallot) Reset() {
 	*x = ContestBallot{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[18]
+	mi := &file_recount_record_v1_record_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1333,7 @@ func (x *ContestBallot) String() string {
 func (*ContestBallot) ProtoMessage() {}
 
 func (x *ContestBallot) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[18]
+	mi := &file_recount_record_v1_record_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1346,7 @@ func (x *ContestBallot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContestBallot.ProtoReflect.Descriptor instead.
 func (*ContestBallot) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{18}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ContestBallot) GetCiphertexts() [][]byte {
@@ -1316,7 +1384,7 @@ type SpoiledBallot struct {
 
 func (x *SpoiledBallot) Reset() {
 	*x = SpoiledBallot{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[19]
+	mi := &file_recount_record_v1_record_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1396,7 @@ func (x *SpoiledBallot) String() string {
 func (*SpoiledBallot) ProtoMessage() {}
 
 func (x *SpoiledBallot) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[19]
+	mi := &file_recount_record_v1_record_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1409,7 @@ func (x *SpoiledBallot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpoiledBallot.ProtoReflect.Descriptor instead.
 func (*SpoiledBallot) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{19}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SpoiledBallot) GetSignedBallot() []byte {
@@ -1370,7 +1438,7 @@ type ContestOpening struct {
 
 func (x *ContestOpening) Reset() {
 	*x = ContestOpening{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[20]
+	mi := &file_recount_record_v1_record_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1450,7 @@ func (x *ContestOpening) String() string {
 func (*ContestOpening) ProtoMessage() {}
 
 func (x *ContestOpening) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[20]
+	mi := &file_recount_record_v1_record_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1463,7 @@ func (x *ContestOpening) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContestOpening.ProtoReflect.Descriptor instead.
 func (*ContestOpening) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{20}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ContestOpening) GetValues() []uint64 {
@@ -1424,7 +1492,7 @@ type EncryptedTally struct {
 
 func (x *EncryptedTally) Reset() {
 	*x = EncryptedTally{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[21]
+	mi := &file_recount_record_v1_record_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1504,7 @@ func (x *EncryptedTally) String() string {
 func (*EncryptedTally) ProtoMessage() {}
 
 func (x *EncryptedTally) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[21]
+	mi := &file_recount_record_v1_record_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1517,7 @@ func (x *EncryptedTally) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptedTally.ProtoReflect.Descriptor instead.
 func (*EncryptedTally) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{21}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EncryptedTally) GetCounted() []uint64 {
@@ -1476,7 +1544,7 @@ type ContestTally struct {
 
 func (x *ContestTally) Reset() {
 	*x = ContestTally{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[22]
+	mi := &file_recount_record_v1_record_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1556,7 @@ func (x *ContestTally) String() string {
 func (*ContestTally) ProtoMessage() {}
 
 func (x *ContestTally) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[22]
+	mi := &file_recount_record_v1_record_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1569,7 @@ func (x *ContestTally) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContestTally.ProtoReflect.Descriptor instead.
 func (*ContestTally) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{22}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ContestTally) GetCiphertexts() [][]byte {
@@ -1521,7 +1589,7 @@ type PartialDecryption struct {
 
 func (x *PartialDecryption) Reset() {
 	*x = PartialDecryption{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[23]
+	mi := &file_recount_record_v1_record_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1601,7 @@ func (x *PartialDecryption) String() string {
 func (*PartialDecryption) ProtoMessage() {}
 
 func (x *PartialDecryption) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[23]
+	mi := &file_recount_record_v1_record_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1614,7 @@ func (x *PartialDecryption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartialDecryption.ProtoReflect.Descriptor instead.
 func (*PartialDecryption) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{23}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PartialDecryption) GetContests() []*ContestShares {
@@ -1568,7 +1636,7 @@ type ContestShares struct {
 
 func (x *ContestShares) Reset() {
 	*x = ContestShares{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[24]
+	mi := &file_recount_record_v1_record_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1580,7 +1648,7 @@ func (x *ContestShares) String() string {
 func (*ContestShares) ProtoMessage() {}
 
 func (x *ContestShares) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[24]
+	mi := &file_recount_record_v1_record_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1593,7 +1661,7 @@ func (x *ContestShares) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContestShares.ProtoReflect.Descriptor instead.
 func (*ContestShares) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{24}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ContestShares) GetShares() [][]byte {
@@ -1622,7 +1690,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[25]
+	mi := &file_recount_record_v1_record_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1702,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[25]
+	mi := &file_recount_record_v1_record_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1715,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{25}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Result) GetTrustees() []uint32 {
@@ -1673,7 +1741,7 @@ type ContestResult struct {
 
 func (x *ContestResult) Reset() {
 	*x = ContestResult{}
-	mi := &file_recount_record_v1_record_proto_msgTypes[26]
+	mi := &file_recount_record_v1_record_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +1753,7 @@ func (x *ContestResult) String() string {
 func (*ContestResult) ProtoMessage() {}
 
 func (x *ContestResult) ProtoReflect() protoreflect.Message {
-	mi := &file_recount_record_v1_record_proto_msgTypes[26]
+	mi := &file_recount_record_v1_record_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +1766,7 @@ func (x *ContestResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContestResult.ProtoReflect.Descriptor instead.
 func (*ContestResult) Descriptor() ([]byte, []int) {
-	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{26}
+	return file_recount_record_v1_record_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ContestResult) GetCounts() []uint64 {
@@ -1712,7 +1780,7 @@ var File_recount_record_v1_record_proto protoreflect.FileDescriptor
 
 const file_recount_record_v1_record_proto_rawDesc = "" +
 	"\n" +
-	"\x1erecount/record/v1/record.proto\x12\x11recount.record.v1\"\xa3\x02\n" +
+	"\x1erecount/record/v1/record.proto\x12\x11recount.record.v1\"\xe2\x02\n" +
 	"\bManifest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12!\n" +
 	"\felection_ref\x18\x02 \x01(\tR\velectionRef\x12\x14\n" +
@@ -1721,7 +1789,12 @@ const file_recount_record_v1_record_proto_rawDesc = "" +
 	"\tcloses_at\x18\x05 \x01(\x03R\bclosesAt\x126\n" +
 	"\bcontests\x18\x06 \x03(\v2\x1a.recount.record.v1.ContestR\bcontests\x126\n" +
 	"\btrustees\x18\a \x03(\v2\x1a.recount.record.v1.TrusteeR\btrustees\x12\x1c\n" +
-	"\tthreshold\x18\b \x01(\rR\tthreshold\"\x9d\x02\n" +
+	"\tthreshold\x18\b \x01(\rR\tthreshold\x12=\n" +
+	"\vbooth_files\x18\t \x03(\v2\x1c.recount.record.v1.BoothFileR\n" +
+	"boothFiles\"7\n" +
+	"\tBoothFile\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\fR\x06sha256\"\x9d\x02\n" +
 	"\aContest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x123\n" +
@@ -1845,55 +1918,57 @@ func file_recount_record_v1_record_proto_rawDescGZIP() []byte {
 }
 
 var file_recount_record_v1_record_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_recount_record_v1_record_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_recount_record_v1_record_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_recount_record_v1_record_proto_goTypes = []any{
 	(EntryKind)(0),            // 0: recount.record.v1.EntryKind
 	(*Manifest)(nil),          // 1: recount.record.v1.Manifest
-	(*Contest)(nil),           // 2: recount.record.v1.Contest
-	(*Option)(nil),            // 3: recount.record.v1.Option
-	(*ExactlyRule)(nil),       // 4: recount.record.v1.ExactlyRule
-	(*ApprovalRule)(nil),      // 5: recount.record.v1.ApprovalRule
-	(*ScoreRule)(nil),         // 6: recount.record.v1.ScoreRule
-	(*Trustee)(nil),           // 7: recount.record.v1.Trustee
-	(*CredentialList)(nil),    // 8: recount.record.v1.CredentialList
-	(*TrusteeSigned)(nil),     // 9: recount.record.v1.TrusteeSigned
-	(*KeyCommitment)(nil),     // 10: recount.record.v1.KeyCommitment
-	(*EncryptedShare)(nil),    // 11: recount.record.v1.EncryptedShare
-	(*KeyVerdict)(nil),        // 12: recount.record.v1.KeyVerdict
-	(*KeyReveal)(nil),         // 13: recount.record.v1.KeyReveal
-	(*ElectionKey)(nil),       // 14: recount.record.v1.ElectionKey
-	(*PollsOpen)(nil),         // 15: recount.record.v1.PollsOpen
-	(*PollsClosed)(nil),       // 16: recount.record.v1.PollsClosed
-	(*SignedBallot)(nil),      // 17: recount.record.v1.SignedBallot
-	(*Ballot)(nil),            // 18: recount.record.v1.Ballot
-	(*ContestBallot)(nil),     // 19: recount.record.v1.ContestBallot
-	(*SpoiledBallot)(nil),     // 20: recount.record.v1.SpoiledBallot
-	(*ContestOpening)(nil),    // 21: recount.record.v1.ContestOpening
-	(*EncryptedTally)(nil),    // 22: recount.record.v1.EncryptedTally
-	(*ContestTally)(nil),      // 23: recount.record.v1.ContestTally
-	(*PartialDecryption)(nil), // 24: recount.record.v1.PartialDecryption
-	(*ContestShares)(nil),     // 25: recount.record.v1.ContestShares
-	(*Result)(nil),            // 26: recount.record.v1.Result
-	(*ContestResult)(nil),     // 27: recount.record.v1.ContestResult
+	(*BoothFile)(nil),         // 2: recount.record.v1.BoothFile
+	(*Contest)(nil),           // 3: recount.record.v1.Contest
+	(*Option)(nil),            // 4: recount.record.v1.Option
+	(*ExactlyRule)(nil),       // 5: recount.record.v1.ExactlyRule
+	(*ApprovalRule)(nil),      // 6: recount.record.v1.ApprovalRule
+	(*ScoreRule)(nil),         // 7: recount.record.v1.ScoreRule
+	(*Trustee)(nil),           // 8: recount.record.v1.Trustee
+	(*CredentialList)(nil),    // 9: recount.record.v1.CredentialList
+	(*TrusteeSigned)(nil),     // 10: recount.record.v1.TrusteeSigned
+	(*KeyCommitment)(nil),     // 11: recount.record.v1.KeyCommitment
+	(*EncryptedShare)(nil),    // 12: recount.record.v1.EncryptedShare
+	(*KeyVerdict)(nil),        // 13: recount.record.v1.KeyVerdict
+	(*KeyReveal)(nil),         // 14: recount.record.v1.KeyReveal
+	(*ElectionKey)(nil),       // 15: recount.record.v1.ElectionKey
+	(*PollsOpen)(nil),         // 16: recount.record.v1.PollsOpen
+	(*PollsClosed)(nil),       // 17: recount.record.v1.PollsClosed
+	(*SignedBallot)(nil),      // 18: recount.record.v1.SignedBallot
+	(*Ballot)(nil),            // 19: recount.record.v1.Ballot
+	(*ContestBallot)(nil),     // 20: recount.record.v1.ContestBallot
+	(*SpoiledBallot)(nil),     // 21: recount.record.v1.SpoiledBallot
+	(*ContestOpening)(nil),    // 22: recount.record.v1.ContestOpening
+	(*EncryptedTally)(nil),    // 23: recount.record.v1.EncryptedTally
+	(*ContestTally)(nil),      // 24: recount.record.v1.ContestTally
+	(*PartialDecryption)(nil), // 25: recount.record.v1.PartialDecryption
+	(*ContestShares)(nil),     // 26: recount.record.v1.ContestShares
+	(*Result)(nil),            // 27: recount.record.v1.Result
+	(*ContestResult)(nil),     // 28: recount.record.v1.ContestResult
 }
 var file_recount_record_v1_record_proto_depIdxs = []int32{
-	2,  // 0: recount.record.v1.Manifest.contests:type_name -> recount.record.v1.Contest
-	7,  // 1: recount.record.v1.Manifest.trustees:type_name -> recount.record.v1.Trustee
-	3,  // 2: recount.record.v1.Contest.options:type_name -> recount.record.v1.Option
-	4,  // 3: recount.record.v1.Contest.exactly:type_name -> recount.record.v1.ExactlyRule
-	5,  // 4: recount.record.v1.Contest.approval:type_name -> recount.record.v1.ApprovalRule
-	6,  // 5: recount.record.v1.Contest.score:type_name -> recount.record.v1.ScoreRule
-	11, // 6: recount.record.v1.KeyCommitment.shares:type_name -> recount.record.v1.EncryptedShare
-	19, // 7: recount.record.v1.Ballot.contests:type_name -> recount.record.v1.ContestBallot
-	21, // 8: recount.record.v1.SpoiledBallot.openings:type_name -> recount.record.v1.ContestOpening
-	23, // 9: recount.record.v1.EncryptedTally.contests:type_name -> recount.record.v1.ContestTally
-	25, // 10: recount.record.v1.PartialDecryption.contests:type_name -> recount.record.v1.ContestShares
-	27, // 11: recount.record.v1.Result.contests:type_name -> recount.record.v1.ContestResult
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	3,  // 0: recount.record.v1.Manifest.contests:type_name -> recount.record.v1.Contest
+	8,  // 1: recount.record.v1.Manifest.trustees:type_name -> recount.record.v1.Trustee
+	2,  // 2: recount.record.v1.Manifest.booth_files:type_name -> recount.record.v1.BoothFile
+	4,  // 3: recount.record.v1.Contest.options:type_name -> recount.record.v1.Option
+	5,  // 4: recount.record.v1.Contest.exactly:type_name -> recount.record.v1.ExactlyRule
+	6,  // 5: recount.record.v1.Contest.approval:type_name -> recount.record.v1.ApprovalRule
+	7,  // 6: recount.record.v1.Contest.score:type_name -> recount.record.v1.ScoreRule
+	12, // 7: recount.record.v1.KeyCommitment.shares:type_name -> recount.record.v1.EncryptedShare
+	20, // 8: recount.record.v1.Ballot.contests:type_name -> recount.record.v1.ContestBallot
+	22, // 9: recount.record.v1.SpoiledBallot.openings:type_name -> recount.record.v1.ContestOpening
+	24, // 10: recount.record.v1.EncryptedTally.contests:type_name -> recount.record.v1.ContestTally
+	26, // 11: recount.record.v1.PartialDecryption.contests:type_name -> recount.record.v1.ContestShares
+	28, // 12: recount.record.v1.Result.contests:type_name -> recount.record.v1.ContestResult
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_recount_record_v1_record_proto_init() }
@@ -1901,7 +1976,7 @@ func file_recount_record_v1_record_proto_init() {
 	if File_recount_record_v1_record_proto != nil {
 		return
 	}
-	file_recount_record_v1_record_proto_msgTypes[1].OneofWrappers = []any{
+	file_recount_record_v1_record_proto_msgTypes[2].OneofWrappers = []any{
 		(*Contest_Exactly)(nil),
 		(*Contest_Approval)(nil),
 		(*Contest_Score)(nil),
@@ -1912,7 +1987,7 @@ func file_recount_record_v1_record_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_recount_record_v1_record_proto_rawDesc), len(file_recount_record_v1_record_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
