@@ -363,6 +363,7 @@ func (d *demo) startNode() error {
 func (d *demo) stopNode() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	d.waitKill()
 	if d.admin != nil {
 		d.admin.Close()
 	}
@@ -613,7 +614,7 @@ func (d *demo) vote(ctx context.Context, el *openElection) (*demoVotes, error) {
 			}
 		})
 	}
-	killVoter := -1 // with --replicas, the leader dies once this voter is handed out and half as many ballots receipted
+	killVoter := -1 // with --replicas, the leader dies before this voter is handed out, once half as many ballots are receipted
 	if d.cluster != nil {
 		killVoter = cfg.voters / 3
 	}
@@ -623,7 +624,9 @@ func (d *demo) vote(ctx context.Context, el *openElection) (*demoVotes, error) {
 			break
 		}
 		if v == killVoter {
-			killErr = d.killWhenReceipted(vctx, vs, max(1, v/2))
+			if killErr = d.killWhenReceipted(vctx, vs, v/2); killErr != nil {
+				break
+			}
 		}
 		next <- v
 	}

@@ -329,7 +329,7 @@ func (d *demo) checkOnMembers(ctx context.Context, vs *demoVotes) error {
 		ids = append(ids, m.id)
 	}
 	d.step("cluster: %s hold the same board; each of the %d receipted ballots is on it exactly once, at its receipt's entry, and no other ballot is",
-		strings.Join(ids, " and "), len(receipts))
+		strings.Join(ids[:len(ids)-1], ", ")+" and "+ids[len(ids)-1], len(receipts))
 	return nil
 }
 
@@ -345,6 +345,19 @@ func (d *demo) exportVia() (recountv1.BoardServiceClient, string) {
 		}
 	}
 	return d.voters.Board, d.addr
+}
+
+// waitKill waits for finishKill, if the leader was killed: it replaces the commission's connection.
+func (d *demo) waitKill() {
+	if d.cluster == nil {
+		return
+	}
+	d.cluster.mu.Lock()
+	killing := d.cluster.killed != nil
+	d.cluster.mu.Unlock()
+	if killing {
+		<-d.cluster.killDone
+	}
 }
 
 // stopCluster stops the members still running: their servers, nodes and transports.
