@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -252,4 +254,45 @@ func setUpCLITrustees(t *testing.T, dir string) (passFile, manifest string) {
 		t.Fatal(err)
 	}
 	return passFile, manifest
+}
+
+// TestDemoReplicas runs the demo on a 3-member cluster with a few voters: the leader is killed mid-vote, the
+// voters see no error, every receipted ballot is on the members' board exactly once, and the record verifies.
+func TestDemoReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 3-member cluster whose leader dies: a Raft election (a second or two)")
+	}
+	demoKDF = &trustee.KDFParams{Time: 1, MemoryKiB: 1024, Threads: 1}
+	defer func() { demoKDF = nil }()
+	out := t.TempDir()
+	text := must(t, "demo", "--voters", "12", "--replicas", "3", "--challenge", "0.25", "--revote", "0.25", "--seed", "3", "--out", out, "--progress", "never")
+	killed := regexp.MustCompile(`node (n[123]) \(leader\) killed at ballot [1-9][0-9]*; (n[123]) leads after [0-9.]+ s`).FindStringSubmatch(text)
+	if killed == nil || killed[1] == killed[2] {
+		t.Fatalf("the demo did not say the leader was killed and another leads:\n%s", text)
+	}
+	var live []string
+	for _, id := range []string{"n1", "n2", "n3"} {
+		if id != killed[1] {
+			live = append(live, id)
+		}
+	}
+	for _, want := range []string{"cluster of 3 nodes", "12 ballots counted", "the first ballot accepted after " + killed[1] + " died came",
+		"no voter saw an error", fmt.Sprintf("all %d numbered checks pass", len(election.Checks)), "the result equals the sums",
+		strings.Join(live, " and ") + " hold the same board; each of the", "receipted ballots is on it exactly once"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the demo did not print %q:\n%s", want, text)
+		}
+	}
+	// Every ballot the voters made has its receipt kept, and the receipts' count is the board's.
+	m := regexp.MustCompile(`(\d+) receipts checked against the final board: 12 counted, (\d+) superseded, (\d+) spoiled`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("the demo did not check every receipt:\n%s", text)
+	}
+	files, err := os.ReadDir(filepath.Join(out, "receipts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strconv.Itoa(len(files)) != m[1] || !strings.Contains(text, "each of the "+m[1]+" receipted ballots") {
+		t.Fatalf("%d receipt files, %s receipts checked:\n%s", len(files), m[1], text)
+	}
 }

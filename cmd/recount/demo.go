@@ -51,6 +51,7 @@ type demoConfig struct {
 	voters            int
 	challenge, revote float64
 	clients           int
+	replicas          int // demo_cluster.go: 0 for one node
 	out               string
 	progress          string
 	seed              uint64
@@ -70,6 +71,7 @@ func demoSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 	fs.Float64Var(&c.challenge, "challenge", 0.05, "share of voters who challenge a ballot before casting")
 	fs.Float64Var(&c.revote, "revote", 0.05, "share of voters who vote a second time")
 	fs.IntVar(&c.clients, "clients", 64, "voting clients at once")
+	fs.IntVar(&c.replicas, "replicas", 0, "run the board on a cluster of N members (3 or 5) replicating it with Raft over loopback, and kill the leader a third of the way through the vote; the witnesses, observers and web pages are then left out (0: one node)")
 	fs.StringVar(&c.out, "out", "", "keep DIR/election.record (the export), DIR/receipts/ and DIR/credentials/")
 	fs.StringVar(&c.progress, "progress", "auto", "progress bars: auto (on a terminal), always or never")
 	fs.Uint64Var(&c.seed, "seed", 0, "seed of the voters' choices (0: random); cryptographic randomness is always fresh")
@@ -80,6 +82,15 @@ func demoSetup(fs *flag.FlagSet) func(context.Context, []string) error {
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 || c.browserVoters < 0 || (c.browserVoters > 0 && c.webListen == "") || c.voters < 1 || c.challenge < 0 || c.challenge > 1 || c.revote < 0 || c.revote > 1 || c.clients < 1 {
 			return errUsage
+		}
+		if c.replicas != 0 && c.replicas != 3 && c.replicas != 5 {
+			return fmt.Errorf("--replicas %d: want 3 or 5 (or 0 for one node)", c.replicas)
+		}
+		if c.replicas > 0 && (c.browserVoters > 0 || c.keepServing) {
+			return fmt.Errorf("--replicas: the web pages are left out of the cluster's demo: --browser-voters and --keep-serving need one node")
+		}
+		if c.replicas > 0 {
+			c.webListen = ""
 		}
 		c.stdout, c.stderr = outputs(ctx)
 		c.stdin = os.Stdin
@@ -151,12 +162,13 @@ type demo struct {
 	bars  bool
 	logMu sync.Mutex
 
-	node   *node.Node
-	server *node.Server
-	addr   string
-	web    *demoWeb         // demo_web.go
-	admin  *grpcnode.Client // the commission's connection, with the admin token
-	voters *grpcnode.Client // the voters' (and anyone's) connection, anonymous
+	node    *node.Node
+	server  *node.Server
+	cluster *demoCluster // with --replicas (demo_cluster.go), instead of node and server
+	addr    string
+	web     *demoWeb         // demo_web.go
+	admin   *grpcnode.Client // the commission's connection, with the admin token
+	voters  *grpcnode.Client // the voters' (and anyone's) connection, anonymous
 
 	stores   []*trustee.Store
 	trustees *demoTrustees
@@ -254,15 +266,23 @@ func (d *demo) bar(max int, what string) *progressbar.ProgressBar {
 // setUp starts the node, creates the trustees' stores, and posts the manifest naming the trustees' keys. It
 // returns the manifest.
 func (d *demo) setUp(ctx context.Context) (*election.Manifest, error) {
-	fmt.Fprintf(d.cfg.stdout, "Recount demo: %d voters, %d cores. Every party talks gRPC over loopback to one node.\n\n", d.cfg.voters, runtime.GOMAXPROCS(0))
-	if err := d.setUpWitnesses(); err != nil {
-		return nil, err
-	}
-	if err := d.startNode(); err != nil {
-		return nil, err
-	}
-	if err := d.startObservers(ctx); err != nil {
-		return nil, err
+	if d.cfg.replicas > 0 {
+		fmt.Fprintf(d.cfg.stdout, "Recount demo: %d voters, %d cores. Every party talks gRPC over loopback to a cluster of %d nodes; the leader dies mid-vote.\n"+
+			"(The witnesses, observers and web pages follow a single node: they are left out of this run.)\n\n", d.cfg.voters, runtime.GOMAXPROCS(0), d.cfg.replicas)
+		if err := d.startCluster(); err != nil {
+			return nil, err
+		}
+	} else {
+		fmt.Fprintf(d.cfg.stdout, "Recount demo: %d voters, %d cores. Every party talks gRPC over loopback to one node.\n\n", d.cfg.voters, runtime.GOMAXPROCS(0))
+		if err := d.setUpWitnesses(); err != nil {
+			return nil, err
+		}
+		if err := d.startNode(); err != nil {
+			return nil, err
+		}
+		if err := d.startObservers(ctx); err != nil {
+			return nil, err
+		}
 	}
 	pubs, err := d.makeTrustees()
 	if err != nil {
@@ -343,6 +363,7 @@ func (d *demo) startNode() error {
 func (d *demo) stopNode() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	d.waitKill()
 	if d.admin != nil {
 		d.admin.Close()
 	}
@@ -356,6 +377,7 @@ func (d *demo) stopNode() {
 	if d.node != nil {
 		d.node.Close()
 	}
+	d.stopCluster(ctx)
 }
 
 // demoKDF is the key derivation of the demo's trustee stores (trustee.DefaultKDF when nil; tests make it
@@ -449,7 +471,13 @@ func (d *demo) startTrustees(ctx context.Context) error {
 	d.trustees = ts
 	away := len(d.stores) - 1
 	for i, s := range d.stores {
-		c, err := grpcnode.Dial(d.addr, grpcnode.DialOptions{Plaintext: true})
+		var c *grpcnode.Client
+		var err error
+		if d.cluster != nil {
+			c, err = grpcnode.DialCluster(d.cluster.grpcAddrs(), grpcnode.DialOptions{Plaintext: true})
+		} else {
+			c, err = grpcnode.Dial(d.addr, grpcnode.DialOptions{Plaintext: true})
+		}
 		if err != nil {
 			return err
 		}
@@ -541,6 +569,7 @@ type demoVotes struct {
 	spoiled    map[int]*client.Receipt
 	choices    map[int]election.Choices
 	ballots    int
+	receipted  int // ballots receipted so far
 	took       time.Duration
 	browser    int // voters who voted in a browser (demo_web.go), whose choices the demo does not know
 }
@@ -585,9 +614,19 @@ func (d *demo) vote(ctx context.Context, el *openElection) (*demoVotes, error) {
 			}
 		})
 	}
+	killVoter := -1 // with --replicas, the leader dies before this voter is handed out, once half as many ballots are receipted
+	if d.cluster != nil {
+		killVoter = cfg.voters / 3
+	}
+	var killErr error
 	for v := range cfg.voters {
 		if vctx.Err() != nil {
 			break
+		}
+		if v == killVoter {
+			if killErr = d.killWhenReceipted(vctx, vs, v/2); killErr != nil {
+				break
+			}
 		}
 		next <- v
 	}
@@ -597,9 +636,17 @@ func (d *demo) vote(ctx context.Context, el *openElection) (*demoVotes, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
+	if killErr != nil {
+		return nil, killErr
+	}
 	vs.took = time.Since(start)
 	d.step("voters: %d ballots on the board in %.1fs (%.0f ballots/s through gRPC, each encrypted by its voter, checked by the node, on disk before its receipt)",
 		total, vs.took.Seconds(), float64(total)/vs.took.Seconds())
+	if d.cluster != nil {
+		if err := d.reportKill(); err != nil {
+			return nil, err
+		}
+	}
 	return vs, nil
 }
 
@@ -621,8 +668,20 @@ func (d *demo) voter(ctx context.Context, el *openElection, v int, plan voterPla
 		if err != nil {
 			return nil, err
 		}
-		r, err := d.voters.Submit(ctx, el.info, b, client.SubmitOptions{Challenge: chal})
+		opts := client.SubmitOptions{Challenge: chal}
+		if d.cluster != nil {
+			opts.InDoubtWait, opts.InDoubt = 20*time.Second, d.cluster.answerLost
+		}
+		r, err := d.voters.Submit(ctx, el.info, b, opts)
 		bar.Add(1)
+		if err == nil {
+			if d.cluster != nil {
+				d.cluster.accepted(time.Now())
+			}
+			vs.mu.Lock()
+			vs.receipted++
+			vs.mu.Unlock()
+		}
 		return r, err
 	}
 	if plan.challenge {
@@ -745,13 +804,19 @@ func (d *demo) audit(ctx context.Context, el *openElection, vs *demoVotes, elect
 	if err := d.checkWitnessedReceipts(vs); err != nil {
 		return err
 	}
+	if d.cluster != nil {
+		if err := d.checkOnMembers(ctx, vs); err != nil {
+			return err
+		}
+	}
 	d.summary(vs, rep, cp, receiptStats, record, electionTook, verifyTook)
 	return nil
 }
 
 // export streams the board's export from BoardService into path.
 func (d *demo) export(ctx context.Context, path string) error {
-	r, err := openNodeExport(ctx, d.voters.Board, d.addr)
+	board, addr := d.exportVia()
+	r, err := openNodeExport(ctx, board, addr)
 	if err != nil {
 		return err
 	}
