@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -64,6 +66,20 @@ const RaftDirName = "raft"
 
 // clusterAppendTimeout bounds an append through Raft: without a majority it cannot finish.
 var clusterAppendTimeout = 15 * time.Second
+
+// checkNewMemberKey refuses to create a board with a key of its own for a member that joins a cluster: with no
+// Raft state and no board yet, only the member forming the cluster (Bootstrap) makes a new key; any other (a new
+// member, or one whose data directory was wiped) needs the cluster's (SigningKey), or its board would sign under
+// another key and never apply the leader's seals.
+func checkNewMemberKey(dir string, co *ClusterOptions) error {
+	if co.SigningKey != "" || co.Bootstrap || replica.HasState(filepath.Join(dir, RaftDirName)) {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, ledger.KeyFileName)); !errors.Is(err, fs.ErrNotExist) {
+		return nil // a board is there: ledger.Open and openCluster judge it
+	}
+	return fmt.Errorf("node: cluster: %s holds no board and no Raft state, and this member does not form the cluster: it needs the board's signing key, which every member holds (recountd --cluster-key-file, a copy of the first member's board.key); only the member that forms the cluster (--bootstrap) makes a new one", dir)
+}
 
 // openCluster starts the member's replication once its board is replayed, checks or forms the cluster's
 // configuration, and starts applying the entries that reach the board.

@@ -396,6 +396,21 @@ func TestClusterRefusals(t *testing.T) {
 		t.Fatalf("the refused starts changed the board: %d entries, was %d", got, size)
 	}
 
+	// A member whose data directory was wiped, started without the cluster's key and without forming the
+	// cluster: it would make a board of its own key. Refused, nothing written.
+	wiped := t.TempDir()
+	c.key = ""
+	other = &testCluster{t: t, nodes: []*clusterNode{{id: "n0", dir: wiped, raftAddr: freeAddr(t)}}, members: c.members, addrs: c.addrs}
+	if opts, err = other.options(0, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Open(wiped, opts); err == nil || !strings.Contains(err.Error(), "needs the board's signing key") {
+		t.Fatalf("a wiped member without the cluster's key: %v, want a refusal", err)
+	}
+	other.nodes[0].trans.Close()
+	if names, _ := os.ReadDir(wiped); len(names) != 0 {
+		t.Fatalf("the refused start wrote %v", names)
+	}
 }
 
 func mustSize(t testing.TB, dir string) uint64 {

@@ -47,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from the start of an append until it is durable (group commit and fsync included).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		appendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "recount_append_errors_total",
-			Help: "Appends that failed (the node then refuses every change until restarted)."}),
+			Help: "Appends that failed. A node alone then refuses every change until restarted (recount_board_failed); a cluster member counts also appends cut short by a change of leader, which break nothing."}),
 		size: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recount_board_entries",
 			Help: "Entries on the board, applied to the election state."}),
 		starting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recount_node_starting",

@@ -221,6 +221,9 @@ func (n *Node) start() error {
 	// tell how far it got, rather than inside ledger.Open.
 	lopts := ledger.Options{Origin: n.opts.Origin, Logger: n.logger, DeferIntegrityCheck: true}
 	if c := n.opts.Cluster; c != nil {
+		if err := checkNewMemberKey(n.dir, c); err != nil {
+			return err
+		}
 		lopts.Replica, lopts.SigningKey = true, c.SigningKey
 	}
 	l, err := ledger.Open(n.dir, lopts)
