@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -835,7 +836,7 @@ func (b *bench) verify(ctx context.Context, record string) error {
 	if err != nil {
 		return err
 	}
-	var out, errb bytesBuffer
+	var out, errb bytes.Buffer // each written by one goroutine of cmd's, read once it has exited
 	cmd.Stdout = &out
 	cmd.Stderr = &errb
 	if b.bars {
@@ -846,7 +847,7 @@ func (b *bench) verify(ctx context.Context, record string) error {
 		return fmt.Errorf("recount verify: %w: %s", err, lastLine(errb.String()))
 	}
 	var vr verify.Report
-	if err := json.Unmarshal([]byte(out.String()), &vr); err != nil {
+	if err := json.Unmarshal(out.Bytes(), &vr); err != nil {
 		return fmt.Errorf("recount verify --json: %w", err)
 	}
 	s := b.endStage("verify", b.rep.Ballots, "ballots")
@@ -878,25 +879,6 @@ func runContext(ctx context.Context, cmd *exec.Cmd) (uint64, error) {
 		return 0, ctx.Err()
 	}
 	return rss, err
-}
-
-// bytesBuffer is a bytes.Buffer safe for the two writers of a command's output.
-type bytesBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (w *bytesBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b = append(w.b, p...)
-	return len(p), nil
-}
-
-func (w *bytesBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return string(w.b)
 }
 
 func lastLine(s string) string {

@@ -51,6 +51,7 @@ type receiptCmd struct {
 
 func (c *receiptCmd) run(ctx context.Context, args []string) error {
 	stdout, stderr := outputs(ctx)
+	tuneGCForRecord()
 	args, err := interspersed(c.fs, args)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -137,6 +138,21 @@ func withRecord[T any](ctx context.Context, src *source, opts checkOptions, chec
 		bar.Finish()
 	}
 	return res, err
+}
+
+// recordGCPercent is the garbage collector's target (GOGC) of the commands that check a whole record (verify,
+// receipt) when the user set neither GOGC nor GOMEMLIMIT. Their live heap is the election's state, which grows with
+// the record (about 300 + 64 × options bytes per ballot, docs/capacity.md), while nearly everything else they
+// allocate dies with the ballot it was for. Go's default, 100, lets the heap grow to twice the live state before it
+// collects; 25 lets it grow to 1.25 times. Measured on a record of 10^5 ballots of 1-of-5 (docs/capacity.md): peak
+// RSS 95 MB instead of 137 MB, for 5% more CPU time; at 10^6 ballots, about 0.8 GB instead of 1.2 GB.
+const recordGCPercent = 25
+
+// tuneGCForRecord sets recordGCPercent, unless the user tuned the collector.
+func tuneGCForRecord() {
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetGCPercent(recordGCPercent)
+	}
 }
 
 // longRecord is the number of entries from which a record gets a progress bar on a terminal.

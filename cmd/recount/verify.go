@@ -54,6 +54,7 @@ type verifyCmd struct {
 
 func (v *verifyCmd) run(ctx context.Context, args []string) error {
 	stdout, stderr := outputs(ctx)
+	tuneGCForRecord()
 	args, err := interspersed(v.fs, args)
 	if err != nil {
 		return err
