@@ -135,6 +135,9 @@ func adminCreate(fs *flag.FlagSet) func(context.Context, []string) error {
 		n, t := m.Trustees()
 		fmt.Fprintf(stdout, "election %x\n  %q, %d contests, %d trustees (any %d decrypt), voting window %s to %s\n", resp.ElectionId, m.Proto().Title,
 			len(m.Proto().Contests), n, t, node.FormatTime(m.Proto().OpensAt), node.FormatTime(m.Proto().ClosesAt))
+		if files := m.Proto().BoothFiles; len(files) > 0 {
+			fmt.Fprintf(stdout, "  pins the voters' web pages: %d files (compare with each node's /hashes; `recount verify` lists them)\n", len(files))
+		}
 		fmt.Fprintln(stdout, "next: the trustees run `recount trustee run`; publish credentials with `recount admin credentials`")
 		return nil
 	})

@@ -107,8 +107,8 @@ func TestCLIElection(t *testing.T) {
 	if code, _ := recount(t, append(append([]string{"admin", "create", "--manifest", manifest}, trustees...), conn...)...); code == 0 {
 		t.Fatal("admin create without a token succeeded")
 	}
-	out := must(t, append(append([]string{"admin", "create", "--manifest", manifest}, trustees...), admin...)...)
-	if !strings.Contains(out, "CLI test election") {
+	out := must(t, append(append([]string{"admin", "create", "--manifest", manifest, "--pin-web"}, trustees...), admin...)...)
+	if !strings.Contains(out, "CLI test election") || !strings.Contains(out, "pins the voters' web pages") {
 		t.Errorf("admin create printed: %s", out)
 	}
 
