@@ -801,7 +801,7 @@ func (d *demo) audit(ctx context.Context, el *openElection, vs *demoVotes, elect
 	if err != nil {
 		return err
 	}
-	if err := d.checkWitnessedReceipts(vs); err != nil {
+	if err := d.checkWitnessedReceipts(ctx, vs); err != nil {
 		return err
 	}
 	if d.cluster != nil {
