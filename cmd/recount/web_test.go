@@ -42,8 +42,10 @@ func startWebElection(t testing.TB, voters int, wrap func(http.Handler) http.Han
 	demoKDF = &trustee.KDFParams{Time: 1, MemoryKiB: 1024, Threads: 1}
 	t.Cleanup(func() { demoKDF = nil })
 	var out bytes.Buffer
+	// One writer for both: the demo's steps and the node's log lines land in the same buffer.
+	both := &lockedWriter{w: &out}
 	cfg := &demoConfig{voters: voters, clients: 1, progress: "never", out: t.TempDir(), webListen: "127.0.0.1:0", webWrap: wrap,
-		stdout: &lockedWriter{w: &out}, stderr: &lockedWriter{w: &out}}
+		stdout: both, stderr: both}
 	d, err := newDemo(cfg)
 	if err != nil {
 		t.Fatal(err)
