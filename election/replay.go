@@ -114,6 +114,9 @@ func (r *Replayer) FeedSeq(ctx context.Context, entries iter.Seq2[Entry, error])
 			return res.err
 		}
 		errs := s.apply(j.e, res.bc)
+		if err := s.Err(); err != nil {
+			return err
+		}
 		if r.opts.Applied != nil {
 			return r.opts.Applied(j.e, errs)
 		}
@@ -169,6 +172,9 @@ func (r *Replayer) FeedSeq(ctx context.Context, entries iter.Seq2[Entry, error])
 			}
 		}
 		errs := s.apply(e, nil)
+		if err := s.Err(); err != nil {
+			return err
+		}
 		if r.opts.Applied != nil {
 			if err := r.opts.Applied(e, errs); err != nil {
 				return err

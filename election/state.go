@@ -64,7 +64,24 @@ type State struct {
 	// check 22 could not run (no election key, or an encrypted tally that did not decode).
 	resultPosted, resultUnchecked bool
 	resultNext                    bool // an entry came after the result
+
+	// board, if set (NewStateReading), reads applied ballots back: the state then keeps no ciphertexts.
+	board EntryReader
+	// err is the first failure to read a ballot back from board: the running sums are wrong from then on, and
+	// the Replayer stops (Err).
+	err error
 }
+
+// An EntryReader reads back an entry that a State has applied, from the board or the record it was applied from.
+type EntryReader interface {
+	ReadEntry(index uint64) (Entry, error)
+}
+
+// EntryReaderFunc is a function that is an EntryReader.
+type EntryReaderFunc func(index uint64) (Entry, error)
+
+// ReadEntry returns f(index).
+func (f EntryReaderFunc) ReadEntry(index uint64) (Entry, error) { return f(index) }
 
 // voter is what the state keeps of a credential.
 type voter struct {
@@ -76,25 +93,75 @@ type voter struct {
 // ciphertexts' bytes (check 20 sums any ballot a counted list names, as written).
 type castBallot struct {
 	entry      uint64
+	code       ID // its tracking code: what a ballot read back from the board must have (ciphertextsOf)
 	credential [32]byte
 	// raw holds the ballot's ciphertexts, elgamal.CiphertextSize bytes each, contest after contest, option after
 	// option, in the manifest's shape (a ballot of another shape does not decode): one allocation, where a slice
-	// per ciphertext cost half as much again.
+	// per ciphertext cost half as much again. It is nil in a state that reads ballots back (NewStateReading).
 	raw       []byte
 	latestPos int // its index in State.latestOrder, once it was its credential's latest ballot
 	spoiled   bool
 }
 
-// ciphertexts calls fn with each of cb's ciphertexts' bytes, and its contest and option.
-func (s *State) ciphertexts(cb *castBallot, fn func(c, o int, raw []byte)) {
-	i := 0
-	for c, r := range s.manifest.rules {
-		for o := range r.Options {
-			fn(c, o, cb.raw[i:i+elgamal.CiphertextSize])
-			i += elgamal.CiphertextSize
+// ciphertextsOf returns cb's ciphertexts, [contest][option]: decoded from what the state keeps, or read back from
+// the board. A ballot read back must have cb's tracking code (which binds its ciphertexts): a board or record
+// file that changed under the state gives an error, not another ballot's ciphertexts.
+func (s *State) ciphertextsOf(cb *castBallot) ([][]*elgamal.Ciphertext, error) {
+	if s.board == nil {
+		var out [][]*elgamal.Ciphertext
+		i := 0
+		for _, r := range s.manifest.rules {
+			row := make([]*elgamal.Ciphertext, r.Options)
+			for o := range row {
+				ct, err := new(elgamal.Ciphertext).SetCanonicalBytes(cb.raw[i : i+elgamal.CiphertextSize])
+				if err != nil {
+					return nil, fmt.Errorf("election: the ciphertexts kept of entry %d no longer decode: %w", cb.entry, err)
+				}
+				row[o] = ct
+				i += elgamal.CiphertextSize
+			}
+			out = append(out, row)
 		}
+		return out, nil
+	}
+	e, err := s.board.ReadEntry(cb.entry)
+	if err != nil {
+		return nil, fmt.Errorf("election: reading back the ballot at entry %d: %w", cb.entry, err)
+	}
+	var b *Ballot
+	switch {
+	case e.Index != cb.entry:
+		err = fmt.Errorf("asked for entry %d, got entry %d", cb.entry, e.Index)
+	case e.Kind == KindSpoiledBallot && cb.spoiled:
+		var sp *SpoiledBallot
+		if sp, err = ParseSpoiledBallot(s.manifest, e.Payload); err == nil {
+			b = sp.Ballot
+		}
+	case e.Kind == KindBallot && !cb.spoiled:
+		b, err = ParseBallot(s.manifest, e.Payload)
+	default:
+		err = fmt.Errorf("it is now a %s entry", e.Kind)
+	}
+	if err == nil && b.TrackingCode != cb.code {
+		err = errors.New("its tracking code is not the one applied")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("election: the ballot at entry %d read back is not the one applied (%v): the board or record changed while it was read", cb.entry, err)
+	}
+	return b.Ciphertexts, nil
+}
+
+// fail records the first failure to read a ballot back (Err).
+func (s *State) fail(err error) {
+	if s.err == nil {
+		s.err = err
 	}
 }
+
+// Err returns the first failure to read a ballot back from the board (a state made by NewStateReading), or nil.
+// Once it is set the state's running sums are wrong: the Replayer stops with this error, and a caller that
+// applies entries by other means must check it after each and stop too.
+func (s *State) Err() error { return s.err }
 
 // ballotAt returns the ballot kept for entry, or nil (another kind of entry, or an undecodable ballot).
 func (s *State) ballotAt(entry uint64) *castBallot {
@@ -105,9 +172,21 @@ func (s *State) ballotAt(entry uint64) *castBallot {
 	return s.ballots[i]
 }
 
-// NewState returns the state of an empty board.
+// NewState returns the state of an empty board. It keeps every ballot's ciphertexts in memory (64 bytes per
+// option per ballot); NewStateReading keeps none.
 func NewState() *State {
 	return &State{voters: map[[32]byte]voter{}, seen: map[ID]*castBallot{}, partials: map[int]*partialDecryption{}}
+}
+
+// NewStateReading returns the state of an empty board that keeps no ballot's ciphertexts in memory: it reads a
+// ballot back from board when it needs them, which is when a credential's ballot is superseded (to take it out of
+// the running sums) and when a counted list that is not the honest one names ballots (check 20). board must
+// return every entry the state has applied, as it was applied. What it keeps per ballot is then independent of the
+// ballot's shape (docs/capacity.md). A failure to read back is reported by Err.
+func NewStateReading(board EntryReader) *State {
+	s := NewState()
+	s.board = board
+	return s
 }
 
 // Manifest returns the election's manifest, or nil before entry 0.
@@ -628,10 +707,13 @@ func (s *State) commitBallot(e Entry, b *Ballot) {
 	// the bytes that encoding b.Ciphertexts again would give, without an inverse square root per point (issue 15:
 	// 60 of them for a 15-option ballot, under the state's lock on the node). Copied into one buffer, so that the
 	// state keeps no part of the decoded message.
-	cb := &castBallot{entry: e.Index, credential: b.Credential, spoiled: e.Kind == KindSpoiledBallot, raw: make([]byte, 0, n*elgamal.CiphertextSize)}
-	for c := range b.Ciphertexts {
-		for _, raw := range b.pb.Contests[c].Ciphertexts {
-			cb.raw = append(cb.raw, raw...)
+	cb := &castBallot{entry: e.Index, code: b.TrackingCode, credential: b.Credential, spoiled: e.Kind == KindSpoiledBallot}
+	if s.board == nil {
+		cb.raw = make([]byte, 0, n*elgamal.CiphertextSize)
+		for c := range b.Ciphertexts {
+			for _, raw := range b.pb.Contests[c].Ciphertexts {
+				cb.raw = append(cb.raw, raw...)
+			}
 		}
 	}
 	if _, dup := s.seen[b.TrackingCode]; !dup {
@@ -661,14 +743,17 @@ func (s *State) supersede(cb *castBallot, cts [][]*elgamal.Ciphertext) {
 	}
 	v := s.voters[cb.credential]
 	if old := v.latest; old != nil {
-		s.ciphertexts(old, func(c, o int, raw []byte) {
-			var ct elgamal.Ciphertext
-			if _, err := ct.SetCanonicalBytes(raw); err != nil {
-				panic("election: a kept ciphertext no longer decodes")
+		cts, err := s.ciphertextsOf(old)
+		if err != nil {
+			s.fail(err)
+		} else {
+			for c := range cts {
+				for o, ct := range cts[c] {
+					s.sums[c][o].A.Subtract(&s.sums[c][o].A, &ct.A)
+					s.sums[c][o].B.Subtract(&s.sums[c][o].B, &ct.B)
+				}
 			}
-			s.sums[c][o].A.Subtract(&s.sums[c][o].A, &ct.A)
-			s.sums[c][o].B.Subtract(&s.sums[c][o].B, &ct.B)
-		})
+		}
 		s.latestOrder[old.latestPos] = 0
 	} else {
 		s.nlatest++

@@ -80,6 +80,8 @@ func (s *State) DraftEncryptedTally() (Draft, error) {
 		return Draft{}, errors.New("the polls are not closed")
 	case s.tally != nil:
 		return Draft{}, errors.New("the encrypted tally is already on the board")
+	case s.err != nil:
+		return Draft{}, s.err
 	}
 	pb := &recordv1.EncryptedTally{Counted: s.countedSet()}
 	for c, r := range s.manifest.rules {
@@ -156,7 +158,14 @@ func (s *State) checkTally(e Entry) ([]*CheckError, func()) {
 	// sums, kept as the ballots arrived (supersede): nothing is added up at the close.
 	expected := s.sums
 	if !t.countsLatest || expected == nil {
-		expected = s.sumOf(t.counted)
+		var err error
+		if expected, err = s.sumOf(t.counted); err != nil {
+			s.fail(err)
+		}
+	}
+	if s.err != nil {
+		// A ballot could not be read back (NewStateReading): the sums to compare with are unknown.
+		return append(errs, notRun(CheckEncryptedTally, e.Index, "%v", s.err)), func() { s.tally = t }
 	}
 	for c := range t.sums {
 		for o := range t.sums[c] {
@@ -199,7 +208,7 @@ func (s *State) checkCounted(e Entry, counted, want []uint64) []*CheckError {
 }
 
 // sumOf adds up the ciphertexts of the listed ballots, cast or spoiled (other entries have none).
-func (s *State) sumOf(entries []uint64) [][]*elgamal.Ciphertext {
+func (s *State) sumOf(entries []uint64) ([][]*elgamal.Ciphertext, error) {
 	var sums [][]*elgamal.Ciphertext
 	for _, r := range s.manifest.rules {
 		row := make([]*elgamal.Ciphertext, r.Options)
@@ -213,14 +222,17 @@ func (s *State) sumOf(entries []uint64) [][]*elgamal.Ciphertext {
 		if cb == nil {
 			continue
 		}
-		s.ciphertexts(cb, func(c, o int, raw []byte) {
-			var ct elgamal.Ciphertext
-			if _, err := ct.SetCanonicalBytes(raw); err == nil {
-				sums[c][o].Add(sums[c][o], &ct)
+		cts, err := s.ciphertextsOf(cb)
+		if err != nil {
+			return nil, err
+		}
+		for c := range cts {
+			for o, ct := range cts[c] {
+				sums[c][o].Add(sums[c][o], ct)
 			}
-		})
+		}
 	}
-	return sums
+	return sums, nil
 }
 
 // draftPartialDecryption returns trustee index's PARTIAL_DECRYPTION entry for the encrypted tally on the board

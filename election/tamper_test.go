@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -62,13 +65,54 @@ func entriesDigest(entries []election.Entry) [32]byte {
 	return [32]byte(h.Sum(nil))
 }
 
+// verify verifies entries twice, with a state that keeps the ballots' ciphertexts and with one that reads them
+// back from the record (election.NewStateReading), and fails the test if the two reports differ.
 func verify(t *testing.T, entries []election.Entry) *election.Report {
 	t.Helper()
 	rep, err := election.Verify(context.Background(), electiontest.Seq(entries), election.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	back, err := election.Verify(context.Background(), electiontest.Seq(entries), election.VerifyOptions{Record: entriesReader(entries)})
+	if err != nil {
+		t.Fatalf("reading the ballots back: %v", err)
+	}
+	if d := reportDiff(rep, back); d != "" {
+		t.Errorf("the report reading the ballots back differs from the one keeping them: %s", d)
+	}
 	return rep
+}
+
+// entriesReader reads back entries by their index.
+func entriesReader(entries []election.Entry) election.EntryReader {
+	return election.EntryReaderFunc(func(i uint64) (election.Entry, error) {
+		for _, e := range entries {
+			if e.Index == i {
+				return e, nil
+			}
+		}
+		return election.Entry{}, fmt.Errorf("no entry %d", i)
+	})
+}
+
+// reportDiff says where two reports of one record differ, but for the states they point to.
+func reportDiff(a, b *election.Report) string {
+	failures := func(r *election.Report) []string {
+		var out []string
+		for _, f := range r.Failures {
+			out = append(out, f.Error())
+		}
+		return out
+	}
+	ca, cb := *a, *b
+	ca.State, cb.State, ca.Failures, cb.Failures = nil, nil, nil, nil
+	if d := stateDiff(&ca, &cb); d != "" {
+		return d
+	}
+	if fa, fb := failures(a), failures(b); !slices.Equal(fa, fb) {
+		return fmt.Sprintf("failures %q and %q", fa, fb)
+	}
+	return ""
 }
 
 // expectOnly asserts that the record fails check want and nothing else.
@@ -177,4 +221,64 @@ func renumber(entries []election.Entry) []election.Entry {
 		entries[i].Index = uint64(i)
 	}
 	return entries
+}
+
+// TestVerifyReadingBack: a state that reads ballots back (VerifyOptions.Record) reads the superseded ballots and
+// nothing else of an honest record, and a record that gives back something else than it gave ends Verify with an
+// error, not a report.
+func TestVerifyReadingBack(t *testing.T) {
+	t.Parallel()
+	e := honestElection(t)
+	var reads []uint64
+	rd := entriesReader(e.Entries)
+	counting := election.EntryReaderFunc(func(i uint64) (election.Entry, error) {
+		reads = append(reads, i)
+		return rd.ReadEntry(i)
+	})
+	rep, err := election.Verify(context.Background(), electiontest.Seq(e.Entries), election.VerifyOptions{Record: counting})
+	if err != nil || !rep.OK() || !rep.Complete {
+		t.Fatalf("honest record read back: err %v, failures %v", err, rep.Failures)
+	}
+	if len(reads) != 3 { // the Config's Revotes: each supersedes one ballot
+		t.Errorf("read back entries %v, want the 3 superseded ballots", reads)
+	}
+	ballots := []int{}
+	for i, en := range e.Entries {
+		if en.Kind == election.KindBallot {
+			ballots = append(ballots, i)
+		}
+	}
+	for _, tc := range []struct {
+		name, want string
+		read       func(i uint64) (election.Entry, error)
+	}{
+		{"fails", "disk on fire", func(uint64) (election.Entry, error) { return election.Entry{}, errors.New("disk on fire") }},
+		{"another ballot", "tracking code", func(i uint64) (election.Entry, error) {
+			other := e.Entries[ballots[0]]
+			if other.Index == i {
+				other = e.Entries[ballots[1]]
+			}
+			other.Index = i
+			return other, nil
+		}},
+		{"another index", "got entry", func(i uint64) (election.Entry, error) { return e.Entries[i+1], nil }},
+		{"another kind", "now a", func(i uint64) (election.Entry, error) {
+			en := e.Entries[i]
+			en.Kind = election.KindSpoiledBallot
+			return en, nil
+		}},
+		{"garbled", "read back is not the one applied", func(i uint64) (election.Entry, error) {
+			en := e.Entries[i]
+			en.Payload = append([]byte{}, en.Payload...)
+			en.Payload[len(en.Payload)/2] ^= 1
+			return en, nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := election.Verify(context.Background(), electiontest.Seq(e.Entries), election.VerifyOptions{Record: election.EntryReaderFunc(tc.read)})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Verify = %v, %v; want an error containing %q", rep, err, tc.want)
+			}
+		})
+	}
 }

@@ -58,6 +58,10 @@ type VerifyOptions struct {
 	// FailuresKept is the number of failures of each check kept in Report.Failures, the first in record order;
 	// the others are only counted, in Report.FailureCounts. 0 (or less) means DefaultFailuresKept.
 	FailuresKept int
+	// Record, if set, reads back the entries Verify has applied from the record it reads: the state then keeps no
+	// ballot's ciphertexts but reads a ballot back when it needs them (NewStateReading). A failure to read back
+	// ends Verify with an error.
+	Record EntryReader
 }
 
 // Report is the verifier's account of a record.
@@ -140,6 +144,9 @@ func Verify(ctx context.Context, entries iter.Seq2[Entry, error], opts VerifyOpt
 		kept = DefaultFailuresKept
 	}
 	s := NewState()
+	if opts.Record != nil {
+		s = NewStateReading(opts.Record)
+	}
 	rep := &Report{Passed: map[Check]uint64{}, FailureCounts: map[Check]uint64{}, NotRun: map[Check]uint64{}, State: s}
 	addFailure := func(f *CheckError) {
 		if rep.FailureCounts[f.Check] < kept {

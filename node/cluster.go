@@ -324,7 +324,7 @@ func (n *Node) rebuildState(ctx context.Context) error {
 	n.applierMu.Lock()
 	defer n.applierMu.Unlock()
 	end := n.log.Size()
-	s := election.NewState()
+	s := n.newState()
 	r := election.NewReplayer(s, election.ReplayOptions{ShapeOnly: func(election.Entry) bool { return true }})
 	err := r.FeedSeq(ctx, func(yield func(election.Entry, error) bool) {
 		for e, err := range election.FromBoardSeq(n.log.Entries(ctx, 0)) {

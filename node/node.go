@@ -174,10 +174,11 @@ func New(dir string, opts Options) *Node {
 	if now == nil {
 		now = time.Now
 	}
-	n := &Node{dir: dir, opts: opts, logger: logger, metrics: opts.Metrics, now: now, state: election.NewState(),
+	n := &Node{dir: dir, opts: opts, logger: logger, metrics: opts.Metrics, now: now,
 		inflight: map[election.ID]struct{}{}, pending: map[uint64]*pendingEntry{},
 		boardOpen: make(chan struct{}), ready: make(chan struct{}), brokenCh: make(chan struct{}), stopping: make(chan struct{}),
 		appliedCh: make(chan struct{})}
+	n.state = n.newState()
 	n.metrics.setStarting(true)
 	if opts.Witnesses.Policy != nil {
 		n.witness, n.witnessErr = newWitnessing(n, opts.Witnesses)
@@ -576,6 +577,17 @@ func (n *Node) exclusive(ctx context.Context, draft func(s *election.State) (ele
 	return res, nil
 }
 
+// newState returns an empty election state that reads ballots back from the board rather than keep their
+// ciphertexts (election.NewStateReading): what the node keeps per ballot does not depend on the ballot's size.
+// The state reads only entries it has applied, which are on the board by then (the board is open before the
+// first entry is applied).
+func (n *Node) newState() *election.State {
+	return election.NewStateReading(election.EntryReaderFunc(func(i uint64) (election.Entry, error) {
+		e, err := n.log.Entry(i)
+		return election.FromBoard(e), err
+	}))
+}
+
 // applyInOrder applies an appended ballot once every entry before it is applied, and returns the checks it
 // failed (none: it passed them before the append).
 func (n *Node) applyInOrder(p *pendingEntry) []*election.CheckError {
@@ -587,6 +599,10 @@ func (n *Node) applyInOrder(p *pendingEntry) []*election.CheckError {
 		for q != nil {
 			delete(n.pending, n.applied)
 			q.errs = n.state.ApplyChecked(q.e, q.bc)
+			if err := n.state.Err(); err != nil {
+				// The board did not give back a ballot it holds: the state's sums are wrong from here.
+				n.breakOn(fmt.Errorf("reading the board back into the election state: %w", err))
+			}
 			n.applied++
 			close(q.ready)
 			q = n.pending[n.applied]

@@ -168,7 +168,13 @@ func Open(ctx context.Context, cfg Config) (*Observer, error) {
 		mirror.Close()
 		return nil, err
 	}
-	o := &Observer{cfg: cfg, logger: cfg.Logger, mirror: mirror, store: st, state: election.NewState(),
+	o := &Observer{cfg: cfg, logger: cfg.Logger, mirror: mirror, store: st,
+		// The state reads ballots back from the mirror, which holds every entry before it is replayed
+		// (appendAndReplay), rather than keep their ciphertexts.
+		state: election.NewStateReading(election.EntryReaderFunc(func(i uint64) (election.Entry, error) {
+			e, err := mirror.Entry(i)
+			return election.FromBoard(e), err
+		})),
 		failed: map[election.Check]uint64{}, failedAt: map[uint64]bool{}, failKeys: map[failID]bool{}, alarmSeen: map[string]bool{}}
 	o.met = newMetrics(o)
 	if err := o.restore(ctx); err != nil {

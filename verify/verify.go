@@ -21,6 +21,7 @@ package verify
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -62,9 +63,13 @@ type Options struct {
 // pass, and when check 1 fails at the end of it the other checks' outcome is discarded.
 func Verify(ctx context.Context, r io.Reader, opts Options) (*Report, error) {
 	res := &result{source: opts.Source}
+	var back *recordFile
 	if s, ok := r.(io.Seeker); ok {
 		if start, err := s.Seek(0, io.SeekCurrent); err == nil {
-			done, err := res.read(ctx, r, opts, false)
+			if ra, ok := r.(io.ReaderAt); ok {
+				back = &recordFile{r: ra, start: start}
+			}
+			done, err := res.read(ctx, r, opts, false, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -76,7 +81,7 @@ func Verify(ctx context.Context, r io.Reader, opts Options) (*Report, error) {
 			}
 		}
 	}
-	if _, err := res.read(ctx, r, opts, true); err != nil {
+	if _, err := res.read(ctx, r, opts, true, back); err != nil {
 		return nil, err
 	}
 	if res.boardErr != nil {
@@ -132,8 +137,9 @@ func (res *result) classify(err error) (done bool, _ error) {
 }
 
 // read reads the record from r once, checking check 1 and, withElection, the rest. It returns done when check 1
-// failed.
-func (res *result) read(ctx context.Context, r io.Reader, opts Options, withElection bool) (done bool, err error) {
+// failed. With back (r is a file, or another io.ReaderAt), the election's state reads ballots back from r rather
+// than keep their ciphertexts (election.NewStateReading).
+func (res *result) read(ctx context.Context, r io.Reader, opts Options, withElection bool, back *recordFile) (done bool, err error) {
 	x, err := tlog.NewExportReader(r)
 	if err != nil {
 		return res.classify(err)
@@ -146,11 +152,19 @@ func (res *result) read(ctx context.Context, r io.Reader, opts Options, withElec
 	if withElection {
 		var readErr error
 		entries := func(yield func(election.Entry, error) bool) {
-			for e, err := range x.Entries() {
+			for {
+				off := x.Offset()
+				e, err := x.Next()
+				if err == io.EOF {
+					return
+				}
 				if err != nil {
 					readErr = err
 					yield(election.Entry{}, err)
 					return
+				}
+				if back != nil {
+					back.frames = append(back.frames, off)
 				}
 				if opts.Entry != nil {
 					opts.Entry(e)
@@ -161,6 +175,9 @@ func (res *result) read(ctx context.Context, r io.Reader, opts Options, withElec
 			}
 		}
 		vopts := election.VerifyOptions{Workers: opts.Workers, FailuresKept: opts.FailuresKept}
+		if back != nil {
+			vopts.Record = back
+		}
 		if opts.Progress != nil {
 			total := x.Size()
 			opts.Progress(0, total)
@@ -181,6 +198,35 @@ func (res *result) read(ctx context.Context, r io.Reader, opts Options, withElec
 	}
 	res.checkpoint = cp
 	return false, nil
+}
+
+// recordFile reads back entries of a record that Verify read from a file (or another io.ReaderAt), by where their
+// frames start: 8 bytes per entry, where the state would otherwise keep 64 bytes per option of every ballot.
+type recordFile struct {
+	r      io.ReaderAt
+	start  int64   // where the export starts in r
+	frames []int64 // where entry i's frame starts, from start: filled as the entries are read
+}
+
+// ReadEntry reads entry i's frame again. The state checks that a ballot read back is the one it applied.
+func (f *recordFile) ReadEntry(i uint64) (election.Entry, error) {
+	if i >= uint64(len(f.frames)) {
+		return election.Entry{}, fmt.Errorf("entry %d has not been read", i)
+	}
+	at := f.start + f.frames[i]
+	var head [8]byte
+	if _, err := f.r.ReadAt(head[:], at); err != nil {
+		return election.Entry{}, fmt.Errorf("reading entry %d again at byte %d: %w", i, at, err)
+	}
+	n := binary.BigEndian.Uint32(head[4:])
+	if n > tlog.MaxPayloadSize {
+		return election.Entry{}, fmt.Errorf("entry %d read again at byte %d has a payload of %d bytes: the record changed while it was read", i, at, n)
+	}
+	payload := make([]byte, n)
+	if _, err := f.r.ReadAt(payload, at+8); err != nil {
+		return election.Entry{}, fmt.Errorf("reading entry %d again at byte %d: %w", i, at, err)
+	}
+	return election.Entry{Index: i, Kind: election.Kind(binary.BigEndian.Uint32(head[:4])), Payload: payload}, nil
 }
 
 // report puts what the passes found in a Report.

@@ -154,3 +154,30 @@ func TestVerifyReadError(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// changedUnder reads a record as a file would, but whose bytes changed after they were first read: ReadAt, which
+// the verifier uses to read a superseded ballot back, gives other bytes.
+type changedUnder struct {
+	*bytes.Reader
+	changed []byte
+}
+
+func (c changedUnder) ReadAt(p []byte, off int64) (int, error) {
+	return bytes.NewReader(c.changed).ReadAt(p, off)
+}
+
+// TestVerifyRecordChangedWhileRead: the verifier keeps no ballot's ciphertexts when it reads a file; a file that
+// gives back other bytes when a superseded ballot is read again ends the verification with an error, never a
+// report built on bytes it did not check.
+func TestVerifyRecordChangedWhileRead(t *testing.T) {
+	b := readSmall(t)
+	changed := bytes.Clone(b)
+	for i := range changed {
+		changed[i] ^= 0xff
+	}
+	rep, err := verify.Verify(context.Background(), changedUnder{bytes.NewReader(b), changed}, verify.Options{Workers: 1})
+	if err == nil || !strings.Contains(err.Error(), "entry") {
+		t.Fatalf("Verify = %+v, %v; want an error reading an entry back", rep, err)
+	}
+	t.Log(err)
+}

@@ -160,6 +160,10 @@ func (x *ExportReader) VisitNodes(visit compact.VisitFn) { x.visit = visit }
 // the first. The entry's Payload is its last bytes: the two share memory.
 func (x *ExportReader) LeafData() []byte { return x.leaf }
 
+// Offset returns how many bytes of the stream the reader has consumed: before a call to Next, where the next
+// entry's frame (kind, length, payload) starts, counted from where the export starts.
+func (x *ExportReader) Offset() int64 { return x.off }
+
 // Origin returns the origin named in the header.
 func (x *ExportReader) Origin() string { return x.origin }
 
