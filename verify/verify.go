@@ -53,6 +53,11 @@ type Options struct {
 	// Entry, if set, sees every entry in order as it is read, before it is checked (to find a ballot, or to
 	// build the tree for proofs). With a seekable record it sees them in the second pass only.
 	Entry func(tlog.Entry)
+	// ReadBack, if set, is where the bytes of a record r that cannot be read twice (a node's export stream) can be
+	// read again once read, from the export's first byte: a copy written as r is read (recount verify --node
+	// writes the stream to a temporary file). The verifier then keeps no ballot's ciphertexts in memory, as with a
+	// file (election.NewStateReading). Ignored when r is a file (an io.ReaderAt and io.Seeker).
+	ReadBack io.ReaderAt
 }
 
 // Verify reads the record from r and runs every check on it. It returns an error only when the record cannot
@@ -80,6 +85,9 @@ func Verify(ctx context.Context, r io.Reader, opts Options) (*Report, error) {
 				return nil, res.ioErr(err)
 			}
 		}
+	}
+	if back == nil && opts.ReadBack != nil {
+		back = &recordFile{r: opts.ReadBack}
 	}
 	if _, err := res.read(ctx, r, opts, true, back); err != nil {
 		return nil, err

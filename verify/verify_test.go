@@ -181,3 +181,33 @@ func TestVerifyRecordChangedWhileRead(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// countingReaderAt counts the reads back.
+type countingReaderAt struct {
+	r     io.ReaderAt
+	reads int
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	c.reads++
+	return c.r.ReadAt(p, off)
+}
+
+// TestVerifyStreamReadBack: a stream with Options.ReadBack (recount verify --node's copy of the node's export) is
+// verified in one pass with the superseded ballot read back from the copy, as from a file; the same copy garbled
+// ends the verification with an error.
+func TestVerifyStreamReadBack(t *testing.T) {
+	b := readSmall(t)
+	back := &countingReaderAt{r: bytes.NewReader(b)}
+	rep := run(t, stream{bytes.NewReader(b)}, verify.Options{Workers: 1, ReadBack: back})
+	if !rep.OK || !rep.Complete || back.reads == 0 {
+		t.Fatalf("OK %v, complete %v, %d reads back", rep.OK, rep.Complete, back.reads)
+	}
+	garbled := bytes.Clone(b)
+	for i := range garbled {
+		garbled[i] ^= 0xff
+	}
+	if rep, err := verify.Verify(context.Background(), stream{bytes.NewReader(b)}, verify.Options{Workers: 1, ReadBack: bytes.NewReader(garbled)}); err == nil {
+		t.Fatalf("Verify with a garbled copy = %+v, want an error", rep)
+	}
+}

@@ -25,11 +25,18 @@ func smallNode(t *testing.T) (addr string, export []byte) {
 	return serveBoard(t, &testBoard{log: importBoard(t, export), export: export}), export
 }
 
+// TestVerifyNode: the report from a node is the file's; the node's export, copied to a temporary file as it is
+// read (so that superseded ballots are read back, not kept in memory), is gone afterwards.
 func TestVerifyNode(t *testing.T) {
 	addr, _ := smallNode(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
 	code, out, errs := runCmd(t, "verify", "--node", addr, "--timeout", "1m")
 	if code != 0 || !strings.Contains(out, "OK: the record passes all 23 checks.") || !strings.Contains(out, "node "+addr) {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("verify --node left %v in TMPDIR", left)
 	}
 	_, fileOut, _ := runCmd(t, "verify", smallRecord)
 	if strings.ReplaceAll(out, "node "+addr, smallRecord) != fileOut {

@@ -76,8 +76,34 @@ func nodeSource(addr string, c *grpcnode.Client) *source {
 		if err != nil {
 			return nil, err
 		}
-		return io.NopCloser(r), nil
+		return newSpooled(r)
 	}}
+}
+
+// spooled is a node's export stream, copied to a temporary file as it is read, so that the verifier can read a
+// superseded ballot back from the file rather than keep every ballot's ciphertexts in memory
+// (verify.Options.ReadBack): it costs the record's size on disk, in $TMPDIR, until Close removes it.
+type spooled struct {
+	io.Reader
+	f *os.File
+}
+
+func newSpooled(r io.Reader) (*spooled, error) {
+	f, err := os.CreateTemp("", "recount-export-*.record")
+	if err != nil {
+		return nil, fmt.Errorf("a temporary file for the node's export (set TMPDIR to a directory with room for the record): %w", err)
+	}
+	// The file is written as the stream is read, before the verifier sees the bytes: any entry it has been given
+	// is in the file.
+	return &spooled{Reader: io.TeeReader(r, f), f: f}, nil
+}
+
+// ReadBack returns the bytes read so far, for verify.Options.ReadBack.
+func (s *spooled) ReadBack() io.ReaderAt { return s.f }
+
+func (s *spooled) Close() error {
+	s.f.Close()
+	return os.Remove(s.f.Name())
 }
 
 // checkOptions tune checkRecord.
@@ -122,6 +148,9 @@ func withRecord[T any](ctx context.Context, src *source, opts checkOptions, chec
 	}
 	defer f.Close()
 	vopts := verify.Options{Source: src.name, BoardKey: opts.boardKey, Workers: opts.workers}
+	if sp, ok := f.(*spooled); ok {
+		vopts.ReadBack = sp.ReadBack()
+	}
 	var bar *progressbar.ProgressBar
 	if opts.progress != nil {
 		vopts.Progress = func(checked, total uint64) {
