@@ -86,12 +86,13 @@ func (s Step) String() string {
 }
 
 type runner struct {
-	cfg    Config
-	poster int // the member the last post went to (a cluster's leader, last we knew)
-	keys   *election.TrusteeKeys
-	logger *slog.Logger
-	s      *election.State
-	replay *election.Replayer // applies the board's entries to s
+	cfg     Config
+	poster  int // the member the last post went to (a cluster's leader, last we knew)
+	keys    *election.TrusteeKeys
+	logger  *slog.Logger
+	s       *election.State
+	ballots *boardCopy         // the ballots s reads back
+	replay  *election.Replayer // applies the board's entries to s
 	// trustee is this trustee in the election, and index its index there: nil and 0 until the manifest is read.
 	trustee *election.Trustee
 	index   int
@@ -122,7 +123,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	r := &runner{cfg: cfg, keys: keys, logger: cfg.Logger, s: election.NewState(), revealed: map[string]bool{}}
+	ballots, err := newBoardCopy()
+	if err != nil {
+		return err
+	}
+	defer ballots.remove()
+	r := &runner{cfg: cfg, keys: keys, logger: cfg.Logger, s: election.NewStateReading(ballots), ballots: ballots, revealed: map[string]bool{}}
 	if r.logger == nil {
 		r.logger = slog.New(slog.DiscardHandler)
 	}
@@ -248,7 +254,12 @@ func (r *runner) receive(ctx context.Context, entries chan<- *recountv1.StreamEn
 func (r *runner) apply(ctx context.Context, batch []*recountv1.StreamEntriesResponse) error {
 	return r.replay.FeedSeq(ctx, func(yield func(election.Entry, error) bool) {
 		for _, m := range batch {
-			if !yield(election.FromBoard(grpcnode.StreamedEntry(m)), nil) {
+			e := election.FromBoard(grpcnode.StreamedEntry(m))
+			if err := r.ballots.add(e); err != nil {
+				yield(e, err)
+				return
+			}
+			if !yield(e, nil) {
 				return
 			}
 		}
