@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/recount-vote/recount/election"
+	"github.com/recount-vote/recount/ledger/tlog"
 )
 
 // boardCopy is the trustee's copy of the board's ballots, in a temporary file, so that its election state reads a
@@ -58,7 +59,11 @@ func (c *boardCopy) ReadEntry(i uint64) (election.Entry, error) {
 	if _, err := c.f.ReadAt(head[:], c.frames[i]); err != nil {
 		return election.Entry{}, fmt.Errorf("trustee: reading entry %d back from %s: %w", i, c.f.Name(), err)
 	}
-	payload := make([]byte, binary.BigEndian.Uint32(head[4:]))
+	n := binary.BigEndian.Uint32(head[4:])
+	if n > tlog.MaxPayloadSize {
+		return election.Entry{}, fmt.Errorf("trustee: entry %d read back from %s has a payload of %d bytes: the file changed", i, c.f.Name(), n)
+	}
+	payload := make([]byte, n)
 	if _, err := c.f.ReadAt(payload, c.frames[i]+8); err != nil {
 		return election.Entry{}, fmt.Errorf("trustee: reading entry %d back from %s: %w", i, c.f.Name(), err)
 	}
