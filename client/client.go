@@ -163,7 +163,8 @@ func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.Pre
 	if opts.Challenge {
 		d = b.DraftChallenge()
 	}
-	inc, err := c.node.Post(ctx, d.Kind, d.Payload)
+	seen, _, _ := c.Seen()
+	inc, err := c.node.Post(ctx, d.Kind, d.Payload, seen.Size)
 	if err != nil && errors.Is(err, ErrNoAnswer) {
 		if opts.InDoubt != nil {
 			opts.InDoubt(err)
@@ -193,7 +194,7 @@ func (c *Client) Submit(ctx context.Context, info *ElectionInfo, b *election.Pre
 		// can be checked again (Client.CheckReceipt, Receipt.CheckOnBoard check it under the key it names).
 		r.BoardKey = info.BoardKey
 	}
-	if err := c.extend(ctx, cp, info.BoardKey); err != nil {
+	if err := c.extendWith(ctx, cp, info.BoardKey, given{size: seen.Size, proof: inc.Consistency}); err != nil {
 		// The ballot is on a board that is not the history seen before: the receipt is evidence, with the error.
 		return r, err
 	}

@@ -44,7 +44,7 @@ func (f *fakeNode) Election(context.Context) (*NodeElection, error) {
 	return nil, errors.New("not in this test")
 }
 
-func (f *fakeNode) Post(context.Context, election.Kind, []byte) (*Inclusion, error) {
+func (f *fakeNode) Post(context.Context, election.Kind, []byte, uint64) (*Inclusion, error) {
 	f.posts++
 	return nil, f.post
 }

@@ -130,7 +130,7 @@ func (f *Failover) Entries(ctx context.Context, from uint64) iter.Seq2[tlog.Entr
 }
 
 // Post posts to the leader, moving on from members that are not the leader or do not answer, until ctx ends.
-func (f *Failover) Post(ctx context.Context, kind election.Kind, payload []byte) (*Inclusion, error) {
+func (f *Failover) Post(ctx context.Context, kind election.Kind, payload []byte, sinceSize uint64) (*Inclusion, error) {
 	pause := f.Pause
 	if pause <= 0 {
 		pause = 100 * time.Millisecond
@@ -139,7 +139,7 @@ func (f *Failover) Post(ctx context.Context, kind election.Kind, payload []byte)
 	misses := 0    // members in a row that did not take the post
 	for {
 		i, n := f.current()
-		inc, err := n.Post(ctx, kind, payload)
+		inc, err := n.Post(ctx, kind, payload, sinceSize)
 		switch {
 		case err == nil:
 			return inc, nil

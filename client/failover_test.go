@@ -18,7 +18,7 @@ type scripted struct {
 }
 
 func (s *scripted) Election(context.Context) (*NodeElection, error) { return nil, nil }
-func (s *scripted) Post(context.Context, election.Kind, []byte) (*Inclusion, error) {
+func (s *scripted) Post(context.Context, election.Kind, []byte, uint64) (*Inclusion, error) {
 	err := s.posts[min(s.calls, len(s.posts)-1)]
 	s.calls++
 	if err != nil {
@@ -49,7 +49,7 @@ func TestFailover(t *testing.T) {
 
 	// A follower, a dead member, then the leader: the post lands on the leader.
 	f := NewFailover(&scripted{posts: []error{notLeader}}, &scripted{posts: []error{lost}}, &scripted{posts: []error{nil}})
-	if inc, err := f.Post(ctx, election.KindBallot, []byte("b")); err != nil || inc.Index != 7 {
+	if inc, err := f.Post(ctx, election.KindBallot, []byte("b"), 0); err != nil || inc.Index != 7 {
 		t.Fatalf("post through a follower and a dead member: %v, %v", inc, err)
 	}
 	// The next call starts at the member that answered.
@@ -59,28 +59,28 @@ func TestFailover(t *testing.T) {
 	// The answer was lost but the ballot landed: the next member refuses it as a duplicate, and the post ends
 	// without an answer, for Submit's search.
 	f = NewFailover(&scripted{posts: []error{lost}}, &scripted{posts: []error{unique}})
-	if _, err := f.Post(ctx, election.KindBallot, []byte("b")); !errors.Is(err, ErrNoAnswer) {
+	if _, err := f.Post(ctx, election.KindBallot, []byte("b"), 0); !errors.Is(err, ErrNoAnswer) {
 		t.Fatalf("a duplicate after a lost answer: %v, want ErrNoAnswer", err)
 	}
 	// A duplicate without a lost answer is the node's refusal, and so is any other refusal.
 	f = NewFailover(&scripted{posts: []error{unique}})
-	if _, err := f.Post(ctx, election.KindBallot, []byte("b")); !RefusedFor(err, ReasonBallotUnique) {
+	if _, err := f.Post(ctx, election.KindBallot, []byte("b"), 0); !RefusedFor(err, ReasonBallotUnique) {
 		t.Fatalf("a duplicate: %v", err)
 	}
 	f = NewFailover(&scripted{posts: []error{notLeader}}, &scripted{posts: []error{invalid}})
-	if _, err := f.Post(ctx, election.KindBallot, []byte("b")); !RefusedFor(err, "BALLOT_PROOFS") {
+	if _, err := f.Post(ctx, election.KindBallot, []byte("b"), 0); !RefusedFor(err, "BALLOT_PROOFS") {
 		t.Fatalf("an invalid ballot: %v", err)
 	}
 	// No leader for a while (an election): the post waits and tries again until ctx ends.
 	f = NewFailover(&scripted{posts: []error{notLeader, notLeader, nil}}, &scripted{posts: []error{notLeader}})
 	f.Pause = 1
-	if _, err := f.Post(ctx, election.KindBallot, []byte("b")); err != nil {
+	if _, err := f.Post(ctx, election.KindBallot, []byte("b"), 0); err != nil {
 		t.Fatalf("a post during an election: %v", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	f = NewFailover(&scripted{posts: []error{notLeader}})
-	if _, err := f.Post(cctx, election.KindBallot, []byte("b")); !RefusedFor(err, ReasonNotLeader) {
+	if _, err := f.Post(cctx, election.KindBallot, []byte("b"), 0); !RefusedFor(err, ReasonNotLeader) {
 		t.Fatalf("a post with no leader and no time: %v", err)
 	}
 	// A consistency proof to a size a lagging member lacks comes from another member, or later.

@@ -20,8 +20,9 @@ type Node interface {
 	Election(ctx context.Context) (*NodeElection, error)
 	// Post asks the node to post a ballot: a cast ballot (kind election.KindBallot, payload a SignedBallot) or a
 	// challenged one (election.KindSpoiledBallot, a SpoiledBallot). It returns the node's proof that the ballot
-	// is on the board, nil if the node sent none.
-	Post(ctx context.Context, kind election.Kind, payload []byte) (*Inclusion, error)
+	// is on the board, nil if the node sent none. With sinceSize > 0, the size of the latest checkpoint the
+	// client saw, the node adds the consistency proof between that board and the proof's (Inclusion.Consistency).
+	Post(ctx context.Context, kind election.Kind, payload []byte, sinceSize uint64) (*Inclusion, error)
 	// Lookup asks the node for the ballot with tracking code code: its inclusion in the latest checkpoint and
 	// its status, and, when sinceSize > 0, the consistency proof from the board of that size to that checkpoint.
 	Lookup(ctx context.Context, code election.ID, sinceSize uint64) (*BallotLookup, error)
@@ -62,6 +63,10 @@ type Inclusion struct {
 	Cosigned []byte
 	// Unwitnessed says the node has a witness policy and Checkpoint is not witnessed yet.
 	Unwitnessed bool
+	// Consistency is Post's consistency proof between the board of the sinceSize asked and Checkpoint's, from the
+	// smaller size to the larger: nil when none was asked or the node sent none (then the client asks with
+	// Node.Consistency).
+	Consistency [][]byte
 }
 
 // BallotLookup is a node's answer about a ballot, by its tracking code.

@@ -103,7 +103,7 @@ func (n *boardNode) Election(context.Context) (*NodeElection, error) {
 	return &NodeElection{Manifest: n.e.Manifest.Bytes(), ID: id[:], Key: key, BoardKey: n.vkey, Phase: PhaseOpen}, nil
 }
 
-func (n *boardNode) Post(_ context.Context, kind election.Kind, payload []byte) (*Inclusion, error) {
+func (n *boardNode) Post(_ context.Context, kind election.Kind, payload []byte, _ uint64) (*Inclusion, error) {
 	if n.dropPost {
 		return nil, NoAnswer(errors.New("connection lost before the request arrived"))
 	}

@@ -71,6 +71,18 @@ func (c *Client) CheckBoard(ctx context.Context, boardKey string) (tlog.Checkpoi
 // extend records cp (signature verified under boardKey) as seen if it extends the checkpoint seen, checking the
 // node's consistency proof between them.
 func (c *Client) extend(ctx context.Context, cp tlog.Checkpoint, boardKey string) error {
+	return c.extendWith(ctx, cp, boardKey, given{})
+}
+
+// given is a consistency proof the node sent along with a checkpoint (Node.Post's), between the board of size and
+// the checkpoint's: extendWith uses it when the checkpoint seen is still of that size, rather than asking.
+type given struct {
+	size  uint64
+	proof [][]byte
+}
+
+// extendWith is extend, with the consistency proof g when it is the one needed.
+func (c *Client) extendWith(ctx context.Context, cp tlog.Checkpoint, boardKey string, g given) error {
 	for {
 		seen, key, ok := c.Seen()
 		if ok {
@@ -83,7 +95,11 @@ func (c *Client) extend(ctx context.Context, cp tlog.Checkpoint, boardKey string
 					small, large = cp, seen
 				}
 				var proof [][]byte
-				if small.Size != large.Size {
+				if small.Size != large.Size && g.proof != nil && g.size == seen.Size {
+					// The node's proof between the same two sizes, which join checks as it would an answer to
+					// Consistency: a proof that does not verify is the node's, signed checkpoints on both sides.
+					proof = g.proof
+				} else if small.Size != large.Size {
 					_, p, err := c.node.Consistency(ctx, small.Size, large.Size)
 					if err != nil {
 						if RefusedFor(err, ReasonNotFound) && cp.Size < seen.Size {

@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" {
 		os.Exit(runClusterMember(spec))
 	}
+	if dir := os.Getenv(benchNodeEnv); dir != "" {
+		os.Exit(runBenchNode(dir))
+	}
 	os.Exit(m.Run())
 }
 

@@ -351,6 +351,9 @@ func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	start := time.Now()
 	resp, err := handler(ctx, req)
 	code := status.Code(err)
+	if code == codes.OK && !s.logger.Enabled(ctx, slog.LevelDebug) {
+		return resp, err // a call that succeeded is logged at debug only: no line to format
+	}
 	attrs := []any{"method", info.FullMethod, "code", code.String(), "took", time.Since(start).Round(time.Microsecond)}
 	if p, ok := peerAddr(ctx); ok {
 		attrs = append(attrs, "peer", p)

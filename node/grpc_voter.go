@@ -52,7 +52,7 @@ func (v voterServer) CastBallot(ctx context.Context, req *recountv1.CastBallotRe
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	return &recountv1.CastBallotResponse{Receipt: receiptMessage(r)}, nil
+	return &recountv1.CastBallotResponse{Receipt: receiptMessage(r), ConsistencyProof: v.n.ReceiptConsistency(r, req.SinceSize)}, nil
 }
 
 func (v voterServer) ChallengeBallot(ctx context.Context, req *recountv1.ChallengeBallotRequest) (*recountv1.ChallengeBallotResponse, error) {
@@ -60,7 +60,7 @@ func (v voterServer) ChallengeBallot(ctx context.Context, req *recountv1.Challen
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	return &recountv1.ChallengeBallotResponse{Receipt: receiptMessage(r)}, nil
+	return &recountv1.ChallengeBallotResponse{Receipt: receiptMessage(r), ConsistencyProof: v.n.ReceiptConsistency(r, req.SinceSize)}, nil
 }
 
 func (v voterServer) GetReceipt(ctx context.Context, req *recountv1.GetReceiptRequest) (*recountv1.GetReceiptResponse, error) {

@@ -240,6 +240,27 @@ func (n *Node) receipt(code election.ID, index uint64, cp tlog.Checkpoint) (Incl
 	return inc, nil
 }
 
+// ReceiptConsistency returns the consistency proof between the board of sinceSize, the size of the latest
+// checkpoint a voter's client saw, and the board of r's checkpoint, from the smaller size to the larger: with it the
+// client checks that the board of its receipt extends the one it saw without a second call. It returns nil when
+// sinceSize is 0 or r's checkpoint's size, or beyond the board, or if the proof could not be read: the ballot is
+// on the board whatever this answers, and the client then asks with ConsistencyProof (and hears the node's
+// refusal, if any).
+func (n *Node) ReceiptConsistency(r Inclusion, sinceSize uint64) [][]byte {
+	small, large := sinceSize, r.Checkpoint.Size
+	if small > large {
+		small, large = large, small
+	}
+	if small == 0 || small == large {
+		return nil
+	}
+	p, err := n.log.ConsistencyProof(small, large) // refused beyond the board
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
 // A BallotLookup is where a ballot stands on the board now.
 type BallotLookup struct {
 	Inclusion    Inclusion // in the latest checkpoint

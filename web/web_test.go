@@ -215,7 +215,7 @@ func TestAPIRefusals(t *testing.T) {
 		t.Errorf("the witness policy of a node without one: %d", resp.StatusCode)
 	}
 	wn := &webnode.Node{Base: srv.URL}
-	if _, err := wn.Post(context.Background(), election.KindBallot, []byte{1, 2, 3}); !isRefusal(err) {
+	if _, err := wn.Post(context.Background(), election.KindBallot, []byte{1, 2, 3}, 0); !isRefusal(err) {
 		t.Errorf("a bad ballot: %v, want a refusal", err)
 	}
 	var code election.ID

@@ -31,25 +31,30 @@ func (n Node) Election(ctx context.Context) (*client.NodeElection, error) {
 }
 
 // Post is CastBallot for election.KindBallot and ChallengeBallot for election.KindSpoiledBallot.
-func (n Node) Post(ctx context.Context, kind election.Kind, payload []byte) (*client.Inclusion, error) {
+func (n Node) Post(ctx context.Context, kind election.Kind, payload []byte, sinceSize uint64) (*client.Inclusion, error) {
 	var pb *recountv1.Receipt
+	var consistency [][]byte
 	switch kind {
 	case election.KindBallot:
-		resp, err := n.Voter.CastBallot(ctx, &recountv1.CastBallotRequest{SignedBallot: payload})
+		resp, err := n.Voter.CastBallot(ctx, &recountv1.CastBallotRequest{SignedBallot: payload, SinceSize: sinceSize})
 		if err != nil {
 			return nil, Err(err)
 		}
-		pb = resp.Receipt
+		pb, consistency = resp.Receipt, resp.ConsistencyProof
 	case election.KindSpoiledBallot:
-		resp, err := n.Voter.ChallengeBallot(ctx, &recountv1.ChallengeBallotRequest{SpoiledBallot: payload})
+		resp, err := n.Voter.ChallengeBallot(ctx, &recountv1.ChallengeBallotRequest{SpoiledBallot: payload, SinceSize: sinceSize})
 		if err != nil {
 			return nil, Err(err)
 		}
-		pb = resp.Receipt
+		pb, consistency = resp.Receipt, resp.ConsistencyProof
 	default:
 		return nil, errors.New("grpcnode: a voter posts a ballot or a challenged ballot, no other kind of entry")
 	}
-	return inclusionOf(pb), nil
+	inc := inclusionOf(pb)
+	if inc != nil {
+		inc.Consistency = consistency
+	}
+	return inc, nil
 }
 
 // Lookup is GetReceipt.

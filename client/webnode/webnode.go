@@ -60,7 +60,8 @@ type (
 	}
 	// CastJSON is CastBallotResponse and ChallengeBallotResponse.
 	CastJSON struct {
-		Receipt *ReceiptJSON `json:"receipt"`
+		Receipt          *ReceiptJSON `json:"receipt"`
+		ConsistencyProof [][]byte     `json:"consistencyProof"`
 	}
 	// LookupJSON is GetReceiptResponse.
 	LookupJSON struct {
@@ -148,18 +149,20 @@ func (n *Node) Election(ctx context.Context) (*client.NodeElection, error) {
 }
 
 // Post is POST /api/v1/cast for election.KindBallot and /api/v1/challenge for election.KindSpoiledBallot.
-func (n *Node) Post(ctx context.Context, kind election.Kind, payload []byte) (*client.Inclusion, error) {
+func (n *Node) Post(ctx context.Context, kind election.Kind, payload []byte, sinceSize uint64) (*client.Inclusion, error) {
 	var path string
 	var req any
 	switch kind {
 	case election.KindBallot:
 		path, req = "cast", struct {
 			SignedBallot []byte `json:"signedBallot"`
-		}{payload}
+			SinceSize    uint64 `json:"sinceSize,string,omitempty"`
+		}{payload, sinceSize}
 	case election.KindSpoiledBallot:
 		path, req = "challenge", struct {
 			SpoiledBallot []byte `json:"spoiledBallot"`
-		}{payload}
+			SinceSize     uint64 `json:"sinceSize,string,omitempty"`
+		}{payload, sinceSize}
 	default:
 		return nil, errors.New("webnode: a voter posts a ballot or a challenged ballot, no other kind of entry")
 	}
@@ -167,7 +170,11 @@ func (n *Node) Post(ctx context.Context, kind election.Kind, payload []byte) (*c
 	if err := n.Call(ctx, "POST", path, req, &resp); err != nil {
 		return nil, err
 	}
-	return resp.Receipt.inclusion(), nil
+	inc := resp.Receipt.inclusion()
+	if inc != nil {
+		inc.Consistency = resp.ConsistencyProof
+	}
+	return inc, nil
 }
 
 type receiptRequest struct {

@@ -563,7 +563,7 @@ func (b *bench) vote(ctx context.Context, el *openElection) ([]*client.Receipt, 
 				bar.Add(1)
 			}
 			for p := range payloads {
-				if _, err := post.Post(ectx, election.KindBallot, p); err != nil {
+				if _, err := post.Post(ectx, election.KindBallot, p, 0); err != nil {
 					fail(err)
 					return
 				}

@@ -372,7 +372,11 @@ func (x *Receipt) GetUnwitnessed() bool {
 type CastBallotRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A SignedBallot payload.
-	SignedBallot  []byte `protobuf:"bytes,1,opt,name=signed_ballot,json=signedBallot,proto3" json:"signed_ballot,omitempty"`
+	SignedBallot []byte `protobuf:"bytes,1,opt,name=signed_ballot,json=signedBallot,proto3" json:"signed_ballot,omitempty"`
+	// The tree size of the latest checkpoint the client has seen, 0 for none: the answer then carries the
+	// consistency proof between the board of that size and the receipt's checkpoint, so that the client checks
+	// that the receipt's board extends the one it saw without a second call (GetConsistencyProof).
+	SinceSize     uint64 `protobuf:"varint,2,opt,name=since_size,json=sinceSize,proto3" json:"since_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -414,11 +418,22 @@ func (x *CastBallotRequest) GetSignedBallot() []byte {
 	return nil
 }
 
+func (x *CastBallotRequest) GetSinceSize() uint64 {
+	if x != nil {
+		return x.SinceSize
+	}
+	return 0
+}
+
 type CastBallotResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Receipt       *Receipt               `protobuf:"bytes,1,opt,name=receipt,proto3" json:"receipt,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Receipt *Receipt               `protobuf:"bytes,1,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// With since_size: the consistency proof between the board of since_size and the receipt's checkpoint, from
+	// the smaller size to the larger; empty when the sizes are equal, and when the node could not give it (since_size
+	// beyond its board): the client then asks with GetConsistencyProof.
+	ConsistencyProof [][]byte `protobuf:"bytes,2,rep,name=consistency_proof,json=consistencyProof,proto3" json:"consistency_proof,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CastBallotResponse) Reset() {
@@ -458,10 +473,21 @@ func (x *CastBallotResponse) GetReceipt() *Receipt {
 	return nil
 }
 
+func (x *CastBallotResponse) GetConsistencyProof() [][]byte {
+	if x != nil {
+		return x.ConsistencyProof
+	}
+	return nil
+}
+
 type ChallengeBallotRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A SpoiledBallot payload.
 	SpoiledBallot []byte `protobuf:"bytes,1,opt,name=spoiled_ballot,json=spoiledBallot,proto3" json:"spoiled_ballot,omitempty"`
+	// The tree size of the latest checkpoint the client has seen, 0 for none: the answer then carries the
+	// consistency proof between the board of that size and the receipt's checkpoint, so that the client checks
+	// that the receipt's board extends the one it saw without a second call (GetConsistencyProof).
+	SinceSize     uint64 `protobuf:"varint,2,opt,name=since_size,json=sinceSize,proto3" json:"since_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -503,11 +529,22 @@ func (x *ChallengeBallotRequest) GetSpoiledBallot() []byte {
 	return nil
 }
 
+func (x *ChallengeBallotRequest) GetSinceSize() uint64 {
+	if x != nil {
+		return x.SinceSize
+	}
+	return 0
+}
+
 type ChallengeBallotResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Receipt       *Receipt               `protobuf:"bytes,1,opt,name=receipt,proto3" json:"receipt,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Receipt *Receipt               `protobuf:"bytes,1,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// With since_size: the consistency proof between the board of since_size and the receipt's checkpoint, from
+	// the smaller size to the larger; empty when the sizes are equal, and when the node could not give it (since_size
+	// beyond its board): the client then asks with GetConsistencyProof.
+	ConsistencyProof [][]byte `protobuf:"bytes,2,rep,name=consistency_proof,json=consistencyProof,proto3" json:"consistency_proof,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ChallengeBallotResponse) Reset() {
@@ -543,6 +580,13 @@ func (*ChallengeBallotResponse) Descriptor() ([]byte, []int) {
 func (x *ChallengeBallotResponse) GetReceipt() *Receipt {
 	if x != nil {
 		return x.Receipt
+	}
+	return nil
+}
+
+func (x *ChallengeBallotResponse) GetConsistencyProof() [][]byte {
+	if x != nil {
+		return x.ConsistencyProof
 	}
 	return nil
 }
@@ -705,15 +749,21 @@ const file_recount_v1_voter_proto_rawDesc = "" +
 	"\x0finclusion_proof\x18\x04 \x03(\fR\x0einclusionProof\x12\x1b\n" +
 	"\tboard_key\x18\x05 \x01(\tR\bboardKey\x12/\n" +
 	"\x13cosigned_checkpoint\x18\x06 \x01(\fR\x12cosignedCheckpoint\x12 \n" +
-	"\vunwitnessed\x18\a \x01(\bR\vunwitnessed\"8\n" +
+	"\vunwitnessed\x18\a \x01(\bR\vunwitnessed\"W\n" +
 	"\x11CastBallotRequest\x12#\n" +
-	"\rsigned_ballot\x18\x01 \x01(\fR\fsignedBallot\"C\n" +
+	"\rsigned_ballot\x18\x01 \x01(\fR\fsignedBallot\x12\x1d\n" +
+	"\n" +
+	"since_size\x18\x02 \x01(\x04R\tsinceSize\"p\n" +
 	"\x12CastBallotResponse\x12-\n" +
-	"\areceipt\x18\x01 \x01(\v2\x13.recount.v1.ReceiptR\areceipt\"?\n" +
+	"\areceipt\x18\x01 \x01(\v2\x13.recount.v1.ReceiptR\areceipt\x12+\n" +
+	"\x11consistency_proof\x18\x02 \x03(\fR\x10consistencyProof\"^\n" +
 	"\x16ChallengeBallotRequest\x12%\n" +
-	"\x0espoiled_ballot\x18\x01 \x01(\fR\rspoiledBallot\"H\n" +
+	"\x0espoiled_ballot\x18\x01 \x01(\fR\rspoiledBallot\x12\x1d\n" +
+	"\n" +
+	"since_size\x18\x02 \x01(\x04R\tsinceSize\"u\n" +
 	"\x17ChallengeBallotResponse\x12-\n" +
-	"\areceipt\x18\x01 \x01(\v2\x13.recount.v1.ReceiptR\areceipt\"u\n" +
+	"\areceipt\x18\x01 \x01(\v2\x13.recount.v1.ReceiptR\areceipt\x12+\n" +
+	"\x11consistency_proof\x18\x02 \x03(\fR\x10consistencyProof\"u\n" +
 	"\x11GetReceiptRequest\x12#\n" +
 	"\rtracking_code\x18\x01 \x01(\fR\ftrackingCode\x12\x1d\n" +
 	"\n" +
