@@ -45,8 +45,13 @@ type State struct {
 	openTime       int64
 	openTimeKnown  bool // the OPEN entry decoded
 
-	seen    map[ID]*castBallot      // every tracking code on the board, cast or spoiled: the first ballot with it
-	ballots []*castBallot           // every decodable ballot, cast or spoiled, in entry order (ascending)
+	// seen holds every tracking code on the board, cast or spoiled: the first ballot with it, by its index in
+	// ballots. What the state keeps per ballot holds no pointer (indices, not *castBallot), so that the garbage
+	// collector does not scan it: with pointers, each collection's marking grew with the record, and so did
+	// verification's time per ballot.
+	seen    map[ID]int
+	ballots []castBallot            // every decodable ballot, cast or spoiled, in entry order (ascending)
+	raw     []byte                  // the ballots' ciphertexts, in a state that keeps them (castBallot.raw)
 	nlatest int                     // the voters with a latest ballot
 	sums    [][]*elgamal.Ciphertext // running sums of the latest ballots
 	// latestOrder holds the entries of the latest ballots in the order they were applied, hence ascending, with 0
@@ -85,9 +90,14 @@ func (f EntryReaderFunc) ReadEntry(index uint64) (Entry, error) { return f(index
 
 // voter is what the state keeps of a credential.
 type voter struct {
-	published bool        // on an accepted CREDENTIALS entry
-	latest    *castBallot // its last cast ballot between the open and the close, if any
+	published bool // on an accepted CREDENTIALS entry
+	// latest is 1 + the index in State.ballots of its last cast ballot between the open and the close, or 0 if
+	// it has none (so that the zero voter has none).
+	latest int
 }
+
+// latestBallot returns the index in State.ballots of v's latest ballot, if it has one.
+func (v voter) latestBallot() (int, bool) { return v.latest - 1, v.latest > 0 }
 
 // castBallot is what the state keeps of a ballot: where it is, whose it is, whether it was spoiled, and its
 // ciphertexts' bytes (check 20 sums any ballot a counted list names, as written).
@@ -95,10 +105,10 @@ type castBallot struct {
 	entry      uint64
 	code       ID // its tracking code: what a ballot read back from the board must have (ciphertextsOf)
 	credential [32]byte
-	// raw holds the ballot's ciphertexts, elgamal.CiphertextSize bytes each, contest after contest, option after
-	// option, in the manifest's shape (a ballot of another shape does not decode): one allocation, where a slice
-	// per ciphertext cost half as much again. It is nil in a state that reads ballots back (NewStateReading).
-	raw       []byte
+	// raw is where State.raw holds the ballot's ciphertexts, elgamal.CiphertextSize bytes each, contest after
+	// contest, option after option, in the manifest's shape (a ballot of another shape does not decode). Unused
+	// in a state that reads ballots back (NewStateReading).
+	raw       int
 	latestPos int // its index in State.latestOrder, once it was its credential's latest ballot
 	spoiled   bool
 }
@@ -109,11 +119,11 @@ type castBallot struct {
 func (s *State) ciphertextsOf(cb *castBallot) ([][]*elgamal.Ciphertext, error) {
 	if s.board == nil {
 		var out [][]*elgamal.Ciphertext
-		i := 0
+		i := cb.raw
 		for _, r := range s.manifest.rules {
 			row := make([]*elgamal.Ciphertext, r.Options)
 			for o := range row {
-				ct, err := new(elgamal.Ciphertext).SetCanonicalBytes(cb.raw[i : i+elgamal.CiphertextSize])
+				ct, err := new(elgamal.Ciphertext).SetCanonicalBytes(s.raw[i : i+elgamal.CiphertextSize])
 				if err != nil {
 					return nil, fmt.Errorf("election: the ciphertexts kept of entry %d no longer decode: %w", cb.entry, err)
 				}
@@ -163,19 +173,16 @@ func (s *State) fail(err error) {
 // applies entries by other means must check it after each and stop too.
 func (s *State) Err() error { return s.err }
 
-// ballotAt returns the ballot kept for entry, or nil (another kind of entry, or an undecodable ballot).
-func (s *State) ballotAt(entry uint64) *castBallot {
-	i, ok := slices.BinarySearchFunc(s.ballots, entry, func(cb *castBallot, e uint64) int { return cmp.Compare(cb.entry, e) })
-	if !ok {
-		return nil
-	}
-	return s.ballots[i]
+// ballotAt returns the index in s.ballots of the ballot kept for entry, if there is one (not for another kind of
+// entry, or an undecodable ballot).
+func (s *State) ballotAt(entry uint64) (int, bool) {
+	return slices.BinarySearchFunc(s.ballots, entry, func(cb castBallot, e uint64) int { return cmp.Compare(cb.entry, e) })
 }
 
 // NewState returns the state of an empty board. It keeps every ballot's ciphertexts in memory (64 bytes per
 // option per ballot); NewStateReading keeps none.
 func NewState() *State {
-	return &State{voters: map[[32]byte]voter{}, seen: map[ID]*castBallot{}, partials: map[int]*partialDecryption{}}
+	return &State{voters: map[[32]byte]voter{}, seen: map[ID]int{}, partials: map[int]*partialDecryption{}}
 }
 
 // NewStateReading returns the state of an empty board that keeps no ballot's ciphertexts in memory: it reads a
@@ -216,11 +223,11 @@ func (s *State) HasResult() bool         { return s.result != nil }
 
 // Lookup returns where a tracking code stands on the board, and whether it is a spoiled ballot.
 func (s *State) Lookup(code ID) (entry uint64, spoiled, ok bool) {
-	cb, ok := s.seen[code]
+	i, ok := s.seen[code]
 	if !ok {
 		return 0, false, false
 	}
-	return cb.entry, cb.spoiled, true
+	return s.ballots[i].entry, s.ballots[i].spoiled, true
 }
 
 // Status says what became of the ballot with a tracking code: counted, superseded by a later ballot of the
@@ -244,27 +251,27 @@ func (st Status) String() string {
 // BallotStatus returns the status of the ballot with a tracking code, and for a superseded ballot the entry of
 // the ballot that replaced it.
 func (s *State) BallotStatus(code ID) (Status, uint64) {
-	cb, ok := s.seen[code]
+	i, ok := s.seen[code]
 	if !ok {
 		return StatusUnknown, 0
 	}
-	if cb.spoiled {
+	sb := &s.ballots[i]
+	if sb.spoiled {
 		return StatusSpoiled, 0
 	}
-	sb := cb
 	if !s.opened || sb.entry < s.openEntry || (s.closed && sb.entry > s.closeEntry) {
 		// Outside the polls: it takes no part in the counting rule (and its credential's latest ballot, if any,
 		// did not replace it: for a ballot after the close, that one is earlier).
 		return StatusNotCounted, 0
 	}
-	l := s.voters[cb.credential].latest
-	if l != nil && l.entry != sb.entry {
-		return StatusSuperseded, l.entry
+	l, hasLatest := s.voters[sb.credential].latestBallot()
+	if hasLatest && l != i {
+		return StatusSuperseded, s.ballots[l].entry
 	}
 	if s.tally != nil {
 		// A ballot that is its credential's latest is counted if the tally counts exactly the latest ballots, as
 		// an honest one does; otherwise the list says.
-		if (s.tally.countsLatest && l == cb) || slices.Contains(s.tally.counted, sb.entry) {
+		if (s.tally.countsLatest && hasLatest && l == i) || slices.Contains(s.tally.counted, sb.entry) {
 			return StatusCounted, 0
 		}
 		return StatusNotCounted, 0
@@ -671,8 +678,8 @@ func (s *State) CheckBallotAdmission(b *Ballot) *CheckError {
 // copied from the board and cast again, under a wrapper encoded anew or (by the credential's holder) signed anew,
 // must neither override the voter's later ballot nor, copied from a challenge whose choices are public, count.
 func (s *State) checkUnique(entry uint64, b *Ballot) *CheckError {
-	if sb, dup := s.seen[b.TrackingCode]; dup {
-		return fail(CheckBallotUnique, entry, "the ballot already stands at entry %d (a replay)", sb.entry)
+	if i, dup := s.seen[b.TrackingCode]; dup {
+		return fail(CheckBallotUnique, entry, "the ballot already stands at entry %d (a replay)", s.ballots[i].entry)
 	}
 	return nil
 }
@@ -707,17 +714,18 @@ func (s *State) commitBallot(e Entry, b *Ballot) {
 	// the bytes that encoding b.Ciphertexts again would give, without an inverse square root per point (issue 15:
 	// 60 of them for a 15-option ballot, under the state's lock on the node). Copied into one buffer, so that the
 	// state keeps no part of the decoded message.
-	cb := &castBallot{entry: e.Index, code: b.TrackingCode, credential: b.Credential, spoiled: e.Kind == KindSpoiledBallot}
+	cb := castBallot{entry: e.Index, code: b.TrackingCode, credential: b.Credential, spoiled: e.Kind == KindSpoiledBallot}
 	if s.board == nil {
-		cb.raw = make([]byte, 0, n*elgamal.CiphertextSize)
+		cb.raw = len(s.raw)
 		for c := range b.Ciphertexts {
 			for _, raw := range b.pb.Contests[c].Ciphertexts {
-				cb.raw = append(cb.raw, raw...)
+				s.raw = append(s.raw, raw...)
 			}
 		}
 	}
+	i := len(s.ballots)
 	if _, dup := s.seen[b.TrackingCode]; !dup {
-		s.seen[b.TrackingCode] = cb
+		s.seen[b.TrackingCode] = i
 	}
 	s.ballots = append(s.ballots, cb)
 	if cb.spoiled {
@@ -726,12 +734,13 @@ func (s *State) commitBallot(e Entry, b *Ballot) {
 	}
 	s.ncast++
 	if s.opened && !s.closed {
-		s.supersede(cb, b.Ciphertexts)
+		s.supersede(i, b.Ciphertexts)
 	}
 }
 
-// supersede makes cb its credential's latest ballot and keeps the running sums of the latest ballots.
-func (s *State) supersede(cb *castBallot, cts [][]*elgamal.Ciphertext) {
+// supersede makes s.ballots[i] its credential's latest ballot and keeps the running sums of the latest ballots.
+func (s *State) supersede(i int, cts [][]*elgamal.Ciphertext) {
+	cb := &s.ballots[i]
 	if s.sums == nil {
 		for _, r := range s.manifest.rules {
 			row := make([]*elgamal.Ciphertext, r.Options)
@@ -742,7 +751,8 @@ func (s *State) supersede(cb *castBallot, cts [][]*elgamal.Ciphertext) {
 		}
 	}
 	v := s.voters[cb.credential]
-	if old := v.latest; old != nil {
+	if o, ok := v.latestBallot(); ok {
+		old := &s.ballots[o]
 		cts, err := s.ciphertextsOf(old)
 		if err != nil {
 			s.fail(err)
@@ -763,7 +773,7 @@ func (s *State) supersede(cb *castBallot, cts [][]*elgamal.Ciphertext) {
 			s.sums[c][o].Add(s.sums[c][o], ct)
 		}
 	}
-	v.latest = cb
+	v.latest = i + 1
 	s.voters[cb.credential] = v
 	cb.latestPos = len(s.latestOrder)
 	s.latestOrder = append(s.latestOrder, cb.entry)

@@ -184,7 +184,11 @@ func (s *State) checkCounted(e Entry, counted, want []uint64) []*CheckError {
 	var f entryFailures
 	seen := map[uint64]bool{}
 	for i, idx := range counted {
-		cb := s.ballotAt(idx)
+		b, isBallot := s.ballotAt(idx)
+		var cb *castBallot
+		if isBallot {
+			cb = &s.ballots[b]
+		}
 		switch {
 		case seen[idx]:
 			f.add(CheckCountedUnique, e.Index, "entry %d is counted twice", idx)
@@ -194,8 +198,9 @@ func (s *State) checkCounted(e Entry, counted, want []uint64) []*CheckError {
 			f.add(CheckCountedValid, e.Index, "entry %d is counted but is not a cast ballot", idx)
 		case idx > s.closeEntry || idx < s.openEntry:
 			f.add(CheckCountedValid, e.Index, "entry %d is counted but was cast outside the polls", idx)
-		case s.voters[cb.credential].latest != cb:
-			f.add(CheckCountedLatest, e.Index, "entry %d is counted but was superseded by entry %d", idx, s.voters[cb.credential].latest.entry)
+		case s.voters[cb.credential].latest != b+1:
+			l, _ := s.voters[cb.credential].latestBallot()
+			f.add(CheckCountedLatest, e.Index, "entry %d is counted but was superseded by entry %d", idx, s.ballots[l].entry)
 		}
 		seen[idx] = true
 	}
@@ -218,11 +223,11 @@ func (s *State) sumOf(entries []uint64) ([][]*elgamal.Ciphertext, error) {
 		sums = append(sums, row)
 	}
 	for _, idx := range entries {
-		cb := s.ballotAt(idx)
-		if cb == nil {
+		i, ok := s.ballotAt(idx)
+		if !ok {
 			continue
 		}
-		cts, err := s.ciphertextsOf(cb)
+		cts, err := s.ciphertextsOf(&s.ballots[i])
 		if err != nil {
 			return nil, err
 		}
