@@ -220,11 +220,13 @@ func benchVerifyBallots(b *testing.B) {
 // The environment of a child process that serves a node for BenchmarkCastOverGRPC/path=node: its data directory.
 const benchNodeEnv = "RECOUNT_BENCH_NODE_DIR"
 
-// runBenchNode serves a node on dir as recountd does by default (text logs at info on stderr, metrics kept),
-// on a loopback port that it prints ("ADDR host:port"), and answers commands read from stdin, one a line:
+// runBenchNode serves a node on dir as recountd does by default (text logs at info on stderr, metrics kept, the
+// collector tuned by node.TuneGC), on a loopback port that it prints ("ADDR host:port"), and answers commands
+// read from stdin, one a line:
 // "cpu" (it prints "CPU ns", the CPU time the process has used), "profile FILE" (starts a CPU profile into
 // FILE) and "stop" (stops it), each of the last two answered with "OK". It stops when stdin ends.
 func runBenchNode(dir string) int {
+	node.TuneGC() // as recountd does
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	n, err := node.Open(dir, node.Options{Origin: "test.recount.local/board", Logger: logger, Metrics: node.NewMetrics(prometheus.NewRegistry())})
 	if err != nil {
