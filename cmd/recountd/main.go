@@ -3,7 +3,8 @@
 // and reflection, structured logs, and Prometheus metrics on a separate HTTP port.
 //
 // Every flag can also be set in the environment: --data-dir is RECOUNTD_DATA_DIR, --admin-token-file is
-// RECOUNTD_ADMIN_TOKEN_FILE, and so on. A flag given on the command line wins.
+// RECOUNTD_ADMIN_TOKEN_FILE, and so on. A flag given on the command line wins. The garbage collector runs at
+// GOGC=200 unless GOGC or GOMEMLIMIT is set (node.TuneGC; docs/capacity.md).
 //
 //	recountd --data-dir /var/lib/recount --origin vote.example.org/board \
 //	    --tls-cert node.crt --tls-key node.key --admin-token-file admin.token --metrics-listen 127.0.0.1:9464
