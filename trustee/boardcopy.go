@@ -1,7 +1,6 @@
 package trustee
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 
@@ -39,9 +38,7 @@ func (c *boardCopy) add(e election.Entry) error {
 		c.frames = append(c.frames, -1)
 		return nil
 	}
-	frame := binary.BigEndian.AppendUint32(nil, uint32(e.Kind))
-	frame = binary.BigEndian.AppendUint32(frame, uint32(len(e.Payload)))
-	frame = append(frame, e.Payload...)
+	frame := tlog.AppendExportEntry(nil, tlog.Kind(e.Kind), e.Payload)
 	if _, err := c.f.WriteAt(frame, c.size); err != nil {
 		return fmt.Errorf("trustee: copying entry %d to %s: %w", e.Index, c.f.Name(), err)
 	}
@@ -55,19 +52,11 @@ func (c *boardCopy) ReadEntry(i uint64) (election.Entry, error) {
 	if i >= uint64(len(c.frames)) || c.frames[i] < 0 {
 		return election.Entry{}, fmt.Errorf("trustee: entry %d is not in the copy of the ballots", i)
 	}
-	var head [8]byte
-	if _, err := c.f.ReadAt(head[:], c.frames[i]); err != nil {
-		return election.Entry{}, fmt.Errorf("trustee: reading entry %d back from %s: %w", i, c.f.Name(), err)
+	e, err := tlog.ReadExportEntryAt(c.f, c.frames[i], i)
+	if err != nil {
+		return election.Entry{}, fmt.Errorf("trustee: the copy of the ballots %s: %w", c.f.Name(), err)
 	}
-	n := binary.BigEndian.Uint32(head[4:])
-	if n > tlog.MaxPayloadSize {
-		return election.Entry{}, fmt.Errorf("trustee: entry %d read back from %s has a payload of %d bytes: the file changed", i, c.f.Name(), n)
-	}
-	payload := make([]byte, n)
-	if _, err := c.f.ReadAt(payload, c.frames[i]+8); err != nil {
-		return election.Entry{}, fmt.Errorf("trustee: reading entry %d back from %s: %w", i, c.f.Name(), err)
-	}
-	return election.Entry{Index: i, Kind: election.Kind(binary.BigEndian.Uint32(head[:4])), Payload: payload}, nil
+	return election.FromBoard(e), nil
 }
 
 // remove closes and deletes the copy.

@@ -21,7 +21,6 @@ package verify
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -221,20 +220,8 @@ func (f *recordFile) ReadEntry(i uint64) (election.Entry, error) {
 	if i >= uint64(len(f.frames)) {
 		return election.Entry{}, fmt.Errorf("entry %d has not been read", i)
 	}
-	at := f.start + f.frames[i]
-	var head [8]byte
-	if _, err := f.r.ReadAt(head[:], at); err != nil {
-		return election.Entry{}, fmt.Errorf("reading entry %d again at byte %d: %w", i, at, err)
-	}
-	n := binary.BigEndian.Uint32(head[4:])
-	if n > tlog.MaxPayloadSize {
-		return election.Entry{}, fmt.Errorf("entry %d read again at byte %d has a payload of %d bytes: the record changed while it was read", i, at, n)
-	}
-	payload := make([]byte, n)
-	if _, err := f.r.ReadAt(payload, at+8); err != nil {
-		return election.Entry{}, fmt.Errorf("reading entry %d again at byte %d: %w", i, at, err)
-	}
-	return election.Entry{Index: i, Kind: election.Kind(binary.BigEndian.Uint32(head[:4])), Payload: payload}, nil
+	e, err := tlog.ReadExportEntryAt(f.r, f.start+f.frames[i], i)
+	return election.FromBoard(e), err
 }
 
 // report puts what the passes found in a Report.

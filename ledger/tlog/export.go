@@ -66,6 +66,25 @@ func AppendExportEntry(b []byte, kind Kind, payload []byte) []byte {
 	return append(b, payload...)
 }
 
+// ReadExportEntryAt reads the entry frame (as AppendExportEntry writes it) at offset off of r, as the entry at
+// index: to read an entry again from an export, or any file of such frames, once its offset is known. A payload
+// length above MaxPayloadSize is an error, so that a changed file cannot make it allocate more.
+func ReadExportEntryAt(r io.ReaderAt, off int64, index uint64) (Entry, error) {
+	var head [8]byte
+	if _, err := r.ReadAt(head[:], off); err != nil {
+		return Entry{}, fmt.Errorf("ledger: reading entry %d again at byte %d: %w", index, off, err)
+	}
+	n := binary.BigEndian.Uint32(head[4:])
+	if n > MaxPayloadSize {
+		return Entry{}, fmt.Errorf("ledger: entry %d read again at byte %d has a payload of %d bytes, more than the %d allowed: the file changed", index, off, n, MaxPayloadSize)
+	}
+	payload := make([]byte, n)
+	if _, err := r.ReadAt(payload, off+8); err != nil {
+		return Entry{}, fmt.Errorf("ledger: reading entry %d again at byte %d: %w", index, off, err)
+	}
+	return Entry{Index: index, Kind: Kind(binary.BigEndian.Uint32(head[:4])), Payload: payload}, nil
+}
+
 // AppendExportTrailer appends to b the trailer of an export: the signed checkpoint (at most 4096 bytes) and the
 // end marker.
 func AppendExportTrailer(b []byte, signed []byte) []byte {

@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 )
 
@@ -40,4 +41,34 @@ func FuzzExportReader(f *testing.F) {
 			t.Fatalf("verified an export signed by a key other than the seeds'")
 		}
 	})
+}
+
+// TestReadExportEntryAt: an entry frame is read again at its offset; a length over MaxPayloadSize and a frame cut
+// short are errors.
+func TestReadExportEntryAt(t *testing.T) {
+	b := AppendExportHeader(nil, "example.org/board", "example.org/board+00000000+AA", 2)
+	first := int64(len(b))
+	b = AppendExportEntry(b, 3, []byte("first"))
+	second := int64(len(b))
+	b = AppendExportEntry(b, 7, bytes.Repeat([]byte{9}, 70000))
+	r := bytes.NewReader(b)
+	for _, want := range []struct {
+		off     int64
+		index   uint64
+		kind    Kind
+		payload []byte
+	}{{first, 0, 3, []byte("first")}, {second, 1, 7, bytes.Repeat([]byte{9}, 70000)}} {
+		e, err := ReadExportEntryAt(r, want.off, want.index)
+		if err != nil || e.Index != want.index || e.Kind != want.kind || !bytes.Equal(e.Payload, want.payload) {
+			t.Errorf("at %d: %d %d %d bytes, %v", want.off, e.Index, e.Kind, len(e.Payload), err)
+		}
+	}
+	huge := bytes.Clone(b)
+	binary.BigEndian.PutUint32(huge[first+4:], MaxPayloadSize+1)
+	if _, err := ReadExportEntryAt(bytes.NewReader(huge), first, 0); err == nil {
+		t.Error("a payload length over MaxPayloadSize was read")
+	}
+	if _, err := ReadExportEntryAt(bytes.NewReader(b[:len(b)-1]), second, 1); err == nil {
+		t.Error("a frame cut short was read")
+	}
 }
