@@ -176,18 +176,24 @@ type BenchVerify struct {
 // BenchProofs are the board's Merkle proofs at the final size: an inclusion proof of a ballot (made by the node's
 // board from its stored nodes, then checked as a voter checks it) and a consistency proof from the middle of the
 // voting to the end, each the mean over Samples.
+//
+// The inclusion proofs are made twice for the same Samples entries. The first pass finds the page cache as the
+// export left it: on a board larger than what the machine caches, some tree nodes come from disk
+// (InclusionMakeFirstMicros). The second pass finds them in memory, as a node serving receipts keeps the pages
+// it uses (InclusionMakeMicros).
 type BenchProofs struct {
-	TreeSize               uint64  `json:"tree_size"`
-	Samples                int     `json:"samples"`
-	InclusionMakeMicros    float64 `json:"inclusion_make_us"`
-	InclusionCheckMicros   float64 `json:"inclusion_check_us"`
-	InclusionHashes        int     `json:"inclusion_hashes"`
-	InclusionBytes         int     `json:"inclusion_bytes"`
-	ConsistencyFrom        uint64  `json:"consistency_from"`
-	ConsistencyMakeMicros  float64 `json:"consistency_make_us"`
-	ConsistencyCheckMicros float64 `json:"consistency_check_us"`
-	ConsistencyHashes      int     `json:"consistency_hashes"`
-	ConsistencyBytes       int     `json:"consistency_bytes"`
+	TreeSize                 uint64  `json:"tree_size"`
+	Samples                  int     `json:"samples"`
+	InclusionMakeMicros      float64 `json:"inclusion_make_us"`
+	InclusionMakeFirstMicros float64 `json:"inclusion_make_first_pass_us"`
+	InclusionCheckMicros     float64 `json:"inclusion_check_us"`
+	InclusionHashes          int     `json:"inclusion_hashes"`
+	InclusionBytes           int     `json:"inclusion_bytes"`
+	ConsistencyFrom          uint64  `json:"consistency_from"`
+	ConsistencyMakeMicros    float64 `json:"consistency_make_us"`
+	ConsistencyCheckMicros   float64 `json:"consistency_check_us"`
+	ConsistencyHashes        int     `json:"consistency_hashes"`
+	ConsistencyBytes         int     `json:"consistency_bytes"`
 }
 
 // BenchReceipt is a voter's receipt check against the node after the result (client.Client.CheckReceipt over
@@ -735,24 +741,33 @@ func (b *bench) measureBoard(ctx context.Context, receipts []*client.Receipt) er
 	p.TreeSize = latest.Size
 	p.Samples = 1000
 	rng := mrand.New(mrand.NewPCG(1, 2))
+	sample := make([]uint64, p.Samples)
+	for k := range sample {
+		sample[k] = rng.Uint64N(latest.Size)
+	}
 	var makeT, checkT time.Duration
-	for range p.Samples {
-		i := rng.Uint64N(latest.Size)
-		e, err := l.Entry(i)
-		if err != nil {
-			return err
+	for pass := range 2 {
+		makeT, checkT = 0, 0
+		for _, i := range sample {
+			e, err := l.Entry(i)
+			if err != nil {
+				return err
+			}
+			t0 := time.Now()
+			proof, err := l.InclusionProof(i, latest.Size)
+			t1 := time.Now()
+			if err != nil {
+				return err
+			}
+			if err := tlog.VerifyInclusion(latest, e.Kind, e.Payload, i, proof); err != nil {
+				return fmt.Errorf("inclusion proof of entry %d: %w", i, err)
+			}
+			makeT, checkT = makeT+t1.Sub(t0), checkT+time.Since(t1)
+			p.InclusionHashes = max(p.InclusionHashes, len(proof))
 		}
-		t0 := time.Now()
-		proof, err := l.InclusionProof(i, latest.Size)
-		t1 := time.Now()
-		if err != nil {
-			return err
+		if pass == 0 {
+			p.InclusionMakeFirstMicros = float64(makeT.Microseconds()) / float64(p.Samples)
 		}
-		if err := tlog.VerifyInclusion(latest, e.Kind, e.Payload, i, proof); err != nil {
-			return fmt.Errorf("inclusion proof of entry %d: %w", i, err)
-		}
-		makeT, checkT = makeT+t1.Sub(t0), checkT+time.Since(t1)
-		p.InclusionHashes = max(p.InclusionHashes, len(proof))
 	}
 	p.InclusionMakeMicros = float64(makeT.Microseconds()) / float64(p.Samples)
 	p.InclusionCheckMicros = float64(checkT.Microseconds()) / float64(p.Samples)
@@ -964,8 +979,8 @@ func printBench(w io.Writer, r *BenchReport) {
 	tw.Flush()
 	p := r.Proofs
 	fmt.Fprintf(w, "\nMerkle proofs at size %d (mean of %d):\n", p.TreeSize, p.Samples)
-	fmt.Fprintf(w, "  inclusion    %d hashes, %d bytes: made by the board in %.1f µs, checked in %.1f µs\n",
-		p.InclusionHashes, p.InclusionBytes, p.InclusionMakeMicros, p.InclusionCheckMicros)
+	fmt.Fprintf(w, "  inclusion    %d hashes, %d bytes: made by the board in %.1f µs (first pass, as the export left the page cache: %.1f µs), checked in %.1f µs\n",
+		p.InclusionHashes, p.InclusionBytes, p.InclusionMakeMicros, p.InclusionMakeFirstMicros, p.InclusionCheckMicros)
 	if p.ConsistencyFrom > 0 {
 		fmt.Fprintf(w, "  consistency  from size %d: %d hashes, %d bytes: made in %.1f µs, checked in %.1f µs\n",
 			p.ConsistencyFrom, p.ConsistencyHashes, p.ConsistencyBytes, p.ConsistencyMakeMicros, p.ConsistencyCheckMicros)

@@ -92,7 +92,7 @@ func TestBench(t *testing.T) {
 
 	// Proofs at the final size: an inclusion proof has about log2(size) hashes.
 	p := r.Proofs
-	if p.TreeSize != r.Board.Entries || p.Samples == 0 || p.InclusionMakeMicros <= 0 || p.InclusionCheckMicros <= 0 {
+	if p.TreeSize != r.Board.Entries || p.Samples == 0 || p.InclusionMakeMicros <= 0 || p.InclusionMakeFirstMicros <= 0 || p.InclusionCheckMicros <= 0 {
 		t.Errorf("proofs: %+v", p)
 	}
 	if lg := bits.Len64(p.TreeSize - 1); p.InclusionHashes != lg || p.InclusionBytes != 32*lg {
