@@ -99,8 +99,9 @@ type voter struct {
 // latestBallot returns the index in State.ballots of v's latest ballot, if it has one.
 func (v voter) latestBallot() (int, bool) { return v.latest - 1, v.latest > 0 }
 
-// castBallot is what the state keeps of a ballot: where it is, whose it is, whether it was spoiled, and its
-// ciphertexts' bytes (check 20 sums any ballot a counted list names, as written).
+// castBallot is what the state keeps of a ballot: where it is, whose it is, whether it was spoiled, and, in a
+// state that keeps them, where its ciphertexts' bytes are (check 20 sums any ballot a counted list names, as
+// written).
 type castBallot struct {
 	entry      uint64
 	code       ID // its tracking code: what a ballot read back from the board must have (ciphertextsOf)

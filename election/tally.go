@@ -186,8 +186,10 @@ func (s *State) checkCounted(e Entry, counted, want []uint64) []*CheckError {
 	for i, idx := range counted {
 		b, isBallot := s.ballotAt(idx)
 		var cb *castBallot
+		latest, hasLatest := -1, false // the index in s.ballots of cb's credential's latest ballot
 		if isBallot {
 			cb = &s.ballots[b]
+			latest, hasLatest = s.voters[cb.credential].latestBallot()
 		}
 		switch {
 		case seen[idx]:
@@ -198,9 +200,13 @@ func (s *State) checkCounted(e Entry, counted, want []uint64) []*CheckError {
 			f.add(CheckCountedValid, e.Index, "entry %d is counted but is not a cast ballot", idx)
 		case idx > s.closeEntry || idx < s.openEntry:
 			f.add(CheckCountedValid, e.Index, "entry %d is counted but was cast outside the polls", idx)
-		case s.voters[cb.credential].latest != b+1:
-			l, _ := s.voters[cb.credential].latestBallot()
-			f.add(CheckCountedLatest, e.Index, "entry %d is counted but was superseded by entry %d", idx, s.ballots[l].entry)
+		case !hasLatest:
+			// Not reached: a ballot applied between the open and the close is its credential's latest until
+			// another replaces it. Said rather than indexed, so that a broken invariant fails a check, not the
+			// process.
+			f.add(CheckCountedLatest, e.Index, "entry %d is counted but is not its credential's latest ballot", idx)
+		case latest != b:
+			f.add(CheckCountedLatest, e.Index, "entry %d is counted but was superseded by entry %d", idx, s.ballots[latest].entry)
 		}
 		seen[idx] = true
 	}
